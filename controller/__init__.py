@@ -1,0 +1,1 @@
+"""ResourceSlice publishing, the cluster controller, admission, and the structured-parameters allocator."""
