@@ -1,0 +1,1 @@
+"""Inventory files shipped with the package (``default.yaml``: the demo node's devices)."""

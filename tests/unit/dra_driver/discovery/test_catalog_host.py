@@ -1,0 +1,71 @@
+"""Model tables and node facts: PCI address forms, sysfs NUMA nodes and the CANN version file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dra_driver.discovery import catalog, host
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("00000000:18:00.0", "0000:18:00.0"),
+        ("0000:C1:00.0", "0000:c1:00.0"),
+        ("18:00.0", "0000:18:00.0"),
+        ("0001:0a:1f.7", "0001:0a:1f.7"),
+        ("not-a-bus-id", ""),
+        ("0000:18:00.9", ""),
+    ],
+)
+def test_bus_ids_are_normalized_to_the_sysfs_form(raw: str, expected: str) -> None:
+    assert host.normalize_bus_id(raw) == expected
+
+
+def test_numa_node_from_sysfs(tmp_path: Path) -> None:
+    for bus_id, value in (("0000:18:00.0", "1"), ("0000:19:00.0", "-1"), ("0000:1a:00.0", "x")):
+        directory = tmp_path / "bus" / "pci" / "devices" / bus_id
+        directory.mkdir(parents=True)
+        (directory / "numa_node").write_text(value + "\n")
+    assert host.numa_node("0000:18:00.0", tmp_path) == 1
+    assert host.numa_node("0000:19:00.0", tmp_path) is None
+    assert host.numa_node("0000:1a:00.0", tmp_path) is None
+    assert host.numa_node("0000:1b:00.0", tmp_path) is None
+    assert host.numa_node("", tmp_path) is None
+
+
+def test_cann_version_from_install_info(tmp_path: Path) -> None:
+    info = tmp_path / "aarch64-linux" / "ascend_toolkit_install.info"
+    info.parent.mkdir()
+    info.write_text("package_name=Ascend-cann-toolkit\nversion=8.0.RC2\ninnerversion=V100R001C18\n")
+    assert host.cann_version(str(tmp_path / "*" / "ascend_toolkit_install.info")) == "8.0.RC2"
+    assert host.cann_version(str(tmp_path / "missing.info")) == ""
+
+
+@pytest.mark.parametrize(
+    ("chip", "model", "cores"),
+    [
+        ("910B3", "Ascend910B3", 20),
+        ("Ascend910B1", "Ascend910B1", 24),
+        ("310P3", "Ascend310P3", 8),
+        ("999X", "Ascend999X", 0),
+    ],
+)
+def test_ascend_models_and_aicores(chip: str, model: str, cores: int) -> None:
+    assert (catalog.ascend_model(chip), catalog.ascend_aicores(chip)) == (model, cores)
+
+
+def test_nvidia_models_and_sm_counts() -> None:
+    assert (
+        catalog.nvidia_model("NVIDIA H100 80GB HBM3"),
+        catalog.nvidia_sm_count("NVIDIA H100 80GB HBM3"),
+    ) == (
+        "H100-SXM5-80GB",
+        132,
+    )
+    assert (catalog.nvidia_model("NVIDIA RTX 6000 Ada Generation"), catalog.nvidia_sm_count("x")) == (
+        "RTX-6000-Ada-Generation",
+        0,
+    )

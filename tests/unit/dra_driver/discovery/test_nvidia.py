@@ -1,0 +1,198 @@
+"""The NVIDIA backend, run for real through pynvml against the fake libnvidia-ml.so.1."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pynvml
+import pytest
+
+from dra_driver.devices import GIB, MIB, DeviceType, Health
+from dra_driver.discovery.nvidia import NvidiaBackend
+from dra_driver.errors import DiscoveryError
+from tests.support.fakevendor import FakeGpu, nvml_config
+
+SECOND_GPU = FakeGpu(
+    name="NVIDIA A100-SXM4-80GB",
+    uuid="GPU-a100-0002",
+    memory_mib=81920,
+    bus_id="00000000:B7:00.0",
+    minor=3,
+    numa=1,
+    sm_count=108,
+)
+
+
+@pytest.fixture
+def open_backend(fake_nvml_library: Path) -> Iterator[list[NvidiaBackend]]:
+    """Backends opened by a test, closed afterwards even when the test fails."""
+    opened: list[NvidiaBackend] = []
+    yield opened
+    for backend in opened:
+        backend.close()
+
+
+def test_enumerates_every_gpu_with_nvml_values(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+) -> None:
+    nvml_config([FakeGpu(), SECOND_GPU]).write(nvml_config_path)
+    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
+    open_backend.append(backend)
+    h100, a100 = backend.discover()
+    assert (h100.type, h100.vendor, h100.model, h100.index) == (DeviceType.GPU, "nvidia", "H100-SXM5-80GB", 0)
+    assert h100.uuid == "GPU-3f1c9a52-8d0e-4b7a-9c61-2e5d7f0a4b19"
+    assert h100.memory_bytes == 81559 * MIB
+    assert (h100.cores, h100.device_node, h100.minor) == (132, "/dev/nvidia0", 0)
+    assert (h100.pci_bus_id, h100.numa_node) == ("0000:18:00.0", 0)
+    assert (h100.driver_version, h100.runtime_version) == ("550.54.15", "12.4")
+    assert h100.health is Health.HEALTHY
+    assert h100.extra["productName"] == "NVIDIA H100 80GB HBM3"
+    assert (a100.model, a100.index, a100.minor, a100.device_node) == ("A100-SXM4-80GB", 1, 3, "/dev/nvidia3")
+    assert (a100.cores, a100.numa_node, a100.pci_bus_id) == (108, 1, "0000:b7:00.0")
+    assert a100.memory_bytes == 80 * GIB
+
+
+def test_sm_count_comes_from_the_model_table_when_attributes_are_not_supported(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+) -> None:
+    nvml_config([FakeGpu(sm_count=0)]).write(nvml_config_path)
+    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
+    open_backend.append(backend)
+    assert backend.discover()[0].cores == 132
+
+
+def test_numa_node_comes_from_sysfs_when_nvml_does_not_report_it(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend], tmp_path: Path
+) -> None:
+    nvml_config([FakeGpu(numa=-1)]).write(nvml_config_path)
+    device_dir = tmp_path / "sys" / "bus" / "pci" / "devices" / "0000:18:00.0"
+    device_dir.mkdir(parents=True)
+    (device_dir / "numa_node").write_text("3\n")
+    backend = NvidiaBackend(nvml_library=str(fake_nvml_library), sysfs_root=tmp_path / "sys")
+    open_backend.append(backend)
+    assert backend.discover()[0].numa_node == 3
+
+
+def test_missing_library_is_a_discovery_error_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "libnvidia-ml.so.1"
+    with pytest.raises(DiscoveryError, match=rf"NVML library {missing}: no such file"):
+        NvidiaBackend(nvml_library=str(missing))
+
+
+def test_a_file_that_is_not_a_library_is_a_discovery_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "libnvidia-ml.so.1"
+    bogus.write_text("not an ELF file")
+    with pytest.raises(DiscoveryError, match=r"load NVML library .*libnvidia-ml.so.1"):
+        NvidiaBackend(nvml_library=str(bogus))
+
+
+def test_init_failure_is_a_discovery_error_with_nvml_reason(
+    fake_nvml_library: Path, nvml_config_path: Path
+) -> None:
+    nvml_config(init_error=pynvml.NVML_ERROR_LIB_RM_VERSION_MISMATCH).write(nvml_config_path)
+    with pytest.raises(DiscoveryError, match=r"nvmlInit failed: .*version mismatch.*\(NVML error 18\)"):
+        NvidiaBackend(nvml_library=str(fake_nvml_library))
+
+
+def test_host_without_driver_is_a_discovery_error(
+    fake_nvml_library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FAKE_NVML_CONFIG", raising=False)
+    with pytest.raises(DiscoveryError, match=r"Driver Not Loaded"):
+        NvidiaBackend(nvml_library=str(fake_nvml_library))
+
+
+def test_gpu_lost_during_discovery_is_listed_unhealthy(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+) -> None:
+    nvml_config([FakeGpu(), replace(SECOND_GPU, lost=1)]).write(nvml_config_path)
+    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
+    open_backend.append(backend)
+    healthy, lost = backend.discover()
+    assert healthy.health is Health.HEALTHY
+    assert lost.health is Health.UNHEALTHY
+    assert "GPU is lost" in lost.health_message
+    assert lost.index == 1
+
+
+def test_gpu_lost_after_discovery_turns_unhealthy_and_recovers(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+) -> None:
+    nvml_config([FakeGpu(), SECOND_GPU]).write(nvml_config_path)
+    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
+    open_backend.append(backend)
+    devices = backend.discover()
+    nvml_config([FakeGpu(lost=1), SECOND_GPU]).write(nvml_config_path)
+    sick, fine = backend.check_health(devices)
+    assert (sick.health, fine.health) == (Health.UNHEALTHY, Health.HEALTHY)
+    assert sick.health_message == "NVML: GPU is lost (NVML error 15)"
+    assert devices[0].health is Health.HEALTHY, "check_health returns copies"
+    nvml_config([FakeGpu(), SECOND_GPU]).write(nvml_config_path)
+    assert [d.health for d in backend.check_health(devices)] == [Health.HEALTHY, Health.HEALTHY]
+
+
+def test_a_second_library_in_the_same_process_is_refused(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend], tmp_path: Path
+) -> None:
+    nvml_config().write(nvml_config_path)
+    open_backend.append(NvidiaBackend(nvml_library=str(fake_nvml_library)))
+    other = tmp_path / "other" / "libnvidia-ml.so.1"
+    other.parent.mkdir()
+    shutil.copyfile(fake_nvml_library, other)
+    with pytest.raises(DiscoveryError, match="this process already uses"):
+        NvidiaBackend(nvml_library=str(other))
+
+
+def test_fake_answers_both_memory_info_versions(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+) -> None:
+    """The enforcing shim's tests rely on the fake answering the v1 and v2 memory queries as NVML does."""
+    nvml_config([FakeGpu(used_mib=1024)]).write(nvml_config_path)
+    open_backend.append(NvidiaBackend(nvml_library=str(fake_nvml_library)))
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    v1 = pynvml.nvmlDeviceGetMemoryInfo(handle)
+    v2 = pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
+    assert (v1.total, v1.used, v1.free) == (81559 * MIB, 1024 * MIB, 80535 * MIB)
+    assert (v2.total, v2.used, v2.free, v2.reserved) == (81559 * MIB, 1024 * MIB, 80535 * MIB, 0)
+    with pytest.raises(pynvml.NVMLError_ArgumentVersionMismatch):
+        pynvml.nvmlDeviceGetMemoryInfo(handle, version=0x01000028)
+
+
+def test_close_is_idempotent(fake_nvml_library: Path, nvml_config_path: Path) -> None:
+    nvml_config().write(nvml_config_path)
+    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
+    backend.close()
+    backend.close()
+    with pytest.raises(pynvml.NVMLError_Uninitialized):
+        pynvml.nvmlDeviceGetCount()
+
+
+def test_critical_xid_marks_the_gpu_unhealthy_for_good(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+) -> None:
+    nvml_config([FakeGpu(), SECOND_GPU]).write(nvml_config_path)
+    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
+    open_backend.append(backend)
+    devices = backend.discover()
+    nvml_config([FakeGpu(), replace(SECOND_GPU, xid=79)]).write(nvml_config_path)
+    fine, fallen = backend.check_health(devices)
+    assert fine.health is Health.HEALTHY
+    assert (fallen.health, fallen.health_message) == (
+        Health.UNHEALTHY,
+        "NVML: XID 79 critical error reported by the driver",
+    )
+    assert backend.check_health(devices)[1].health is Health.UNHEALTHY, "the driver reports no recovery"
+
+
+def test_application_xid_leaves_the_gpu_healthy(
+    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+) -> None:
+    nvml_config([FakeGpu()]).write(nvml_config_path)
+    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
+    open_backend.append(backend)
+    devices = backend.discover()
+    nvml_config([FakeGpu(xid=43)]).write(nvml_config_path)
+    assert backend.check_health(devices)[0].health is Health.HEALTHY
