@@ -1,9 +1,9 @@
 """The ``xpushare`` command: one argparse program whose subcommands live in sibling modules.
 
 Each module listed in ``COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its subcommand and
-sets ``handler`` (a function taking the parsed namespace and returning an exit code). Modules are
-imported lazily by name so that ``xpushare --help`` stays fast and a component's heavy imports are paid
-only by the subcommand that needs them.
+sets ``handler`` (a function taking the parsed namespace and returning an exit code). Command modules
+keep their heavy imports inside their handlers, so ``xpushare --help`` stays fast and a component's
+imports are paid only by the subcommand that runs it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from dra_driver.errors import XPUShareError
 from dra_driver.telemetry import setup_logging
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "dra_driver.cli.config",
+    "dra_driver.cli.schema",
 )
 
 
