@@ -18,8 +18,10 @@ from dra_driver.errors import XPUShareError
 from dra_driver.telemetry import setup_logging
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "dra_driver.cli.demo",
     "dra_driver.cli.config",
     "dra_driver.cli.schema",
+    "dra_driver.cli.controller",
 )
 
 

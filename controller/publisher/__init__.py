@@ -1,0 +1,15 @@
+"""ResourceSlice publishing: the I/O side of ``controller.slices`` (list, diff, write, fall back)."""
+
+from controller.publisher.events import NodeEvents
+from controller.publisher.kubeapi import ApiError, KubeApi
+from controller.publisher.publisher import PublishError, PublishResult, SlicePublisher, list_pools
+
+__all__ = [
+    "ApiError",
+    "KubeApi",
+    "NodeEvents",
+    "PublishError",
+    "PublishResult",
+    "SlicePublisher",
+    "list_pools",
+]

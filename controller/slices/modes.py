@@ -1,0 +1,131 @@
+"""Device entries for each slice mode (DESIGN.md section 3); pure functions of a device and settings.
+
+- consumable: one entry per physical device that many claims share (``allowMultipleAllocations``),
+  with request policies so that a claim asking for nothing gets the whole device;
+- partitioned: a counter set per physical device and a menu of partitions consuming it;
+- exclusive: one whole device per entry, capacities for information only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from controller.settings import SliceSettings
+from controller.slices.attributes import device_attributes, qualified, unhealthy_taints
+from controller.slices.quantity import format_quantity
+from dra_driver.devices import MIB, Device
+
+WHOLE_CORES = 100
+
+Entry = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModeOutput:
+    """Device entries and the counter sets they consume (empty outside partitioned mode)."""
+
+    devices: list[Entry]
+    counter_sets: list[Entry]
+
+
+def _with_taints(entry: Entry, device: Device, settings: SliceSettings) -> Entry:
+    taints = unhealthy_taints(device) if settings.device_taints else []
+    if taints:
+        entry["taints"] = taints
+    return entry
+
+
+def _memory_policy(memory: int, settings: SliceSettings) -> dict[str, Any] | None:
+    """``validRange`` needs ``min + step <= value`` and ``default`` on the grid ``min + k*step``."""
+    step, low = settings.memory_step_bytes, settings.memory_min
+    if low + step > memory:
+        return None
+    wanted = memory if settings.memory_default_bytes is None else min(settings.memory_default_bytes, memory)
+    default = low + max(0, (wanted - low) // step) * step
+    return {
+        "default": format_quantity(default),
+        "validRange": {"min": format_quantity(low), "step": format_quantity(step)},
+    }
+
+
+def consumable_entry(device: Device, settings: SliceSettings) -> Entry:
+    """A device that claims share by capacity; a device that cannot be shared is offered whole."""
+    if not device.shareable:
+        return exclusive_entry(device, settings)
+    memory: dict[str, Any] = {"value": format_quantity(device.memory_bytes)}
+    policy = _memory_policy(device.memory_bytes, settings)
+    if policy is not None:
+        memory["requestPolicy"] = policy
+    cores = {
+        "value": format_quantity(WHOLE_CORES, binary=False),
+        "requestPolicy": {
+            "default": format_quantity(settings.cores_default, binary=False),
+            "validRange": {"min": "0", "step": format_quantity(settings.cores_step, binary=False)},
+        },
+    }
+    entry: Entry = {
+        "name": device.name,
+        "attributes": device_attributes(device, "consumable"),
+        "capacity": {"memory": memory, "cores": cores},
+        "allowMultipleAllocations": True,
+    }
+    return _with_taints(entry, device, settings)
+
+
+def exclusive_entry(device: Device, settings: SliceSettings) -> Entry:
+    entry: Entry = {
+        "name": device.name,
+        "attributes": device_attributes(device, "exclusive"),
+        "capacity": {
+            "memory": {"value": format_quantity(device.memory_bytes)},
+            "cores": {"value": format_quantity(WHOLE_CORES, binary=False)},
+        },
+    }
+    return _with_taints(entry, device, settings)
+
+
+def partition_size(device: Device, size: Fraction) -> tuple[int, int]:
+    """Memory (whole MiB, rounded down) and cores of one partition of ``size``."""
+    memory = (device.memory_bytes * size.numerator // size.denominator) // MIB * MIB
+    if size == 1:
+        memory = device.memory_bytes
+    return memory, WHOLE_CORES * size.numerator // size.denominator
+
+
+def partition_entries(device: Device, settings: SliceSettings) -> list[Entry]:
+    """The menu of partitions of one device; each consumes the device's counter set."""
+    sizes = settings.profile_for(device.model, device.type.value) if device.shareable else (Fraction(1),)
+    entries: list[Entry] = []
+    for size in sorted(set(sizes)):
+        memory, cores = partition_size(device, size)
+        amounts = {
+            "memory": {"value": format_quantity(memory)},
+            "cores": {"value": format_quantity(cores, binary=False)},
+        }
+        for number in range(size.denominator // size.numerator):
+            suffix = "" if size == 1 else f"-{size.numerator}of{size.denominator}-{number}"
+            attributes = device_attributes(device, "partitioned")
+            attributes[qualified("partition")] = {"string": str(size)}
+            attributes[qualified("parent")] = {"string": device.name}
+            entry: Entry = {
+                "name": f"{device.name}{suffix}",
+                "attributes": attributes,
+                "capacity": {key: dict(value) for key, value in amounts.items()},
+                "consumesCounters": [
+                    {"counterSet": device.name, "counters": {key: dict(v) for key, v in amounts.items()}}
+                ],
+            }
+            entries.append(_with_taints(entry, device, settings))
+    return entries
+
+
+def counter_set(device: Device) -> Entry:
+    return {
+        "name": device.name,
+        "counters": {
+            "memory": {"value": format_quantity(device.memory_bytes)},
+            "cores": {"value": format_quantity(WHOLE_CORES, binary=False)},
+        },
+    }

@@ -1,0 +1,23 @@
+"""``xpushare demo``: the local end-to-end walk-through on simulated devices (steps in ``demo_steps``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEMO_MODES = ("consumable", "partitioned", "exclusive")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("demo", help="run the local end-to-end demo on simulated devices")
+    parser.add_argument("--inventory", type=Path, default=None,
+                        help="mock inventory file (default: the packaged inventory)")
+    parser.add_argument("--mode", choices=DEMO_MODES, default="consumable",
+                        help="slice mode to show (default consumable)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dra_driver.cli.demo_steps import run_demo
+
+    return run_demo(args)

@@ -1,0 +1,86 @@
+"""AdmissionReview decisions on SharingConfig in the three kinds that carry it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controller.admission import review
+from tests.unit.controller.admission.objects import (
+    BAD,
+    DRIVER,
+    GOOD,
+    admission_review,
+    claim,
+    configs,
+    device_class,
+    template,
+)
+
+
+@pytest.mark.parametrize(
+    ("build", "path"),
+    [
+        (claim, "spec.devices.config[1].opaque.parameters.corePercent"),
+        (template, "spec.spec.devices.config[1].opaque.parameters.corePercent"),
+        (device_class, "spec.config[1].opaque.parameters.corePercent"),
+    ],
+)
+def test_bad_config_is_denied_with_the_field_path_and_allowed_range(build: Any, path: str) -> None:
+    answer = review(admission_review(build(configs(GOOD, BAD))), DRIVER)
+    response = answer["response"]
+    assert answer["apiVersion"] == "admission.k8s.io/v1"
+    assert response["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002"
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 422
+    assert f"{path}: must be between 1 and 100 (got 150)" in response["status"]["message"]
+
+
+@pytest.mark.parametrize("build", [claim, template, device_class])
+def test_good_configs_are_admitted(build: Any) -> None:
+    response = review(
+        admission_review(build(configs(GOOD, {"apiVersion": GOOD["apiVersion"], "kind": "SharingConfig"}))),
+        DRIVER,
+    )["response"]
+    assert response == {"uid": "705ab4f5-6393-11e8-b7cc-42010a800002", "allowed": True}
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    bad = {**BAD, "priorty": "high", "computePolicy": "sometimes"}
+    message = review(admission_review(claim(configs(bad))), DRIVER)["response"]["status"]["message"]
+    assert "spec.devices.config[0].opaque.parameters.priorty: unknown field" in message
+    assert (
+        "spec.devices.config[0].opaque.parameters.computePolicy: must be one of guaranteed, fixed" in message
+    )
+    assert "spec.devices.config[0].opaque.parameters.corePercent" in message
+
+
+def test_configs_of_other_drivers_are_not_judged() -> None:
+    response = review(admission_review(claim(configs({"anything": -1}, driver="gpu.nvidia.com"))), DRIVER)
+    assert response["response"]["allowed"] is True
+
+
+def test_driver_name_is_configurable() -> None:
+    obj = claim(configs(BAD, driver="xpushare.example.com"))
+    assert review(admission_review(obj), DRIVER)["response"]["allowed"] is True
+    assert review(admission_review(obj), "xpushare.example.com")["response"]["allowed"] is False
+
+
+def test_deletes_and_other_kinds_pass() -> None:
+    assert review(admission_review(claim(configs(BAD)), "DELETE"), DRIVER)["response"]["allowed"] is True
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}
+    assert review(admission_review(pod), DRIVER)["response"]["allowed"] is True
+
+
+@pytest.mark.parametrize("body", [None, [], {"request": "nope"}, {}])
+def test_malformed_reviews_are_answered_not_crashed_on(body: Any) -> None:
+    response = review(body, DRIVER)["response"]
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 400
+
+
+def test_parameters_that_are_not_an_object_are_denied() -> None:
+    obj = claim([{"opaque": {"driver": DRIVER, "parameters": "corePercent=5"}}])
+    message = review(admission_review(obj), DRIVER)["response"]["status"]["message"]
+    assert "spec.devices.config[0].opaque.parameters" in message

@@ -1,0 +1,37 @@
+"""The in-process metrics registry and its Prometheus text rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from dra_driver.metrics import Registry
+
+
+def test_counters_and_gauges_render_in_prometheus_text_format() -> None:
+    registry = Registry()
+    fallbacks = registry.counter("xpushare_slice_mode_fallbacks_total", "Slice mode fallbacks")
+    fallbacks.inc(node="a", from_mode="consumable", to_mode="partitioned")
+    fallbacks.inc(2, node="a", from_mode="consumable", to_mode="partitioned")
+    registry.gauge("xpushare_devices", "Devices seen").set(3, node='b"1')
+    assert registry.render() == (
+        "# HELP xpushare_devices Devices seen\n"
+        "# TYPE xpushare_devices gauge\n"
+        'xpushare_devices{node="b\\"1"} 3\n'
+        "# HELP xpushare_slice_mode_fallbacks_total Slice mode fallbacks\n"
+        "# TYPE xpushare_slice_mode_fallbacks_total counter\n"
+        'xpushare_slice_mode_fallbacks_total{from_mode="consumable",node="a",to_mode="partitioned"} 3\n'
+    )
+    assert fallbacks.value(to_mode="partitioned", node="a", from_mode="consumable") == 3
+    assert fallbacks.value(node="other") == 0
+
+
+def test_asking_twice_returns_the_same_metric_and_kinds_do_not_mix() -> None:
+    registry = Registry()
+    assert registry.counter("x_total", "x") is registry.counter("x_total", "x")
+    with pytest.raises(TypeError, match="x_total is a counter, not a gauge"):
+        registry.gauge("x_total", "x")
+
+
+def test_counters_only_go_up() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        Registry().counter("x_total", "x").inc(-1)
