@@ -1,0 +1,48 @@
+"""How the shim library is compiled: one definition for the packaging build hook and for tests.
+
+Kept free of imports from the package (setup.py loads this file by path before the package exists).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SHIM_DIR = Path(__file__).resolve().parent
+SOURCE_DIR = SHIM_DIR / "src"
+INCLUDE_DIR = SHIM_DIR / "include"
+VERSION_SCRIPT = SOURCE_DIR / "xpushare.map"
+LIBRARY_NAME = "libxpushare.so"
+
+CFLAGS = (
+    "-std=gnu11",
+    "-O2",
+    "-g",
+    "-fPIC",
+    "-fvisibility=hidden",
+    "-pthread",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+)
+
+
+def sources() -> list[Path]:
+    return sorted(SOURCE_DIR.glob("*.c"))
+
+
+def link_flags() -> list[str]:
+    return ["-shared", f"-Wl,--version-script={VERSION_SCRIPT}", f"-Wl,-soname,{LIBRARY_NAME}", "-Wl,-z,now"]
+
+
+def compile_command(compiler: str, output: Path) -> list[str]:
+    """The full compiler command line that builds the library into ``output``."""
+    return [
+        compiler,
+        *CFLAGS,
+        f"-I{INCLUDE_DIR}",
+        *link_flags(),
+        "-o",
+        str(output),
+        *map(str, sources()),
+        "-ldl",
+    ]

@@ -1,0 +1,140 @@
+/*
+ * xpushare.h - the one public header of the XPUShare shim.
+ *
+ * It defines the per-device ledger (a shared file mapped by every process that uses the device, in every
+ * container on the node, and by the node plugin) and the small C API that creates, attaches, reads and
+ * updates ledgers. The shim library (libxpushare.so) enforces the limits; the Python binding
+ * (shim/ledger.py) reads the declarations between the XPUSHARE_CDEF markers with cffi, so C and Python
+ * share one layout. Keep that section free of preprocessor logic other than integer #defines.
+ *
+ * Limits file (read-only in the container, path in XPUSHARE_LIMITS_FILE), one record per line:
+ *
+ *     # comment
+ *     version 1
+ *     claim <claim-uid>
+ *     device index=<n> uuid=<id> memory=<bytes> cores=<0-100> priority=<high|normal|low>
+ *            policy=<guaranteed|fixed> ledger=<path>          (all on one line)
+ *
+ * `index` is the device's ordinal inside the container (CUDA ordinal, Ascend logical id); memory=0 means
+ * no memory limit. Unknown keys are ignored, so newer writers stay readable.
+ *
+ * Ledger layout (version 1): a header, one record per container (keyed by claim UID) with its limit and
+ * used bytes, and one record per process (keyed by pid and start time) with its own used bytes. All
+ * updates happen under a robust process-shared mutex with a one-entry undo journal, so a process killed
+ * inside an update (SIGKILL included) leaves the ledger exact: the next locker rolls the journal back.
+ * A process keeps an fcntl lock on byte (XPUSHARE_LIVENESS_BASE + slot) of the ledger file; the kernel
+ * drops it when the process dies, which is how any process (in any pid namespace) tells that a slot's
+ * owner is gone.
+ */
+#ifndef XPUSHARE_H
+#define XPUSHARE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XPUSHARE_EXTERN __attribute__((visibility("default")))
+
+/* XPUSHARE_CDEF_BEGIN */
+#define XPUSHARE_LEDGER_MAGIC 0x5844475253505558
+#define XPUSHARE_LEDGER_VERSION 1
+#define XPUSHARE_MAX_CONTAINERS 64
+#define XPUSHARE_MAX_PROCS 1024
+#define XPUSHARE_MAX_DEVICES 64
+#define XPUSHARE_KEY_LEN 64
+#define XPUSHARE_LOCK_BYTES 64
+#define XPUSHARE_LIVENESS_BASE 1073741824
+
+#define XPUSHARE_SLOT_FREE 0
+#define XPUSHARE_SLOT_ACTIVE 1
+
+#define XPUSHARE_PRIORITY_LOW 0
+#define XPUSHARE_PRIORITY_NORMAL 1
+#define XPUSHARE_PRIORITY_HIGH 2
+#define XPUSHARE_POLICY_GUARANTEED 0
+#define XPUSHARE_POLICY_FIXED 1
+
+/* One claim (container) on the device: its limit and what its processes hold together. */
+struct xpushare_container {
+    uint32_t state;          /* XPUSHARE_SLOT_* */
+    uint32_t core_percent;   /* compute share, 100 = the whole device */
+    uint32_t priority;       /* XPUSHARE_PRIORITY_* */
+    uint32_t policy;         /* XPUSHARE_POLICY_* */
+    uint64_t limit_bytes;    /* 0 = no memory limit */
+    uint64_t used_bytes;     /* sum of its processes' used_bytes */
+    uint64_t peak_bytes;     /* high-water mark of used_bytes */
+    uint64_t nprocs;         /* processes attached now */
+    char key[64];            /* claim UID, NUL-terminated; empty when free */
+};
+
+/* One process using the device. */
+struct xpushare_proc {
+    uint32_t state;          /* XPUSHARE_SLOT_* */
+    int32_t pid;             /* in the process's own pid namespace */
+    uint64_t start_time;     /* /proc/<pid>/stat field 22, clock ticks after boot */
+    uint32_t container;      /* index into containers[] */
+    uint32_t reserved;
+    uint64_t used_bytes;
+    uint64_t peak_bytes;
+};
+
+/* Undo record of the update in progress; restored by the next locker if its writer died. */
+struct xpushare_journal {
+    uint32_t active;
+    uint32_t container;
+    uint32_t proc;
+    uint32_t reserved;
+    uint64_t used_bytes;
+    uint64_t peak_bytes;
+    struct xpushare_container saved_container;
+    struct xpushare_proc saved_proc;
+};
+
+struct xpushare_ledger {
+    uint64_t magic;          /* XPUSHARE_LEDGER_MAGIC once initialised */
+    uint32_t version;        /* XPUSHARE_LEDGER_VERSION */
+    uint32_t header_size;    /* sizeof(struct xpushare_ledger) */
+    uint32_t container_size; /* sizeof(struct xpushare_container) */
+    uint32_t proc_size;      /* sizeof(struct xpushare_proc) */
+    uint32_t max_containers;
+    uint32_t max_procs;
+    char uuid[64];           /* identity of the physical device */
+    uint64_t total_bytes;    /* physical memory, 0 if unknown */
+    uint64_t used_bytes;     /* sum over containers */
+    uint64_t peak_bytes;     /* high-water mark of used_bytes */
+    uint64_t reclaimed_bytes;/* returned from dead processes since creation */
+    uint64_t last_reclaim_ns;/* CLOCK_MONOTONIC of the last dead-process scan */
+    uint64_t generation;     /* bumped by every update */
+    uint8_t lock[64];        /* robust process-shared pthread mutex */
+    struct xpushare_journal journal;
+    struct xpushare_container containers[64];
+    struct xpushare_proc procs[1024];
+};
+
+/* Errors are negative errno values. */
+XPUSHARE_EXTERN int xpushare_ledger_open(const char *path, const char *uuid, uint64_t total_bytes);
+XPUSHARE_EXTERN struct xpushare_ledger *xpushare_ledger_map(int fd);
+XPUSHARE_EXTERN int xpushare_ledger_unmap(struct xpushare_ledger *ledger);
+XPUSHARE_EXTERN int xpushare_ledger_set_container(struct xpushare_ledger *ledger, const char *key,
+                                                  uint64_t limit_bytes, uint32_t core_percent,
+                                                  uint32_t priority, uint32_t policy);
+XPUSHARE_EXTERN int xpushare_ledger_remove_container(struct xpushare_ledger *ledger, const char *key);
+XPUSHARE_EXTERN int xpushare_ledger_find_container(struct xpushare_ledger *ledger, const char *key);
+XPUSHARE_EXTERN int xpushare_ledger_attach(struct xpushare_ledger *ledger, int fd, const char *key,
+                                           uint64_t limit_bytes);
+XPUSHARE_EXTERN int xpushare_ledger_detach(struct xpushare_ledger *ledger, int fd, int proc);
+XPUSHARE_EXTERN int xpushare_ledger_reserve(struct xpushare_ledger *ledger, int proc, uint64_t bytes,
+                                            uint64_t limit_bytes);
+XPUSHARE_EXTERN int xpushare_ledger_release(struct xpushare_ledger *ledger, int proc, uint64_t bytes);
+XPUSHARE_EXTERN int xpushare_ledger_reclaim(struct xpushare_ledger *ledger, int fd);
+XPUSHARE_EXTERN int xpushare_proc_alive(int fd, int proc);
+/* XPUSHARE_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XPUSHARE_H */

@@ -1,0 +1,199 @@
+"""The limits file: what the node plugin tells the shim inside a container to enforce.
+
+The plugin writes one file per claim on the host and the CDI spec mounts it read-only, so a tenant cannot
+raise its own limits. The shim reads it once at start-up in C (``shim/src/limits.c``); this module is the
+one writer and a reader that accepts exactly what the C parser accepts. Format (see ``xpushare.h``)::
+
+    version 1
+    claim <claim-uid>
+    device index=0 uuid=GPU-... memory=17179869184 cores=25 priority=normal policy=guaranteed ledger=/path
+
+One ``device`` line per device the container sees; ``index`` is the device's ordinal inside the container.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from dra_driver.errors import ConfigError, XPUShareError
+
+FORMAT_VERSION = 1
+MAX_DEVICES = 64
+MAX_KEY_LEN = 63
+MAX_PATH_LEN = 255
+PRIORITIES = ("low", "normal", "high")
+POLICIES = ("guaranteed", "fixed")
+FILE_MODE = 0o444
+_TOKEN = re.compile(r"^[^\s=#]+$")
+
+
+class LimitsFileError(XPUShareError):
+    """The limits file could not be written or read."""
+
+
+class DeviceLimitLike(Protocol):
+    """What the writer needs of a device's limits (the plugin passes its own dataclass)."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def memory_limit_bytes(self) -> int: ...
+    @property
+    def core_percent(self) -> int: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def ledger_path(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLimits:
+    """One device's limits as the shim sees them."""
+
+    uuid: str
+    index: int
+    memory_limit_bytes: int
+    core_percent: int = 100
+    priority: str = "normal"
+    policy: str = "guaranteed"
+    ledger_path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsFile:
+    claim_uid: str
+    devices: tuple[DeviceLimits, ...]
+
+
+def _token(field: str, value: str, max_len: int = MAX_KEY_LEN) -> str:
+    if not _TOKEN.match(value) or len(value) > max_len:
+        raise ConfigError(f"{field}: {value!r} must be 1-{max_len} characters without spaces, '=' or '#'")
+    return value
+
+
+def _bounded(field: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{field}: {value!r} must be an integer in [{low}, {high}]")
+    return value
+
+
+def _choice(field: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{field}: {value!r} must be one of {', '.join(allowed)}")
+    return value
+
+
+def _device_line(device: DeviceLimitLike) -> str:
+    ledger = device.ledger_path
+    if ledger and (not ledger.startswith("/") or len(ledger) > MAX_PATH_LEN or not _TOKEN.match(ledger)):
+        raise ConfigError(f"ledger_path: {ledger!r} must be an absolute path of at most {MAX_PATH_LEN} "
+                          "characters without spaces")
+    fields = [
+        f"index={_bounded('index', device.index, 0, MAX_DEVICES - 1)}",
+        f"uuid={_token('uuid', device.uuid)}",
+        f"memory={_bounded('memory_limit_bytes', device.memory_limit_bytes, 0, 2**64 - 1)}",
+        f"cores={_bounded('core_percent', device.core_percent, 0, 100)}",
+        f"priority={_choice('priority', device.priority, PRIORITIES)}",
+        f"policy={_choice('policy', device.policy, POLICIES)}",
+    ]
+    if ledger:
+        fields.append(f"ledger={ledger}")
+    return "device " + " ".join(fields)
+
+
+def render_limits(claim_uid: str, devices: Sequence[DeviceLimitLike]) -> str:
+    """The file's text (pure); raises ConfigError naming the first bad field."""
+    if len(devices) > MAX_DEVICES:
+        raise ConfigError(f"devices: {len(devices)} given, at most {MAX_DEVICES}")
+    indexes = [d.index for d in devices]
+    if len(set(indexes)) != len(indexes):
+        raise ConfigError(f"index: each device needs its own index, got {indexes}")
+    lines = ["# xpushare limits (read-only; written by the node plugin)", f"version {FORMAT_VERSION}",
+             f"claim {_token('claim_uid', claim_uid)}"]
+    lines += [_device_line(d) for d in devices]
+    return "\n".join(lines) + "\n"
+
+
+def write_limits_file(path: Path, claim_uid: str, devices: Sequence[DeviceLimitLike]) -> Path:
+    """Write atomically (temp file, fsync, rename) with mode 0444, so readers never see half a file."""
+    text = render_limits(claim_uid, devices).encode()
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, text)
+            os.fchmod(fd, FILE_MODE)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as err:
+        temp.unlink(missing_ok=True)
+        raise LimitsFileError(f"write limits file {path}: {err}") from err
+    return path
+
+
+def _parse_device(rest: str, line_no: int) -> DeviceLimits:
+    values: dict[str, str] = {}
+    for item in rest.split():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"line {line_no}: {item!r} is not key=value")
+        values[key] = value
+    try:
+        return DeviceLimits(
+            uuid=values.get("uuid", ""),
+            index=_bounded("index", int(values["index"]), 0, MAX_DEVICES - 1),
+            memory_limit_bytes=_bounded("memory", int(values.get("memory", "0")), 0, 2**64 - 1),
+            core_percent=_bounded("cores", int(values.get("cores", "100")), 0, 100),
+            priority=_choice("priority", values.get("priority", "normal"), PRIORITIES),
+            policy=_choice("policy", values.get("policy", "guaranteed"), POLICIES),
+            ledger_path=values.get("ledger", ""),
+        )
+    except (KeyError, ValueError) as err:
+        raise ConfigError(f"line {line_no}: device needs index and integer fields ({err})") from err
+
+
+def parse_limits(text: str) -> LimitsFile:
+    """Parse a limits file's text with the C parser's rules (unknown keys and records are ignored)."""
+    version, claim, devices = 0, "", []
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        if word == "version":
+            version = int(rest.strip()) if rest.strip().isdigit() else -1
+        elif word == "claim":
+            claim = rest.strip()
+        elif word == "device":
+            devices.append(_parse_device(rest, line_no))
+    if version != FORMAT_VERSION:
+        raise ConfigError(f"version: expected {FORMAT_VERSION}, found {version}")
+    if not claim:
+        raise ConfigError("claim: missing")
+    if len({d.index for d in devices}) != len(devices):
+        raise ConfigError("index: duplicated device index")
+    return LimitsFile(claim_uid=claim, devices=tuple(devices))
+
+
+def read_limits_file(path: Path) -> LimitsFile:
+    try:
+        return parse_limits(path.read_text())
+    except OSError as err:
+        raise LimitsFileError(f"read limits file {path}: {err}") from err

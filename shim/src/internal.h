@@ -1,0 +1,170 @@
+/*
+ * internal.h - declarations shared by the shim's source files (names start with xps__).
+ */
+#ifndef XPUSHARE_INTERNAL_H
+#define XPUSHARE_INTERNAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "xpushare.h"
+
+#define XPS_HIDDEN __attribute__((visibility("hidden")))
+#define XPS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define XPS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Vendor families: each family's real symbols are resolved together from the library that defines them. */
+enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_COUNT };
+
+/*
+ * Every vendor symbol the shim knows: X(family, name, hooked). hooked=1 symbols are exported and
+ * replaced; hooked=0 ones are only called (helpers such as cuCtxGetDevice).
+ */
+#define XPS_SYMBOLS(X)                                                                                  \
+    X(CUDA, cuGetProcAddress, 1)                                                                         \
+    X(CUDA, cuGetProcAddress_v2, 1)                                                                      \
+    X(CUDA, cuMemAlloc_v2, 1)                                                                            \
+    X(CUDA, cuMemAllocPitch_v2, 1)                                                                       \
+    X(CUDA, cuMemAllocManaged, 1)                                                                        \
+    X(CUDA, cuMemAllocAsync, 1)                                                                          \
+    X(CUDA, cuMemAllocAsync_ptsz, 1)                                                                     \
+    X(CUDA, cuMemAllocFromPoolAsync, 1)                                                                  \
+    X(CUDA, cuMemAllocFromPoolAsync_ptsz, 1)                                                             \
+    X(CUDA, cuMemFree_v2, 1)                                                                             \
+    X(CUDA, cuMemFreeAsync, 1)                                                                           \
+    X(CUDA, cuMemFreeAsync_ptsz, 1)                                                                      \
+    X(CUDA, cuMemCreate, 1)                                                                              \
+    X(CUDA, cuMemRelease, 1)                                                                             \
+    X(CUDA, cuMemGetInfo_v2, 1)                                                                          \
+    X(CUDA, cuDeviceTotalMem_v2, 1)                                                                      \
+    X(CUDA, cuLaunchKernel, 1)                                                                           \
+    X(CUDA, cuLaunchKernel_ptsz, 1)                                                                      \
+    X(CUDA, cuLaunchKernelEx, 1)                                                                         \
+    X(CUDA, cuLaunchKernelEx_ptsz, 1)                                                                    \
+    X(CUDA, cuLaunchCooperativeKernel, 1)                                                                \
+    X(CUDA, cuLaunchCooperativeKernel_ptsz, 1)                                                           \
+    X(CUDA, cuGraphLaunch, 1)                                                                            \
+    X(CUDA, cuGraphLaunch_ptsz, 1)                                                                       \
+    X(CUDA, cuCtxGetDevice, 0)                                                                           \
+    X(NVML, nvmlDeviceGetMemoryInfo, 1)                                                                  \
+    X(NVML, nvmlDeviceGetMemoryInfo_v2, 1)                                                               \
+    X(NVML, nvmlDeviceGetUUID, 0)                                                                        \
+    X(RT, rtMalloc, 1)                                                                                   \
+    X(RT, rtMallocCached, 1)                                                                             \
+    X(RT, rtMallocManaged, 1)                                                                            \
+    X(RT, rtMemAllocManaged, 1)                                                                          \
+    X(RT, rtMallocPhysical, 1)                                                                           \
+    X(RT, rtDvppMalloc, 1)                                                                               \
+    X(RT, rtFree, 1)                                                                                     \
+    X(RT, rtDvppFree, 1)                                                                                 \
+    X(RT, rtMemFreeManaged, 1)                                                                           \
+    X(RT, rtFreePhysical, 1)                                                                             \
+    X(RT, rtMemGetInfoEx, 1)                                                                             \
+    X(RT, rtKernelLaunch, 1)                                                                             \
+    X(RT, rtKernelLaunchWithHandle, 1)                                                                   \
+    X(RT, rtKernelLaunchWithHandleV2, 1)                                                                 \
+    X(RT, rtKernelLaunchWithFlag, 1)                                                                     \
+    X(RT, rtKernelLaunchWithFlagV2, 1)                                                                   \
+    X(RT, rtKernelLaunchEx, 1)                                                                           \
+    X(RT, rtCpuKernelLaunch, 1)                                                                          \
+    X(RT, rtCpuKernelLaunchWithFlag, 1)                                                                  \
+    X(RT, rtAicpuKernelLaunch, 1)                                                                        \
+    X(RT, rtAicpuKernelLaunchWithFlag, 1)                                                                \
+    X(RT, rtAicpuKernelLaunchEx, 1)                                                                      \
+    X(RT, rtAicpuKernelLaunchExWithArgs, 1)                                                              \
+    X(RT, rtLaunchKernelByFuncHandle, 1)                                                                 \
+    X(RT, rtLaunchKernelByFuncHandleV2, 1)                                                               \
+    X(RT, rtLaunchKernelByFuncHandleV3, 1)                                                               \
+    X(RT, rtVectorCoreKernelLaunch, 1)                                                                   \
+    X(RT, rtVectorCoreKernelLaunchWithHandle, 1)                                                         \
+    X(RT, rtFftsPlusTaskLaunch, 1)                                                                       \
+    X(RT, rtFftsPlusTaskLaunchWithFlag, 1)                                                               \
+    X(RT, rtModelExecute, 1)                                                                             \
+    X(RT, rtStarsTaskLaunch, 1)                                                                          \
+    X(RT, rtStarsTaskLaunchWithFlag, 1)                                                                  \
+    X(RT, rtGetDevice, 0)                                                                                \
+    X(ACL, aclrtGetMemInfo, 1)
+
+#define XPS_ENUM(fam, name, hooked) XPS_SYM_##name,
+enum xps_sym { XPS_SYMBOLS(XPS_ENUM) XPS_SYM_COUNT };
+#undef XPS_ENUM
+
+/* symbols.c */
+XPS_HIDDEN extern void *xps__real[XPS_SYM_COUNT];
+XPS_HIDDEN void *xps__resolve(enum xps_sym sym);
+XPS_HIDDEN int xps__sym_by_name(const char *name);
+XPS_HIDDEN void *xps__hook_of(int sym);
+XPS_HIDDEN void *xps__hook_for_pointer(void *real);
+XPS_HIDDEN void xps__bind_family_from_handle(int sym, void *handle);
+XPS_HIDDEN void xps__bind_family_from_pointer(int sym, void *real);
+XPS_HIDDEN void *xps__real_dlsym(void *handle, const char *name);
+
+/* Real pointer of a symbol: one load on the hot path, resolved once on first use. */
+static inline void *xps__real_fn(enum xps_sym sym) {
+    void *p = __atomic_load_n(&xps__real[sym], __ATOMIC_ACQUIRE);
+    return XPS_LIKELY(p != NULL) ? p : xps__resolve(sym);
+}
+
+/* init.c */
+XPS_HIDDEN extern __thread int xps__guard __attribute__((tls_model("initial-exec")));
+XPS_HIDDEN void xps__ensure_init(void);
+XPS_HIDDEN void xps__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* limits.c: the parsed limits file. */
+struct xps_limit {
+    int index;
+    char uuid[XPUSHARE_KEY_LEN];
+    uint64_t memory_bytes;
+    uint32_t core_percent;
+    uint32_t priority;
+    uint32_t policy;
+    char ledger[256];
+};
+struct xps_limits {
+    int version;
+    char claim[XPUSHARE_KEY_LEN];
+    int count;
+    int error_line;
+    struct xps_limit devices[XPUSHARE_MAX_DEVICES];
+};
+XPS_HIDDEN int xps__limits_parse(const char *text, struct xps_limits *out);
+XPS_HIDDEN int xps__limits_load(const char *path, struct xps_limits *out);
+
+/* memory.c: per-device admission against the ledger. */
+XPS_HIDDEN extern int xps__enforcing;
+XPS_HIDDEN void xps__memory_init(const struct xps_limits *limits);
+XPS_HIDDEN int xps__device_by_uuid(const char *uuid);
+XPS_HIDDEN int xps__reserve(int dev, uint64_t bytes);
+XPS_HIDDEN void xps__release(int dev, uint64_t bytes);
+XPS_HIDDEN int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *free_out,
+                             uint64_t *total_out);
+XPS_HIDDEN void xps__memory_after_fork(void);
+XPS_HIDDEN uint64_t xps__now_ns(void);
+XPS_HIDDEN int xps__ledger_prepare(int fd, const char *uuid, uint64_t total_bytes);
+
+/* ledger.c: the lock and journal every update uses (procs.c updates process slots with them). */
+XPS_HIDDEN int xps__ledger_lock(struct xpushare_ledger *ledger);
+XPS_HIDDEN void xps__ledger_unlock(struct xpushare_ledger *ledger);
+XPS_HIDDEN void xps__journal_begin(struct xpushare_ledger *ledger, uint32_t container, uint32_t proc);
+XPS_HIDDEN void xps__journal_end(struct xpushare_ledger *ledger);
+XPS_HIDDEN int xps__find_container(struct xpushare_ledger *ledger, const char *key);
+XPS_HIDDEN int xps__set_container_locked(struct xpushare_ledger *ledger, const char *key, uint64_t limit_bytes,
+                                         uint32_t core_percent, uint32_t priority, uint32_t policy);
+
+/* hashmap.c: allocation -> (size, device), preallocated. */
+enum xps_map_kind { XPS_MAP_PTR, XPS_MAP_HANDLE, XPS_MAP_COUNT };
+XPS_HIDDEN int xps__map_put(enum xps_map_kind kind, uint64_t key, uint64_t size, int dev);
+XPS_HIDDEN int xps__map_take(enum xps_map_kind kind, uint64_t key, uint64_t *size, int *dev);
+XPS_HIDDEN void xps__map_reset(void);
+
+/* Thread-local guard: internal calls made by a hook go straight to the real function. */
+#define XPS_GUARDED(expr)                                                                               \
+    __extension__({                                                                                     \
+        xps__guard++;                                                                                   \
+        __typeof__(expr) xps_r_ = (expr);                                                               \
+        xps__guard--;                                                                                   \
+        xps_r_;                                                                                         \
+    })
+
+#endif

@@ -1,0 +1,200 @@
+/*
+ * memory.c - per-device admission: which ledger a device index uses, attaching this process to it on
+ * first use, reserving and releasing bytes, and the memory figures the info hooks report.
+ *
+ * Dead processes' bytes come back through a ledger-wide scan that at most one process runs per
+ * interval (elected by compare-and-swap on the ledger's timestamp) from the allocation and info paths,
+ * and whenever an allocation would otherwise fail.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RECLAIM_INTERVAL_NS 200000000ull  /* periodic scan from the allocation path */
+#define RECLAIM_ON_FAIL_NS 0ull           /* an allocation about to fail always looks for dead holders */
+
+struct xps_dev {
+    int configured;
+    int state; /* 0 not attached, 1 attached, -1 gave up */
+    int lock;
+    int fd;
+    int proc;
+    struct xpushare_ledger *ledger;
+    struct xps_limit limit;
+};
+
+int xps__enforcing;
+static struct xps_dev devices[XPUSHARE_MAX_DEVICES];
+static char claim_key[XPUSHARE_KEY_LEN];
+static int warned_passthrough;
+
+void xps__memory_init(const struct xps_limits *limits) {
+    memcpy(claim_key, limits->claim, sizeof(claim_key));
+    for (int i = 0; i < limits->count; i++) {
+        struct xps_dev *d = &devices[limits->devices[i].index];
+        d->limit = limits->devices[i];
+        d->configured = 1;
+        d->fd = -1;
+        d->proc = -1;
+    }
+    __atomic_store_n(&xps__enforcing, 1, __ATOMIC_RELEASE);
+}
+
+int xps__device_by_uuid(const char *uuid) {
+    for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++)
+        if (devices[i].configured && strcmp(devices[i].limit.uuid, uuid) == 0)
+            return i;
+    return -1;
+}
+
+/* Without a usable ledger file the process still enforces its own limit in a private ledger. */
+static int open_ledger(struct xps_dev *d) {
+    int fd = d->limit.ledger[0] ? xpushare_ledger_open(d->limit.ledger, d->limit.uuid, 0) : -ENOENT;
+    if (fd < 0) {
+        xps__warn("ledger %s unusable (%s): limiting this process alone", d->limit.ledger, strerror(-fd));
+        fd = memfd_create("xpushare-ledger", MFD_CLOEXEC);
+        if (fd < 0 || xps__ledger_prepare(fd, d->limit.uuid, 0) != 0)
+            return -1;
+    }
+    return fd;
+}
+
+static int attach(struct xps_dev *d) {
+    while (__atomic_exchange_n(&d->lock, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+    if (d->state == 0) {
+        d->state = -1;
+        int fd = open_ledger(d);
+        struct xpushare_ledger *ledger = fd >= 0 ? xpushare_ledger_map(fd) : NULL;
+        int proc = ledger ? xpushare_ledger_attach(ledger, fd, claim_key, d->limit.memory_bytes) : -EIO;
+        if (proc >= 0) {
+            d->fd = fd;
+            d->ledger = ledger;
+            d->proc = proc;
+            __atomic_store_n(&d->state, 1, __ATOMIC_RELEASE);
+        } else {
+            xps__warn("cannot join the ledger of device %d (%s): its allocations are refused",
+                      d->limit.index, strerror(-proc));
+            if (ledger != NULL)
+                xpushare_ledger_unmap(ledger);
+            if (fd >= 0)
+                close(fd);
+        }
+    }
+    __atomic_store_n(&d->lock, 0, __ATOMIC_RELEASE);
+    return d->state;
+}
+
+static inline struct xps_dev *ready_device(int dev, int *state) {
+    struct xps_dev *d = &devices[dev];
+    *state = __atomic_load_n(&d->state, __ATOMIC_ACQUIRE);
+    if (XPS_UNLIKELY(*state == 0))
+        *state = attach(d);
+    return d;
+}
+
+/* Run a dead-process scan if none ran for `interval`; only the process winning the CAS scans. */
+static int maybe_reclaim(struct xps_dev *d, uint64_t interval) {
+    uint64_t now = xps__now_ns();
+    uint64_t last = __atomic_load_n(&d->ledger->last_reclaim_ns, __ATOMIC_RELAXED);
+    if (now - last < interval ||
+        !__atomic_compare_exchange_n(&d->ledger->last_reclaim_ns, &last, now, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return 0;
+    return xpushare_ledger_reclaim(d->ledger, d->fd);
+}
+
+static void warn_passthrough(void) {
+    if (!__atomic_exchange_n(&warned_passthrough, 1, __ATOMIC_RELAXED))
+        xps__warn("no usable limits file (XPUSHARE_LIMITS_FILE): device memory is not limited");
+}
+
+static int reserve(struct xps_dev *d, uint64_t bytes) {
+    maybe_reclaim(d, RECLAIM_INTERVAL_NS);
+    int rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, d->limit.memory_bytes);
+    if (rc == -ENOMEM && maybe_reclaim(d, RECLAIM_ON_FAIL_NS) > 0)
+        rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, d->limit.memory_bytes);
+    return rc == 0 ? 1 : -1;
+}
+
+/* 1: counted against dev; 0: not limited (pass through, untracked); -1: over the limit. */
+int xps__reserve(int dev, uint64_t bytes) {
+    if (XPS_UNLIKELY(!__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE))) {
+        warn_passthrough();
+        return 0;
+    }
+    if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES || !devices[dev].configured)
+        return 0;
+    int saved = errno; /* the caller's errno survives the shim's own system calls */
+    int state, rc = -1;
+    struct xps_dev *d = ready_device(dev, &state);
+    if (state == 1)
+        rc = reserve(d, bytes);
+    errno = saved;
+    return rc;
+}
+
+void xps__release(int dev, uint64_t bytes) {
+    if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES)
+        return;
+    struct xps_dev *d = &devices[dev];
+    if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) == 1) {
+        int saved = errno;
+        xpushare_ledger_release(d->ledger, d->proc, bytes);
+        errno = saved;
+    }
+}
+
+/* What a memory-info call reports for dev: the limit as total, the claim's ledger usage as used. */
+int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *free_out,
+                  uint64_t *total_out) {
+    if (!__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE) || dev < 0 || dev >= XPUSHARE_MAX_DEVICES ||
+        !devices[dev].configured || devices[dev].limit.memory_bytes == 0)
+        return 0;
+    int state, saved = errno;
+    struct xps_dev *d = ready_device(dev, &state);
+    if (state == 1)
+        maybe_reclaim(d, RECLAIM_INTERVAL_NS);
+    errno = saved;
+    if (state != 1)
+        return 0;
+    uint64_t total = d->limit.memory_bytes;
+    if (real_total != 0 && real_total < total)
+        total = real_total; /* never report more than the device has */
+    uint32_t c = d->ledger->procs[d->proc].container % XPUSHARE_MAX_CONTAINERS;
+    uint64_t used = __atomic_load_n(&d->ledger->containers[c].used_bytes, __ATOMIC_ACQUIRE);
+    uint64_t free_bytes = total > used ? total - used : 0;
+    *free_out = free_bytes < real_free ? free_bytes : real_free;
+    *total_out = total;
+    return 1;
+}
+
+/* At a normal exit the claim gets its bytes back at once (the driver frees the memory with the process). */
+__attribute__((destructor)) static void detach_all(void) {
+    for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++) {
+        struct xps_dev *d = &devices[i];
+        if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) == 1)
+            xpushare_ledger_detach(d->ledger, d->fd, d->proc);
+    }
+}
+
+/* In a forked child: the parent's slots are not ours; join again at the first allocation. */
+void xps__memory_after_fork(void) {
+    for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++) {
+        struct xps_dev *d = &devices[i];
+        d->lock = 0;
+        if (d->state == 1) {
+            xpushare_ledger_unmap(d->ledger);
+            close(d->fd); /* the parent keeps the open file, and with it its liveness lock */
+        }
+        d->state = 0;
+        d->ledger = NULL;
+        d->fd = -1;
+        d->proc = -1;
+    }
+}

@@ -1,0 +1,40 @@
+"""Fixtures for the shim's process-level tests: a claim directory and the compiled client programs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shim.ledger import Ledger, LedgerSnapshot
+from tests.support.cbuild import have_compiler
+from tests.support.shimlib import ShimSetup, build_program, build_shim
+
+MIB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def _compiled_shim(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not have_compiler():
+        pytest.skip("no C compiler: the shim and the fake runtimes cannot be built")
+    monkeypatch.setenv("XPUSHARE_SHIM_LIBRARY", str(build_shim()))
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> ShimSetup:
+    return ShimSetup(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def cuda_client() -> Path:
+    return build_program("cuda_client")
+
+
+@pytest.fixture(scope="session")
+def acl_client() -> Path:
+    return build_program("acl_client")
+
+
+def ledger_snapshot(path: Path) -> LedgerSnapshot:
+    with Ledger.attach(path) as ledger:
+        return ledger.snapshot()

@@ -1,0 +1,51 @@
+"""Every hooked entry point is reached by each way a program can look it up."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from shim import buildinfo
+from tests.support.shimlib import ShimSetup, build_fake_ascend, build_fake_cuda
+
+LOOKUP = """
+import ctypes, sys
+shim = ctypes.CDLL(sys.argv[1])
+def address(lib, name):
+    try:
+        return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+    except AttributeError:
+        return None
+for path in sys.argv[2:4]:
+    lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
+    for name in sys.argv[4:]:
+        real = address(lib, name)
+        if real is not None:
+            print("dlsym", name, real == address(shim, name))
+cuda = ctypes.CDLL(sys.argv[2], mode=ctypes.RTLD_LOCAL)
+pfn = ctypes.c_void_p()
+for name in sys.argv[4:]:
+    if name.startswith("cu") and not name.startswith("cuGetProc"):
+        base = re.sub(r"(_v2)?(_ptsz)?$", "", name)
+        flags = 2 if name.endswith("_ptsz") else 0
+        if cuda.cuGetProcAddress_v2(base.encode(), ctypes.byref(pfn), 12040, flags, None) == 0:
+            print("gpa", name, pfn.value == address(shim, name))
+"""
+
+
+def _hooked() -> list[str]:
+    return re.findall(r"X\(\w+, (\w+), 1\)", (buildinfo.SOURCE_DIR / "internal.h").read_text())
+
+
+def test_dlsym_and_cuGetProcAddress_return_the_hook_for_every_hooked_symbol(setup: ShimSetup) -> None:
+    setup.add_device(0, 1 << 20)
+    runtime, _ = build_fake_ascend()
+    env_shim = setup.env()["LD_PRELOAD"]
+    script = "import re\n" + LOOKUP
+    result = setup.run([sys.executable, "-c", script, env_shim, build_fake_cuda(), runtime, *_hooked()])
+    found = {tuple(line.split()[:2]): line.split()[2] for line in result.stdout.splitlines()}
+    assert set(found.values()) == {"True"}, result.stdout + result.stderr
+    cuda_hooks = {n for n in _hooked() if n.startswith("cu") and not n.startswith("cuGetProc")}
+    assert {name for kind, name in found if kind == "gpa"} == cuda_hooks
+    assert {"cuLaunchKernelEx_ptsz", "rtMalloc", "rtKernelLaunchWithHandleV2", "rtModelExecute"} <= {
+        name for kind, name in found if kind == "dlsym"}
