@@ -37,6 +37,12 @@ class BuildShim(build_ext):  # type: ignore[misc]
             return str(buildinfo.LIBRARY_NAME)
         return str(super().get_ext_filename(fullname))
 
+    def copy_extensions_to_source(self) -> None:
+        # Editable installs copy the library next to the sources; shim/_lib holds only build output and
+        # is not in version control, so create it first.
+        (ROOT / "shim" / "_lib").mkdir(exist_ok=True)
+        super().copy_extensions_to_source()
+
     def build_extension(self, ext: Extension) -> None:
         if ext.name != LIBRARY_MODULE:
             super().build_extension(ext)
