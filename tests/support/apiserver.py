@@ -1,0 +1,45 @@
+"""Shared fixtures for tests that need a Kubernetes API server: the embedded one, fresh per test.
+
+Use it from any test module or conftest::
+
+    from tests.support.apiserver import api_client, apiserver, kube_client  # noqa: F401 (fixtures)
+
+    def test_something(apiserver: ApiServer) -> None:
+        with api_client(apiserver) as client:
+            ResourceV1Api(client).list_resource_slice()
+
+``apiserver`` yields a running ``dra_driver.sim.ApiServer`` on a free loopback port (namespaces
+``default`` and ``kube-system`` exist); ``kube_client`` yields an official ``kubernetes.client.ApiClient``
+configured for it and closes it afterwards. ``api_client(server)`` builds such a client by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+
+from dra_driver.sim import ApiServer
+
+
+def api_client(server: ApiServer) -> client.ApiClient:
+    """An official client talking to ``server`` (no TLS, no proxy, no credentials needed)."""
+    configuration = client.Configuration()
+    configuration.host = server.url
+    configuration.proxy = None
+    return client.ApiClient(configuration)
+
+
+@pytest.fixture
+def apiserver() -> Iterator[ApiServer]:
+    """A running embedded API server, stopped (and its watches ended) after the test."""
+    with ApiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def kube_client(apiserver: ApiServer) -> Iterator[client.ApiClient]:
+    """An official ApiClient for the ``apiserver`` fixture."""
+    with api_client(apiserver) as api:
+        yield api
