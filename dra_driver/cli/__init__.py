@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dra_driver.cli.demo",
     "dra_driver.cli.config",
     "dra_driver.cli.schema",
+    "dra_driver.cli.kubelet_plugin",
     "dra_driver.cli.controller",
     "dra_driver.cli.sim",
 )

@@ -1,0 +1,87 @@
+"""``xpushare kubelet-plugin``: run the node plugin until SIGTERM (the DaemonSet's container command).
+
+Every path is a flag so the same binary runs on a node, in the demo and in tests (temporary directories).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "kubelet-plugin", help="run the node plugin (kubelet registration, DRA gRPC, slices)"
+    )
+    add = parser.add_argument
+    add("--node-name", default=os.environ.get("NODE_NAME", ""), help="this node's name (default $NODE_NAME)")
+    add("--driver-name", default="xpushare.io")
+    add("--registry-dir", type=Path, default=Path("/var/lib/kubelet/plugins_registry"))
+    add("--plugin-dir", type=Path, default=None, help="default /var/lib/kubelet/plugins/<driver>")
+    add("--cdi-dir", type=Path, default=Path("/var/run/cdi"))
+    add("--state-dir", type=Path, default=Path("/var/lib/xpushare"), help="holds the checkpoint")
+    add("--run-dir", type=Path, default=Path("/var/run/xpushare"), help="holds limits files and ledgers")
+    add("--boot-id-path", type=Path, default=Path("/proc/sys/kernel/random/boot_id"))
+    add("--device-root", type=Path, default=Path("/"), help="host prefix of device nodes")
+    add("--driver-root", type=Path, default=Path("/"), help="host prefix of the vendor driver's files")
+    add("--shim-path", type=Path, default=None, help="host path of the shim library (LD_PRELOAD)")
+    add("--nvidia-cdi-kind", default=None, help="also name NVIDIA's own CDI devices (e.g. nvidia.com/gpu)")
+    add("--discovery-backend", default=os.environ.get("XPUSHARE_DISCOVERY_BACKEND", "auto"))
+    add("--inventory", default=None, help="inventory file of the mock backend")
+    add("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG") or None)
+    add("--slice-mode", default="auto", choices=("auto", "consumable", "partitioned", "exclusive"))
+    add("--no-publish", action="store_true", help="do not publish ResourceSlices")
+    add("--health-interval", type=float, default=10.0, help="seconds between health checks")
+    add("--max-parallel-claims", type=int, default=8)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from controller.settings import SliceMode
+    from dra_driver.telemetry import setup_tracing
+    from kubeletplugin.plugin import Plugin
+    from kubeletplugin.settings import PluginSettings
+
+    options = {"inventory": args.inventory} if args.inventory else {}
+    settings = PluginSettings(
+        node_name=args.node_name,
+        driver_name=args.driver_name,
+        registry_dir=args.registry_dir,
+        plugin_dir=args.plugin_dir,
+        cdi_dir=args.cdi_dir,
+        state_dir=args.state_dir,
+        run_dir=args.run_dir,
+        boot_id_path=args.boot_id_path,
+        device_root=args.device_root,
+        driver_root=args.driver_root,
+        shim_path=args.shim_path,
+        nvidia_cdi_kind=args.nvidia_cdi_kind,
+        discovery_backend=args.discovery_backend,
+        discovery_options=options,
+        kubeconfig=args.kubeconfig,
+        slice_mode=SliceMode(args.slice_mode),
+        publish_slices=not args.no_publish,
+        health_interval_s=args.health_interval,
+        max_parallel_claims=args.max_parallel_claims,
+    )
+    setup_tracing("xpushare-kubelet-plugin")
+    plugin = Plugin(settings)
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        plugin.start()
+        while not stop_requested.wait(1.0):
+            pass
+    finally:
+        plugin.stop()  # also after a failed start: no socket is left behind
+    return 0

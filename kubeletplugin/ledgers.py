@@ -1,0 +1,127 @@
+"""Per-device ledger entries: the record of each claim that every shim on a device shares.
+
+The shim in each container admits allocations against its claim's record in the device's ledger (a file
+per physical device under the ledger directory, mounted into every container that uses the device). The
+plugin creates the ledger (with the device's total memory) and the claim's record at prepare time, and
+removes the record at unprepare. Records are keyed by claim UID, the ``claim`` line of the limits file.
+
+The ledger layout and its locking live in the shim's C code; ``shim.ledger`` calls it, so the plugin and
+the shims always agree. When the shim library cannot be loaded (a build without it), ledgers are skipped
+with one warning: the shim then still enforces each process's limit from the limits file alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from dra_driver.errors import XPUShareError
+from kubeletplugin.checkpoint import PreparedDevice
+from shim import library_path
+from shim.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+
+class LedgerWriteError(XPUShareError):
+    """A claim's record could not be written to or removed from a device ledger."""
+
+
+class Ledgers:
+    """Writes claims' records into the device ledgers under ``ledger_dir``. Thread-safe."""
+
+    def __init__(self, ledger_dir: Path, total_bytes: Mapping[str, int], enabled: bool = True) -> None:
+        self.ledger_dir = ledger_dir
+        self._total = dict(total_bytes)
+        self._enabled = enabled
+        self._lock = threading.Lock()
+        self._library: Path | None = None
+
+    def path(self, uuid: str) -> Path:
+        return self.ledger_dir / uuid
+
+    def _ledger_class(self) -> type[Ledger] | None:
+        if not self._enabled:
+            return None
+        if self._library is None:
+            self._library = library_path()
+        if not self._library.is_file():
+            with self._lock:
+                if self._enabled:
+                    log.warning(
+                        "device ledgers disabled: shim library not found", extra={"path": str(self._library)}
+                    )
+                    self._enabled = False
+            return None
+        return Ledger
+
+    def ensure(self) -> None:
+        """Create every device's ledger now (also loads the shim library before the first prepare)."""
+        ledger_class = self._ledger_class()
+        if ledger_class is None:
+            return
+        try:
+            self.ledger_dir.mkdir(parents=True, exist_ok=True)
+            for uuid, total in self._total.items():
+                with ledger_class.create(self.path(uuid), uuid, total):
+                    pass
+        except (OSError, XPUShareError) as err:
+            raise LedgerWriteError(f"create device ledgers in {self.ledger_dir}: {err}") from err
+
+    def register(self, claim_uid: str, devices: Iterable[PreparedDevice]) -> None:
+        """Create or update the claim's record in each device's ledger (idempotent)."""
+        ledger_class = self._ledger_class()
+        if ledger_class is None:
+            return
+        try:
+            self.ledger_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LedgerWriteError(f"create ledger directory {self.ledger_dir}: {err}") from err
+        for device in devices:
+            path = self.path(device.uuid)
+            try:
+                with ledger_class.create(path, device.uuid, self._total.get(device.uuid, 0)) as ledger:
+                    ledger.set_container(
+                        claim_uid, device.memory_bytes, device.core_percent, device.priority, device.policy
+                    )
+            except XPUShareError as err:
+                raise LedgerWriteError(f"record claim {claim_uid} in ledger {path}: {err}") from err
+
+    def unregister(self, claim_uid: str, devices: Iterable[PreparedDevice]) -> None:
+        """Remove the claim's record from each device's ledger; a missing ledger or record is fine."""
+        ledger_class = self._ledger_class()
+        if ledger_class is None:
+            return
+        for device in devices:
+            path = self.path(device.uuid)
+            if not path.is_file():
+                continue
+            try:
+                with ledger_class.attach(path) as ledger:
+                    ledger.reclaim_dead()  # processes killed with the container still count as attached
+                    ledger.remove_container(claim_uid)
+            except XPUShareError as err:
+                raise LedgerWriteError(f"remove claim {claim_uid} from ledger {path}: {err}") from err
+
+    def sweep(self, known: set[str]) -> None:
+        """Remove records of claims that are not prepared (left by a crash between write and record)."""
+        ledger_class = self._ledger_class()
+        if ledger_class is None or not self.ledger_dir.is_dir():
+            return
+        for path in sorted(
+            p for p in self.ledger_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+        ):
+            try:
+                with ledger_class.attach(path) as ledger:
+                    ledger.reclaim_dead()
+                    for record in ledger.snapshot().containers:
+                        if record.key not in known:
+                            ledger.remove_container(record.key)
+                            log.info(
+                                "stale ledger record removed",
+                                extra={"claim_uid": record.key, "ledger": path.name},
+                            )
+            except XPUShareError as err:
+                log.warning("ledger sweep failed", extra={"ledger": str(path), "error": str(err)})

@@ -1,0 +1,59 @@
+"""The read-only limits file of a claim: what the shim inside the container enforces.
+
+The plugin writes one file per claim on the host and the CDI spec mounts it read-only (its path in
+``XPUSHARE_LIMITS_FILE``), so a tenant cannot raise its own limits (an environment variable could be
+overwritten by the workload). Per device it holds the identity, the device's index inside the container,
+the memory limit in bytes, the compute share in percent, the priority, the compute policy and the path of
+the device's ledger inside the container.
+
+The layout belongs to the shim, so the shim's own writer (``shim.limits``) writes it: the plugin and the
+C parser can never disagree on the format. This module adds the per-claim naming and cleanup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shim.limits import LimitsFileError, write_limits_file
+
+__all__ = ["DeviceLimit", "LimitsFileError", "limits_path", "listed_claims", "remove_limits", "write_limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLimit:
+    uuid: str
+    index: int
+    memory_limit_bytes: int
+    core_percent: int
+    priority: str
+    policy: str
+    ledger_path: str
+
+
+def limits_path(limits_dir: Path, claim_uid: str) -> Path:
+    return limits_dir / f"{claim_uid}.limits"
+
+
+def write_limits(limits_dir: Path, claim_uid: str, devices: list[DeviceLimit]) -> Path:
+    """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container)."""
+    try:
+        limits_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LimitsFileError(f"create limits directory {limits_dir}: {err}") from err
+    return write_limits_file(limits_path(limits_dir, claim_uid), claim_uid, devices)
+
+
+def remove_limits(limits_dir: Path, claim_uid: str) -> None:
+    path = limits_path(limits_dir, claim_uid)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        raise LimitsFileError(f"remove limits file {path}: {err}") from err
+
+
+def listed_claims(limits_dir: Path) -> set[str]:
+    """Claim UIDs with a limits file (to find leftovers after a crash)."""
+    if not limits_dir.is_dir():
+        return set()
+    return {p.name[: -len(".limits")] for p in limits_dir.iterdir() if p.name.endswith(".limits")}

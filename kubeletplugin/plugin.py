@@ -1,0 +1,223 @@
+"""The node plugin process: discovery, recovery, the gRPC sockets, slice publishing, clean shutdown.
+
+Start order matters to the kubelet: the DRA socket must serve before the registration socket appears
+(the kubelet dials the endpoint as soon as it sees the registration), and recovery must finish before
+either (a prepare must never race the re-creation of checkpointed claims). Slices are published once the
+node can prepare claims. On stop the registration socket goes first, so the kubelet stops sending calls,
+then the DRA server drains and its socket is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from controller.publisher import KubeApi, PublishError, SlicePublisher
+from controller.settings import SliceSettings
+from dra_driver.devices import Device
+from dra_driver.discovery.base import DeviceBackend, open_backend
+from dra_driver.errors import XPUShareError
+from dra_driver.telemetry import tracer
+from kubeletplugin import cdi
+from kubeletplugin.checkpoint import read_boot_id
+from kubeletplugin.checkpoint_store import CheckpointStore
+from kubeletplugin.health import HealthMonitor, HealthServicer, add_health_service
+from kubeletplugin.kube import KubeClaimReader
+from kubeletplugin.ledgers import Ledgers
+from kubeletplugin.limits import Catalog
+from kubeletplugin.recovery import RecoveryReport, recover
+from kubeletplugin.registration import RegistrationServicer, add_registration_service
+from kubeletplugin.server import DraService, add_dra_services
+from kubeletplugin.settings import PluginSettings
+from kubeletplugin.state import ClaimPreparer, Paths
+
+log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
+
+
+def api_client(kubeconfig: Path | None) -> k8s.ApiClient:
+    """A client from the kubeconfig, else the in-cluster service account."""
+    if kubeconfig is not None:
+        created: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig)
+        )
+        return created
+    k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    return k8s.ApiClient()
+
+
+def serve_unix(server: grpc.Server, path: Path) -> None:
+    """Bind ``server`` to a unix socket at ``path`` that only root can open (mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a socket left by a killed process
+    old_umask = os.umask(0o177)  # the socket is never visible with wider permissions
+    try:
+        if server.add_insecure_port(f"unix://{path}") == 0:
+            raise XPUShareError(f"listen on unix socket {path}: gRPC could not bind it")
+        server.start()
+    finally:
+        os.umask(old_umask)
+    path.chmod(0o600)
+
+
+class Plugin:
+    """One running node plugin; ``start`` then ``stop`` (or ``wait``)."""
+
+    def __init__(
+        self,
+        settings: PluginSettings,
+        backend: DeviceBackend | None = None,
+        client: k8s.ApiClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.client = client
+        self.devices: list[Device] = []
+        self.recovery: RecoveryReport | None = None
+        self.preparer: ClaimPreparer | None = None
+        self.registration: RegistrationServicer | None = None
+        self.monitor: HealthMonitor | None = None
+        self.publisher: SlicePublisher | None = None
+        self._dra_server: grpc.Server | None = None
+        self._reg_server: grpc.Server | None = None
+        self._service: DraService | None = None
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        with _tracer.start_as_current_span("plugin.start"):
+            self._discover()
+            self.preparer = self._build_preparer()
+            self.recovery = recover(self.preparer, self.settings.node_name)
+            if self.preparer.ledgers is not None:
+                self.preparer.ledgers.ensure()
+            self._start_dra_server()
+            self._publish(self.devices)
+            self._start_registration()
+            self._start_health()
+        log.info("kubelet plugin serving", extra={"socket": str(self.settings.dra_socket)})
+
+    def _discover(self) -> None:
+        s = self.settings
+        if self.backend is None:
+            self.backend = open_backend(s.discovery_backend, **s.discovery_options)
+        self.devices = self.backend.discover()
+        if self.client is None:
+            self.client = api_client(s.kubeconfig)
+        log.info("devices discovered", extra={"count": len(self.devices), "backend": self.backend.name})
+
+    def _slice_settings(self) -> SliceSettings:
+        return SliceSettings(driver_name=self.settings.driver_name, mode=self.settings.slice_mode)
+
+    def _build_preparer(self) -> ClaimPreparer:
+        s = self.settings
+        assert self.client is not None
+        layout = cdi.HostLayout.discover(
+            s.device_root,
+            s.driver_root,
+            s.shim_path,
+            s.ledger_dir,
+            vendor_nvidia_cdi_kind=s.nvidia_cdi_kind,
+            kind=cdi.kind_for(s.driver_name),
+        )
+        s.ledger_dir.mkdir(parents=True, exist_ok=True)
+        store = CheckpointStore(s.checkpoint_dir, read_boot_id(s.boot_id_path), s.checkpoint_lock_timeout_s)
+        return ClaimPreparer(
+            driver=s.driver_name,
+            pool=s.node_name,
+            reader=KubeClaimReader(self.client),
+            catalog=Catalog(self.devices, self._slice_settings()),
+            store=store,
+            layout=layout,
+            paths=Paths(cdi_dir=s.cdi_dir, limits_dir=s.limits_dir),
+            ledgers=Ledgers(s.ledger_dir, {d.uuid: d.memory_bytes for d in self.devices}),
+        )
+
+    def _grpc_server(self) -> grpc.Server:
+        return grpc.server(
+            ThreadPoolExecutor(max_workers=self.settings.grpc_workers, thread_name_prefix="grpc"),
+            options=[("grpc.so_reuseport", 0)],
+        )
+
+    def _start_dra_server(self) -> None:
+        assert self.preparer is not None
+        self._service = DraService(self.preparer, self.settings.max_parallel_claims)
+        self.monitor = HealthMonitor(self._backend(), self.devices, self.settings.health_interval_s)
+        server = self._grpc_server()
+        add_dra_services(server, self._service)
+        add_health_service(
+            server, HealthServicer(self.monitor, self.preparer.catalog, self.settings.node_name)
+        )
+        serve_unix(server, self.settings.dra_socket)
+        self._dra_server = server
+
+    def _start_registration(self) -> None:
+        self.registration = RegistrationServicer(self.settings.driver_name, str(self.settings.dra_socket))
+        server = self._grpc_server()
+        add_registration_service(server, self.registration)
+        serve_unix(server, self.settings.registration_socket)
+        self._reg_server = server
+
+    def _start_health(self) -> None:
+        assert self.monitor is not None
+        self.monitor.on_change = self._publish
+        self.monitor.start()
+
+    def _backend(self) -> DeviceBackend:
+        assert self.backend is not None
+        return self.backend
+
+    def _publish(self, devices: list[Device]) -> None:
+        """Publish this node's pool (unhealthy devices get a taint); failures are logged, not fatal."""
+        if not self.settings.publish_slices:
+            return
+        if self.publisher is None:
+            assert self.client is not None
+            api = KubeApi(self.client)
+            self.publisher = SlicePublisher(
+                api, self.settings.node_name, self._slice_settings(), node_uid=self._node_uid(api)
+            )
+        try:
+            result = self.publisher.publish(devices)
+        except PublishError as err:
+            log.error("slice publishing failed", extra={"error": str(err)})
+            return
+        log.info("slices published", extra={"mode": result.mode.value, "slices": result.slices})
+
+    def _node_uid(self, api: KubeApi) -> str | None:
+        with contextlib.suppress(XPUShareError, KeyError, TypeError):
+            node: dict[str, Any] = api.request("GET", f"/api/v1/nodes/{self.settings.node_name}")
+            return str(node["metadata"]["uid"])
+        return None
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Unregister, drain calls in flight, remove both sockets. Safe to call twice."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._reg_server is not None:
+            self._reg_server.stop(0).wait(grace_s)
+        self.settings.registration_socket.unlink(missing_ok=True)
+        if self.monitor is not None:
+            self.monitor.stop()
+        if self._dra_server is not None:
+            self._dra_server.stop(grace_s).wait(grace_s + 1)
+        self.settings.dra_socket.unlink(missing_ok=True)
+        if self._service is not None:
+            self._service.close()
+        if self.preparer is not None:
+            self.preparer.store.close()
+        if self.backend is not None:
+            self.backend.close()
+        log.info("kubelet plugin stopped")
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        return self._stopped.wait(timeout_s)

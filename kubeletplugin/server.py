@@ -1,0 +1,213 @@
+"""The DRA gRPC service, served as ``v1`` and ``v1beta1`` from one implementation.
+
+The two versions differ only in ``share_id`` (v1 only), so both servicers translate to and from the same
+``DraService``. Each call gets a span (parent: the trace context the kubelet sent in gRPC metadata, when it
+sent one) and each claim a child span; claims of one call are prepared in parallel, and a claim's failure
+is that claim's ``error``, never the call's: the answer holds exactly one entry per requested claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+from api.kubelet import dra_v1_grpc, dra_v1_pb2, dra_v1beta1_grpc, dra_v1beta1_pb2
+from dra_driver.errors import XPUShareError
+from dra_driver.metrics import default_registry
+from dra_driver.telemetry import tracer
+from kubeletplugin.checkpoint import PreparedDevice
+from kubeletplugin.state import ClaimKey, ClaimPreparer
+
+log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
+R = TypeVar("R")
+
+Outcome = list[PreparedDevice] | str  # the devices, or the claim's error message
+
+
+def _claim_keys(claims: Sequence[Any]) -> list[ClaimKey]:
+    keys = {c.uid: ClaimKey(c.namespace, c.name, c.uid) for c in claims}
+    return list(keys.values())
+
+
+class DraService:
+    """Runs prepare/unprepare for every claim of a call, in parallel, each in its own span."""
+
+    def __init__(self, preparer: ClaimPreparer, max_parallel: int = 8) -> None:
+        self.preparer = preparer
+        self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="claim")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def prepare(self, keys: Sequence[ClaimKey]) -> dict[str, Outcome]:
+        return self._each(keys, "prepare_claim", self.preparer.prepare)
+
+    def unprepare(self, keys: Sequence[ClaimKey]) -> dict[str, str]:
+        def run(key: ClaimKey) -> list[PreparedDevice]:
+            self.preparer.unprepare(key)
+            return []
+
+        outcomes = self._each(keys, "unprepare_claim", run)
+        return {uid: (o if isinstance(o, str) else "") for uid, o in outcomes.items()}
+
+    def _each(
+        self, keys: Sequence[ClaimKey], span_name: str, action: Callable[[ClaimKey], list[PreparedDevice]]
+    ) -> dict[str, Outcome]:
+        parent = otel_context.get_current()
+
+        def one(key: ClaimKey) -> Outcome:
+            token = otel_context.attach(parent)
+            try:
+                return _run_claim(span_name, key, action)
+            finally:
+                otel_context.detach(token)
+
+        if len(keys) == 1:  # the common case: no thread hop
+            return {keys[0].uid: one(keys[0])}
+        futures = {key.uid: self._pool.submit(one, key) for key in keys}
+        return {uid: future.result() for uid, future in futures.items()}
+
+
+_metrics = default_registry()
+_operations = _metrics.counter(
+    "xpushare_node_claim_operations_total", "Claim prepares and unprepares on this node, by outcome"
+)
+_seconds = _metrics.counter(
+    "xpushare_node_claim_operation_seconds_total", "Time spent preparing and unpreparing claims"
+)
+
+
+def _run_claim(span_name: str, key: ClaimKey, action: Callable[[ClaimKey], list[PreparedDevice]]) -> Outcome:
+    start = time.perf_counter()
+    outcome = _claim_in_span(span_name, key, action)
+    _operations.inc(operation=span_name, outcome="error" if isinstance(outcome, str) else "ok")
+    _seconds.inc(time.perf_counter() - start, operation=span_name)
+    return outcome
+
+
+def _claim_in_span(
+    span_name: str, key: ClaimKey, action: Callable[[ClaimKey], list[PreparedDevice]]
+) -> Outcome:
+    with _tracer.start_as_current_span(span_name) as span:
+        span.set_attribute("k8s.namespace.name", key.namespace)
+        span.set_attribute("xpushare.claim.name", key.name)
+        span.set_attribute("xpushare.claim.uid", key.uid)
+        try:
+            devices = action(key)
+        except XPUShareError as err:
+            span.set_attribute("xpushare.outcome", "refused")
+            span.set_status(trace.StatusCode.ERROR, str(err))
+            log.warning("%s failed", span_name, extra={"claim_uid": key.uid, "error": str(err)})
+            return str(err)
+        except Exception as err:  # a bug must fail this claim, not the kubelet's whole call
+            span.record_exception(err)
+            span.set_status(trace.StatusCode.ERROR, repr(err))
+            log.exception("%s crashed", span_name, extra={"claim_uid": key.uid})
+            return f"{key.ref}: internal error: {err!r}"
+        span.set_attribute("xpushare.outcome", "ok")
+        log.debug("%s done", span_name, extra={"claim_uid": key.uid})
+        return devices
+
+
+def _traced(method: str, grpc_context: grpc.ServicerContext, body: Callable[[], R]) -> R:
+    """Run ``body`` in the call's span, parented by the trace context found in the gRPC metadata."""
+    metadata = {key: value for key, value in grpc_context.invocation_metadata() if isinstance(value, str)}
+    token = otel_context.attach(propagate.extract(metadata))
+    try:
+        with _tracer.start_as_current_span(method, kind=trace.SpanKind.SERVER):
+            return body()
+    finally:
+        otel_context.detach(token)
+
+
+class DraV1Servicer(dra_v1_grpc.DRAPluginServicer):
+    def __init__(self, service: DraService) -> None:
+        self._service = service
+
+    def NodePrepareResources(  # noqa: N802 - the gRPC method name
+        self, request: dra_v1_pb2.NodePrepareResourcesRequest, context: grpc.ServicerContext
+    ) -> dra_v1_pb2.NodePrepareResourcesResponse:
+        def body() -> dra_v1_pb2.NodePrepareResourcesResponse:
+            outcomes = self._service.prepare(_claim_keys(request.claims))
+            response = dra_v1_pb2.NodePrepareResourcesResponse()
+            for uid, outcome in outcomes.items():
+                entry = response.claims[uid]
+                if isinstance(outcome, str):
+                    entry.error = outcome
+                    continue
+                for d in outcome:
+                    device = entry.devices.add(
+                        request_names=d.request_names,
+                        pool_name=d.pool,
+                        device_name=d.device,
+                        cdi_device_ids=d.cdi_device_ids,
+                    )
+                    if d.share_id is not None:
+                        device.share_id = d.share_id
+            return response
+
+        return _traced("NodePrepareResources", context, body)
+
+    def NodeUnprepareResources(  # noqa: N802
+        self, request: dra_v1_pb2.NodeUnprepareResourcesRequest, context: grpc.ServicerContext
+    ) -> dra_v1_pb2.NodeUnprepareResourcesResponse:
+        def body() -> dra_v1_pb2.NodeUnprepareResourcesResponse:
+            errors = self._service.unprepare(_claim_keys(request.claims))
+            response = dra_v1_pb2.NodeUnprepareResourcesResponse()
+            for uid, error in errors.items():
+                response.claims[uid].error = error
+            return response
+
+        return _traced("NodeUnprepareResources", context, body)
+
+
+class DraV1beta1Servicer(dra_v1beta1_grpc.DRAPluginServicer):
+    def __init__(self, service: DraService) -> None:
+        self._service = service
+
+    def NodePrepareResources(  # noqa: N802
+        self, request: dra_v1beta1_pb2.NodePrepareResourcesRequest, context: grpc.ServicerContext
+    ) -> dra_v1beta1_pb2.NodePrepareResourcesResponse:
+        def body() -> dra_v1beta1_pb2.NodePrepareResourcesResponse:
+            outcomes = self._service.prepare(_claim_keys(request.claims))
+            response = dra_v1beta1_pb2.NodePrepareResourcesResponse()
+            for uid, outcome in outcomes.items():
+                entry = response.claims[uid]
+                if isinstance(outcome, str):
+                    entry.error = outcome
+                    continue
+                for d in outcome:
+                    entry.devices.add(
+                        request_names=d.request_names,
+                        pool_name=d.pool,
+                        device_name=d.device,
+                        cdi_device_ids=d.cdi_device_ids,
+                    )
+            return response
+
+        return _traced("NodePrepareResources", context, body)
+
+    def NodeUnprepareResources(  # noqa: N802
+        self, request: dra_v1beta1_pb2.NodeUnprepareResourcesRequest, context: grpc.ServicerContext
+    ) -> dra_v1beta1_pb2.NodeUnprepareResourcesResponse:
+        def body() -> dra_v1beta1_pb2.NodeUnprepareResourcesResponse:
+            errors = self._service.unprepare(_claim_keys(request.claims))
+            response = dra_v1beta1_pb2.NodeUnprepareResourcesResponse()
+            for uid, error in errors.items():
+                response.claims[uid].error = error
+            return response
+
+        return _traced("NodeUnprepareResources", context, body)
+
+
+def add_dra_services(server: grpc.Server, service: DraService) -> None:
+    dra_v1_grpc.add_DRAPluginServicer_to_server(DraV1Servicer(service), server)
+    dra_v1beta1_grpc.add_DRAPluginServicer_to_server(DraV1beta1Servicer(service), server)

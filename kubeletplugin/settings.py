@@ -1,0 +1,87 @@
+"""Settings of the node plugin process: every path is configurable, defaults are a real node's.
+
+Validated once, at the edge (CLI flags or Helm values); a bad value raises ``ConfigError`` naming the
+setting and what it allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.settings import DRIVER_NAME, SliceMode
+from dra_driver.errors import ConfigError
+
+UNIX_PATH_MAX = 107  # sun_path holds 108 bytes, one of them the terminating NUL
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSettings:
+    node_name: str
+    driver_name: str = DRIVER_NAME
+    registry_dir: Path = Path("/var/lib/kubelet/plugins_registry")
+    plugin_dir: Path | None = None  # default: /var/lib/kubelet/plugins/<driver>
+    cdi_dir: Path = Path("/var/run/cdi")
+    state_dir: Path = Path("/var/lib/xpushare")
+    run_dir: Path = Path("/var/run/xpushare")
+    boot_id_path: Path = Path("/proc/sys/kernel/random/boot_id")
+    device_root: Path = Path("/")
+    driver_root: Path = Path("/")
+    shim_path: Path | None = None
+    nvidia_cdi_kind: str | None = None
+    discovery_backend: str = "auto"
+    discovery_options: dict[str, Any] = field(default_factory=dict)
+    kubeconfig: Path | None = None
+    slice_mode: SliceMode = SliceMode.AUTO
+    publish_slices: bool = True
+    health_interval_s: float = 10.0
+    checkpoint_lock_timeout_s: float = 10.0
+    max_parallel_claims: int = 8
+    grpc_workers: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.node_name:
+            raise ConfigError("node name: required (flag --node-name or $NODE_NAME)")
+        if not 0.1 <= self.health_interval_s <= 3600:
+            raise ConfigError(f"health interval: {self.health_interval_s} s is outside 0.1..3600 s")
+        if not 0 < self.checkpoint_lock_timeout_s <= 600:
+            raise ConfigError(
+                f"checkpoint lock timeout: {self.checkpoint_lock_timeout_s} s is outside 0..600 s"
+            )
+        if not 1 <= self.max_parallel_claims <= 256:
+            raise ConfigError(f"max parallel claims: {self.max_parallel_claims} is outside 1..256")
+        if not 4 <= self.grpc_workers <= 1024:
+            raise ConfigError(f"gRPC workers: {self.grpc_workers} is outside 4..1024")
+        for name, path in (
+            ("registration socket", self.registration_socket),
+            ("DRA socket", self.dra_socket),
+        ):
+            if len(str(path)) > UNIX_PATH_MAX:
+                raise ConfigError(
+                    f"{name}: {path} is longer than {UNIX_PATH_MAX} bytes, the limit of a unix socket"
+                )
+
+    @property
+    def dra_dir(self) -> Path:
+        return self.plugin_dir or Path("/var/lib/kubelet/plugins") / self.driver_name
+
+    @property
+    def dra_socket(self) -> Path:
+        return self.dra_dir / "dra.sock"
+
+    @property
+    def registration_socket(self) -> Path:
+        return self.registry_dir / f"{self.driver_name}-reg.sock"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.state_dir / "checkpoint"
+
+    @property
+    def limits_dir(self) -> Path:
+        return self.run_dir / "limits"
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.run_dir / "ledger"

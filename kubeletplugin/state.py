@@ -1,0 +1,247 @@
+"""Claim preparation: the side effects of NodePrepareResources and NodeUnprepareResources.
+
+Prepare path, per claim, under that claim's lock (calls for different claims run in parallel):
+
+1. If the checkpoint records the claim as ``PrepareCompleted``, answer from it (idempotent), re-creating
+   its files if they vanished.
+2. Read the claim, check it (``claims.parse_claim``), compute limits (``limits.resolve_limits``, pure).
+3. Reserve the devices (``accounting``: refused if this node would over-commit a device).
+4. Record ``PrepareStarted``, write the limits file and the CDI spec, record ``PrepareCompleted``.
+   Any failure rolls back what was done (files, reservation, checkpoint entry).
+
+Unprepare removes the CDI spec, the limits file, the reservation and the checkpoint entry; a claim that is
+not known is already unprepared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from opentelemetry import trace
+
+from dra_driver.errors import XPUShareError
+from dra_driver.telemetry import tracer
+from kubeletplugin import cdi, limitsfile
+from kubeletplugin.accounting import Accounting, holdings_of
+from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice
+from kubeletplugin.checkpoint_store import CheckpointStore
+from kubeletplugin.claims import ClaimError, claim_ref, parse_claim
+from kubeletplugin.kube import ClaimReader
+from kubeletplugin.ledgers import Ledgers
+from kubeletplugin.limits import Catalog, Grant, resolve_limits
+
+log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimKey:
+    """A claim as the kubelet names it."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def ref(self) -> str:
+        return claim_ref(self.namespace, self.name, self.uid)
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    cdi_dir: Path
+    limits_dir: Path
+
+
+class _ClaimLocks:
+    """One lock per claim UID, created on demand and dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, uid: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(uid, (threading.Lock(), 0))
+            self._locks[uid] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[uid]
+                if users == 1:
+                    del self._locks[uid]
+                else:
+                    self._locks[uid] = (lock, users - 1)
+
+
+def _to_devices(claim_uid: str, grants: list[Grant], layout: cdi.HostLayout) -> list[PreparedDevice]:
+    """Checkpoint entries of the grants, with unique CDI names (one device may carry two shares)."""
+    seen: dict[str, int] = {}
+    devices = []
+    for grant in grants:
+        ordinal = seen.get(grant.device, 0)
+        seen[grant.device] = ordinal + 1
+        physical = grant.offer.physical
+        name = cdi.spec_device_name(claim_uid, grant.device, ordinal)
+        vendor_ids = cdi.vendor_device_ids(layout, physical.type.value, physical.uuid)
+        devices.append(
+            PreparedDevice(
+                pool=grant.pool,
+                device=grant.device,
+                request_names=grant.request_names,
+                cdi_device_ids=(cdi.qualified_name(name, layout.kind), *vendor_ids),
+                uuid=physical.uuid,
+                index=physical.index,
+                device_type=physical.type.value,
+                memory_bytes=grant.memory_bytes,
+                core_percent=grant.core_percent,
+                priority=grant.priority,
+                policy=grant.policy,
+                share_id=grant.share_id,
+                exclusive=grant.exclusive,
+                minor=physical.minor,
+            )
+        )
+    return devices
+
+
+class ClaimPreparer:
+    """Prepares and unprepares claims on this node; safe to call from many threads."""
+
+    def __init__(
+        self,
+        *,
+        driver: str,
+        pool: str,
+        reader: ClaimReader,
+        catalog: Catalog,
+        store: CheckpointStore,
+        layout: cdi.HostLayout,
+        paths: Paths,
+        ledgers: Ledgers | None = None,
+    ) -> None:
+        self.driver, self.pool = driver, pool
+        self.reader, self.catalog, self.store = reader, catalog, store
+        self.layout, self.paths = layout, paths
+        self.ledgers = ledgers
+        self.accounting = Accounting({d.uuid: d.memory_bytes for d in catalog.physical.values()})
+        self._locks = _ClaimLocks()
+
+    def prepare(self, key: ClaimKey) -> list[PreparedDevice]:
+        """Prepare one claim and return its devices; raises ``XPUShareError`` naming the claim."""
+        with self._locks.hold(key.uid):
+            recorded = self.store.get(key.uid)
+            if recorded is not None and recorded.state is ClaimState.PREPARE_COMPLETED:
+                if not cdi.spec_path(self.paths.cdi_dir, key.uid, self.layout.kind).exists():
+                    self.write_files(recorded)
+                return list(recorded.devices)
+            if recorded is not None:
+                self._remove(key.uid)  # a crash left it half done: start over
+            return self._prepare_new(key)
+
+    def _prepare_new(self, key: ClaimKey) -> list[PreparedDevice]:
+        obj = self.reader.get_claim(key.namespace, key.name)
+        if obj is None:
+            raise ClaimError(f"{key.ref}: not found in the API server")
+        claim = parse_claim(obj, uid=key.uid, driver=self.driver, pool=self.pool)
+        devices = _to_devices(key.uid, resolve_limits(claim, self.catalog), self.layout)
+        prepared = PreparedClaim(key.uid, key.namespace, key.name, ClaimState.PREPARE_STARTED, tuple(devices))
+        self.accounting.reserve(key.uid, key.ref, holdings_of(prepared), self._owners)
+        try:
+            self.store.put(prepared, durable=False)
+            self.write_files(prepared)
+            completed = PreparedClaim(
+                key.uid, key.namespace, key.name, ClaimState.PREPARE_COMPLETED, tuple(devices)
+            )
+            self.store.put(completed)
+        except BaseException:
+            with contextlib.suppress(XPUShareError):
+                self._remove(key.uid)
+            self.accounting.release(key.uid)
+            raise
+        _annotate(devices)
+        return devices
+
+    def _owners(self) -> dict[str, str]:
+        return {uid: claim_ref(c.namespace, c.name, uid) for uid, c in self.store.claims().items()}
+
+    def unprepare(self, key: ClaimKey) -> None:
+        """Remove everything prepare made for the claim; unknown claims are already unprepared."""
+        with self._locks.hold(key.uid):
+            self._remove(key.uid)
+            self.accounting.release(key.uid)
+
+    def _remove(self, uid: str) -> None:
+        """Undo every side effect; each step runs even when an earlier one failed (first error raised)."""
+        errors: list[XPUShareError] = []
+        recorded = self.store.get(uid)
+        steps: tuple[Callable[[], None], ...] = (
+            lambda: self._unregister(recorded),
+            lambda: cdi.remove_spec(self.paths.cdi_dir, uid, self.layout.kind),
+            lambda: limitsfile.remove_limits(self.paths.limits_dir, uid),
+            lambda: self._forget(uid),
+        )
+        for step in steps:
+            try:
+                step()
+            except XPUShareError as err:
+                errors.append(err)
+        if errors:
+            raise errors[0]
+
+    def _unregister(self, claim: PreparedClaim | None) -> None:
+        if claim is not None and self.ledgers is not None:
+            self.ledgers.unregister(claim.uid, claim.devices)
+
+    def _forget(self, uid: str) -> None:
+        if self.store.get(uid) is not None:
+            self.store.delete(uid)
+
+    def write_files(self, claim: PreparedClaim) -> None:
+        """Write the limits file, then the CDI spec that mounts it (the spec last: it makes it usable)."""
+        ordered = sorted(claim.devices, key=lambda d: (d.device_type, d.index))
+        in_container = {id(d): n for n, d in enumerate(ordered)}
+        limits = [
+            limitsfile.DeviceLimit(
+                uuid=d.uuid,
+                index=in_container[id(d)],
+                memory_limit_bytes=d.memory_bytes,
+                core_percent=d.core_percent,
+                priority=d.priority,
+                policy=d.policy,
+                ledger_path=f"{cdi.CONTAINER_LEDGER_DIR}/{d.uuid}" if self.ledgers is not None else "",
+            )
+            for d in claim.devices
+        ]
+        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits)
+        if self.ledgers is not None:
+            self.ledgers.register(claim.uid, claim.devices)
+        spec_devices = tuple(
+            cdi.SpecDevice(
+                name=d.cdi_device_ids[0].split("=", 1)[1],
+                device_type=d.device_type,
+                index=d.index,
+                minor=d.index if d.minor is None else d.minor,
+                uuid=d.uuid,
+            )
+            for d in claim.devices
+        )
+        with _tracer.start_as_current_span("cdi.write_spec") as span:
+            spec = cdi.build_spec(self.layout, cdi.ClaimSpec(claim.uid, spec_devices, path))
+            span.set_attribute("xpushare.cdi.version", spec["cdiVersion"])
+            cdi.write_spec(self.paths.cdi_dir, claim.uid, spec)
+
+
+def _annotate(devices: list[PreparedDevice]) -> None:
+    span = trace.get_current_span()
+    span.set_attribute("xpushare.devices", [d.device for d in devices])
+    span.set_attribute("xpushare.memory_bytes", [d.memory_bytes for d in devices])
+    span.set_attribute("xpushare.core_percent", [d.core_percent for d in devices])

@@ -1,0 +1,55 @@
+"""Plugin settings refuse bad values with the setting's name and range; paths follow the kubelet's layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dra_driver.cli import build_parser
+from dra_driver.errors import ConfigError
+from kubeletplugin.settings import PluginSettings
+
+
+def test_default_paths_are_the_kubelet_ones() -> None:
+    settings = PluginSettings(node_name="node-a")
+    assert settings.dra_socket == Path("/var/lib/kubelet/plugins/xpushare.io/dra.sock")
+    assert settings.registration_socket == Path("/var/lib/kubelet/plugins_registry/xpushare.io-reg.sock")
+    assert settings.cdi_dir == Path("/var/run/cdi")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"node_name": ""}, "node name: required"),
+        ({"health_interval_s": 0}, "health interval: 0 s is outside 0.1..3600 s"),
+        ({"max_parallel_claims": 0}, "max parallel claims: 0 is outside 1..256"),
+        ({"checkpoint_lock_timeout_s": -1}, "checkpoint lock timeout"),
+        ({"registry_dir": Path("/" + "d" * 120)}, "registration socket: .* longer than 107 bytes"),
+    ],
+    ids=["no node", "health interval", "parallel claims", "lock timeout", "socket path too long"],
+)
+def test_bad_settings_name_the_setting_and_range(overrides: dict[str, object], message: str) -> None:
+    values: dict[str, object] = {"node_name": "node-a", **overrides}
+    with pytest.raises(ConfigError, match=message):
+        PluginSettings(**values)  # type: ignore[arg-type]
+
+
+def test_cli_offers_the_kubelet_plugin_command_with_every_path_as_a_flag() -> None:
+    args = build_parser().parse_args(
+        [
+            "kubelet-plugin",
+            "--node-name",
+            "n1",
+            "--cdi-dir",
+            "/tmp/cdi",
+            "--registry-dir",
+            "/tmp/reg",
+            "--slice-mode",
+            "partitioned",
+            "--no-publish",
+        ]
+    )
+    assert (args.node_name, args.cdi_dir, args.registry_dir) == ("n1", Path("/tmp/cdi"), Path("/tmp/reg"))
+    assert (args.slice_mode, args.no_publish) == ("partitioned", True)
+    assert callable(args.handler)

@@ -1,0 +1,269 @@
+"""Prepare and unprepare: idempotent, rolled back on failure, per-node capacity held, restarts recovered."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dra_driver.devices import GIB
+from kubeletplugin import cdi, limitsfile
+from kubeletplugin.checkpoint import ClaimState, PreparedClaim
+from kubeletplugin.checkpoint_store import CheckpointStore
+from kubeletplugin.claims import ClaimError
+from kubeletplugin.kube import ApiError
+from kubeletplugin.ledgers import Ledgers
+from kubeletplugin.limits import Catalog
+from kubeletplugin.recovery import recover
+from kubeletplugin.state import ClaimKey, ClaimPreparer, Paths
+from shim.ledger import Ledger
+from shim.limits import DeviceLimits, read_limits_file
+from tests.support.plugin_claims import NODE, claim, npu, result, shared
+
+
+class MemoryReader:
+    """The API server seam, in memory: claims by (namespace, name); counts reads."""
+
+    def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], dict[str, Any]] = {}
+        self.gets = 0
+        self.events: list[tuple[str, str]] = []
+        self.down = False
+
+    def add(self, obj: dict[str, Any]) -> ClaimKey:
+        meta = obj["metadata"]
+        self.claims[(meta["namespace"], meta["name"])] = obj
+        return ClaimKey(meta["namespace"], meta["name"], meta["uid"])
+
+    def get_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.gets += 1
+        return self.claims.get((namespace, name))
+
+    def list_claims(self) -> list[dict[str, Any]]:
+        if self.down:
+            raise ApiError("list ResourceClaims: connection refused")
+        return list(self.claims.values())
+
+    def node_event(self, node_name: str, reason: str, message: str, warning: bool = True) -> None:
+        self.events.append((reason, message))
+
+
+def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
+    layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, tmp_path / "ledger")
+    return ClaimPreparer(
+        driver="xpushare.io",
+        pool=NODE,
+        reader=reader,
+        catalog=Catalog([npu(0), npu(1)]),
+        store=CheckpointStore(tmp_path / "state/checkpoint", "boot-1"),
+        layout=layout,
+        paths=Paths(tmp_path / "cdi", tmp_path / "limits"),
+        ledgers=Ledgers(tmp_path / "ledger", {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}),
+    )
+
+
+@pytest.fixture
+def reader() -> MemoryReader:
+    return MemoryReader()
+
+
+@pytest.fixture
+def preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
+    p = _preparer(tmp_path, reader)
+    p.store.load()
+    return p
+
+
+def test_prepare_writes_limits_spec_and_checkpoint_and_is_idempotent(
+    preparer: ClaimPreparer, reader: MemoryReader, tmp_path: Path
+) -> None:
+    key = reader.add(claim(results=[shared("npu-1", memory="8Gi", cores="30")]))
+    devices = preparer.prepare(key)
+    assert [(d.device, d.memory_bytes, d.core_percent) for d in devices] == [("npu-1", 8 * GIB, 30)]
+    assert devices[0].cdi_device_ids == (f"xpushare.io/claim={key.uid}-npu-1",)
+    limits = read_limits_file(limitsfile.limits_path(tmp_path / "limits", key.uid))
+    assert limits.claim_uid == key.uid
+    assert limits.devices == (
+        DeviceLimits(
+            uuid="NPU-UUID-1",
+            index=0,
+            memory_limit_bytes=8 * GIB,
+            core_percent=30,
+            priority="normal",
+            policy="guaranteed",
+            ledger_path=f"{cdi.CONTAINER_LEDGER_DIR}/NPU-UUID-1",
+        ),
+    )
+    assert cdi.spec_path(tmp_path / "cdi", key.uid).exists()
+    with Ledger.attach(tmp_path / "ledger/NPU-UUID-1") as ledger:
+        snapshot = ledger.snapshot()
+    assert snapshot.total_bytes == 64 * GIB
+    record = snapshot.container(key.uid)
+    assert record is not None
+    assert (record.limit_bytes, record.core_percent, record.policy) == (8 * GIB, 30, "guaranteed")
+    recorded = preparer.store.get(key.uid)
+    assert recorded is not None
+    assert recorded.state is ClaimState.PREPARE_COMPLETED
+    assert preparer.prepare(key) == devices
+    assert reader.gets == 1  # the second prepare answered from the checkpoint
+
+
+def test_unprepare_removes_everything_and_twice_is_fine(
+    preparer: ClaimPreparer, reader: MemoryReader, tmp_path: Path
+) -> None:
+    key = reader.add(claim(results=[shared("npu-0")]))
+    preparer.prepare(key)
+    preparer.unprepare(key)
+    preparer.unprepare(key)
+    assert list((tmp_path / "cdi").iterdir()) == []
+    assert list((tmp_path / "limits").iterdir()) == []
+    assert preparer.store.claims() == {}
+    assert preparer.accounting.used("NPU-UUID-0") == (0, 0)
+    with Ledger.attach(tmp_path / "ledger/NPU-UUID-0") as ledger:
+        assert ledger.snapshot().containers == ()
+
+
+def test_failed_write_rolls_back_the_half_done_prepare(
+    preparer: ClaimPreparer, reader: MemoryReader, tmp_path: Path
+) -> None:
+    (tmp_path / "cdi").write_text("a file where the CDI directory should be")
+    key = reader.add(claim(results=[shared("npu-0", memory="64Gi")]))
+    with pytest.raises(cdi.CdiError):
+        preparer.prepare(key)
+    assert preparer.store.claims() == {}
+    assert list((tmp_path / "limits").iterdir()) == []
+    assert preparer.accounting.used("NPU-UUID-0") == (0, 0)
+
+
+def test_overcommit_refuses_that_claim_only(preparer: ClaimPreparer, reader: MemoryReader) -> None:
+    first = reader.add(claim(name="first", results=[shared("npu-0", memory="48Gi")]))
+    second = reader.add(claim(name="second", results=[shared("npu-0", memory="32Gi")]))
+    preparer.prepare(first)
+    with pytest.raises(Exception, match=r"claim default/second .*over-committed: memory"):
+        preparer.prepare(second)
+    assert set(preparer.store.claims()) == {first.uid}
+
+
+def test_claim_missing_from_the_api_is_a_clear_error(preparer: ClaimPreparer) -> None:
+    with pytest.raises(ClaimError, match=r"claim default/ghost .*not found"):
+        preparer.prepare(ClaimKey("default", "ghost", "u-1"))
+
+
+def test_hundred_concurrent_claims_on_one_device_never_exceed_it(
+    preparer: ClaimPreparer, reader: MemoryReader
+) -> None:
+    keys = [
+        reader.add(claim(name=f"c{n}", results=[shared("npu-0", memory="1Gi", cores="3")]))
+        for n in range(100)
+    ]
+    outcomes: dict[str, bool] = {}
+    gate = threading.Barrier(20)
+
+    def worker(chunk: list[ClaimKey]) -> None:
+        gate.wait()
+        for key in chunk:
+            try:
+                preparer.prepare(key)
+                outcomes[key.uid] = True
+            except Exception:
+                outcomes[key.uid] = False
+
+    threads = [threading.Thread(target=worker, args=(keys[n::20],)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(outcomes.values()) == 33
+    held = list(preparer.store.claims().values())
+    assert sum(d.core_percent for c in held for d in c.devices) == 99
+
+
+def test_restart_recreates_files_of_checkpointed_claims(tmp_path: Path, reader: MemoryReader) -> None:
+    first = _preparer(tmp_path, reader)
+    first.store.load()
+    key = reader.add(claim(results=[shared("npu-0")]))
+    first.prepare(key)
+    spec = cdi.spec_path(tmp_path / "cdi", key.uid)
+    before = spec.read_text()
+    spec.unlink()  # /var/run/cdi is tmpfs: a reboot empties it
+    limitsfile.limits_path(tmp_path / "limits", key.uid).unlink()
+    second = _preparer(tmp_path, reader)
+    report = recover(second, NODE)
+    assert report.restored == [key.uid]
+    assert spec.read_text() == before
+    assert limitsfile.limits_path(tmp_path / "limits", key.uid).exists()
+    assert second.accounting.used("NPU-UUID-0")[0] == 16 * GIB
+
+
+def test_claims_deleted_while_down_are_cleaned_up_and_leftovers_swept(
+    tmp_path: Path, reader: MemoryReader
+) -> None:
+    first = _preparer(tmp_path, reader)
+    first.store.load()
+    gone = reader.add(claim(name="gone", results=[shared("npu-0")]))
+    kept = reader.add(claim(name="kept", results=[shared("npu-0")]))
+    first.prepare(gone)
+    first.prepare(kept)
+    del reader.claims[("default", "gone")]
+    (tmp_path / "cdi" / "xpushare.io-claim_stray.json").write_text("{}")
+    report = recover(_preparer(tmp_path, reader), NODE)
+    assert report.removed == [gone.uid]
+    assert cdi.listed_claims(tmp_path / "cdi") == {kept.uid}
+    assert limitsfile.listed_claims(tmp_path / "limits") == {kept.uid}
+
+
+def test_nothing_is_deleted_when_the_api_server_is_unreachable(tmp_path: Path, reader: MemoryReader) -> None:
+    first = _preparer(tmp_path, reader)
+    first.store.load()
+    key = reader.add(claim(results=[shared("npu-0")]))
+    first.prepare(key)
+    reader.claims.clear()
+    reader.down = True
+    assert recover(_preparer(tmp_path, reader), NODE).restored == [key.uid]
+
+
+def test_half_done_prepare_is_rolled_back_at_start(tmp_path: Path, reader: MemoryReader) -> None:
+    first = _preparer(tmp_path, reader)
+    first.store.load()
+    key = reader.add(claim(results=[shared("npu-0")]))
+    devices = first.prepare(key)
+    started = PreparedClaim(key.uid, key.namespace, key.name, ClaimState.PREPARE_STARTED, tuple(devices))
+    first.store.put(started)
+    second = _preparer(tmp_path, reader)
+    assert recover(second, NODE).removed == [key.uid]
+    assert cdi.listed_claims(tmp_path / "cdi") == set()
+    assert second.prepare(key) == devices  # the kubelet's retry prepares it afresh
+
+
+def test_corrupt_checkpoint_is_reported_and_rebuilt_from_the_api(
+    tmp_path: Path, reader: MemoryReader
+) -> None:
+    first = _preparer(tmp_path, reader)
+    first.store.load()
+    in_use = reader.add(claim(name="in-use", results=[shared("npu-0")]))
+    idle = reader.add(claim(name="idle", results=[shared("npu-1")], reserved=False))
+    elsewhere = reader.add(claim(name="elsewhere", results=[result("npu-0", pool="node-b")]))
+    first.prepare(in_use)
+    (tmp_path / f"state/checkpoint/{in_use.uid}.json").write_text('{"version": "v1", "data": {"claim": "garb')
+    second = _preparer(tmp_path, reader)
+    report = recover(second, NODE)
+    assert report.corrupt is not None
+    assert [reason for reason, _ in reader.events] == ["CheckpointCorrupt"]
+    assert report.rebuilt == [in_use.uid]
+    assert set(CheckpointStore(tmp_path / "state/checkpoint", "boot-1").load()) == {in_use.uid}
+    assert idle.uid not in cdi.listed_claims(tmp_path / "cdi")
+    assert elsewhere.uid not in cdi.listed_claims(tmp_path / "cdi")
+
+
+def test_ledger_records_of_unknown_claims_are_swept_at_start(tmp_path: Path, reader: MemoryReader) -> None:
+    first = _preparer(tmp_path, reader)
+    first.store.load()
+    key = reader.add(claim(results=[shared("npu-0", memory="2Gi")]))
+    first.prepare(key)
+    with Ledger.create(tmp_path / "ledger/NPU-UUID-0", "NPU-UUID-0", 64 * GIB) as ledger:
+        ledger.set_container("crashed-before-record", 4 * GIB, 10)
+    recover(_preparer(tmp_path, reader), NODE)
+    with Ledger.attach(tmp_path / "ledger/NPU-UUID-0") as ledger:
+        assert [c.key for c in ledger.snapshot().containers] == [key.uid]
