@@ -103,6 +103,8 @@ class Plugin:
             self._publish(self.devices)
             self._start_registration()
             self._start_health()
+        if self.settings.shim_path is None:
+            log.warning("no shim configured (--shim-path): containers get limits but nothing enforces them")
         log.info("kubelet plugin serving", extra={"socket": str(self.settings.dra_socket)})
 
     def _discover(self) -> None:

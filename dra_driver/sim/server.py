@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 
 import yaml
+from kubernetes.client import ApiClient
+from kubernetes.config import new_client_from_config_dict
 
 from dra_driver.errors import XPUShareError
 from dra_driver.sim import objects
@@ -118,6 +120,11 @@ class ApiServer:
             "current-context": context,
             "preferences": {},
         }
+
+    def client(self) -> ApiClient:
+        """An official client for this server, configured from its own kubeconfig (TLS included)."""
+        api: ApiClient = new_client_from_config_dict(self.kubeconfig())  # type: ignore[no-untyped-call]
+        return api
 
     def _cluster(self) -> dict[str, str]:
         cluster = {"server": self.url}

@@ -1,29 +1,43 @@
-"""The README's main command, ``xpushare demo``, run as a user runs it: a real subprocess."""
+"""The README's main command, ``xpushare demo``, run as a user runs it: a real subprocess.
+
+The demo drives the whole path (discovery, publishing, scheduling, kubelet preparation, CDI spec and
+limits file), so these tests check each stage's visible result rather than only the exit code.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+from functools import cache
 
 import pytest
 import yaml
 
 DEMO_TIMEOUT_S = 240
+GIB = 1024**3
 
 
+@cache
 def run_demo(*args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "dra_driver", "demo", *args],
+        [sys.executable, "-m", "dra_driver", "--log-level", "WARNING", "demo", *args],
         capture_output=True, text=True, timeout=DEMO_TIMEOUT_S, check=False,
     )
     assert result.returncode == 0, f"demo failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 
-def published_slices(output: str) -> list[dict[str, object]]:
-    """The YAML documents the demo prints after its slices heading."""
-    section = output.split("=== ResourceSlices", 1)[1].split("\n", 1)[1].split("\n=== ", 1)[0]
-    return [doc for doc in yaml.safe_load_all(section) if doc]
+def section(output: str, heading_start: str) -> str:
+    """The text under the first heading that starts with ``heading_start``."""
+    return output.split(f"=== {heading_start}", 1)[1].split("\n", 1)[1].split("\n=== ", 1)[0]
+
+
+def sections(output: str, heading_start: str) -> list[tuple[str, str]]:
+    """(heading, body) of every heading that starts with ``heading_start``."""
+    parts = output.split("\n=== ")[1:]
+    return [tuple(part.split("\n", 1)) for part in parts if part.startswith(heading_start)]  # type: ignore[misc]
 
 
 def test_demo_discovers_the_default_inventory() -> None:
@@ -35,12 +49,44 @@ def test_demo_discovers_the_default_inventory() -> None:
 
 @pytest.mark.parametrize("mode", ["consumable", "partitioned", "exclusive"])
 def test_demo_shows_slices_of_every_device_in_each_mode(mode: str) -> None:
-    slices = published_slices(run_demo("--mode", mode))
-    names = {
-        device["name"]  # type: ignore[index]
-        for item in slices
-        for device in item["spec"].get("devices", [])  # type: ignore[union-attr,attr-defined]
-    }
+    text = section(run_demo("--mode", mode), "ResourceSlices that")
+    slices = [doc for doc in yaml.safe_load_all(text) if doc]
+    names = {device["name"] for item in slices for device in item["spec"].get("devices", [])}
     assert all(item["kind"] == "ResourceSlice" for item in slices)
     # Every mode offers each whole device under its own name (partitioned mode adds partitions).
     assert {"npu-0", "npu-1", "gpu-0"} <= names
+
+
+def test_demo_publishes_through_the_api_server_and_binds_every_pod() -> None:
+    output = run_demo()
+    published = section(output, "ResourceSlices in the API server")
+    assert re.search(r"npu-0 +capacity \{'memory': '64Gi', 'cores': '100'\} shared", published)
+    assert re.search(r"gpu-0 +capacity \{'memory': '80Gi', 'cores': '100'\} shared", published)
+    scheduled = section(output, "scheduled")
+    for pod in ("trainer", "notebook", "inference"):
+        assert f"pod default/{pod} -> node demo-node" in scheduled
+    trainer = re.search(r"claim trainer-accel-\w+: demo-node/npu-\d consumed (\{.*?\})", scheduled)
+    assert trainer is not None
+    assert trainer.group(1) == "{'memory': '16Gi', 'cores': '25'}"
+
+
+def test_demo_prepares_claims_into_cdi_specs_with_the_shim_and_limits() -> None:
+    output = run_demo()
+    prepared = section(output, "kubelet registered the plugin")
+    assert "ERROR" not in prepared
+    assert len(re.findall(r"CDI \['xpushare\.io/claim=", prepared)) == 3
+    specs = {heading: json.loads(body) for heading, body in sections(output, "CDI spec the container")}
+    trainer_spec = next(spec for heading, spec in specs.items() if "trainer" in heading)
+    env = trainer_spec["containerEdits"]["env"]
+    assert any(e.startswith("LD_PRELOAD=") for e in env)
+    assert "ASCEND_VISIBLE_DEVICES=0" in env or "ASCEND_VISIBLE_DEVICES=1" in env
+    assert not any(e.startswith("ASCEND_RT_VISIBLE_DEVICES=") for e in env)
+    limits = sections(output, "read-only limits file")
+    assert all("mode 100444" in heading for heading, _ in limits)
+    trainer_limits = [body for _, body in limits if f"memory={16 * GIB} " in body]
+    assert len(trainer_limits) == 1
+    assert "cores=25" in trainer_limits[0]
+
+
+def test_demo_unprepares_everything_it_prepared() -> None:
+    assert "claims unprepared (0 errors, 0 CDI specs left)" in run_demo()

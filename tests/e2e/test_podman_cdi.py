@@ -27,6 +27,7 @@ import yaml
 from kubernetes import client
 
 from dra_driver.sim import ApiServer
+from dra_driver.sim.kubelet import KubeletClient
 from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from shim import library_path
@@ -41,7 +42,6 @@ from tests.integration.kubeletplugin.conftest import (  # noqa: F401 - fixtures
 )
 from tests.integration.kubeletplugin.conftest import NodeDirs as _NodeDirs
 from tests.support.cdi_schema import validate_cdi_spec
-from tests.support.kubelet import KubeletClient
 
 pytestmark = pytest.mark.podman
 

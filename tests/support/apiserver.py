@@ -24,11 +24,8 @@ from dra_driver.sim import ApiServer
 
 
 def api_client(server: ApiServer) -> client.ApiClient:
-    """An official client talking to ``server`` (no TLS, no proxy, no credentials needed)."""
-    configuration = client.Configuration()
-    configuration.host = server.url
-    configuration.proxy = None
-    return client.ApiClient(configuration)
+    """An official client talking to ``server``, configured from the server's own kubeconfig."""
+    return server.client()
 
 
 @pytest.fixture

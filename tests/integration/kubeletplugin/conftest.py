@@ -20,10 +20,10 @@ from controller.deviceclasses import device_classes
 from controller.simscheduler import SimScheduler
 from dra_driver.discovery.base import open_backend
 from dra_driver.sim import ApiServer
+from dra_driver.sim.kubelet import ClaimRef, KubeletClient
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.settings import PluginSettings
 from tests.support.apiserver import api_client, apiserver, kube_client
-from tests.support.kubelet import ClaimRef, KubeletClient
 
 __all__ = ["apiserver", "kube_client"]
 

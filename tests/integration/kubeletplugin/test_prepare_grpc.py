@@ -9,12 +9,12 @@ from pathlib import Path
 
 from kubernetes import client
 
+from dra_driver.sim.kubelet import KubeletClient
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.plugin import Plugin
 from shim.limits import read_limits_file
 from tests.integration.kubeletplugin.conftest import NODE, Allocate, ref
 from tests.support.cdi_schema import validate_cdi_spec
-from tests.support.kubelet import KubeletClient
 
 
 def test_plugin_registers_with_both_dra_versions_and_health_and_sockets_are_0600(

@@ -12,11 +12,11 @@ from typing import Any
 from kubernetes import client
 
 from dra_driver.metrics import default_registry
+from dra_driver.sim.kubelet import ClaimRef, KubeletClient
 from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from tests.integration.kubeletplugin.conftest import NODE, NS, Allocate, claim_body, read_claim, ref
 from tests.support.cdi_schema import validate_cdi_spec
-from tests.support.kubelet import ClaimRef, KubeletClient
 from tests.support.plugin_claims import opaque, result, shared, sharing
 
 

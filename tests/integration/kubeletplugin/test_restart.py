@@ -19,10 +19,10 @@ import pytest
 from kubernetes import client
 
 from dra_driver.sim import ApiServer
+from dra_driver.sim.kubelet import KubeletClient
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.checkpoint_store import CheckpointStore
 from tests.integration.kubeletplugin.conftest import NODE, NS, NodeDirs, kubeconfig_for, make_allocator, ref
-from tests.support.kubelet import KubeletClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 

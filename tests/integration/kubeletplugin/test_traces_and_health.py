@@ -10,10 +10,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api.kubelet import health_v1alpha1_pb2
+from dra_driver.sim.kubelet import KubeletClient
 from dra_driver.telemetry import setup_tracing
 from kubeletplugin.plugin import Plugin
 from tests.integration.kubeletplugin.conftest import NODE, Allocate, NodeDirs, ref
-from tests.support.kubelet import KubeletClient
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN = "00f067aa0ba902b7"

@@ -1,6 +1,7 @@
-"""A kubelet-like client: registers a DRA plugin through its registration socket and calls it over gRPC.
+"""A kubelet stand-in: registers a DRA plugin through its registration socket and calls it over gRPC.
 
-It does what the kubelet's plugin manager and DRA manager do, in the same order: wait for the
+The demo and the tests drive the node plugin through it exactly as a kubelet would. It does what the
+kubelet's plugin manager and DRA manager do, in the same order: wait for the
 registration socket, ``GetInfo``, check the plugin type, name and versions, ``NotifyRegistrationStatus``,
 then dial the endpoint the plugin named and call ``NodePrepareResources``/``NodeUnprepareResources`` in
 the first version both sides speak (or one the test asks for), with the kubelet's 45 s timeout.
@@ -26,12 +27,13 @@ from api.kubelet import (
     registration_grpc,
     registration_pb2,
 )
+from dra_driver.errors import XPUShareError
 
 KUBELET_VERSIONS = ("v1.DRAPlugin", "v1beta1.DRAPlugin")
 CALL_TIMEOUT_S = 45.0
 
 
-class RegistrationRefused(AssertionError):  # noqa: N818 - reads as the kubelet's verdict
+class RegistrationRefused(XPUShareError):  # noqa: N818 - reads as the kubelet's verdict
     """The plugin's GetInfo answer is not one the kubelet would accept."""
 
 
@@ -98,7 +100,7 @@ class KubeletClient:
                     )
                     return info
                 except grpc.RpcError as err:
-                    code = err.code()  # type: ignore[attr-defined]
+                    code = err.code()
                     if code != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
                         raise
             time.sleep(0.05)
@@ -117,7 +119,7 @@ class KubeletClient:
     @property
     def channel(self) -> grpc.Channel:
         if self._channel is None:
-            raise RuntimeError("register() first")
+            raise XPUShareError("kubelet stand-in: register() the plugin before calling it")
         return self._channel
 
     def prepare(
@@ -142,10 +144,8 @@ class KubeletClient:
         self, timeout_s: float = 10.0
     ) -> Iterator[health_v1alpha1_pb2.NodeWatchResourcesResponse]:
         stub = health_v1alpha1_grpc.DRAResourceHealthStub(self.channel)
-        stream: Iterator[health_v1alpha1_pb2.NodeWatchResourcesResponse] = stub.NodeWatchResources(
-            health_v1alpha1_pb2.NodeWatchResourcesRequest(), timeout=timeout_s
-        )
-        return stream
+        stream = stub.NodeWatchResources(health_v1alpha1_pb2.NodeWatchResourcesRequest(), timeout=timeout_s)
+        return iter(stream)
 
     def _modules(self, version: str | None) -> tuple[Any, Any]:
         chosen = version or self.version
