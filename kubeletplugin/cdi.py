@@ -181,7 +181,8 @@ def _device_edits(layout: HostLayout, device: SpecDevice) -> dict[str, Any]:
         "env": [f"XPUSHARE_DEVICE_{device.device_type.upper()}{device.index}={device.uuid}"]
     }
     if device.device_type == "npu":
-        edits["deviceNodes"] = [_node(layout, f"/dev/davinci{device.index}")]
+        # /dev/davinci<N> is named by the physical id (the minor); the index is the runtime's logical id.
+        edits["deviceNodes"] = [_node(layout, f"/dev/davinci{device.minor}")]
     elif not layout.vendor_nvidia_cdi_kind:  # else the vendor's spec adds the node and the driver
         edits["deviceNodes"] = [_node(layout, f"/dev/nvidia{device.minor}")]
     return edits
@@ -199,7 +200,7 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
     if "npu" in kinds:
         nodes += [_node(layout, p) for p in ASCEND_CONTROL_NODES]
         mounts += [_mount(layout.driver_root, p) for p in layout.ascend_mounts]
-        ids = sorted(d.index for d in claim.devices if d.device_type == "npu")
+        ids = sorted({d.minor for d in claim.devices if d.device_type == "npu"})
         env.append("ASCEND_VISIBLE_DEVICES=" + ",".join(str(i) for i in ids))
     if "gpu" in kinds and not layout.vendor_nvidia_cdi_kind:
         nodes += [_node(layout, p) for p in NVIDIA_CONTROL_NODES]
@@ -208,7 +209,9 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
         mounts.append(_bind(layout.shim_path, CONTAINER_SHIM_PATH))
         env += [f"LD_PRELOAD={CONTAINER_SHIM_PATH}", f"XPUSHARE_SHIM={CONTAINER_SHIM_PATH}"]
     mounts.append(_bind(claim.limits_path, CONTAINER_LIMITS_PATH))
-    mounts.append(_bind(layout.ledger_dir, CONTAINER_LEDGER_DIR, READ_WRITE))
+    # Only the ledgers of this claim's devices: a tenant never sees another device's accounting.
+    for uuid in sorted({d.uuid for d in claim.devices}):
+        mounts.append(_bind(layout.ledger_dir / uuid, f"{CONTAINER_LEDGER_DIR}/{uuid}", READ_WRITE))
     env += [f"XPUSHARE_LEDGER_DIR={CONTAINER_LEDGER_DIR}", *claim.extra_env]
     edits: dict[str, Any] = {"env": env, "mounts": mounts}
     if nodes:

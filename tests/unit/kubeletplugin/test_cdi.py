@@ -36,8 +36,9 @@ def _env(spec: dict[str, Any]) -> dict[str, str]:
     return dict(item.split("=", 1) for item in spec["containerEdits"]["env"])
 
 
-NPU3 = cdi.SpecDevice(name=f"{UID}-npu-3", device_type="npu", index=3, minor=3, uuid="NPU-3")
-NPU5 = cdi.SpecDevice(name=f"{UID}-npu-5", device_type="npu", index=5, minor=5, uuid="NPU-5")
+# Logical ids (index) differ from physical ids (minor), as on a node where the runtime renumbers.
+NPU3 = cdi.SpecDevice(name=f"{UID}-npu-3", device_type="npu", index=0, minor=3, uuid="NPU-3")
+NPU5 = cdi.SpecDevice(name=f"{UID}-npu-5", device_type="npu", index=1, minor=5, uuid="NPU-5")
 GPU1 = cdi.SpecDevice(name=f"{UID}-gpu-1", device_type="gpu", index=1, minor=1, uuid="GPU-1")
 
 
@@ -73,6 +74,15 @@ def test_ascend_spec_has_nodes_driver_mounts_shim_limits_and_no_physical_runtime
     assert env["LD_PRELOAD"] == cdi.CONTAINER_SHIM_PATH
     assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_PATH
     assert mounts[cdi.CONTAINER_LIMITS_PATH]["hostPath"] == f"/run/xpushare/limits/{UID}.json"
+
+
+def test_only_the_claimed_devices_ledgers_are_mounted_read_write(tmp_path: Path) -> None:
+    spec = _spec_of(_layout(_ascend_root(tmp_path)), (NPU3,))
+    ledgers = [m for m in spec["containerEdits"]["mounts"]
+               if m["containerPath"].startswith(cdi.CONTAINER_LEDGER_DIR)]
+    assert ledgers == [{"hostPath": f"{tmp_path}/ledger/NPU-3",
+                        "containerPath": f"{cdi.CONTAINER_LEDGER_DIR}/NPU-3",
+                        "options": list(cdi.READ_WRITE)}]
 
 
 def test_nvidia_spec_mounts_only_the_driver_files_present(tmp_path: Path, schemas_dir: Path) -> None:
