@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controller.publisher.kubeapi import DEVICE_CLASSES, ApiError, KubeApi
 from controller.settings import ATTRIBUTE_DOMAIN, DRIVER_NAME
 from dra_driver.devices import DeviceType
+from dra_driver.kube import DEVICE_CLASSES, ApiError, KubeApi
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from controller.publisher.kubeapi import ApiError, KubeApi
 from controller.settings import LeaderSettings
+from dra_driver.kube import ApiError, KubeApi
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from typing import Final
 
 from dra_driver.devices import MIB
 from dra_driver.errors import ConfigError
+from dra_driver.kube import Backoff
 
 DRIVER_NAME: Final = "xpushare.io"
 ATTRIBUTE_DOMAIN: Final = "xpushare.io"
@@ -142,13 +143,8 @@ def parse_partition_profiles(text: str) -> MappingProxyType[str, tuple[Fraction,
     return MappingProxyType(profiles)
 
 
-@dataclass(frozen=True, slots=True)
-class RetrySettings:
-    """Backoff for API conflicts and server errors: ``base * 2**attempt`` capped at ``cap`` seconds."""
-
-    attempts: int = 6
-    base_seconds: float = 0.05
-    cap_seconds: float = 2.0
+# Backoff for API conflicts and server errors (``base * 2**attempt`` capped at ``cap`` seconds, jittered).
+RetrySettings = Backoff
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
 from dra_driver.errors import XPUShareError
+from dra_driver.quantity import quantity_value
 
 FROM_CLASS = "FromClass"
 
@@ -76,15 +75,10 @@ class AllocatedClaim:
         return claim_ref(self.namespace, self.name, self.uid)
 
 
-def quantity(value: Any) -> Decimal:
-    """A Kubernetes quantity (``16Gi``, ``25``, ``1500m``) as a number; raises ``ValueError``."""
-    return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
-
-
-def _quantity(value: Any, what: str) -> Decimal:
+def _quantity(value: Any, what: str) -> Fraction:
     try:
-        return quantity(value)
-    except (ValueError, TypeError, InvalidOperation) as err:
+        return quantity_value(value)
+    except (ValueError, TypeError) as err:
         raise ValueError(f"{what} is not a quantity: {value!r}") from err
 
 
@@ -97,7 +91,7 @@ def _consumed(raw: Any, path: str) -> Consumed | None:
     cores = raw.get("cores")
     memory_bytes = None if memory is None else int(_quantity(memory, f"{path}.memory"))
     core_percent = None if cores is None else _quantity(cores, f"{path}.cores")
-    if core_percent is not None and core_percent != core_percent.to_integral_value():
+    if core_percent is not None and core_percent.denominator != 1:
         raise ValueError(f"{path}.cores must be a whole number of percent (got {cores!r})")
     if (memory_bytes is not None and memory_bytes < 0) or (core_percent is not None and core_percent < 0):
         raise ValueError(f"{path} must not be negative")

@@ -23,7 +23,8 @@ from api.v1alpha1.sharing import SharingConfig
 from controller.settings import SliceSettings
 from controller.slices.modes import partition_entries
 from dra_driver.devices import MIB, Device
-from kubeletplugin.claims import AllocatedClaim, ClaimError, OpaqueConfig, Result, quantity
+from dra_driver.quantity import quantity_value
+from kubeletplugin.claims import AllocatedClaim, ClaimError, OpaqueConfig, Result
 
 WHOLE_DEVICE_PERCENT = 100
 
@@ -70,7 +71,7 @@ class Catalog:
 def _partition_size(entry: Mapping[str, object]) -> tuple[int, int]:
     capacity = entry["capacity"]
     assert isinstance(capacity, Mapping)
-    return int(quantity(capacity["memory"]["value"])), int(quantity(capacity["cores"]["value"]))
+    return int(quantity_value(capacity["memory"]["value"])), int(quantity_value(capacity["cores"]["value"]))
 
 
 @dataclass(frozen=True, slots=True)

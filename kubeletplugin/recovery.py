@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dra_driver.errors import XPUShareError
+from dra_driver.kube import ApiError
 from dra_driver.telemetry import tracer
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.accounting import holdings_of
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim
-from kubeletplugin.kube import ApiError
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 
 log = logging.getLogger(__name__)

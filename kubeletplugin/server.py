@@ -128,17 +128,22 @@ def _traced(method: str, grpc_context: grpc.ServicerContext, body: Callable[[], 
         otel_context.detach(token)
 
 
-class DraV1Servicer(dra_v1_grpc.DRAPluginServicer):
+class _Servicer:
+    """One API version's servicer; ``_pb2`` holds its messages, ``_share_ids`` whether devices carry one.
+
+    The versions' messages have the same fields but for ``share_id``, so one translation serves both.
+    """
+
+    _pb2: Any
+    _share_ids: bool
+
     def __init__(self, service: DraService) -> None:
         self._service = service
 
-    def NodePrepareResources(  # noqa: N802 - the gRPC method name
-        self, request: dra_v1_pb2.NodePrepareResourcesRequest, context: grpc.ServicerContext
-    ) -> dra_v1_pb2.NodePrepareResourcesResponse:
-        def body() -> dra_v1_pb2.NodePrepareResourcesResponse:
-            outcomes = self._service.prepare(_claim_keys(request.claims))
-            response = dra_v1_pb2.NodePrepareResourcesResponse()
-            for uid, outcome in outcomes.items():
+    def NodePrepareResources(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - gRPC name
+        def body() -> Any:
+            response = self._pb2.NodePrepareResourcesResponse()
+            for uid, outcome in self._service.prepare(_claim_keys(request.claims)).items():
                 entry = response.claims[uid]
                 if isinstance(outcome, str):
                     entry.error = outcome
@@ -150,62 +155,30 @@ class DraV1Servicer(dra_v1_grpc.DRAPluginServicer):
                         device_name=d.device,
                         cdi_device_ids=d.cdi_device_ids,
                     )
-                    if d.share_id is not None:
+                    if self._share_ids and d.share_id is not None:
                         device.share_id = d.share_id
             return response
 
         return _traced("NodePrepareResources", context, body)
 
-    def NodeUnprepareResources(  # noqa: N802
-        self, request: dra_v1_pb2.NodeUnprepareResourcesRequest, context: grpc.ServicerContext
-    ) -> dra_v1_pb2.NodeUnprepareResourcesResponse:
-        def body() -> dra_v1_pb2.NodeUnprepareResourcesResponse:
-            errors = self._service.unprepare(_claim_keys(request.claims))
-            response = dra_v1_pb2.NodeUnprepareResourcesResponse()
-            for uid, error in errors.items():
+    def NodeUnprepareResources(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        def body() -> Any:
+            response = self._pb2.NodeUnprepareResourcesResponse()
+            for uid, error in self._service.unprepare(_claim_keys(request.claims)).items():
                 response.claims[uid].error = error
             return response
 
         return _traced("NodeUnprepareResources", context, body)
 
 
-class DraV1beta1Servicer(dra_v1beta1_grpc.DRAPluginServicer):
-    def __init__(self, service: DraService) -> None:
-        self._service = service
+class DraV1Servicer(_Servicer, dra_v1_grpc.DRAPluginServicer):
+    _pb2 = dra_v1_pb2
+    _share_ids = True
 
-    def NodePrepareResources(  # noqa: N802
-        self, request: dra_v1beta1_pb2.NodePrepareResourcesRequest, context: grpc.ServicerContext
-    ) -> dra_v1beta1_pb2.NodePrepareResourcesResponse:
-        def body() -> dra_v1beta1_pb2.NodePrepareResourcesResponse:
-            outcomes = self._service.prepare(_claim_keys(request.claims))
-            response = dra_v1beta1_pb2.NodePrepareResourcesResponse()
-            for uid, outcome in outcomes.items():
-                entry = response.claims[uid]
-                if isinstance(outcome, str):
-                    entry.error = outcome
-                    continue
-                for d in outcome:
-                    entry.devices.add(
-                        request_names=d.request_names,
-                        pool_name=d.pool,
-                        device_name=d.device,
-                        cdi_device_ids=d.cdi_device_ids,
-                    )
-            return response
 
-        return _traced("NodePrepareResources", context, body)
-
-    def NodeUnprepareResources(  # noqa: N802
-        self, request: dra_v1beta1_pb2.NodeUnprepareResourcesRequest, context: grpc.ServicerContext
-    ) -> dra_v1beta1_pb2.NodeUnprepareResourcesResponse:
-        def body() -> dra_v1beta1_pb2.NodeUnprepareResourcesResponse:
-            errors = self._service.unprepare(_claim_keys(request.claims))
-            response = dra_v1beta1_pb2.NodeUnprepareResourcesResponse()
-            for uid, error in errors.items():
-                response.claims[uid].error = error
-            return response
-
-        return _traced("NodeUnprepareResources", context, body)
+class DraV1beta1Servicer(_Servicer, dra_v1beta1_grpc.DRAPluginServicer):
+    _pb2 = dra_v1beta1_pb2
+    _share_ids = False
 
 
 def add_dra_services(server: grpc.Server, service: DraService) -> None:

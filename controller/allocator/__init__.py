@@ -8,7 +8,7 @@ docs/allocation.md for the semantics covered.
 from controller.allocator.allocator import Placement, StructuredAllocator, UnschedulableError
 from controller.allocator.celenv import CelCache, SelectorError
 from controller.allocator.parse import InputError
-from controller.allocator.quantity import Quantity, QuantityError, format_quantity, parse_quantity
+from dra_driver.quantity import Quantity, QuantityError, format_quantity, parse_quantity
 
 __all__ = [
     "CelCache",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 
 from controller.allocator.model import Capacity, Device, RequestPolicy
-from controller.allocator.quantity import Quantity
+from dra_driver.quantity import Quantity
 
 __all__ = ["consumed_capacity", "exclusive_capacity_fits", "fits_remaining", "resolve_capacity_name"]
 

@@ -26,8 +26,8 @@ import celpy
 from celpy import celtypes
 from celpy.evaluation import CELEvalError
 
-from controller.allocator.quantity import Quantity, QuantityError, parse_quantity
 from dra_driver.errors import XPUShareError
+from dra_driver.quantity import Quantity, QuantityError, parse_quantity
 
 __all__ = ["CelCache", "SelectorError", "Semver", "device_variable", "parse_semver"]
 

@@ -19,7 +19,7 @@ from controller.allocator.capacity import (
 )
 from controller.allocator.model import AllocatedDevice, Device, DeviceID, Request, Slice
 from controller.allocator.pools import Pool
-from controller.allocator.quantity import Quantity
+from dra_driver.quantity import Quantity
 
 __all__ = ["Ledger", "Located", "Pick"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.allocator.celenv import Semver
-from controller.allocator.quantity import Quantity
+from dra_driver.quantity import Quantity
 
 __all__ = [
     "AllocatedDevice",

@@ -30,8 +30,8 @@ from controller.allocator.model import (
     Taint,
     Toleration,
 )
-from controller.allocator.quantity import Quantity, QuantityError, parse_quantity
 from dra_driver.errors import ConfigError
+from dra_driver.quantity import Quantity, QuantityError, parse_quantity
 
 __all__ = [
     "InputError",

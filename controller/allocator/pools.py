@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.allocator.model import Device, Node, NodeSelection, Slice
-from controller.allocator.quantity import Quantity
+from dra_driver.quantity import Quantity
 
 __all__ = ["Pool", "gather_pools", "node_selector_matches", "reachable_devices"]
 

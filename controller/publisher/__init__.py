@@ -1,8 +1,8 @@
 """ResourceSlice publishing: the I/O side of ``controller.slices`` (list, diff, write, fall back)."""
 
 from controller.publisher.events import NodeEvents
-from controller.publisher.kubeapi import ApiError, KubeApi
 from controller.publisher.publisher import PublishError, PublishResult, SlicePublisher, list_pools
+from dra_driver.kube import ApiError, KubeApi
 
 __all__ = [
     "ApiError",

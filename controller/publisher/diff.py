@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
-from controller.slices.quantity import quantity_value
+from dra_driver.quantity import quantity_value
 
 Obj = dict[str, Any]
 _POLICY_QUANTITIES = ("default",)
@@ -21,7 +21,7 @@ IMMUTABLE = ("driver", "nodeName")
 LABEL_PREFIX = "xpushare.io/"
 
 
-def _quantity(text: Any) -> Decimal | Any:
+def _quantity(text: Any) -> Fraction | Any:
     try:
         return quantity_value(text)
     except (ValueError, TypeError, ArithmeticError):

@@ -23,12 +23,12 @@ from typing import Any
 from controller.publisher.diff import Plan, plan_pool
 from controller.publisher.events import NodeEvents
 from controller.publisher.gates import CONSUMABLE, PARTITIONED, TAINTS, dropped_features, strip_features
-from controller.publisher.kubeapi import RESOURCE_SLICES, ApiError, KubeApi, with_retries
 from controller.settings import FALLBACK_ORDER, RetrySettings, SliceMode, SliceSettings
 from controller.slices import build_slices
 from controller.slices.build import MODE_LABEL
 from dra_driver.devices import Device, Health
 from dra_driver.errors import XPUShareError
+from dra_driver.kube import RESOURCE_SLICES, ApiError, KubeApi, with_retries
 from dra_driver.metrics import Registry, default_registry
 from dra_driver.telemetry import tracer
 

@@ -2,53 +2,32 @@
 
 Objects are read with the typed APIs (``CoreV1Api``, ``ResourceV1Api``) and turned into plain dicts in
 the API's JSON shape (``sanitize_for_serialization``), which is what the allocator takes. Writes send
-dict bodies. Conflicts (409) are retried with a short exponential backoff by ``retry_conflicts``; other
-API errors propagate as ``ClusterError`` with the verb and object named.
+dict bodies. Failures are ``dra_driver.kube.ApiError``s with the verb and object named; 409 conflicts
+are ``ConflictError``s, which ``retry_conflicts`` retries with a short exponential backoff.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from dra_driver.errors import XPUShareError
+from dra_driver.kube import MERGE_PATCH, ApiError, Backoff, conflicts_only, typed_call, with_retries
 
-__all__ = ["Cluster", "ClusterError", "ConflictError", "retry_conflicts"]
+__all__ = ["Cluster", "retry_conflicts"]
 
 _log = logging.getLogger(__name__)
-# The generated client sends a dict body as a JSON patch (a list of operations) unless told otherwise.
-_MERGE_PATCH = "application/merge-patch+json"
 T = TypeVar("T")
 JSON = dict[str, Any]
+# Conflicts clear as soon as the writer re-reads, so the waits stay short and need no jitter.
+_CONFLICT_BACKOFF = Backoff(attempts=5, base_seconds=0.02, cap_seconds=1.0, jitter=False)
 
 
-class ClusterError(XPUShareError):
-    """An API call failed for a reason other than a conflict."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class ConflictError(ClusterError):
-    """The object changed under us (409) more often than the retry budget allows."""
-
-
-def retry_conflicts(action: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.02) -> T:
+def retry_conflicts(action: Callable[[], T], what: str) -> T:
     """Run ``action`` (which must re-read what it writes) until it stops hitting 409 conflicts."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except ConflictError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(base_delay * 2**attempt)
-    raise AssertionError("unreachable")
+    return with_retries(action, what, _CONFLICT_BACKOFF, retry_on=conflicts_only)
 
 
 class Cluster:
@@ -59,18 +38,11 @@ class Cluster:
         self.core = client.CoreV1Api(api_client)
         self.resource = client.ResourceV1Api(api_client)
 
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ApiException as err:
-            error = ConflictError if err.status == 409 else ClusterError
-            raise error(f"{what}: {err.status} {err.reason}: {_message(err)}", err.status) from err
-
     def _json(self, obj: Any) -> Any:
         return self._client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
 
     def list_items(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> list[JSON]:
-        answer = self._call(f"list {what}", fn, **kwargs)
+        answer = typed_call(f"list {what}", fn, **kwargs)
         return [self._json(item) for item in answer.items]
 
     def pods(self) -> list[JSON]:
@@ -89,28 +61,18 @@ class Cluster:
         return self.list_items("resourceclaims", self.resource.list_resource_claim_for_all_namespaces)
 
     def claim(self, namespace: str, name: str) -> JSON | None:
-        try:
-            got = self._call(
-                f"read resourceclaim {namespace}/{name}",
-                self.resource.read_namespaced_resource_claim,
-                name,
-                namespace,
-            )
-        except ClusterError as err:
-            if err.status == 404:
-                return None
-            raise
-        return self._json(got)  # type: ignore[no-any-return]
+        return self._read("resourceclaim", self.resource.read_namespaced_resource_claim, namespace, name)
 
     def template(self, namespace: str, name: str) -> JSON | None:
+        return self._read(
+            "resourceclaimtemplate", self.resource.read_namespaced_resource_claim_template, namespace, name
+        )
+
+    def _read(self, kind: str, fn: Callable[..., Any], namespace: str, name: str) -> JSON | None:
+        """One namespaced object, or ``None`` when it does not exist."""
         try:
-            got = self._call(
-                f"read resourceclaimtemplate {namespace}/{name}",
-                self.resource.read_namespaced_resource_claim_template,
-                name,
-                namespace,
-            )
-        except ClusterError as err:
+            got = typed_call(f"read {kind} {namespace}/{name}", fn, name, namespace)
+        except ApiError as err:
             if err.status == 404:
                 return None
             raise
@@ -118,7 +80,7 @@ class Cluster:
 
     def create_claim(self, namespace: str, body: JSON) -> JSON:
         name = body["metadata"]["name"]
-        created = self._call(
+        created = typed_call(
             f"create resourceclaim {namespace}/{name}",
             self.resource.create_namespaced_resource_claim,
             namespace,
@@ -135,30 +97,30 @@ class Cluster:
         meta = claim["metadata"]
         what = f"update resourceclaim {meta['namespace']}/{meta['name']} status"
         try:
-            replaced = self._call(
+            replaced = typed_call(
                 what,
                 self.resource.replace_namespaced_resource_claim_status,
                 meta["name"],
                 meta["namespace"],
                 claim,
             )
-        except ClusterError as err:
+        except ApiError as err:
             if err.status != 404:
                 raise
-            replaced = self._call(
+            replaced = typed_call(
                 what, self.resource.replace_namespaced_resource_claim, meta["name"], meta["namespace"], claim
             )
         return self._json(replaced)  # type: ignore[no-any-return]
 
     def patch_pod_status(self, namespace: str, name: str, patch: JSON) -> None:
         """JSON merge patch: lists in ``patch`` replace the pod's lists whole, on any server."""
-        self._call(
+        typed_call(
             f"patch pod {namespace}/{name} status",
             self.core.patch_namespaced_pod_status,
             name,
             namespace,
             patch,
-            _content_type=_MERGE_PATCH,
+            _content_type=MERGE_PATCH,
         )
 
     def bind(self, pod: JSON, node: str) -> None:
@@ -173,7 +135,7 @@ class Cluster:
         what = f"bind pod {meta['namespace']}/{meta['name']} to {node}"
         try:
             # The client cannot deserialize the Status that the binding answers with; skip decoding.
-            response = self._call(
+            response = typed_call(
                 what,
                 self.core.create_namespaced_pod_binding,
                 meta["name"],
@@ -183,25 +145,18 @@ class Cluster:
             )
             getattr(response, "read", lambda: b"")()  # drain it so the connection goes back to the pool
             return
-        except ClusterError as err:
+        except ApiError as err:
             if err.status not in {404, 405}:
                 raise
         _log.debug("no pods/binding subresource, patching spec.nodeName", extra={"pod": meta["name"]})
-        self._call(
+        typed_call(
             what,
             self.core.patch_namespaced_pod,
             meta["name"],
             meta["namespace"],
             {"spec": {"nodeName": node}},
-            _content_type=_MERGE_PATCH,
+            _content_type=MERGE_PATCH,
         )
 
     def create_event(self, namespace: str, body: JSON) -> None:
-        self._call(f"create event in {namespace}", self.core.create_namespaced_event, namespace, body)
-
-
-def _message(err: ApiException) -> str:
-    body = err.body
-    if isinstance(body, bytes):
-        body = body.decode(errors="replace")
-    return str(body or "")[:300]
+        typed_call(f"create event in {namespace}", self.core.create_namespaced_event, namespace, body)

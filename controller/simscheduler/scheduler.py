@@ -24,9 +24,10 @@ from typing import Any
 from kubernetes import client
 
 from controller.allocator import CelCache, StructuredAllocator, UnschedulableError
-from controller.simscheduler.cluster import Cluster, ClusterError, retry_conflicts
+from controller.simscheduler.cluster import Cluster, retry_conflicts
 from controller.simscheduler.podclaims import resolve_pod_claims, template_spec_of
 from dra_driver.errors import XPUShareError
+from dra_driver.kube import ApiError
 from dra_driver.telemetry import tracer
 
 __all__ = ["PassReport", "SimScheduler"]
@@ -178,11 +179,12 @@ class SimScheduler:
         def attempt() -> JSON:
             current = self._cluster.claim(meta["namespace"], meta["name"])
             if current is None:
-                raise ClusterError(f"resourceclaim {_key(claim)} disappeared while scheduling", 404)
+                raise ApiError(f"resourceclaim {_key(claim)} disappeared while scheduling", 404)
             status = current.setdefault("status", {})
             if allocation is not None:
                 if status.get("allocation") and status["allocation"] != allocation:
-                    raise ClusterError(f"resourceclaim {_key(claim)} was allocated by someone else", 409)
+                    # A plain ApiError, not a ConflictError: re-reading cannot make the allocations agree.
+                    raise ApiError(f"resourceclaim {_key(claim)} was allocated by someone else", 409)
                 status["allocation"] = allocation
             reserved = status.setdefault("reservedFor", [])
             uid = pod["metadata"].get("uid")
@@ -190,7 +192,7 @@ class SimScheduler:
                 reserved.append({"resource": "pods", "name": pod["metadata"]["name"], "uid": uid})
             return self._cluster.replace_claim_status(current)
 
-        return retry_conflicts(attempt)
+        return retry_conflicts(attempt, f"reserve resourceclaim {_key(claim)}")
 
     def _set_scheduled(self, pod: JSON) -> None:
         """PodScheduled=True, as the API server's binding does (the spec.nodeName fallback does not)."""

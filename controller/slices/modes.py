@@ -14,8 +14,8 @@ from typing import Any
 
 from controller.settings import SliceSettings
 from controller.slices.attributes import device_attributes, qualified, unhealthy_taints
-from controller.slices.quantity import format_quantity
 from dra_driver.devices import MIB, Device
+from dra_driver.quantity import format_int
 
 WHOLE_CORES = 100
 
@@ -45,8 +45,8 @@ def _memory_policy(memory: int, settings: SliceSettings) -> dict[str, Any] | Non
     wanted = memory if settings.memory_default_bytes is None else min(settings.memory_default_bytes, memory)
     default = low + max(0, (wanted - low) // step) * step
     return {
-        "default": format_quantity(default),
-        "validRange": {"min": format_quantity(low), "step": format_quantity(step)},
+        "default": format_int(default),
+        "validRange": {"min": format_int(low), "step": format_int(step)},
     }
 
 
@@ -54,15 +54,15 @@ def consumable_entry(device: Device, settings: SliceSettings) -> Entry:
     """A device that claims share by capacity; a device that cannot be shared is offered whole."""
     if not device.shareable:
         return exclusive_entry(device, settings)
-    memory: dict[str, Any] = {"value": format_quantity(device.memory_bytes)}
+    memory: dict[str, Any] = {"value": format_int(device.memory_bytes)}
     policy = _memory_policy(device.memory_bytes, settings)
     if policy is not None:
         memory["requestPolicy"] = policy
     cores = {
-        "value": format_quantity(WHOLE_CORES, binary=False),
+        "value": format_int(WHOLE_CORES, binary=False),
         "requestPolicy": {
-            "default": format_quantity(settings.cores_default, binary=False),
-            "validRange": {"min": "0", "step": format_quantity(settings.cores_step, binary=False)},
+            "default": format_int(settings.cores_default, binary=False),
+            "validRange": {"min": "0", "step": format_int(settings.cores_step, binary=False)},
         },
     }
     entry: Entry = {
@@ -79,8 +79,8 @@ def exclusive_entry(device: Device, settings: SliceSettings) -> Entry:
         "name": device.name,
         "attributes": device_attributes(device, "exclusive"),
         "capacity": {
-            "memory": {"value": format_quantity(device.memory_bytes)},
-            "cores": {"value": format_quantity(WHOLE_CORES, binary=False)},
+            "memory": {"value": format_int(device.memory_bytes)},
+            "cores": {"value": format_int(WHOLE_CORES, binary=False)},
         },
     }
     return _with_taints(entry, device, settings)
@@ -101,8 +101,8 @@ def partition_entries(device: Device, settings: SliceSettings) -> list[Entry]:
     for size in sorted(set(sizes)):
         memory, cores = partition_size(device, size)
         amounts = {
-            "memory": {"value": format_quantity(memory)},
-            "cores": {"value": format_quantity(cores, binary=False)},
+            "memory": {"value": format_int(memory)},
+            "cores": {"value": format_int(cores, binary=False)},
         }
         for number in range(size.denominator // size.numerator):
             suffix = "" if size == 1 else f"-{size.numerator}of{size.denominator}-{number}"
@@ -125,7 +125,7 @@ def counter_set(device: Device) -> Entry:
     return {
         "name": device.name,
         "counters": {
-            "memory": {"value": format_quantity(device.memory_bytes)},
-            "cores": {"value": format_quantity(WHOLE_CORES, binary=False)},
+            "memory": {"value": format_int(device.memory_bytes)},
+            "cores": {"value": format_int(WHOLE_CORES, binary=False)},
         },
     }

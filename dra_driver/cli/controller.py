@@ -47,8 +47,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from controller.admission import WebhookServer
     from controller.cluster import ClusterController, ControllerSettings
-    from controller.publisher.kubeapi import KubeApi, load_api_client
     from controller.settings import LeaderSettings
+    from dra_driver.kube import KubeApi, load_api_client
     from dra_driver.telemetry import setup_tracing
 
     settings = ControllerSettings(

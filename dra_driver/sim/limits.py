@@ -9,10 +9,10 @@ names; DNS subdomain object names), so a driver bug fails here as it would in a 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
-from dra_driver.sim import quantity
+from dra_driver.quantity import QuantityError, stored_value
 from dra_driver.sim.registry import ResourceKind
 from dra_driver.sim.status import Obj, cause
 
@@ -203,20 +203,20 @@ def request_policy_errors(path: str, device: Obj) -> list[Obj]:
             errors.append(cause(where, "Forbidden: requires allowMultipleAllocations: true",
                                 "FieldValueForbidden"))
         try:
-            errors += _policy_errors(where, policy, quantity.amount(capacity.get("value", "0")))
-        except quantity.QuantityError:
+            errors += _policy_errors(where, policy, stored_value(capacity.get("value", "0")))
+        except QuantityError:
             continue  # already reported by normalization
     return errors
 
 
-def _policy_errors(where: str, policy: Obj, value: Decimal) -> list[Obj]:
+def _policy_errors(where: str, policy: Obj, value: Fraction) -> list[Obj]:
     valid_range, valid_values = policy.get("validRange"), policy.get("validValues")
     if valid_range and valid_values:
         return [cause(where, "Invalid value: exactly one of validRange and validValues may be set")]
     if (valid_range or valid_values) and "default" not in policy:
         return [cause(f"{where}.default", "Required value: needed with validRange or validValues",
                       "FieldValueRequired")]
-    default = quantity.amount(policy["default"]) if "default" in policy else None
+    default = stored_value(policy["default"]) if "default" in policy else None
     if default is not None and (default < 0 or default > value):
         return [cause(f"{where}.default", "Invalid value: must be between zero and the capacity value")]
     if isinstance(valid_values, list):
@@ -226,8 +226,10 @@ def _policy_errors(where: str, policy: Obj, value: Decimal) -> list[Obj]:
     return []
 
 
-def _valid_values_errors(where: str, values: list[Any], default: Decimal | None, value: Decimal) -> list[Obj]:
-    amounts = [quantity.amount(v) for v in values]
+def _valid_values_errors(
+    where: str, values: list[Any], default: Fraction | None, value: Fraction
+) -> list[Obj]:
+    amounts = [stored_value(v) for v in values]
     if len(amounts) > MAX_VALID_VALUES:
         return [cause(where, f"Too many: {len(amounts)}: must have at most {MAX_VALID_VALUES} items",
                       "FieldValueTooMany")]
@@ -240,11 +242,11 @@ def _valid_values_errors(where: str, values: list[Any], default: Decimal | None,
     return []
 
 
-def _range_errors(where: str, valid: Obj, default: Decimal | None, value: Decimal) -> list[Obj]:
+def _range_errors(where: str, valid: Obj, default: Fraction | None, value: Fraction) -> list[Obj]:
     """``where`` is ``...requestPolicy.validRange``; ``default`` belongs to the policy around it."""
-    low = quantity.amount(valid.get("min", "0"))
-    high = quantity.amount(valid["max"]) if "max" in valid else None
-    step = quantity.amount(valid["step"]) if "step" in valid else None
+    low = stored_value(valid.get("min", "0"))
+    high = stored_value(valid["max"]) if "max" in valid else None
+    step = stored_value(valid["step"]) if "step" in valid else None
     policy = where.rsplit(".", 1)[0]
     problems: list[tuple[str, str]] = []
     if low < 0 or low > value:

@@ -210,7 +210,12 @@ PATCH_TYPES = (MERGE, STRATEGIC, JSON_PATCH, APPLY)
 
 def parse_patch(content_type: str, body: bytes) -> Any:
     """Decode a patch body; apply patches are YAML (of which JSON is a subset)."""
-    if content_type == APPLY:
+    return decode_document(body, as_yaml=content_type == APPLY)
+
+
+def decode_document(body: bytes, as_yaml: bool) -> Any:
+    """A JSON or YAML body as data; what does not decode is a 400 quoting the parser's complaint."""
+    if as_yaml:
         try:
             return yaml.safe_load(body)
         except yaml.YAMLError as err:

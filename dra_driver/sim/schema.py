@@ -26,7 +26,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from dra_driver.errors import ConfigError
-from dra_driver.sim.quantity import QuantityError, canonical
+from dra_driver.quantity import QuantityError, canonical
 from dra_driver.sim.registry import ResourceKind
 from dra_driver.sim.status import Obj, cause
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 from dra_driver.sim import protobuf
+from dra_driver.sim.patch import decode_document
 from dra_driver.sim.resources import ListResult
 from dra_driver.sim.routing import Route
 from dra_driver.sim.status import bad_request, unsupported_media
@@ -30,15 +29,7 @@ def parse_body(content_type: str, body: bytes) -> Any:
         return protobuf.decode(body)
     if media not in _BODY_TYPES:
         raise unsupported_media(media)
-    if media == "application/yaml":
-        try:
-            return yaml.safe_load(body)
-        except yaml.YAMLError as err:
-            raise bad_request(f"error decoding YAML: {err}") from err
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise bad_request(f"the body of the request could not be decoded as JSON: {err}") from err
+    return decode_document(body, as_yaml=media == "application/yaml")
 
 
 def delete_options(query: dict[str, str], body: bytes) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller.publisher import KubeApi
-from controller.publisher.kubeapi import DEVICE_CLASSES
+from dra_driver.kube import DEVICE_CLASSES
 from dra_driver.sim import ApiServer
 from tests.unit.controller.admission.objects import BAD, admission_review, claim, configs
 

@@ -12,10 +12,10 @@ import pytest
 from controller.allocator import StructuredAllocator
 from controller.deviceclasses import device_classes
 from controller.publisher import KubeApi, NodeEvents, SlicePublisher
-from controller.publisher.kubeapi import RESOURCE_SLICES
 from controller.settings import RetrySettings, SliceMode, SliceSettings
 from dra_driver.devices import Device, Health
 from dra_driver.discovery.mock import MockBackend
+from dra_driver.kube import RESOURCE_SLICES
 from dra_driver.metrics import Registry
 from dra_driver.sim import ApiServer
 from tests.support.apiserver import api_client
@@ -150,7 +150,7 @@ def test_a_stale_listing_meets_a_conflict_and_is_retried(
     pub.publish([npu(0)])
     stale = stored(api, "node-a")
     pub.publish([npu(0), npu(1)])  # moves the resourceVersion on
-    with caplog.at_level(logging.INFO, logger="controller.publisher.kubeapi"):
+    with caplog.at_level(logging.INFO, logger="dra_driver.kube"):
         result = pub.publish([npu(0), npu(1), npu(2)], stored=stale)  # first try: 409; the retry lists again
     assert [record.__dict__["status"] for record in caplog.records] == [409]
     assert result.generation == 3

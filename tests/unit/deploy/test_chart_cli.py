@@ -194,7 +194,7 @@ def test_controller_flags_make_valid_settings(variant: str, monkeypatch: pytest.
     _, args = _controller(VARIANTS[variant])
     webhook = VARIANTS[variant].get("webhook", {}).get("enabled", True)
     target = (
-        "controller.admission.WebhookServer" if webhook else "controller.publisher.kubeapi.load_api_client"
+        "controller.admission.WebhookServer" if webhook else "dra_driver.kube.load_api_client"
     )
     called = _run_until_built(args, target, monkeypatch)
     if webhook:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from dra_driver.devices import GIB
+from dra_driver.kube import ApiError
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim
 from kubeletplugin.checkpoint_store import CheckpointStore
 from kubeletplugin.claims import ClaimError
-from kubeletplugin.kube import ApiError
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
 from kubeletplugin.recovery import recover
@@ -64,6 +64,13 @@ def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
     )
 
 
+def _started(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
+    """A preparer with its (possibly empty) checkpoint loaded, as at a plugin's first start."""
+    preparer = _preparer(tmp_path, reader)
+    preparer.store.load()
+    return preparer
+
+
 @pytest.fixture
 def reader() -> MemoryReader:
     return MemoryReader()
@@ -71,9 +78,7 @@ def reader() -> MemoryReader:
 
 @pytest.fixture
 def preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
-    p = _preparer(tmp_path, reader)
-    p.store.load()
-    return p
+    return _started(tmp_path, reader)
 
 
 def test_prepare_writes_limits_spec_and_checkpoint_and_is_idempotent(
@@ -181,8 +186,7 @@ def test_hundred_concurrent_claims_on_one_device_never_exceed_it(
 
 
 def test_restart_recreates_files_of_checkpointed_claims(tmp_path: Path, reader: MemoryReader) -> None:
-    first = _preparer(tmp_path, reader)
-    first.store.load()
+    first = _started(tmp_path, reader)
     key = reader.add(claim(results=[shared("npu-0")]))
     first.prepare(key)
     spec = cdi.spec_path(tmp_path / "cdi", key.uid)
@@ -200,8 +204,7 @@ def test_restart_recreates_files_of_checkpointed_claims(tmp_path: Path, reader: 
 def test_claims_deleted_while_down_are_cleaned_up_and_leftovers_swept(
     tmp_path: Path, reader: MemoryReader
 ) -> None:
-    first = _preparer(tmp_path, reader)
-    first.store.load()
+    first = _started(tmp_path, reader)
     gone = reader.add(claim(name="gone", results=[shared("npu-0")]))
     kept = reader.add(claim(name="kept", results=[shared("npu-0")]))
     first.prepare(gone)
@@ -215,8 +218,7 @@ def test_claims_deleted_while_down_are_cleaned_up_and_leftovers_swept(
 
 
 def test_nothing_is_deleted_when_the_api_server_is_unreachable(tmp_path: Path, reader: MemoryReader) -> None:
-    first = _preparer(tmp_path, reader)
-    first.store.load()
+    first = _started(tmp_path, reader)
     key = reader.add(claim(results=[shared("npu-0")]))
     first.prepare(key)
     reader.claims.clear()
@@ -225,8 +227,7 @@ def test_nothing_is_deleted_when_the_api_server_is_unreachable(tmp_path: Path, r
 
 
 def test_half_done_prepare_is_rolled_back_at_start(tmp_path: Path, reader: MemoryReader) -> None:
-    first = _preparer(tmp_path, reader)
-    first.store.load()
+    first = _started(tmp_path, reader)
     key = reader.add(claim(results=[shared("npu-0")]))
     devices = first.prepare(key)
     started = PreparedClaim(key.uid, key.namespace, key.name, ClaimState.PREPARE_STARTED, tuple(devices))
@@ -240,8 +241,7 @@ def test_half_done_prepare_is_rolled_back_at_start(tmp_path: Path, reader: Memor
 def test_corrupt_checkpoint_is_reported_and_rebuilt_from_the_api(
     tmp_path: Path, reader: MemoryReader
 ) -> None:
-    first = _preparer(tmp_path, reader)
-    first.store.load()
+    first = _started(tmp_path, reader)
     in_use = reader.add(claim(name="in-use", results=[shared("npu-0")]))
     idle = reader.add(claim(name="idle", results=[shared("npu-1")], reserved=False))
     elsewhere = reader.add(claim(name="elsewhere", results=[result("npu-0", pool="node-b")]))
@@ -258,8 +258,7 @@ def test_corrupt_checkpoint_is_reported_and_rebuilt_from_the_api(
 
 
 def test_ledger_records_of_unknown_claims_are_swept_at_start(tmp_path: Path, reader: MemoryReader) -> None:
-    first = _preparer(tmp_path, reader)
-    first.store.load()
+    first = _started(tmp_path, reader)
     key = reader.add(claim(results=[shared("npu-0", memory="2Gi")]))
     first.prepare(key)
     with Ledger.create(tmp_path / "ledger/NPU-UUID-0", "NPU-UUID-0", 64 * GIB) as ledger:

@@ -44,6 +44,18 @@ class Case:
     existing: list[JSON] = field(default_factory=list)
 
 
+def valid_values_slice() -> JSON:
+    """One shareable GPU whose memory may only be taken as 10Gi, 20Gi or 40Gi."""
+    policy = {"default": "10Gi", "validValues": ["10Gi", "20Gi", "40Gi"]}
+    gpu = {
+        "name": "gpu-0",
+        "allowMultipleAllocations": True,
+        "attributes": {"type": {"string": "gpu"}},
+        "capacity": {"memory": {"value": "40Gi", "requestPolicy": policy}},
+    }
+    return slice_("s", [gpu])
+
+
 def mem(memory: str, cores: str = "0") -> JSON:
     return {"memory": memory, "cores": cores}
 
@@ -73,46 +85,12 @@ CASES = {
     "validValues round up to the smallest value at or above the request": Case(
         [gpu_claim("c", {"memory": "17Gi"})],
         [[("gpu-0", {"memory": "20Gi"})]],
-        slices=[
-            slice_(
-                "s",
-                [
-                    {
-                        "name": "gpu-0",
-                        "allowMultipleAllocations": True,
-                        "attributes": {"type": {"string": "gpu"}},
-                        "capacity": {
-                            "memory": {
-                                "value": "40Gi",
-                                "requestPolicy": {"default": "10Gi", "validValues": ["10Gi", "20Gi", "40Gi"]},
-                            }
-                        },
-                    }
-                ],
-            )
-        ],
+        slices=[valid_values_slice()],
     ),
     "a request above every valid value does not fit": Case(
         [gpu_claim("c", {"memory": "41Gi"})],
         error="request policy",
-        slices=[
-            slice_(
-                "s",
-                [
-                    {
-                        "name": "gpu-0",
-                        "allowMultipleAllocations": True,
-                        "attributes": {"type": {"string": "gpu"}},
-                        "capacity": {
-                            "memory": {
-                                "value": "40Gi",
-                                "requestPolicy": {"default": "10Gi", "validValues": ["10Gi", "20Gi", "40Gi"]},
-                            }
-                        },
-                    }
-                ],
-            )
-        ],
+        slices=[valid_values_slice()],
     ),
     "a capacity name qualified with the driver domain matches the unqualified capacity": Case(
         [gpu_claim("c", {"xpushare.io/memory": "2Gi"})], [[("gpu-0", mem("2Gi"))]]

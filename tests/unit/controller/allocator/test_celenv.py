@@ -9,7 +9,7 @@ import pytest
 
 from controller.allocator import CelCache, SelectorError
 from controller.allocator.celenv import device_variable, parse_semver
-from controller.allocator.quantity import parse_quantity
+from dra_driver.quantity import parse_quantity
 
 ORDERED = [
     "1.0.0-alpha",

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from controller.settings import SliceMode, SliceSettings
-from controller.slices import SliceBuildError, build_slices, quantity_value
+from controller.slices import SliceBuildError, build_slices
 from controller.slices.build import MAX_NAME
 from dra_driver.devices import GIB, MIB, Health
+from dra_driver.quantity import quantity_value
 from tests.support.resource_schema import RESOURCE_V1, errors
 from tests.unit.controller.slices.inventory import gpu, mixed, npu
 

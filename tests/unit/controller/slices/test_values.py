@@ -1,4 +1,4 @@
-"""Quantities, versions, label values and settings parsing: the small value rules slices depend on."""
+"""Versions, label values and settings parsing: the small value rules slices depend on."""
 
 from __future__ import annotations
 
@@ -8,32 +8,7 @@ import pytest
 
 from controller.settings import LeaderSettings, SliceSettings, parse_partition_profiles
 from controller.slices.attributes import label_value, semver
-from controller.slices.quantity import format_quantity, quantity_value
-from dra_driver.devices import GIB, MIB
 from dra_driver.errors import ConfigError
-
-
-@pytest.mark.parametrize(
-    ("value", "binary", "text"),
-    [
-        (64 * GIB, True, "64Gi"),
-        (81559 * MIB, True, "81559Mi"),
-        (1536 * MIB, True, "1536Mi"),
-        (1024 * GIB, True, "1Ti"),
-        (100, False, "100"),
-        (2000, False, "2k"),
-        (1500, True, "1500"),
-        (0, True, "0"),
-    ],
-)
-def test_format_quantity_writes_the_canonical_form(value: int, binary: bool, text: str) -> None:
-    assert format_quantity(value, binary=binary) == text
-    assert quantity_value(text) == value
-
-
-def test_equal_quantities_compare_equal_whatever_the_spelling() -> None:
-    assert quantity_value("65536Mi") == quantity_value("64Gi")
-    assert quantity_value("1k") == quantity_value("1000")
 
 
 @pytest.mark.parametrize(

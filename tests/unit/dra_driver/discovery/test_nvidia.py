@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pynvml
 import pytest
@@ -26,21 +27,26 @@ SECOND_GPU = FakeGpu(
 )
 
 
+OpenBackend = Callable[..., NvidiaBackend]
+
+
 @pytest.fixture
-def open_backend(fake_nvml_library: Path) -> Iterator[list[NvidiaBackend]]:
-    """Backends opened by a test, closed afterwards even when the test fails."""
+def open_backend(fake_nvml_library: Path, nvml_config_path: Path) -> Iterator[OpenBackend]:
+    """Open a backend on the fake NVML showing ``gpus``; every one is closed even when the test fails."""
     opened: list[NvidiaBackend] = []
-    yield opened
+
+    def open_(gpus: Sequence[FakeGpu] = (FakeGpu(),), **options: Any) -> NvidiaBackend:
+        nvml_config(gpus).write(nvml_config_path)
+        opened.append(NvidiaBackend(nvml_library=str(fake_nvml_library), **options))
+        return opened[-1]
+
+    yield open_
     for backend in opened:
         backend.close()
 
 
-def test_enumerates_every_gpu_with_nvml_values(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
-) -> None:
-    nvml_config([FakeGpu(), SECOND_GPU]).write(nvml_config_path)
-    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
-    open_backend.append(backend)
+def test_enumerates_every_gpu_with_nvml_values(open_backend: OpenBackend) -> None:
+    backend = open_backend([FakeGpu(), SECOND_GPU])
     h100, a100 = backend.discover()
     assert (h100.type, h100.vendor, h100.model, h100.index) == (DeviceType.GPU, "nvidia", "H100-SXM5-80GB", 0)
     assert h100.uuid == "GPU-3f1c9a52-8d0e-4b7a-9c61-2e5d7f0a4b19"
@@ -56,23 +62,19 @@ def test_enumerates_every_gpu_with_nvml_values(
 
 
 def test_sm_count_comes_from_the_model_table_when_attributes_are_not_supported(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+    open_backend: OpenBackend,
 ) -> None:
-    nvml_config([FakeGpu(sm_count=0)]).write(nvml_config_path)
-    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
-    open_backend.append(backend)
+    backend = open_backend([FakeGpu(sm_count=0)])
     assert backend.discover()[0].cores == 132
 
 
 def test_numa_node_comes_from_sysfs_when_nvml_does_not_report_it(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend], tmp_path: Path
+    open_backend: OpenBackend, tmp_path: Path
 ) -> None:
-    nvml_config([FakeGpu(numa=-1)]).write(nvml_config_path)
     device_dir = tmp_path / "sys" / "bus" / "pci" / "devices" / "0000:18:00.0"
     device_dir.mkdir(parents=True)
     (device_dir / "numa_node").write_text("3\n")
-    backend = NvidiaBackend(nvml_library=str(fake_nvml_library), sysfs_root=tmp_path / "sys")
-    open_backend.append(backend)
+    backend = open_backend([FakeGpu(numa=-1)], sysfs_root=tmp_path / "sys")
     assert backend.discover()[0].numa_node == 3
 
 
@@ -105,12 +107,8 @@ def test_host_without_driver_is_a_discovery_error(
         NvidiaBackend(nvml_library=str(fake_nvml_library))
 
 
-def test_gpu_lost_during_discovery_is_listed_unhealthy(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
-) -> None:
-    nvml_config([FakeGpu(), replace(SECOND_GPU, lost=1)]).write(nvml_config_path)
-    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
-    open_backend.append(backend)
+def test_gpu_lost_during_discovery_is_listed_unhealthy(open_backend: OpenBackend) -> None:
+    backend = open_backend([FakeGpu(), replace(SECOND_GPU, lost=1)])
     healthy, lost = backend.discover()
     assert healthy.health is Health.HEALTHY
     assert lost.health is Health.UNHEALTHY
@@ -119,11 +117,9 @@ def test_gpu_lost_during_discovery_is_listed_unhealthy(
 
 
 def test_gpu_lost_after_discovery_turns_unhealthy_and_recovers(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+    nvml_config_path: Path, open_backend: OpenBackend
 ) -> None:
-    nvml_config([FakeGpu(), SECOND_GPU]).write(nvml_config_path)
-    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
-    open_backend.append(backend)
+    backend = open_backend([FakeGpu(), SECOND_GPU])
     devices = backend.discover()
     nvml_config([FakeGpu(lost=1), SECOND_GPU]).write(nvml_config_path)
     sick, fine = backend.check_health(devices)
@@ -135,10 +131,9 @@ def test_gpu_lost_after_discovery_turns_unhealthy_and_recovers(
 
 
 def test_a_second_library_in_the_same_process_is_refused(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend], tmp_path: Path
+    fake_nvml_library: Path, open_backend: OpenBackend, tmp_path: Path
 ) -> None:
-    nvml_config().write(nvml_config_path)
-    open_backend.append(NvidiaBackend(nvml_library=str(fake_nvml_library)))
+    open_backend()
     other = tmp_path / "other" / "libnvidia-ml.so.1"
     other.parent.mkdir()
     shutil.copyfile(fake_nvml_library, other)
@@ -146,12 +141,9 @@ def test_a_second_library_in_the_same_process_is_refused(
         NvidiaBackend(nvml_library=str(other))
 
 
-def test_fake_answers_both_memory_info_versions(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
-) -> None:
+def test_fake_answers_both_memory_info_versions(open_backend: OpenBackend) -> None:
     """The enforcing shim's tests rely on the fake answering the v1 and v2 memory queries as NVML does."""
-    nvml_config([FakeGpu(used_mib=1024)]).write(nvml_config_path)
-    open_backend.append(NvidiaBackend(nvml_library=str(fake_nvml_library)))
+    open_backend([FakeGpu(used_mib=1024)])
     handle = pynvml.nvmlDeviceGetHandleByIndex(0)
     v1 = pynvml.nvmlDeviceGetMemoryInfo(handle)
     v2 = pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
@@ -171,11 +163,9 @@ def test_close_is_idempotent(fake_nvml_library: Path, nvml_config_path: Path) ->
 
 
 def test_critical_xid_marks_the_gpu_unhealthy_for_good(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
+    nvml_config_path: Path, open_backend: OpenBackend
 ) -> None:
-    nvml_config([FakeGpu(), SECOND_GPU]).write(nvml_config_path)
-    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
-    open_backend.append(backend)
+    backend = open_backend([FakeGpu(), SECOND_GPU])
     devices = backend.discover()
     nvml_config([FakeGpu(), replace(SECOND_GPU, xid=79)]).write(nvml_config_path)
     fine, fallen = backend.check_health(devices)
@@ -187,12 +177,8 @@ def test_critical_xid_marks_the_gpu_unhealthy_for_good(
     assert backend.check_health(devices)[1].health is Health.UNHEALTHY, "the driver reports no recovery"
 
 
-def test_application_xid_leaves_the_gpu_healthy(
-    fake_nvml_library: Path, nvml_config_path: Path, open_backend: list[NvidiaBackend]
-) -> None:
-    nvml_config([FakeGpu()]).write(nvml_config_path)
-    backend = NvidiaBackend(nvml_library=str(fake_nvml_library))
-    open_backend.append(backend)
+def test_application_xid_leaves_the_gpu_healthy(nvml_config_path: Path, open_backend: OpenBackend) -> None:
+    backend = open_backend([FakeGpu()])
     devices = backend.discover()
     nvml_config([FakeGpu(xid=43)]).write(nvml_config_path)
     assert backend.check_health(devices)[0].health is Health.HEALTHY

@@ -1,7 +1,8 @@
 """Kubernetes quantities: exact parsing and the canonical form the API server prints.
 
 Guards the arithmetic behind every capacity comparison: no float rounding, and strings written back
-into ``consumedCapacity`` in the form the API server itself would produce.
+into ``consumedCapacity`` or a ResourceSlice in the form the API server itself would produce (the
+publisher and the simulated API server compare what was written with what comes back).
 """
 
 from __future__ import annotations
@@ -10,8 +11,16 @@ from fractions import Fraction
 
 import pytest
 
-from controller.allocator import QuantityError, format_quantity, parse_quantity
-from controller.allocator.quantity import QuantityFormat
+from dra_driver.devices import GIB, MIB
+from dra_driver.quantity import (
+    QuantityError,
+    QuantityFormat,
+    canonical,
+    format_int,
+    format_quantity,
+    parse_quantity,
+    quantity_value,
+)
 
 PARSE = {
     "binary gibibytes": ("16Gi", 16 * 1024**3),
@@ -67,3 +76,42 @@ def test_a_malformed_quantity_is_rejected_with_the_text_quoted(text: str) -> Non
 def test_equal_values_written_differently_are_equal() -> None:
     assert parse_quantity("1Gi") == parse_quantity("1024Mi") == parse_quantity("1073741824")
     assert parse_quantity("1k") < parse_quantity("1Ki")
+
+
+@pytest.mark.parametrize(
+    ("value", "binary", "text"),
+    [
+        (64 * GIB, True, "64Gi"),
+        (81559 * MIB, True, "81559Mi"),
+        (1536 * MIB, True, "1536Mi"),
+        (1024 * GIB, True, "1Ti"),
+        (100, False, "100"),
+        (2000, False, "2k"),
+        (1500, True, "1500"),
+        (0, True, "0"),
+    ],
+)
+def test_format_int_writes_the_canonical_form(value: int, binary: bool, text: str) -> None:
+    assert format_int(value, binary=binary) == text
+    assert quantity_value(text) == value
+
+
+def test_equal_quantities_compare_equal_whatever_the_spelling() -> None:
+    assert quantity_value("65536Mi") == quantity_value("64Gi")
+    assert quantity_value("1k") == quantity_value("1000")
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("64Gi", "64Gi"), ("65536Mi", "64Gi"), ("1536Mi", "1536Mi"), ("1023Mi", "1023Mi"), ("1Ki", "1Ki"),
+    ("512", "512"), ("1024", "1024"), ("2000", "2k"), ("1500", "1500"), ("1.5", "1500m"), ("0.1m", "1m"),
+    ("500m", "500m"), ("3k", "3k"), ("1e3", "1e3"), ("12e2", "1200"), ("-2Gi", "-2Gi"), ("0", "0"),
+    ("0Gi", "0"), (100, "100"), (1.5, "1500m"), ("+5", "5"), ("1.5Gi", "1536Mi"), ("0.5Ki", "512"),
+])
+def test_canonical_form_is_what_the_api_server_stores(given: object, stored: str) -> None:
+    assert canonical(given) == stored
+
+
+@pytest.mark.parametrize("bad", ["lots", "1.2.3", "5Xi", "", " ", True, None, {"value": 1}, "1e", "Gi"])
+def test_malformed_quantities_are_rejected_in_the_api_servers_words(bad: object) -> None:
+    with pytest.raises(QuantityError, match="quantities must match"):
+        canonical(bad)
