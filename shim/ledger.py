@@ -69,6 +69,10 @@ class ContainerUsage:
     core_percent: int
     priority: str
     policy: str
+    used_ns: int = 0
+    throttled_ns: int = 0
+    tokens_ns: int = 0
+    npending: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,8 @@ class LedgerSnapshot:
     reclaimed_bytes: int
     containers: tuple[ContainerUsage, ...]
     processes: tuple[ProcessUsage, ...]
+    quota_generation: int = 0
+    npending: int = 0
 
     def container(self, key: str) -> ContainerUsage | None:
         return next((c for c in self.containers if c.key == key), None)
@@ -177,6 +183,29 @@ class Ledger:
     def release(self, proc: int, size: int) -> None:
         _check(self._lib.xpushare_ledger_release(self._live(), proc, size), "release")
 
+    # --- compute shares (the same C functions the shim calls at launch boundaries) ---
+
+    def admit(self, proc: int, now_ns: int, max_percent: int = 100) -> int:
+        """0 when slot ``proc`` may launch at ``now_ns``, else how long to wait (ns)."""
+        return _check(self._lib.xpushare_compute_admit(self._live(), proc, now_ns, max_percent), "admit")
+
+    def charge(self, proc: int, device_ns: int) -> None:
+        """Charge measured device time to the container of slot ``proc``."""
+        _check(self._lib.xpushare_ledger_charge(self._live(), proc, device_ns), "charge")
+
+    def attribute(self, start_ns: int, end_ns: int) -> int:
+        """The part of (start, end] not yet charged to anyone on this device (and now charged)."""
+        return int(self._lib.xpushare_ledger_attribute(self._live(), start_ns, end_ns))
+
+    def set_pending(self, proc: int, pending: bool, now_ns: int) -> None:
+        """Say whether slot ``proc`` has work on the device (what borrowing looks at)."""
+        _check(self._lib.xpushare_compute_pending(self._live(), proc, int(pending), now_ns, self._ffi.NULL),
+               "set pending")
+
+    def shadowed(self, proc: int, now_ns: int) -> bool:
+        """Whether a higher priority launched recently enough to keep slot ``proc``'s queue short."""
+        return bool(_check(self._lib.xpushare_compute_shadowed(self._live(), proc, now_ns), "shadowed"))
+
     def snapshot(self) -> LedgerSnapshot:
         """Read the counters without locking (each is one aligned word; fine for metrics and tests)."""
         led = self._live()
@@ -184,7 +213,7 @@ class Ledger:
         containers = tuple(
             ContainerUsage(i, ffi.string(c.key).decode(errors="replace"), c.limit_bytes, c.used_bytes,
                            c.peak_bytes, c.nprocs, c.core_percent, PRIORITIES[min(c.priority, 2)],
-                           POLICIES[min(c.policy, 1)])
+                           POLICIES[min(c.policy, 1)], c.used_ns, c.throttled_ns, c.tokens_ns, c.npending)
             for i, c in enumerate(led.containers) if c.state == SLOT_ACTIVE
         )
         processes = tuple(
@@ -192,4 +221,5 @@ class Ledger:
             for i, p in enumerate(led.procs) if p.state == SLOT_ACTIVE
         )
         return LedgerSnapshot(ffi.string(led.uuid).decode(errors="replace"), led.total_bytes, led.used_bytes,
-                              led.peak_bytes, led.reclaimed_bytes, containers, processes)
+                              led.peak_bytes, led.reclaimed_bytes, containers, processes,
+                              led.quota_generation, led.npending)

@@ -9,6 +9,8 @@ one writer and a reader that accepts exactly what the C parser accepts. Format (
     device index=0 uuid=GPU-... memory=17179869184 cores=25 priority=normal policy=guaranteed ledger=/path
 
 One ``device`` line per device the container sees; ``index`` is the device's ordinal inside the container.
+Optional ``memory-max``/``cores-max`` record what the claim was allocated: a live quota change (written
+into the device's ledger) may move the limits anywhere up to them, and the shim never goes past them.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class DeviceLimits:
     priority: str = "normal"
     policy: str = "guaranteed"
     ledger_path: str = ""
+    memory_max_bytes: int | None = None
+    core_max_percent: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,13 @@ def _device_line(device: DeviceLimitLike) -> str:
     ]
     if ledger:
         fields.append(f"ledger={ledger}")
+    memory_max = getattr(device, "memory_max_bytes", None)
+    cores_max = getattr(device, "core_max_percent", None)
+    if memory_max is not None:
+        memory_max = _bounded("memory_max_bytes", memory_max, device.memory_limit_bytes, 2**64 - 1)
+        fields.append(f"memory-max={memory_max}")
+    if cores_max is not None:
+        fields.append(f"cores-max={_bounded('core_max_percent', cores_max, device.core_percent, 100)}")
     return "device " + " ".join(fields)
 
 
@@ -164,9 +175,15 @@ def _parse_device(rest: str, line_no: int) -> DeviceLimits:
             priority=_choice("priority", values.get("priority", "normal"), PRIORITIES),
             policy=_choice("policy", values.get("policy", "guaranteed"), POLICIES),
             ledger_path=values.get("ledger", ""),
+            memory_max_bytes=_optional("memory-max", values, 2**64 - 1),
+            core_max_percent=_optional("cores-max", values, 100),
         )
     except (KeyError, ValueError) as err:
         raise ConfigError(f"line {line_no}: device needs index and integer fields ({err})") from err
+
+
+def _optional(key: str, values: dict[str, str], high: int) -> int | None:
+    return _bounded(key, int(values[key]), 0, high) if key in values else None
 
 
 def parse_limits(text: str) -> LimitsFile:

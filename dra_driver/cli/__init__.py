@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dra_driver.cli.kubelet_plugin",
     "dra_driver.cli.controller",
     "dra_driver.cli.sim",
+    "dra_driver.cli.quota",
 )
 
 

@@ -13,10 +13,12 @@
  *     version 1
  *     claim <claim-uid>
  *     device index=<n> uuid=<id> memory=<bytes> cores=<0-100> priority=<high|normal|low>
- *            policy=<guaranteed|fixed> ledger=<path>          (all on one line)
+ *            policy=<guaranteed|fixed> ledger=<path> memory-max=<bytes> cores-max=<0-100>  (one line)
  *
  * `index` is the device's ordinal inside the container (CUDA ordinal, Ascend logical id); memory=0 means
- * no memory limit. Unknown keys are ignored, so newer writers stay readable.
+ * no memory limit. `memory-max`/`cores-max` (optional) are what the claim was allocated: the ceiling a
+ * live quota change in the ledger may raise the limits back to. Unknown keys are ignored, so newer
+ * writers stay readable.
  *
  * Ledger layout (version 1): a header, one record per container (keyed by claim UID) with its limit and
  * used bytes, and one record per process (keyed by pid and start time) with its own used bytes. All
@@ -25,6 +27,13 @@
  * A process keeps an fcntl lock on byte (XPUSHARE_LIVENESS_BASE + slot) of the ledger file; the kernel
  * drops it when the process dies, which is how any process (in any pid namespace) tells that a slot's
  * owner is gone.
+ *
+ * Compute (version 2): each container record holds a token bucket of device time (refilled at its share
+ * of wall time, charged with device time measured by events on its processes' streams), and each process
+ * record says whether it has work on the device. The header holds the time up to which the device's
+ * work has been charged (so no interval is charged twice), the count of processes with work on the
+ * device, the last launch per priority, and quota_generation, bumped by every change of a container's
+ * limits.
  */
 #ifndef XPUSHARE_H
 #define XPUSHARE_H
@@ -40,7 +49,7 @@ extern "C" {
 
 /* XPUSHARE_CDEF_BEGIN */
 #define XPUSHARE_LEDGER_MAGIC 0x5844475253505558
-#define XPUSHARE_LEDGER_VERSION 1
+#define XPUSHARE_LEDGER_VERSION 2
 #define XPUSHARE_MAX_CONTAINERS 64
 #define XPUSHARE_MAX_PROCS 1024
 #define XPUSHARE_MAX_DEVICES 64
@@ -57,6 +66,12 @@ extern "C" {
 #define XPUSHARE_POLICY_GUARANTEED 0
 #define XPUSHARE_POLICY_FIXED 1
 
+#define XPUSHARE_PRIORITY_HOLD_NS 5000000
+#define XPUSHARE_PRIORITY_SHADOW_NS 100000000
+#define XPUSHARE_BUCKET_WINDOW_NS 20000000
+#define XPUSHARE_BUCKET_MIN_NS 1000000
+#define XPUSHARE_PUBLISH_WAIT_NS 5000000
+
 /* One claim (container) on the device: its limit and what its processes hold together. */
 struct xpushare_container {
     uint32_t state;          /* XPUSHARE_SLOT_* */
@@ -68,6 +83,13 @@ struct xpushare_container {
     uint64_t peak_bytes;     /* high-water mark of used_bytes */
     uint64_t nprocs;         /* processes attached now */
     char key[64];            /* claim UID, NUL-terminated; empty when free */
+    int64_t tokens_ns;       /* compute token bucket: device time it may still use (may go negative) */
+    uint64_t refill_ns;      /* CLOCK_MONOTONIC of the bucket's last refill */
+    uint64_t used_ns;        /* device time charged since the record was created */
+    uint64_t throttled_ns;   /* time its launches waited at launch boundaries */
+    uint64_t launch_ns;      /* CLOCK_MONOTONIC of its last launch check (its demand) */
+    uint32_t npending;       /* its processes with work on the device */
+    uint32_t reserved;
 };
 
 /* One process using the device. */
@@ -76,9 +98,10 @@ struct xpushare_proc {
     int32_t pid;             /* in the process's own pid namespace */
     uint64_t start_time;     /* /proc/<pid>/stat field 22, clock ticks after boot */
     uint32_t container;      /* index into containers[] */
-    uint32_t reserved;
+    uint32_t pending;        /* 1 while it has work on the device (compute accounting) */
     uint64_t used_bytes;
     uint64_t peak_bytes;
+    uint64_t unpublished_ns; /* record time of its oldest event not yet charged, 0 if none */
 };
 
 /* Undo record of the update in progress; restored by the next locker if its writer died. */
@@ -108,7 +131,15 @@ struct xpushare_ledger {
     uint64_t reclaimed_bytes;/* returned from dead processes since creation */
     uint64_t last_reclaim_ns;/* CLOCK_MONOTONIC of the last dead-process scan */
     uint64_t generation;     /* bumped by every update */
+    uint64_t quota_generation; /* bumped when a container's limits change */
+    uint64_t vclock_ns;      /* virtual clock: integral of 1/npending over time (statistics) */
+    uint64_t vclock_wall_ns; /* CLOCK_MONOTONIC of its last advance */
+    uint64_t attributed_ns;  /* device time up to here is charged to someone (CLOCK_MONOTONIC) */
+    uint32_t npending;       /* processes with work on the device */
+    uint32_t reserved;
+    uint64_t active_ns[3];   /* last launch check per priority (XPUSHARE_PRIORITY_*) */
     uint8_t lock[64];        /* robust process-shared pthread mutex */
+    uint8_t compute_lock[64];/* robust mutex of the virtual clock */
     struct xpushare_journal journal;
     struct xpushare_container containers[64];
     struct xpushare_proc procs[1024];
@@ -131,6 +162,16 @@ XPUSHARE_EXTERN int xpushare_ledger_reserve(struct xpushare_ledger *ledger, int 
 XPUSHARE_EXTERN int xpushare_ledger_release(struct xpushare_ledger *ledger, int proc, uint64_t bytes);
 XPUSHARE_EXTERN int xpushare_ledger_reclaim(struct xpushare_ledger *ledger, int fd);
 XPUSHARE_EXTERN int xpushare_proc_alive(int fd, int proc);
+XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledger, uint64_t start_ns,
+                                                   uint64_t end_ns);
+XPUSHARE_EXTERN int xpushare_ledger_charge(struct xpushare_ledger *ledger, int proc, uint64_t device_ns);
+XPUSHARE_EXTERN int xpushare_compute_pending(struct xpushare_ledger *ledger, int proc, int pending,
+                                             uint64_t now_ns, uint64_t *vclock_out);
+XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger, int proc,
+                                                  uint64_t recorded_ns);
+XPUSHARE_EXTERN int xpushare_compute_shadowed(struct xpushare_ledger *ledger, int proc, uint64_t now_ns);
+XPUSHARE_EXTERN int64_t xpushare_compute_admit(struct xpushare_ledger *ledger, int proc, uint64_t now_ns,
+                                               uint32_t max_percent);
 /* XPUSHARE_CDEF_END */
 
 #ifdef __cplusplus

@@ -2,7 +2,8 @@
  * ascend.c - Ascend runtime (RTS, libruntime.so) hooks, below aclrt*: every ACL allocation goes through
  * rtMalloc and friends, so limiting here limits ACL, torch_npu and MindSpore users alike. Over the limit
  * they answer ACL_ERROR_RT_MEMORY_ALLOCATION, the code the rt API itself returns for out-of-memory.
- * Launches pass through; aclrtGetMemInfo and rtMemGetInfoEx report the limit.
+ * Launches go through the compute share's launch boundary; aclrtGetMemInfo and rtMemGetInfoEx report the
+ * limit.
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -127,15 +128,46 @@ XPUSHARE_EXTERN int aclrtGetMemInfo(uint32_t attr, size_t *free_bytes, size_t *t
     return rc;
 }
 
-/* Launches: the compute-share hook point; with memory limits only they pass straight through. */
+/* Launches: the compute-share launch boundary (compute.c), charged by rt events on the launch's stream. */
 #define LAUNCH_HOOK(name, params, call)                                                                  \
     typedef rtError_t(*name##_fn) params;                                                                \
     XPUSHARE_EXTERN rtError_t name params {                                                              \
         name##_fn real = REAL(name);                                                                     \
         if (XPS_UNLIKELY(real == NULL))                                                                  \
             return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;                                                     \
-        return real call;                                                                                \
+        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                     \
+            return real call;                                                                            \
+        xps__launch_enter(XPS_VENDOR_RT, s);                                                             \
+        rtError_t rc = real call;                                                                        \
+        xps__launch_exit(XPS_VENDOR_RT);                                                                 \
+        return rc;                                                                                       \
     }
+
+typedef rtError_t (*rtEventSynchronize_fn)(void *);
+XPUSHARE_EXTERN rtError_t rtEventSynchronize(void *event) {
+    rtEventSynchronize_fn real = REAL(rtEventSynchronize);
+    if (XPS_UNLIKELY(real == NULL))
+        return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;
+    if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))
+        return real(event);
+    xps__compute_sync_before(XPS_VENDOR_RT, NULL);
+    rtError_t rc = real(event);
+    xps__compute_sync_after(XPS_VENDOR_RT);
+    return rc;
+}
+
+typedef rtError_t (*rtStreamSynchronize_fn)(rtStream_t);
+XPUSHARE_EXTERN rtError_t rtStreamSynchronize(rtStream_t s) {
+    rtStreamSynchronize_fn real = REAL(rtStreamSynchronize);
+    if (XPS_UNLIKELY(real == NULL))
+        return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;
+    if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))
+        return real(s);
+    xps__compute_sync_before(XPS_VENDOR_RT, s);
+    rtError_t rc = real(s);
+    xps__compute_sync_after(XPS_VENDOR_RT);
+    return rc;
+}
 
 typedef const void *cptr;
 LAUNCH_HOOK(rtKernelLaunch, (cptr stub, uint32_t dim, void *args, uint32_t size, void *sm, rtStream_t s),

@@ -1,7 +1,7 @@
 /*
  * cuda.c - CUDA driver hooks: device memory (plain, pitched, managed, stream-ordered, pool, VMM) is
  * reserved in the ledger before the real call and returned on failure or free; memory-info calls report
- * the limit; launches pass straight through (one load and an indirect call).
+ * the limit; launches (kernels, Ex, cooperative, graphs) go through the compute share's launch boundary.
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -209,14 +209,22 @@ XPUSHARE_EXTERN CUresult cuDeviceTotalMem_v2(size_t *bytes, int dev) {
     return rc;
 }
 
-/* Launches: the compute-share hook point; with memory limits only they cost one load and a jump. */
-#define LAUNCH_HOOK(name, params, call)                                                                  \
+/*
+ * Launches: the compute-share hook point. With compute control on, a launch runs the thread-local
+ * launch boundary of compute.c (its slow path may wait there: the throttle) and notes its stream.
+ */
+#define LAUNCH_HOOK(name, params, call, stream)                                                          \
     typedef CUresult(*name##_fn) params;                                                                 \
     XPUSHARE_EXTERN CUresult name params {                                                               \
         name##_fn real = REAL(name);                                                                     \
         if (XPS_UNLIKELY(real == NULL))                                                                  \
             return CUDA_ERROR_NOT_FOUND;                                                                 \
-        return real call;                                                                                \
+        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                     \
+            return real call;                                                                            \
+        xps__launch_enter(XPS_VENDOR_CUDA, stream);                                                      \
+        CUresult rc = real call;                                                                         \
+        xps__launch_exit(XPS_VENDOR_CUDA);                                                               \
+        return rc;                                                                                       \
     }
 
 #define KERNEL_PARAMS                                                                                    \
@@ -228,13 +236,42 @@ XPUSHARE_EXTERN CUresult cuDeviceTotalMem_v2(size_t *bytes, int dev) {
      unsigned shared, CUstream stream, void **params)
 #define COOP_ARGS (f, gx, gy, gz, bx, by, bz, shared, stream, params)
 
-LAUNCH_HOOK(cuLaunchKernel, KERNEL_PARAMS, KERNEL_ARGS)
-LAUNCH_HOOK(cuLaunchKernel_ptsz, KERNEL_PARAMS, KERNEL_ARGS)
+/* The leading part of CUlaunchConfig, up to the stream the launch goes to. */
+struct cu_launch_config {
+    unsigned grid[3], block[3], shared;
+    CUstream stream;
+};
+#define EX_STREAM(config) ((config) != NULL ? ((const struct cu_launch_config *)(config))->stream : NULL)
+/* In a _ptsz call the NULL stream is the thread's own stream: events must go to CU_STREAM_PER_THREAD. */
+#define PER_THREAD(s) ((s) != NULL ? (s) : (CUstream)(uintptr_t)2)
+
+LAUNCH_HOOK(cuLaunchKernel, KERNEL_PARAMS, KERNEL_ARGS, stream)
+LAUNCH_HOOK(cuLaunchKernel_ptsz, KERNEL_PARAMS, KERNEL_ARGS, PER_THREAD(stream))
 LAUNCH_HOOK(cuLaunchKernelEx, (const void *config, CUfunction f, void **params, void **extra),
-            (config, f, params, extra))
+            (config, f, params, extra), EX_STREAM(config))
 LAUNCH_HOOK(cuLaunchKernelEx_ptsz, (const void *config, CUfunction f, void **params, void **extra),
-            (config, f, params, extra))
-LAUNCH_HOOK(cuLaunchCooperativeKernel, COOP_PARAMS, COOP_ARGS)
-LAUNCH_HOOK(cuLaunchCooperativeKernel_ptsz, COOP_PARAMS, COOP_ARGS)
-LAUNCH_HOOK(cuGraphLaunch, (void *graph, CUstream stream), (graph, stream))
-LAUNCH_HOOK(cuGraphLaunch_ptsz, (void *graph, CUstream stream), (graph, stream))
+            (config, f, params, extra), PER_THREAD(EX_STREAM(config)))
+LAUNCH_HOOK(cuLaunchCooperativeKernel, COOP_PARAMS, COOP_ARGS, stream)
+LAUNCH_HOOK(cuLaunchCooperativeKernel_ptsz, COOP_PARAMS, COOP_ARGS, PER_THREAD(stream))
+LAUNCH_HOOK(cuGraphLaunch, (void *graph, CUstream stream), (graph, stream), stream)
+LAUNCH_HOOK(cuGraphLaunch_ptsz, (void *graph, CUstream stream), (graph, stream), PER_THREAD(stream))
+
+/* Synchronizes: the events of what this thread launched are recorded first, and read right after. */
+#define SYNC_HOOK(name, params, call, stream)                                                            \
+    typedef CUresult(*name##_fn) params;                                                                 \
+    XPUSHARE_EXTERN CUresult name params {                                                               \
+        name##_fn real = REAL(name);                                                                     \
+        if (XPS_UNLIKELY(real == NULL))                                                                  \
+            return CUDA_ERROR_NOT_FOUND;                                                                 \
+        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                     \
+            return real call;                                                                            \
+        xps__compute_sync_before(XPS_VENDOR_CUDA, stream);                                               \
+        CUresult rc = real call;                                                                         \
+        xps__compute_sync_after(XPS_VENDOR_CUDA);                                                        \
+        return rc;                                                                                       \
+    }
+
+SYNC_HOOK(cuStreamSynchronize, (CUstream stream), (stream), stream)
+SYNC_HOOK(cuStreamSynchronize_ptsz, (CUstream stream), (stream), PER_THREAD(stream))
+SYNC_HOOK(cuCtxSynchronize, (void), (), NULL)
+SYNC_HOOK(cuEventSynchronize, (void *event), (event), NULL)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "xpushare.h"
 
@@ -46,7 +47,15 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(CUDA, cuLaunchCooperativeKernel_ptsz, 1)                                                           \
     X(CUDA, cuGraphLaunch, 1)                                                                            \
     X(CUDA, cuGraphLaunch_ptsz, 1)                                                                       \
+    X(CUDA, cuStreamSynchronize, 1)                                                                      \
+    X(CUDA, cuStreamSynchronize_ptsz, 1)                                                                 \
+    X(CUDA, cuCtxSynchronize, 1)                                                                         \
+    X(CUDA, cuEventSynchronize, 1)                                                                       \
     X(CUDA, cuCtxGetDevice, 0)                                                                           \
+    X(CUDA, cuEventCreate, 0)                                                                            \
+    X(CUDA, cuEventRecord, 0)                                                                            \
+    X(CUDA, cuEventQuery, 0)                                                                             \
+    X(CUDA, cuEventElapsedTime, 0)                                                                       \
     X(NVML, nvmlDeviceGetMemoryInfo, 1)                                                                  \
     X(NVML, nvmlDeviceGetMemoryInfo_v2, 1)                                                               \
     X(NVML, nvmlDeviceGetUUID, 0)                                                                        \
@@ -83,7 +92,13 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(RT, rtModelExecute, 1)                                                                             \
     X(RT, rtStarsTaskLaunch, 1)                                                                          \
     X(RT, rtStarsTaskLaunchWithFlag, 1)                                                                  \
+    X(RT, rtStreamSynchronize, 1)                                                                        \
+    X(RT, rtEventSynchronize, 1)                                                                         \
     X(RT, rtGetDevice, 0)                                                                                \
+    X(RT, rtEventCreate, 0)                                                                              \
+    X(RT, rtEventRecord, 0)                                                                              \
+    X(RT, rtEventQuery, 0)                                                                               \
+    X(RT, rtEventElapsedTime, 0)                                                                         \
     X(ACL, aclrtGetMemInfo, 1)
 
 #define XPS_ENUM(fam, name, hooked) XPS_SYM_##name,
@@ -120,6 +135,9 @@ struct xps_limit {
     uint32_t priority;
     uint32_t policy;
     char ledger[256];
+    uint64_t memory_max; /* allocation ceiling for live changes; 0: the memory value */
+    uint32_t cores_max;  /* likewise for cores; 0 when absent: the cores value */
+    uint32_t has_cores_max;
 };
 struct xps_limits {
     int version;
@@ -143,12 +161,76 @@ XPS_HIDDEN void xps__memory_after_fork(void);
 XPS_HIDDEN uint64_t xps__now_ns(void);
 XPS_HIDDEN int xps__ledger_prepare(int fd, const char *uuid, uint64_t total_bytes);
 
+/* memory.c: the ceilings a live quota change is bounded by (the limits file's allocation). */
+XPS_HIDDEN uint64_t xps__memory_ceiling(const struct xps_limit *limit);
+XPS_HIDDEN uint32_t xps__cores_ceiling(const struct xps_limit *limit);
+/* The attached ledger of a device (NULL if not usable); attaches on first use. */
+XPS_HIDDEN struct xpushare_ledger *xps__device_ledger(int dev, int *proc, const struct xps_limit **limit);
+XPS_HIDDEN int xps__maybe_reclaim(int dev);
+
+/* compute.c: launch-boundary throttle and event accounting per process and device. */
+enum xps_vendor { XPS_VENDOR_CUDA, XPS_VENDOR_RT, XPS_VENDOR_COUNT };
+struct xps_thread {
+    int countdown;        /* launches left before the next slow path */
+    int span;             /* launches between slow paths, adapted to about XPS_CHECK_NS apart */
+    uint64_t last_check;  /* clock of the last slow path */
+    int record;           /* record an event after this launch */
+    int uncovered;        /* launched since this thread's last event */
+    int dev;              /* device of the last check, -1 none */
+    uint64_t last_record; /* clock of this thread's last event */
+    uint64_t uncovered_since; /* clock of its first launch since its last event */
+    void *streams[4];     /* streams launched on since the last event */
+    int nstreams;
+    int exit_hook;        /* the thread-exit destructor is armed */
+};
+XPS_HIDDEN extern __thread struct xps_thread xps__thread __attribute__((tls_model("initial-exec")));
+XPS_HIDDEN extern int xps__compute_enabled;
+XPS_HIDDEN void xps__compute_init(const struct xps_limits *limits);
+XPS_HIDDEN void xps__compute_before(enum xps_vendor vendor, void *stream);
+XPS_HIDDEN void xps__compute_after(enum xps_vendor vendor);
+XPS_HIDDEN void xps__compute_note_stream(void *stream);
+XPS_HIDDEN void xps__compute_sync_before(enum xps_vendor vendor, void *stream);
+XPS_HIDDEN void xps__compute_sync_after(enum xps_vendor vendor);
+XPS_HIDDEN void xps__compute_after_fork(void);
+
+static inline uint64_t xps__clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no system call */
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The launch path: a thread-local countdown. The slow path (clock, events, the rule) runs when it runs
+ * out: every launch while launches are slow, every `span` launches (about XPS_CHECK_NS apart) while
+ * they come fast, and at the first launch after any synchronize.
+ */
+static inline void xps__launch_enter(enum xps_vendor vendor, void *stream) {
+    struct xps_thread *t = &xps__thread;
+    if (XPS_UNLIKELY(--t->countdown <= 0))
+        xps__compute_before(vendor, stream);
+    if (XPS_UNLIKELY(t->nstreams == 0 || t->streams[0] != stream))
+        xps__compute_note_stream(stream);
+}
+
+static inline void xps__launch_exit(enum xps_vendor vendor) {
+    if (XPS_UNLIKELY(xps__thread.record))
+        xps__compute_after(vendor);
+}
+
+/* shares.c: token buckets, the virtual clock and the admission rule. */
+XPS_HIDDEN int xps__compute_lock(struct xpushare_ledger *ledger);
+XPS_HIDDEN void xps__compute_unlock(struct xpushare_ledger *ledger);
+XPS_HIDDEN int xps__compute_init_lock(struct xpushare_ledger *ledger);
+XPS_HIDDEN void xps__compute_recount(struct xpushare_ledger *ledger);
+
 /* ledger.c: the lock and journal every update uses (procs.c updates process slots with them). */
 XPS_HIDDEN int xps__ledger_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__ledger_unlock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__journal_begin(struct xpushare_ledger *ledger, uint32_t container, uint32_t proc);
 XPS_HIDDEN void xps__journal_end(struct xpushare_ledger *ledger);
 XPS_HIDDEN int xps__find_container(struct xpushare_ledger *ledger, const char *key);
+XPS_HIDDEN int xps__attach(struct xpushare_ledger *ledger, int fd, const char *key, uint64_t limit_bytes,
+                            uint32_t core_percent, uint32_t priority, uint32_t policy);
 XPS_HIDDEN int xps__set_container_locked(struct xpushare_ledger *ledger, const char *key, uint64_t limit_bytes,
                                          uint32_t core_percent, uint32_t priority, uint32_t policy);
 

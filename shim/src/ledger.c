@@ -46,6 +46,7 @@ int xps__ledger_lock(struct xpushare_ledger *ledger) {
     if (rc == EOWNERDEAD) {
         journal_rollback(ledger);
         pthread_mutex_consistent(ledger_mutex(ledger));
+        xps__compute_recount(ledger); /* a restored process record may have changed its pending flag */
         rc = 0;
     }
     return -rc;
@@ -101,6 +102,8 @@ static int init_file(int fd, const char *uuid, uint64_t total_bytes) {
     strncpy(ledger->uuid, uuid ? uuid : "", sizeof(ledger->uuid) - 1);
     ledger->total_bytes = total_bytes;
     int rc = init_mutex(ledger);
+    if (rc == 0)
+        rc = xps__compute_init_lock(ledger);
     __atomic_store_n(&ledger->magic, (uint64_t)XPUSHARE_LEDGER_MAGIC, __ATOMIC_RELEASE);
     xpushare_ledger_unmap(ledger);
     return rc;
@@ -200,12 +203,16 @@ int xps__set_container_locked(struct xpushare_ledger *ledger, const char *key, u
         memset(c, 0, sizeof(*c));
         strncpy(c->key, key, sizeof(c->key) - 1);
     }
+    int changed = c->limit_bytes != limit_bytes || c->core_percent != core_percent ||
+                  c->priority != priority || c->policy != policy;
     c->limit_bytes = limit_bytes;
     c->core_percent = core_percent;
     c->priority = priority;
     c->policy = policy;
     __atomic_store_n(&c->state, XPUSHARE_SLOT_ACTIVE, __ATOMIC_RELEASE);
     xps__journal_end(ledger);
+    if (changed) /* running shims compare this one word to notice a quota change */
+        __atomic_add_fetch(&ledger->quota_generation, 1, __ATOMIC_RELEASE);
     return i;
 }
 

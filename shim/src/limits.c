@@ -63,6 +63,12 @@ static int device_field(struct xps_limit *d, const char *key, const char *value)
         rc = parse_word(value, policies, 2, &d->policy);
     } else if (strcmp(key, "ledger") == 0) {
         rc = copy_text(d->ledger, sizeof(d->ledger), value);
+    } else if (strcmp(key, "memory-max") == 0) {
+        rc = parse_u64(value, UINT64_MAX, &d->memory_max);
+    } else if (strcmp(key, "cores-max") == 0) {
+        rc = parse_u64(value, 100, &v);
+        d->cores_max = (uint32_t)v;
+        d->has_cores_max = 1;
     }
     return rc; /* unknown keys are ignored: newer writers stay readable */
 }

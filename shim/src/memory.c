@@ -43,6 +43,7 @@ void xps__memory_init(const struct xps_limits *limits) {
         d->proc = -1;
     }
     __atomic_store_n(&xps__enforcing, 1, __ATOMIC_RELEASE);
+    xps__compute_init(limits);
 }
 
 int xps__device_by_uuid(const char *uuid) {
@@ -71,7 +72,9 @@ static int attach(struct xps_dev *d) {
         d->state = -1;
         int fd = open_ledger(d);
         struct xpushare_ledger *ledger = fd >= 0 ? xpushare_ledger_map(fd) : NULL;
-        int proc = ledger ? xpushare_ledger_attach(ledger, fd, claim_key, d->limit.memory_bytes) : -EIO;
+        int proc = ledger ? xps__attach(ledger, fd, claim_key, xps__memory_ceiling(&d->limit),
+                                        d->limit.core_percent, d->limit.priority, d->limit.policy)
+                          : -EIO;
         if (proc >= 0) {
             d->fd = fd;
             d->ledger = ledger;
@@ -114,12 +117,49 @@ static void warn_passthrough(void) {
         xps__warn("no usable limits file (XPUSHARE_LIMITS_FILE): device memory is not limited");
 }
 
+/* The file's allocation bounds every live change; the ledger record holds the current quota. */
+uint64_t xps__memory_ceiling(const struct xps_limit *limit) {
+    if (limit->memory_bytes == 0 || limit->memory_max == 0)
+        return limit->memory_bytes == 0 ? limit->memory_max : limit->memory_bytes;
+    return limit->memory_max > limit->memory_bytes ? limit->memory_max : limit->memory_bytes;
+}
+
+uint32_t xps__cores_ceiling(const struct xps_limit *limit) {
+    if (!limit->has_cores_max || limit->cores_max < limit->core_percent)
+        return limit->core_percent;
+    return limit->cores_max;
+}
+
 static int reserve(struct xps_dev *d, uint64_t bytes) {
+    uint64_t ceiling = xps__memory_ceiling(&d->limit);
     maybe_reclaim(d, RECLAIM_INTERVAL_NS);
-    int rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, d->limit.memory_bytes);
+    int rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, ceiling);
     if (rc == -ENOMEM && maybe_reclaim(d, RECLAIM_ON_FAIL_NS) > 0)
-        rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, d->limit.memory_bytes);
+        rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, ceiling);
     return rc == 0 ? 1 : -1;
+}
+
+struct xpushare_ledger *xps__device_ledger(int dev, int *proc, const struct xps_limit **limit) {
+    if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES || !devices[dev].configured)
+        return NULL;
+    int state, saved = errno;
+    struct xps_dev *d = ready_device(dev, &state);
+    errno = saved;
+    if (state != 1)
+        return NULL;
+    *proc = d->proc;
+    *limit = &d->limit;
+    return d->ledger;
+}
+
+int xps__maybe_reclaim(int dev) {
+    struct xps_dev *d = &devices[dev];
+    if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != 1)
+        return 0;
+    int saved = errno;
+    int rc = maybe_reclaim(d, RECLAIM_INTERVAL_NS);
+    errno = saved;
+    return rc;
 }
 
 /* 1: counted against dev; 0: not limited (pass through, untracked); -1: over the limit. */
@@ -154,7 +194,7 @@ void xps__release(int dev, uint64_t bytes) {
 int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *free_out,
                   uint64_t *total_out) {
     if (!__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE) || dev < 0 || dev >= XPUSHARE_MAX_DEVICES ||
-        !devices[dev].configured || devices[dev].limit.memory_bytes == 0)
+        !devices[dev].configured || xps__memory_ceiling(&devices[dev].limit) == 0)
         return 0;
     int state, saved = errno;
     struct xps_dev *d = ready_device(dev, &state);
@@ -163,10 +203,13 @@ int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *fr
     errno = saved;
     if (state != 1)
         return 0;
-    uint64_t total = d->limit.memory_bytes;
+    uint32_t c = d->ledger->procs[d->proc].container % XPUSHARE_MAX_CONTAINERS;
+    uint64_t total = xps__memory_ceiling(&d->limit);
+    uint64_t live = __atomic_load_n(&d->ledger->containers[c].limit_bytes, __ATOMIC_ACQUIRE);
+    if (live != 0 && live < total)
+        total = live; /* a quota lowered in the ledger shows at once */
     if (real_total != 0 && real_total < total)
         total = real_total; /* never report more than the device has */
-    uint32_t c = d->ledger->procs[d->proc].container % XPUSHARE_MAX_CONTAINERS;
     uint64_t used = __atomic_load_n(&d->ledger->containers[c].used_bytes, __ATOMIC_ACQUIRE);
     uint64_t free_bytes = total > used ? total - used : 0;
     *free_out = free_bytes < real_free ? free_bytes : real_free;

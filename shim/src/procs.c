@@ -81,7 +81,14 @@ static int claim_proc(struct xpushare_ledger *ledger, int fd, int container) {
 
 XPUSHARE_EXTERN int xpushare_ledger_attach(struct xpushare_ledger *ledger, int fd, const char *key,
                                            uint64_t limit_bytes) {
-    if (ledger == NULL || fd < 0 || key == NULL || key[0] == '\0' || strlen(key) >= XPUSHARE_KEY_LEN)
+    return xps__attach(ledger, fd, key, limit_bytes, 100, XPUSHARE_PRIORITY_NORMAL, XPUSHARE_POLICY_GUARANTEED);
+}
+
+/* Join a claim; a record the plugin did not create yet starts with the limits file's values. */
+int xps__attach(struct xpushare_ledger *ledger, int fd, const char *key, uint64_t limit_bytes,
+                uint32_t core_percent, uint32_t priority, uint32_t policy) {
+    if (ledger == NULL || fd < 0 || key == NULL || key[0] == '\0' || strlen(key) >= XPUSHARE_KEY_LEN ||
+        core_percent > 100 || priority > XPUSHARE_PRIORITY_HIGH || policy > XPUSHARE_POLICY_FIXED)
         return -EINVAL;
     for (int attempt = 0; attempt < 2; attempt++) {
         int rc = xps__ledger_lock(ledger);
@@ -89,8 +96,7 @@ XPUSHARE_EXTERN int xpushare_ledger_attach(struct xpushare_ledger *ledger, int f
             return rc;
         int c = xps__find_container(ledger, key);
         if (c < 0)
-            c = xps__set_container_locked(ledger, key, limit_bytes, 100, XPUSHARE_PRIORITY_NORMAL,
-                                     XPUSHARE_POLICY_GUARANTEED);
+            c = xps__set_container_locked(ledger, key, limit_bytes, core_percent, priority, policy);
         rc = c < 0 ? c : claim_proc(ledger, fd, c);
         xps__ledger_unlock(ledger);
         if (rc != -ENOSPC)
@@ -110,6 +116,10 @@ static uint64_t retire_proc(struct xpushare_ledger *ledger, int proc) {
     ledger->used_bytes -= bytes < ledger->used_bytes ? bytes : ledger->used_bytes;
     if (c->nprocs > 0)
         c->nprocs--;
+    if (p->pending) { /* its work is gone with it: stop counting it in the virtual clock */
+        __atomic_sub_fetch(&c->npending, 1, __ATOMIC_ACQ_REL);
+        __atomic_sub_fetch(&ledger->npending, 1, __ATOMIC_ACQ_REL);
+    }
     memset(p, 0, sizeof(*p));
     xps__journal_end(ledger);
     return bytes;
@@ -160,5 +170,7 @@ XPUSHARE_EXTERN int xpushare_ledger_reclaim(struct xpushare_ledger *ledger, int 
         }
         xps__ledger_unlock(ledger);
     }
+    if (reclaimed > 0)
+        xps__compute_recount(ledger);
     return reclaimed;
 }

@@ -1,17 +1,22 @@
 """Build the shim and the fake vendor runtimes, and run programs with the shim preloaded.
 
-Shared by the shim's own tests, the benchmark and any test that needs a limited process (CDI/podman,
-GPU). Everything is compiled through ``compile_c`` (cached by content), with the shim's flags taken from
-``shim/buildinfo.py`` so tests exercise the library exactly as ``pip install`` builds it.
+Shared by the shim's own tests, the benchmarks and any test that needs a limited process (CDI/podman,
+GPU). ``TenantGroup`` runs tenant processes (claims) sharing one fake device and measures the share of
+the device each got; ``split_device`` is the one-call version the demo uses. Everything is compiled
+through ``compile_c`` (cached by content), with the shim's flags taken from ``shim/buildinfo.py`` so
+tests exercise the library exactly as ``pip install`` builds it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import statistics
 import struct
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,9 +102,9 @@ class ShimSetup:
     def ledger_path(self, index: int = 0) -> Path:
         return self.root / f"ledger-{index}"
 
-    def add_device(self, index: int, memory: int, uuid: str | None = None) -> DeviceLimits:
+    def add_device(self, index: int, memory: int, uuid: str | None = None, cores: int = 50) -> DeviceLimits:
         device = DeviceLimits(uuid=uuid or f"GPU-{index:04d}", index=index, memory_limit_bytes=memory,
-                              core_percent=50, ledger_path=str(self.ledger_path(index)))
+                              core_percent=cores, ledger_path=str(self.ledger_path(index)))
         self.limits.append(device)
         write_limits_file(self.limits_file, self.claim, self.limits)
         return device
@@ -153,3 +158,138 @@ class Result:
 
     def codes(self, prefix: str) -> list[int]:
         return [self.value(prefix, "rc", i) for i in range(len(self.lines(prefix)))]
+
+
+# --- compute shares: tenants on one fake device -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    """One claim running the ``tenant`` program on the shared fake device (see programs/tenant.c)."""
+
+    name: str
+    cores: int = 100
+    policy: str = "guaranteed"
+    priority: str = "normal"
+    kernel_us: int = 250
+    batch: int = 4
+    gap_us: int = 0
+    kind: str = "kernel"
+    vendor: str = "cuda"
+    memory: int = 64 << 20
+
+
+@dataclass(frozen=True)
+class TenantResult:
+    spec: TenantSpec
+    busy_ns: tuple[int, ...]
+    batches: tuple[int, ...]
+    window_ns: int
+
+    def shares(self) -> list[float]:
+        """Percent of the device this tenant got in each window."""
+        return [100.0 * busy / self.window_ns for busy in self.busy_ns]
+
+    @property
+    def total_batches(self) -> int:
+        return sum(self.batches)
+
+
+def build_tenant() -> Path:
+    return compile_c([PROGRAMS_DIR / "tenant.c"], "tenant", libs=["-ldl"])
+
+
+class TenantGroup:
+    """Claims sharing one device (one ledger, one fake device timeline), each with its own limits file."""
+
+    def __init__(self, root: Path, *, preload: bool = True, uuid: str = "GPU-0000") -> None:
+        self.root = root
+        self.preload = preload
+        self.uuid = uuid
+        (root / "ledger").mkdir(parents=True, exist_ok=True)
+        (root / "limits").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def ledger_path(self) -> Path:
+        """Laid out as the node plugin's run directory: ``<root>/ledger/<uuid>``."""
+        return self.root / "ledger" / self.uuid
+
+    def limits_file(self, name: str) -> Path:
+        return self.root / "limits" / f"{name}.limits"
+
+    def write_limits(self, spec: TenantSpec, *, cores_max: int | None = None,
+                     memory_max: int | None = None) -> None:
+        device = DeviceLimits(uuid=self.uuid, index=0, memory_limit_bytes=spec.memory,
+                              core_percent=spec.cores, priority=spec.priority, policy=spec.policy,
+                              ledger_path=str(self.ledger_path),
+                              memory_max_bytes=memory_max, core_max_percent=cores_max)
+        path = self.limits_file(spec.name)
+        path.unlink(missing_ok=True)
+        write_limits_file(path, spec.name, [device])
+
+    def env(self, name: str) -> dict[str, str]:
+        cuda = build_fake_cuda()
+        runtime, acl = build_fake_ascend()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("XPUSHARE_", "FAKE_"))}
+        env["LD_LIBRARY_PATH"] = ":".join(str(p.parent) for p in (cuda, runtime, acl))
+        env["FAKE_CUDA_STATE"] = str(self.root / "cuda-state")
+        env["FAKE_ASCEND_STATE"] = str(self.root / "ascend-state")
+        if self.preload:
+            env["LD_PRELOAD"] = str(build_shim())
+        env["XPUSHARE_LIMITS_FILE"] = str(self.limits_file(name))
+        return env
+
+    def start(self, spec: TenantSpec, epoch_ns: int, seconds: float,
+              window_ms: int = 1000) -> subprocess.Popen[str]:
+        if not self.limits_file(spec.name).exists():
+            self.write_limits(spec)
+        argv = [str(build_tenant()), spec.vendor, f"epoch={epoch_ns}", f"seconds={seconds}",
+                f"kernel_us={spec.kernel_us}", f"batch={spec.batch}", f"gap_us={spec.gap_us}",
+                f"kind={spec.kind}", f"window_ms={window_ms}"]
+        return subprocess.Popen(argv, env=self.env(spec.name), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def run(self, tenants: Sequence[TenantSpec], seconds: float, *, window_ms: int = 1000,
+            during: Callable[[int], None] | None = None) -> list[TenantResult]:
+        """Run the tenants together from one start time; ``during(epoch_ns)`` runs while they do."""
+        build_tenant()
+        for spec in tenants:
+            self.env(spec.name)  # builds the shim and the fakes before the clock starts
+            if not self.limits_file(spec.name).exists():
+                self.write_limits(spec)
+        epoch = time.monotonic_ns() + 300_000_000  # every tenant initialised before the common start
+        procs = [self.start(spec, epoch, seconds, window_ms) for spec in tenants]
+        try:
+            if during is not None:
+                during(epoch)
+            outputs = [p.communicate(timeout=seconds + 60) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.communicate(timeout=10)
+        return [_tenant_result(spec, out, err, p.returncode, window_ms)
+                for spec, (out, err), p in zip(tenants, outputs, procs, strict=True)]
+
+
+def _tenant_result(spec: TenantSpec, out: str, err: str, code: int, window_ms: int) -> TenantResult:
+    if code != 0:
+        raise RuntimeError(f"tenant {spec.name} failed ({code}): {out}{err}")
+    result = Result(code, out, err)
+    rows = range(len(result.lines("window")))
+    return TenantResult(spec, tuple(result.value("window", "busy_ns", i) for i in rows),
+                        tuple(result.value("window", "batches", i) for i in rows), window_ms * 1_000_000)
+
+
+def split_device(shares: Sequence[int], seconds: float = 2.0, root: Path | None = None) -> list[float]:
+    """Run one saturating tenant per share on one fake device; the percent of the device each got.
+
+    What ``xpushare demo`` shows: e.g. ``split_device([30, 70])`` gives about ``[30.0, 70.0]`` (the
+    median over 1 s windows, the first window left out when there are more than two).
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        group = TenantGroup(root or Path(scratch))
+        specs = [TenantSpec(f"tenant-{i}", cores=share) for i, share in enumerate(shares)]
+        results = group.run(specs, seconds)
+    medians = [statistics.median(r.shares()[1:] if len(r.busy_ns) > 2 else r.shares()) for r in results]
+    return [round(m, 1) for m in medians]

@@ -4,10 +4,14 @@
  *
  * Environment: FAKE_ASCEND_STATE (shared state file), FAKE_ASCEND_DEVICES (default 1, at most 8),
  * FAKE_ASCEND_MEMORY (bytes per device, default 1 GiB). Out of memory answers
- * ACL_ERROR_RT_MEMORY_ALLOCATION (207001), as the rt API does. Launches occupy `blockDim` ns.
+ * ACL_ERROR_RT_MEMORY_ALLOCATION (207001), as the rt API does. Launches occupy `blockDim` ns of the
+ * shared device timeline (serialized with every process's work, like tests/fakes/cuda) and record their
+ * end on their stream; rt events (rtEventRecord/Query/ElapsedTime/Synchronize) and rtStreamSynchronize
+ * compare that end with CLOCK_MONOTONIC. A NULL stream is the calling thread's default stream.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -22,6 +26,7 @@
 #define ACL_ERROR_RT_CONTEXT_NULL 107002
 #define ACL_ERROR_RT_MEMORY_ALLOCATION 207001
 #define ACL_ERROR_RT_MEMORY_FREE 207002
+#define ACL_ERROR_RT_EVENT_NOT_COMPLETE 507006
 
 typedef int rtError_t;
 
@@ -160,9 +165,39 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static rtError_t occupy(uint64_t duration) {
+struct fake_stream {
+    uint64_t last_end;
+};
+struct fake_event {
+    uint64_t time;
+    int recorded;
+};
+static __thread struct fake_stream thread_stream;
+
+static struct fake_stream *stream_of(void *s) {
+    return s == NULL ? &thread_stream : (struct fake_stream *)s;
+}
+
+/* Sleep, then yield for the last stretch: a synchronize returns close to the work's end, as a driver's
+ * spin-then-block wait does. */
+static void sleep_until(uint64_t deadline) {
+    uint64_t now;
+    while ((now = now_ns()) < deadline) {
+        if (deadline - now > 150000) {
+            struct timespec ts = {0, (long)(deadline - now - 100000)};
+            nanosleep(&ts, NULL);
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+static rtError_t occupy(uint64_t duration, void *stream) {
     if (current < 0)
         return ACL_ERROR_RT_CONTEXT_NULL;
+    struct fake_stream *s = stream_of(stream);
+    if (s->last_end > now_ns() + 20000000ull)
+        sleep_until(s->last_end - 20000000ull); /* a bounded task queue, as on the device */
     uint64_t now = now_ns(), end;
     uint64_t busy = __atomic_load_n(&state->busy_until_ns[current], __ATOMIC_RELAXED);
     do {
@@ -170,24 +205,78 @@ static rtError_t occupy(uint64_t duration) {
     } while (!__atomic_compare_exchange_n(&state->busy_until_ns[current], &busy, end, 1, __ATOMIC_ACQ_REL,
                                           __ATOMIC_RELAXED));
     __atomic_add_fetch(&state->launches[current], 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->last_end, end, __ATOMIC_RELEASE);
     return RT_SUCCESS;
 }
 
 EXPORT rtError_t rtKernelLaunch(const void *stub, uint32_t dim, void *args, uint32_t size, void *sm, void *s) {
-    (void)stub, (void)args, (void)size, (void)sm, (void)s;
-    return occupy(dim);
+    (void)stub, (void)args, (void)size, (void)sm;
+    return occupy(dim, s);
 }
 EXPORT rtError_t rtKernelLaunchWithHandleV2(void *h, uint64_t key, uint32_t dim, void *args, void *sm, void *s,
                                             const void *cfg) {
-    (void)h, (void)key, (void)args, (void)sm, (void)s, (void)cfg;
-    return occupy(dim);
+    (void)h, (void)key, (void)args, (void)sm, (void)cfg;
+    return occupy(dim, s);
 }
 EXPORT rtError_t rtKernelLaunchWithFlagV2(const void *stub, uint32_t dim, void *args, void *sm, void *s,
                                           uint32_t flags, const void *cfg) {
-    (void)stub, (void)args, (void)sm, (void)s, (void)flags, (void)cfg;
-    return occupy(dim);
+    (void)stub, (void)args, (void)sm, (void)flags, (void)cfg;
+    return occupy(dim, s);
 }
 EXPORT rtError_t rtModelExecute(void *model, void *s, uint32_t flag) {
-    (void)model, (void)s, (void)flag;
-    return occupy(1000);
+    (void)model, (void)flag;
+    return occupy(1000, s);
+}
+
+EXPORT rtError_t rtStreamCreate(void **stream, int32_t priority) {
+    (void)priority;
+    if (stream == NULL)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    *stream = calloc(1, sizeof(struct fake_stream));
+    return RT_SUCCESS;
+}
+EXPORT rtError_t rtStreamSynchronize(void *stream) {
+    sleep_until(__atomic_load_n(&stream_of(stream)->last_end, __ATOMIC_ACQUIRE));
+    return RT_SUCCESS;
+}
+EXPORT rtError_t rtEventCreate(void **event) {
+    if (event == NULL)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    *event = calloc(1, sizeof(struct fake_event));
+    return RT_SUCCESS;
+}
+EXPORT rtError_t rtEventDestroy(void *event) {
+    free(event);
+    return RT_SUCCESS;
+}
+EXPORT rtError_t rtEventRecord(void *event, void *stream) {
+    struct fake_event *e = event;
+    if (e == NULL)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    uint64_t now = now_ns(), end = __atomic_load_n(&stream_of(stream)->last_end, __ATOMIC_ACQUIRE);
+    e->time = end > now ? end : now;
+    e->recorded = 1;
+    return RT_SUCCESS;
+}
+EXPORT rtError_t rtEventQuery(void *event) {
+    struct fake_event *e = event;
+    if (e == NULL)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    return !e->recorded || now_ns() >= e->time ? RT_SUCCESS : ACL_ERROR_RT_EVENT_NOT_COMPLETE;
+}
+EXPORT rtError_t rtEventSynchronize(void *event) {
+    struct fake_event *e = event;
+    if (e == NULL)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    sleep_until(e->time);
+    return RT_SUCCESS;
+}
+EXPORT rtError_t rtEventElapsedTime(float *ms, void *start, void *end) {
+    struct fake_event *a = start, *b = end;
+    if (ms == NULL || a == NULL || b == NULL || !a->recorded || !b->recorded)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    if (rtEventQuery(a) != RT_SUCCESS || rtEventQuery(b) != RT_SUCCESS)
+        return ACL_ERROR_RT_EVENT_NOT_COMPLETE;
+    *ms = (float)(((double)b->time - (double)a->time) / 1e6);
+    return RT_SUCCESS;
 }

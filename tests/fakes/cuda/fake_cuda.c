@@ -5,14 +5,24 @@
  * Environment: FAKE_CUDA_STATE (path of the shared state file; created on first use), FAKE_CUDA_DEVICES
  * (count, default 1, at most 8), FAKE_CUDA_MEMORY (bytes per device, default 1 GiB). The state file
  * holds per device the bytes allocated now, their high-water mark, the timeline's end and the launch
- * count (layout: struct fake_state below). A kernel occupies its device for gridX*gridY*gridZ ns of
- * device time, queued behind every other process's work.
+ * count (layout: struct fake_state below).
+ *
+ * The device timeline models a time-sliced device: kernels of every process serialize on it. A kernel
+ * (gridX*gridY*gridZ ns of device time; a graph launch: the graph handle's value in ns) reserves the
+ * interval [max(now, busy_until), +duration] with one compare-and-swap, and its end is recorded on its
+ * stream. Events take the stream's end when recorded and are complete once CLOCK_MONOTONIC passes it,
+ * so cuEventQuery/cuEventElapsedTime/cuEventSynchronize and stream/context synchronization behave as on a
+ * real device. A stream holds at most FAKE_CUDA_QUEUE_US (default 20000) of queued work; a launch past
+ * that waits, as a real launch waits for room in the push buffer. FAKE_CUDA_LAUNCH_NS (default 0) spins
+ * that long in every launch, the host cost of a real driver's launch, for launch-bound benchmarks.
+ * Streams 0, 1 (legacy) and 2 (per thread) are the calling thread's default stream.
  *
  * Build with -Wl,-Bsymbolic so the table cuGetProcAddress answers from holds this library's own
  * functions (as the real driver does), not whatever an interposer exports under the same name.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +41,7 @@
 #define CUDA_ERROR_INVALID_DEVICE 101
 #define CUDA_ERROR_INVALID_CONTEXT 201
 #define CUDA_ERROR_NOT_FOUND 500
+#define CUDA_ERROR_NOT_READY 600
 #define PER_THREAD_STREAM 2ull
 
 typedef int CUresult;
@@ -56,7 +67,19 @@ static struct fake_state private_state;
 static int device_count = 1;
 static uint64_t capacity = 1ull << 30;
 static __thread int current = -1;
-static __thread uint64_t thread_last_end;
+static uint64_t queue_limit_ns = 20000000ull;
+static uint64_t launch_cost_ns;
+static uint64_t process_last_end;
+
+struct fake_stream {
+    uint64_t last_end;
+};
+static __thread struct fake_stream thread_stream;
+
+struct fake_event {
+    uint64_t time;
+    int recorded;
+};
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -87,6 +110,10 @@ EXPORT CUresult cuInit(unsigned int flags) {
         device_count = atoi(v) < 1 ? 1 : (atoi(v) > MAX_DEVICES ? MAX_DEVICES : atoi(v));
     if ((v = getenv("FAKE_CUDA_MEMORY")) != NULL)
         capacity = strtoull(v, NULL, 10);
+    if ((v = getenv("FAKE_CUDA_QUEUE_US")) != NULL)
+        queue_limit_ns = strtoull(v, NULL, 10) * 1000ull;
+    if ((v = getenv("FAKE_CUDA_LAUNCH_NS")) != NULL)
+        launch_cost_ns = strtoull(v, NULL, 10);
     const char *path = getenv("FAKE_CUDA_STATE");
     struct fake_state *s = path ? map_state(path) : NULL;
     __atomic_store_n(&state, s ? s : &private_state, __ATOMIC_RELEASE);
@@ -228,67 +255,153 @@ EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes) {
     return CUDA_SUCCESS;
 }
 
+static struct fake_stream *stream_of(void *stream) {
+    return (uintptr_t)stream <= 2 ? &thread_stream : (struct fake_stream *)stream;
+}
+
+/* Sleep, then yield for the last stretch: a synchronize returns close to the work's end, as a driver's
+ * spin-then-block wait does. */
+static void sleep_until(uint64_t deadline) {
+    uint64_t now;
+    while ((now = now_ns()) < deadline) {
+        if (deadline - now > 150000) {
+            struct timespec ts = {0, (long)(deadline - now - 100000)};
+            nanosleep(&ts, NULL);
+        } else {
+            sched_yield();
+        }
+    }
+}
+
 /* Queue `duration` ns of work on the current device behind everyone else's. */
-static CUresult occupy(uint64_t duration) {
+static CUresult occupy(uint64_t duration, void *stream) {
     if (current < 0)
         return CUDA_ERROR_INVALID_CONTEXT;
+    struct fake_stream *s = stream_of(stream);
+    if (s->last_end > now_ns() + queue_limit_ns)
+        sleep_until(s->last_end - queue_limit_ns);
     uint64_t now = now_ns(), end;
+    if (launch_cost_ns) /* the host-side cost of a real driver's launch */
+        for (uint64_t until = now + launch_cost_ns; (now = now_ns()) < until;)
+            ;
     uint64_t busy = __atomic_load_n(&state->busy_until_ns[current], __ATOMIC_RELAXED);
     do {
         end = (busy > now ? busy : now) + duration;
     } while (!__atomic_compare_exchange_n(&state->busy_until_ns[current], &busy, end, 1, __ATOMIC_ACQ_REL,
                                           __ATOMIC_RELAXED));
     __atomic_add_fetch(&state->launches[current], 1, __ATOMIC_RELAXED);
-    thread_last_end = end;
+    __atomic_store_n(&s->last_end, end, __ATOMIC_RELEASE);
+    uint64_t last = __atomic_load_n(&process_last_end, __ATOMIC_RELAXED);
+    while (last < end && !__atomic_compare_exchange_n(&process_last_end, &last, end, 1, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+        ;
     return CUDA_SUCCESS;
 }
 
 #define KERNEL_PARAMS                                                                                    \
     void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shm, \
         void *stream
-#define UNUSED_KERNEL (void)f, (void)bx, (void)by, (void)bz, (void)shm, (void)stream
+#define UNUSED_KERNEL (void)f, (void)bx, (void)by, (void)bz, (void)shm
 
 EXPORT CUresult cuLaunchKernel(KERNEL_PARAMS, void **params, void **extra) {
     UNUSED_KERNEL, (void)params, (void)extra;
-    return occupy((uint64_t)gx * gy * gz);
+    return occupy((uint64_t)gx * gy * gz, stream);
 }
 EXPORT CUresult cuLaunchKernel_ptsz(KERNEL_PARAMS, void **params, void **extra) {
     return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shm, stream, params, extra);
 }
 EXPORT CUresult cuLaunchCooperativeKernel(KERNEL_PARAMS, void **params) {
     UNUSED_KERNEL, (void)params;
-    return occupy((uint64_t)gx * gy * gz);
+    return occupy((uint64_t)gx * gy * gz, stream);
 }
 EXPORT CUresult cuLaunchCooperativeKernel_ptsz(KERNEL_PARAMS, void **params) {
     return cuLaunchCooperativeKernel(f, gx, gy, gz, bx, by, bz, shm, stream, params);
 }
+/* CUlaunchConfig's layout. */
 struct launch_config {
     unsigned gx, gy, gz, bx, by, bz, shm;
+    void *stream;
+    void *attrs;
+    unsigned nattrs;
 };
 EXPORT CUresult cuLaunchKernelEx(const struct launch_config *cfg, void *f, void **params, void **extra) {
     (void)f, (void)params, (void)extra;
-    return occupy((uint64_t)cfg->gx * cfg->gy * cfg->gz);
+    if (cfg == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return occupy((uint64_t)cfg->gx * cfg->gy * cfg->gz, cfg->stream);
 }
 EXPORT CUresult cuLaunchKernelEx_ptsz(const struct launch_config *cfg, void *f, void **params, void **extra) {
     return cuLaunchKernelEx(cfg, f, params, extra);
 }
 EXPORT CUresult cuGraphLaunch(void *graph, void *stream) {
-    (void)stream;
-    return occupy((uint64_t)(uintptr_t)graph);
+    return occupy((uint64_t)(uintptr_t)graph, stream);
 }
 EXPORT CUresult cuGraphLaunch_ptsz(void *graph, void *stream) { return cuGraphLaunch(graph, stream); }
 
+EXPORT CUresult cuStreamCreate(void **stream, unsigned flags) {
+    (void)flags;
+    if (stream == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    *stream = calloc(1, sizeof(struct fake_stream));
+    return CUDA_SUCCESS;
+}
+EXPORT CUresult cuStreamDestroy_v2(void *stream) {
+    if ((uintptr_t)stream > 2)
+        free(stream);
+    return CUDA_SUCCESS;
+}
 EXPORT CUresult cuCtxSynchronize(void) {
-    uint64_t now;
-    while ((now = now_ns()) < thread_last_end) {
-        struct timespec ts = {0, (long)(thread_last_end - now)};
-        nanosleep(&ts, NULL);
-    }
+    sleep_until(__atomic_load_n(&process_last_end, __ATOMIC_ACQUIRE));
     return CUDA_SUCCESS;
 }
 EXPORT CUresult cuStreamSynchronize(void *stream) {
-    (void)stream;
-    return cuCtxSynchronize();
+    sleep_until(__atomic_load_n(&stream_of(stream)->last_end, __ATOMIC_ACQUIRE));
+    return CUDA_SUCCESS;
+}
+EXPORT CUresult cuStreamSynchronize_ptsz(void *stream) { return cuStreamSynchronize(stream); }
+
+EXPORT CUresult cuEventCreate(void **event, unsigned flags) {
+    (void)flags;
+    if (event == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    *event = calloc(1, sizeof(struct fake_event));
+    return CUDA_SUCCESS;
+}
+EXPORT CUresult cuEventDestroy_v2(void *event) {
+    free(event);
+    return CUDA_SUCCESS;
+}
+EXPORT CUresult cuEventRecord(void *event, void *stream) {
+    struct fake_event *e = event;
+    if (e == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t now = now_ns(), end = __atomic_load_n(&stream_of(stream)->last_end, __ATOMIC_ACQUIRE);
+    e->time = end > now ? end : now;
+    e->recorded = 1;
+    return CUDA_SUCCESS;
+}
+EXPORT CUresult cuEventRecord_ptsz(void *event, void *stream) { return cuEventRecord(event, stream); }
+EXPORT CUresult cuEventQuery(void *event) {
+    struct fake_event *e = event;
+    if (e == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    return !e->recorded || now_ns() >= e->time ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+}
+EXPORT CUresult cuEventSynchronize(void *event) {
+    struct fake_event *e = event;
+    if (e == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    sleep_until(e->time);
+    return CUDA_SUCCESS;
+}
+EXPORT CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
+    struct fake_event *a = start, *b = end;
+    if (ms == NULL || a == NULL || b == NULL || !a->recorded || !b->recorded)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (cuEventQuery(a) != CUDA_SUCCESS || cuEventQuery(b) != CUDA_SUCCESS)
+        return CUDA_ERROR_NOT_READY;
+    *ms = (float)(((double)b->time - (double)a->time) / 1e6);
+    return CUDA_SUCCESS;
 }
 
 /* What cuGetProcAddress answers from: base names, resolved to the newest variant the caller may use. */
@@ -304,7 +417,9 @@ static const struct proc procs[] = {
     P(cuMemAllocPitch_v2), P(cuMemFree_v2), P(cuMemFreeAsync), P(cuMemFreeAsync_ptsz), P(cuMemCreate),
     P(cuMemRelease), P(cuMemGetInfo_v2), P(cuLaunchKernel), P(cuLaunchKernel_ptsz), P(cuLaunchKernelEx),
     P(cuLaunchKernelEx_ptsz), P(cuLaunchCooperativeKernel), P(cuLaunchCooperativeKernel_ptsz), P(cuGraphLaunch),
-    P(cuGraphLaunch_ptsz), P(cuCtxSynchronize), P(cuStreamSynchronize),
+    P(cuGraphLaunch_ptsz), P(cuCtxSynchronize), P(cuStreamSynchronize), P(cuStreamSynchronize_ptsz),
+    P(cuStreamCreate), P(cuStreamDestroy_v2), P(cuEventCreate), P(cuEventDestroy_v2), P(cuEventRecord),
+    P(cuEventRecord_ptsz), P(cuEventQuery), P(cuEventSynchronize), P(cuEventElapsedTime),
 };
 
 static void *find_proc(const char *name) {

@@ -108,3 +108,13 @@ def test_parse_rejects_what_the_shim_would_reject(text: str, message: str) -> No
 def test_parse_ignores_comments_and_unknown_keys() -> None:
     parsed = parse_limits("# x\nversion 1\nclaim a\nfuture thing\ndevice index=3 memory=5 newkey=1\n")
     assert parsed.devices == (DeviceLimits(uuid="", index=3, memory_limit_bytes=5),)
+
+
+def test_the_allocation_ceiling_round_trips_and_may_not_be_below_the_limit(tmp_path: Path) -> None:
+    device = replace(DEVICE, memory_max_bytes=32 * GIB, core_max_percent=50)
+    text = render_limits("uid-1", [device])
+    assert text.splitlines()[-1].endswith("memory-max=34359738368 cores-max=50")
+    assert parse_limits(text).devices == (device,)
+    assert parse_limits(render_limits("uid-1", [DEVICE])).devices[0].core_max_percent is None
+    with pytest.raises(ConfigError, match=r"core_max_percent: 20 must be an integer in \[25, 100\]"):
+        render_limits("uid-1", [replace(DEVICE, core_max_percent=20)])

@@ -1,0 +1,408 @@
+/*
+ * compute.c - the compute share at launch boundaries: events on the streams a process launches on measure
+ * its device time, which is charged to its container's bucket in the ledger (shares.c holds the rule);
+ * a launch that the rule holds back waits here, in the launching thread, sleeping in short steps.
+ *
+ * Hot path: a launch decrements a thread-local countdown and compares its stream with the thread's last
+ * one. When the countdown runs out (about every CHECK_NS of launching, at every launch when launches are
+ * slow, and at the first launch after a synchronize) the slow path reads the clock, polls events without
+ * blocking, charges what completed, reads the claim's current quota from the ledger (the record itself,
+ * so a quota change applies at the next check) and applies the rule. An event is recorded after a launch
+ * at most every RECORD_NS per thread, on the streams launched on since the last one, and before every
+ * synchronize the application makes (so events mark the ends of its batches); nothing here ever
+ * synchronizes the device.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define CHECK_NS 200000ull        /* slow path about every 200 us per launching thread */
+#define SPAN_MAX 256
+#define RECORD_NS 500000ull       /* an event per thread at most every 0.5 ms of launching */
+#define MAX_EVENTS 48
+#define RING 32
+#define MAX_INFLIGHT 8            /* unobserved events before a launch waits for the oldest */
+#define INFLIGHT_WAIT_NS 50000ull
+#define CUDA_ERROR_NOT_READY 600
+#define ACL_ERROR_RT_EVENT_NOT_COMPLETE 507006
+#define CU_EVENT_DEFAULT 0
+
+struct xps_comp {
+    pthread_mutex_t mu;
+    int failed;                 /* events unusable on this device: accounting off */
+    void *events[MAX_EVENTS];
+    int nevents, free_list[MAX_EVENTS], nfree;
+    int ring[RING], head, count;
+    uint64_t recorded[MAX_EVENTS]; /* clock of the first launch each event covers */
+    uint64_t uncovered_since;       /* clock of the oldest launch not covered by an event, 0 if none */
+    int ref;                    /* event with the latest completion seen, -1 none */
+    uint64_t ref_ns;            /* its completion on CLOCK_MONOTONIC */
+    int pending;
+    int uncovered;              /* threads with launches not yet covered by an event (under mu) */
+};
+
+__thread struct xps_thread xps__thread __attribute__((tls_model("initial-exec"))) = {.dev = -1};
+int xps__compute_enabled;
+static struct xps_comp comps[XPUSHARE_MAX_DEVICES];
+static pthread_key_t exit_key;
+
+/* A thread that exits with launches no event covers would keep its process counted as busy: uncount it. */
+static void on_thread_exit(void *unused) {
+    (void)unused;
+    struct xps_thread *t = &xps__thread;
+    if (t->dev < 0 || !t->uncovered)
+        return;
+    struct xps_comp *c = &comps[t->dev];
+    pthread_mutex_lock(&c->mu);
+    if (c->uncovered > 0 && --c->uncovered == 0)
+        c->uncovered_since = 0;
+    pthread_mutex_unlock(&c->mu);
+    t->uncovered = 0;
+}
+
+void xps__compute_init(const struct xps_limits *limits) {
+    for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++) {
+        pthread_mutex_init(&comps[i].mu, NULL);
+        comps[i].ref = -1;
+    }
+    pthread_key_create(&exit_key, on_thread_exit);
+    if (limits->count > 0)
+        __atomic_store_n(&xps__compute_enabled, 1, __ATOMIC_RELEASE);
+}
+
+/* --- vendor calls (real functions, guarded) ----------------------------------------------------------- */
+
+typedef int (*dev_fn)(int *);
+typedef int (*cu_create_fn)(void **, unsigned);
+typedef int (*rt_create_fn)(void **);
+typedef int (*record_fn)(void *, void *);
+typedef int (*query_fn)(void *);
+typedef int (*elapsed_fn)(float *, void *, void *);
+
+#define SYM(vendor, cu, rt) xps__real_fn((vendor) == XPS_VENDOR_CUDA ? XPS_SYM_##cu : XPS_SYM_##rt)
+
+static int current_device(enum xps_vendor vendor) {
+    dev_fn get = (dev_fn)SYM(vendor, cuCtxGetDevice, rtGetDevice);
+    int dev = -1;
+    if (get == NULL || XPS_GUARDED(get(&dev)) != 0)
+        return -1;
+    return dev;
+}
+
+static int event_create(enum xps_vendor vendor, void **ev) {
+    if (vendor == XPS_VENDOR_CUDA) {
+        cu_create_fn fn = (cu_create_fn)xps__real_fn(XPS_SYM_cuEventCreate);
+        return fn ? XPS_GUARDED(fn(ev, CU_EVENT_DEFAULT)) : -1;
+    }
+    rt_create_fn fn = (rt_create_fn)xps__real_fn(XPS_SYM_rtEventCreate);
+    return fn ? XPS_GUARDED(fn(ev)) : -1;
+}
+
+/* A _ptsz launch's NULL stream arrives here as CU_STREAM_PER_THREAD (cuda.c), valid for cuEventRecord. */
+static int event_record(enum xps_vendor vendor, void *ev, void *stream) {
+    record_fn fn = (record_fn)SYM(vendor, cuEventRecord, rtEventRecord);
+    return fn ? XPS_GUARDED(fn(ev, stream)) : -1;
+}
+
+/* 0 complete, 1 not yet, -1 error. */
+static int event_query(enum xps_vendor vendor, void *ev) {
+    query_fn fn = (query_fn)SYM(vendor, cuEventQuery, rtEventQuery);
+    int rc = fn ? XPS_GUARDED(fn(ev)) : -1;
+    if (rc == 0)
+        return 0;
+    return rc == (vendor == XPS_VENDOR_CUDA ? CUDA_ERROR_NOT_READY : ACL_ERROR_RT_EVENT_NOT_COMPLETE) ? 1 : -1;
+}
+
+static int64_t event_elapsed_ns(enum xps_vendor vendor, void *start, void *end) {
+    elapsed_fn fn = (elapsed_fn)SYM(vendor, cuEventElapsedTime, rtEventElapsedTime);
+    float ms = 0;
+    if (fn == NULL || XPS_GUARDED(fn(&ms, start, end)) != 0)
+        return -1;
+    return (int64_t)((double)ms * 1e6);
+}
+
+/* --- event pool and ring (with comp->mu held) ---------------------------------------------------------- */
+
+static int take_event(struct xps_comp *c, enum xps_vendor vendor) {
+    if (c->nfree > 0)
+        return c->free_list[--c->nfree];
+    if (c->nevents >= MAX_EVENTS)
+        return -1;
+    if (event_create(vendor, &c->events[c->nevents]) != 0) {
+        if (c->nevents == 0) {
+            c->failed = 1;
+            xps__warn("cannot create timing events: compute share not enforced in this process");
+        }
+        return -1;
+    }
+    return c->nevents++;
+}
+
+static void give_event(struct xps_comp *c, int e) {
+    if (e >= 0 && c->nfree < MAX_EVENTS)
+        c->free_list[c->nfree++] = e;
+}
+
+/* Publish when this process's oldest work not yet charged was launched (others' completions wait for it). */
+static void publish_oldest(struct xps_comp *c, struct xpushare_ledger *ledger, int proc) {
+    uint64_t oldest = c->count > 0 ? c->recorded[c->ring[c->head]] : 0;
+    if (c->uncovered_since != 0 && (oldest == 0 || c->uncovered_since < oldest))
+        oldest = c->uncovered_since;
+    __atomic_store_n(&ledger->procs[proc].unpublished_ns, oldest, __ATOMIC_RELEASE);
+}
+
+static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *stream, uint64_t since) {
+    if (c->count >= RING)
+        return -1;
+    int e = take_event(c, vendor);
+    if (e < 0)
+        return -1;
+    if (event_record(vendor, c->events[e], stream) != 0) {
+        give_event(c, e);
+        return -1;
+    }
+    c->recorded[e] = since;
+    c->ring[(c->head + c->count++) % RING] = e;
+    return 0;
+}
+
+/* Completed events, in record order: device time past the latest completion seen, attributed in the
+ * ledger (what another process already got of that interval is not charged twice). */
+static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
+                        uint64_t now) {
+    uint64_t charged = 0;
+    while (c->count > 0) {
+        int e = c->ring[c->head];
+        int q = event_query(vendor, c->events[e]);
+        if (q == 1)
+            break;
+        if (q == 0 && now - c->recorded[e] < XPUSHARE_PUBLISH_WAIT_NS &&
+            xpushare_compute_earlier_work(ledger, proc, c->recorded[e]) == 1)
+            break; /* work recorded before ours ran first: let its owner charge it first */
+        int64_t ns = q == 0 && c->ref >= 0 ? event_elapsed_ns(vendor, c->events[c->ref], c->events[e]) : -1;
+        uint64_t end = ns > 0 ? c->ref_ns + (uint64_t)ns : 0;
+        c->head = (c->head + 1) % RING;
+        c->count--;
+        if (q == 0 && c->ref >= 0 && ns > 0) {
+            charged += xpushare_ledger_attribute(ledger, c->ref_ns, end);
+            give_event(c, c->ref);
+            c->ref = e;
+            c->ref_ns = end;
+        } else {
+            give_event(c, e); /* completed before the reference (another stream), or failed */
+        }
+    }
+    publish_oldest(c, ledger, proc);
+    return charged;
+}
+
+/* Charge what completed; publish whether this process still has work on the device. */
+static void settle(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
+                   uint64_t now) {
+    uint64_t charged = collect(c, ledger, proc, vendor, now);
+    if (charged > 0)
+        xpushare_ledger_charge(ledger, proc, charged);
+    int busy = c->count > 0 || c->uncovered > 0;
+    if (busy != c->pending && xpushare_compute_pending(ledger, proc, busy, now, NULL) == 0)
+        c->pending = busy;
+}
+
+/*
+ * From idle to busy: an event recorded on the idle stream before the launch completes at once and anchors
+ * the new busy period on CLOCK_MONOTONIC. The clock is read right before recording it: every later
+ * completion time is this anchor plus elapsed times, so an anchor taken earlier would shift them all.
+ */
+static void start_busy(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
+                       void *stream, uint64_t now) {
+    int e = take_event(c, vendor);
+    uint64_t anchor = xps__clock_ns();
+    if (e >= 0 && event_record(vendor, c->events[e], stream) == 0) {
+        give_event(c, c->ref);
+        c->ref = e;
+        c->ref_ns = anchor;
+    } else {
+        give_event(c, e);
+    }
+    if (xpushare_compute_pending(ledger, proc, 1, now, NULL) == 0)
+        c->pending = 1;
+}
+
+/* --- the slow path ---------------------------------------------------------------------------------------- */
+
+static void sleep_ns(uint64_t ns) {
+    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    nanosleep(&ts, NULL);
+}
+
+/* Wait at the launch boundary until the rule admits this launch; returns the clock after waiting. */
+static uint64_t admit(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, uint32_t ceiling,
+                      enum xps_vendor vendor, uint64_t now, int inflight) {
+    uint64_t started = now;
+    for (;;) {
+        int64_t wait = xpushare_compute_admit(ledger, proc, now, ceiling);
+        if (wait == 0 && c->count >= inflight)
+            wait = (int64_t)INFLIGHT_WAIT_NS;
+        if (wait <= 0)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        sleep_ns((uint64_t)wait);
+        pthread_mutex_lock(&c->mu);
+        now = xps__now_ns();
+        settle(c, ledger, proc, vendor, now); /* finished work lets others borrow while this one waits */
+    }
+    if (now > started) {
+        uint32_t k = ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS;
+        __atomic_add_fetch(&ledger->containers[k].throttled_ns, now - started, __ATOMIC_RELAXED);
+    }
+    return now;
+}
+
+/* Launches until the next slow path: about CHECK_NS worth at the rate launches came since the last one. */
+static void adapt_span(struct xps_thread *t, uint64_t now) {
+    uint64_t gap = now - t->last_check;
+    if (t->span < 1 || gap > 4 * CHECK_NS)
+        t->span = 1;
+    else if (gap < CHECK_NS)
+        t->span = t->span * 2 > SPAN_MAX ? SPAN_MAX : t->span * 2;
+    else if (gap > 2 * CHECK_NS)
+        t->span /= 2;
+    t->countdown = t->span;
+    t->last_check = now;
+}
+
+void xps__compute_before(enum xps_vendor vendor, void *stream) {
+    struct xps_thread *t = &xps__thread;
+    uint64_t now = xps__clock_ns();
+    adapt_span(t, now);
+    if (xps__guard)
+        return;
+    int saved = errno, proc = -1;
+    const struct xps_limit *limit = NULL;
+    int dev = current_device(vendor);
+    struct xpushare_ledger *ledger = xps__device_ledger(dev, &proc, &limit);
+    t->dev = ledger != NULL ? dev : -1;
+    if (ledger == NULL || comps[dev].failed) {
+        errno = saved;
+        return;
+    }
+    xps__maybe_reclaim(dev); /* dead processes' flags go; done before the clock the rule works with */
+    now = xps__clock_ns();
+    struct xps_comp *c = &comps[dev];
+    pthread_mutex_lock(&c->mu);
+    settle(c, ledger, proc, vendor, now);
+    int shadowed = xpushare_compute_shadowed(ledger, proc, now) == 1;
+    now = admit(c, ledger, proc, xps__cores_ceiling(limit), vendor, now, shadowed ? 1 : MAX_INFLIGHT);
+    if (!c->pending)
+        start_busy(c, ledger, proc, vendor, stream, now);
+    pthread_mutex_unlock(&c->mu);
+    /* Beside a recently active higher priority: check every launch and keep one event's work queued. */
+    t->record = shadowed || now - t->last_record >= RECORD_NS;
+    if (shadowed)
+        t->countdown = t->span = 1;
+    t->last_check = now;
+    errno = saved;
+}
+
+void xps__compute_note_stream(void *stream) {
+    struct xps_thread *t = &xps__thread;
+    if (t->dev < 0)
+        return;
+    if (!t->uncovered) { /* the first launch since this thread's last event: others may queue behind it */
+        struct xps_comp *c = &comps[t->dev];
+        int proc = -1, saved = errno;
+        const struct xps_limit *limit = NULL;
+        struct xpushare_ledger *ledger = xps__device_ledger(t->dev, &proc, &limit);
+        t->uncovered = 1;
+        t->uncovered_since = xps__clock_ns();
+        if (!t->exit_hook)
+            t->exit_hook = pthread_setspecific(exit_key, (void *)1) == 0;
+        pthread_mutex_lock(&c->mu);
+        if (c->uncovered++ == 0)
+            c->uncovered_since = t->uncovered_since;
+        if (ledger != NULL)
+            publish_oldest(c, ledger, proc);
+        pthread_mutex_unlock(&c->mu);
+        errno = saved;
+    }
+    for (int i = 0; i < t->nstreams; i++)
+        if (t->streams[i] == stream) {
+            t->streams[i] = t->streams[0];
+            t->streams[0] = stream;
+            return;
+        }
+    if (t->nstreams < 4)
+        t->nstreams++;
+    t->streams[t->nstreams - 1] = t->streams[0];
+    t->streams[0] = stream;
+}
+
+/* Record events on the streams this thread launched on since its last one. */
+static void record_thread(struct xps_thread *t, enum xps_vendor vendor) {
+    t->record = 0;
+    if (t->dev < 0 || !t->uncovered)
+        return;
+    struct xps_comp *c = &comps[t->dev];
+    int saved = errno, ok = 1, proc = -1;
+    const struct xps_limit *limit = NULL;
+    struct xpushare_ledger *ledger = xps__device_ledger(t->dev, &proc, &limit);
+    uint64_t now = xps__clock_ns();
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < t->nstreams; i++)
+        ok &= record_into_ring(c, vendor, t->streams[i], t->uncovered_since) == 0;
+    if (ok) {
+        t->nstreams = 0;
+        t->uncovered = 0;
+        t->last_record = now;
+        if (--c->uncovered == 0)
+            c->uncovered_since = 0;
+    }
+    if (ledger != NULL)
+        publish_oldest(c, ledger, proc);
+    pthread_mutex_unlock(&c->mu);
+    errno = saved; /* not ok: tried again at the next record; the launches stay uncovered, the process busy */
+}
+
+void xps__compute_after(enum xps_vendor vendor) {
+    record_thread(&xps__thread, vendor);
+}
+
+/* Before a synchronize: cover what this thread launched, so the wait ends with every event complete. */
+void xps__compute_sync_before(enum xps_vendor vendor, void *stream) {
+    (void)stream;
+    record_thread(&xps__thread, vendor);
+}
+
+/* After a synchronize: take the finished work into account now, not at the next launch. */
+void xps__compute_sync_after(enum xps_vendor vendor) {
+    struct xps_thread *t = &xps__thread;
+    t->countdown = 0;
+    int proc = -1;
+    const struct xps_limit *limit = NULL;
+    if (t->dev < 0 || xps__guard)
+        return;
+    struct xpushare_ledger *ledger = xps__device_ledger(t->dev, &proc, &limit);
+    if (ledger == NULL)
+        return;
+    int saved = errno;
+    struct xps_comp *c = &comps[t->dev];
+    pthread_mutex_lock(&c->mu);
+    settle(c, ledger, proc, vendor, xps__now_ns());
+    pthread_mutex_unlock(&c->mu);
+    errno = saved;
+}
+
+/* In a forked child: the parent's events and streams belong to the parent's context. */
+void xps__compute_after_fork(void) {
+    for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++) {
+        struct xps_comp *c = &comps[i];
+        memset(c, 0, sizeof(*c));
+        pthread_mutex_init(&c->mu, NULL);
+        c->ref = -1;
+    }
+    memset(&xps__thread, 0, sizeof(xps__thread));
+    xps__thread.dev = -1;
+}

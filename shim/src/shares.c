@@ -1,0 +1,253 @@
+/*
+ * shares.c - compute shares in the ledger: each container's token bucket of device time, the device's
+ * virtual clock, and the launch-boundary rule that says whether a process may launch now.
+ *
+ * Pure ledger logic with explicit timestamps (no clock, no vendor calls), so the Python binding and unit
+ * tests drive it exactly as the shim does. The rule, applied at every launch check of a process p of
+ * container c (share s, policy, priority):
+ *
+ *   1. Priority: while a container of higher priority was admitted within XPUSHARE_PRIORITY_HOLD_NS, p
+ *      waits (high goes first at launch boundaries; lower priorities use the gaps it leaves). Within
+ *      XPUSHARE_PRIORITY_SHADOW_NS of such a launch, p keeps at most one event's worth of work queued
+ *      and checks at every launch, so a returning higher priority finds little queued ahead of it.
+ *   2. Tokens: c's bucket refills at s% of wall time (at most XPUSHARE_BUCKET_WINDOW_NS * s% banked) and
+ *      is charged with measured device time. With tokens left, p launches.
+ *   3. Borrowing: out of tokens, a `guaranteed` container still launches when no process of another
+ *      container has work on the device (idle time); a `fixed` container never borrows. A guaranteed
+ *      container's debt is capped at one bucket, so borrowing alone is never paid back under contention.
+ *
+ * Charging: events give each process the completion times of its work (anchored on CLOCK_MONOTONIC at
+ * the start of a busy period, advanced by elapsed times). A serializing device runs work in the order it
+ * completes, so the interval between the previous completion on the device and a process's completion
+ * is that process's: the ledger keeps the device's attributed-until time, and a process is charged only
+ * the part of (its previous completion, its completion] past it. Waiting behind another container's work
+ * is therefore not charged, and no interval is charged twice. Completions are published in the order the
+ * work was recorded: a process holds back a completion while another process still has an unpublished
+ * event recorded before it (that work ran first), for at most XPUSHARE_PUBLISH_WAIT_NS.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+
+#include "internal.h"
+
+#define REFILL_MIN_NS 20000ull   /* refill at most every 20 us (one CAS winner) */
+#define WAIT_MIN_NS 20000ull
+#define WAIT_MAX_NS 1000000ull
+
+static pthread_mutex_t *compute_mutex(struct xpushare_ledger *ledger) {
+    return (pthread_mutex_t *)(void *)ledger->compute_lock;
+}
+
+/* Recount the pending processes from the process records (after a holder of the lock died). */
+static void recount_locked(struct xpushare_ledger *ledger) {
+    uint32_t per_container[XPUSHARE_MAX_CONTAINERS] = {0};
+    uint32_t total = 0;
+    for (int i = 0; i < XPUSHARE_MAX_PROCS; i++) {
+        struct xpushare_proc *p = &ledger->procs[i];
+        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == XPUSHARE_SLOT_ACTIVE && p->pending) {
+            per_container[p->container % XPUSHARE_MAX_CONTAINERS]++;
+            total++;
+        }
+    }
+    for (int i = 0; i < XPUSHARE_MAX_CONTAINERS; i++)
+        __atomic_store_n(&ledger->containers[i].npending, per_container[i], __ATOMIC_RELEASE);
+    __atomic_store_n(&ledger->npending, total, __ATOMIC_RELEASE);
+}
+
+int xps__compute_lock(struct xpushare_ledger *ledger) {
+    int rc = pthread_mutex_lock(compute_mutex(ledger));
+    if (rc == EOWNERDEAD) {
+        recount_locked(ledger);
+        pthread_mutex_consistent(compute_mutex(ledger));
+        rc = 0;
+    }
+    return -rc;
+}
+
+void xps__compute_unlock(struct xpushare_ledger *ledger) {
+    pthread_mutex_unlock(compute_mutex(ledger));
+}
+
+int xps__compute_init_lock(struct xpushare_ledger *ledger) {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    int rc = pthread_mutex_init(compute_mutex(ledger), &attr);
+    pthread_mutexattr_destroy(&attr);
+    return -rc;
+}
+
+/* Reconcile the pending counts with the process records (dead processes' flags were dropped). */
+void xps__compute_recount(struct xpushare_ledger *ledger) {
+    if (xps__compute_lock(ledger) == 0) {
+        recount_locked(ledger);
+        xps__compute_unlock(ledger);
+    }
+}
+
+static void advance_locked(struct xpushare_ledger *ledger, uint64_t now) {
+    uint64_t wall = ledger->vclock_wall_ns;
+    if (now <= wall)
+        return;
+    uint32_t n = __atomic_load_n(&ledger->npending, __ATOMIC_ACQUIRE);
+    if (n > 0)
+        ledger->vclock_ns += (now - wall) / n;
+    ledger->vclock_wall_ns = now;
+}
+
+XPUSHARE_EXTERN int xpushare_compute_pending(struct xpushare_ledger *ledger, int proc, int pending,
+                                             uint64_t now_ns, uint64_t *vclock_out) {
+    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+        return -EINVAL;
+    int rc = xps__compute_lock(ledger);
+    if (rc != 0)
+        return rc;
+    advance_locked(ledger, now_ns);
+    struct xpushare_proc *p = &ledger->procs[proc];
+    struct xpushare_container *c = &ledger->containers[p->container % XPUSHARE_MAX_CONTAINERS];
+    if (p->state != XPUSHARE_SLOT_ACTIVE) {
+        rc = -ESRCH;
+    } else if (pending && !p->pending) {
+        p->pending = 1;
+        __atomic_add_fetch(&c->npending, 1, __ATOMIC_ACQ_REL);
+        __atomic_add_fetch(&ledger->npending, 1, __ATOMIC_ACQ_REL);
+    } else if (!pending && p->pending) {
+        p->pending = 0;
+        __atomic_sub_fetch(&c->npending, 1, __ATOMIC_ACQ_REL);
+        __atomic_sub_fetch(&ledger->npending, 1, __ATOMIC_ACQ_REL);
+    }
+    if (vclock_out != NULL)
+        *vclock_out = ledger->vclock_ns;
+    xps__compute_unlock(ledger);
+    return rc;
+}
+
+static int64_t bucket_cap(uint32_t share) {
+    int64_t cap = (int64_t)(XPUSHARE_BUCKET_WINDOW_NS / 100) * share;
+    return cap < (int64_t)XPUSHARE_BUCKET_MIN_NS ? (int64_t)XPUSHARE_BUCKET_MIN_NS : cap;
+}
+
+static void refill(struct xpushare_container *c, uint64_t now, uint32_t share) {
+    uint64_t last = __atomic_load_n(&c->refill_ns, __ATOMIC_ACQUIRE);
+    if (last == 0 || now < last) { /* first use: start empty, so a new claim gets no burst */
+        __atomic_compare_exchange_n(&c->refill_ns, &last, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+        return;
+    }
+    if (now - last < REFILL_MIN_NS ||
+        !__atomic_compare_exchange_n(&c->refill_ns, &last, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return;
+    int64_t add = (int64_t)((now - last) / 100 * share), cap = bucket_cap(share);
+    int64_t tokens = __atomic_load_n(&c->tokens_ns, __ATOMIC_RELAXED), next;
+    do {
+        next = tokens + add > cap ? (tokens > cap ? tokens : cap) : tokens + add;
+    } while (!__atomic_compare_exchange_n(&c->tokens_ns, &tokens, next, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+}
+
+XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledger, uint64_t start_ns,
+                                                   uint64_t end_ns) {
+    if (ledger == NULL || end_ns <= start_ns)
+        return 0;
+    uint64_t until = __atomic_load_n(&ledger->attributed_ns, __ATOMIC_ACQUIRE), next, from;
+    do {
+        from = until > start_ns ? until : start_ns;
+        next = until > end_ns ? until : end_ns;
+    } while (!__atomic_compare_exchange_n(&ledger->attributed_ns, &until, next, 1, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+    return end_ns > from ? end_ns - from : 0;
+}
+
+XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger, int proc,
+                                                  uint64_t recorded_ns) {
+    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+        return -EINVAL;
+    if (__atomic_load_n(&ledger->npending, __ATOMIC_ACQUIRE) <= 1)
+        return 0;
+    for (int i = 0; i < XPUSHARE_MAX_PROCS; i++) {
+        struct xpushare_proc *p = &ledger->procs[i];
+        if (i == proc || __atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != XPUSHARE_SLOT_ACTIVE)
+            continue;
+        uint64_t other = __atomic_load_n(&p->unpublished_ns, __ATOMIC_ACQUIRE);
+        if (other != 0 && other < recorded_ns)
+            return 1;
+    }
+    return 0;
+}
+
+XPUSHARE_EXTERN int xpushare_ledger_charge(struct xpushare_ledger *ledger, int proc, uint64_t device_ns) {
+    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+        return -EINVAL;
+    struct xpushare_container *c = &ledger->containers[ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS];
+    __atomic_add_fetch(&c->used_ns, device_ns, __ATOMIC_RELAXED);
+    int64_t tokens = __atomic_load_n(&c->tokens_ns, __ATOMIC_RELAXED), next;
+    /* A guaranteed claim's debt stops at one bucket: time borrowed while alone is not paid back. */
+    int64_t floor = c->policy == XPUSHARE_POLICY_FIXED ? INT64_MIN / 2 : -bucket_cap(c->core_percent);
+    do {
+        next = tokens - (int64_t)device_ns;
+        if (next < floor)
+            next = tokens < floor ? tokens : floor;
+    } while (!__atomic_compare_exchange_n(&c->tokens_ns, &tokens, next, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+    return 0;
+}
+
+static uint64_t clamp_wait(uint64_t ns) {
+    return ns < WAIT_MIN_NS ? WAIT_MIN_NS : (ns > WAIT_MAX_NS ? WAIT_MAX_NS : ns);
+}
+
+/* Rule 1: how long a higher priority's recent launch still holds this one back (0: not at all). */
+static uint64_t priority_hold(struct xpushare_ledger *ledger, uint32_t priority, uint64_t now) {
+    uint64_t hold = 0;
+    for (uint32_t p = priority + 1; p <= XPUSHARE_PRIORITY_HIGH; p++) {
+        uint64_t last = __atomic_load_n(&ledger->active_ns[p], __ATOMIC_ACQUIRE);
+        if (last != 0 && now < last + XPUSHARE_PRIORITY_HOLD_NS && last + XPUSHARE_PRIORITY_HOLD_NS - now > hold)
+            hold = last + XPUSHARE_PRIORITY_HOLD_NS - now;
+    }
+    return hold;
+}
+
+XPUSHARE_EXTERN int xpushare_compute_shadowed(struct xpushare_ledger *ledger, int proc, uint64_t now_ns) {
+    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+        return -EINVAL;
+    struct xpushare_container *c = &ledger->containers[ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS];
+    for (uint32_t p = __atomic_load_n(&c->priority, __ATOMIC_RELAXED) % 3 + 1; p <= XPUSHARE_PRIORITY_HIGH; p++) {
+        uint64_t last = __atomic_load_n(&ledger->active_ns[p], __ATOMIC_ACQUIRE);
+        if (last != 0 && now_ns < last + XPUSHARE_PRIORITY_SHADOW_NS)
+            return 1;
+    }
+    return 0;
+}
+
+static void mark_admitted(struct xpushare_ledger *ledger, struct xpushare_container *c, uint32_t priority,
+                          uint64_t now) {
+    __atomic_store_n(&c->launch_ns, now, __ATOMIC_RELAXED);
+    uint64_t last = __atomic_load_n(&ledger->active_ns[priority], __ATOMIC_RELAXED);
+    while (last < now && !__atomic_compare_exchange_n(&ledger->active_ns[priority], &last, now, 1,
+                                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+}
+
+XPUSHARE_EXTERN int64_t xpushare_compute_admit(struct xpushare_ledger *ledger, int proc, uint64_t now_ns,
+                                               uint32_t max_percent) {
+    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+        return -EINVAL;
+    struct xpushare_container *c = &ledger->containers[ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS];
+    uint32_t share = __atomic_load_n(&c->core_percent, __ATOMIC_RELAXED);
+    uint32_t priority = __atomic_load_n(&c->priority, __ATOMIC_RELAXED) % 3;
+    uint32_t policy = __atomic_load_n(&c->policy, __ATOMIC_RELAXED);
+    share = share > max_percent ? max_percent : share;
+    uint64_t hold = priority_hold(ledger, priority, now_ns);
+    if (hold > 0)
+        return (int64_t)clamp_wait(hold);
+    refill(c, now_ns, share);
+    int64_t tokens = __atomic_load_n(&c->tokens_ns, __ATOMIC_ACQUIRE);
+    int others = __atomic_load_n(&ledger->npending, __ATOMIC_ACQUIRE) >
+                 __atomic_load_n(&c->npending, __ATOMIC_ACQUIRE);
+    if (tokens > 0 || (policy == XPUSHARE_POLICY_GUARANTEED && !others)) {
+        mark_admitted(ledger, c, priority, now_ns);
+        return 0;
+    }
+    if (share == 0)
+        return (int64_t)WAIT_MAX_NS / 4;
+    return (int64_t)clamp_wait((uint64_t)(-tokens) / share * 100 + 1);
+}

@@ -1,0 +1,92 @@
+"""Compute shares on the fake device: real tenant processes with the shim preloaded, measured per window.
+
+Each tenant launches batches of kernels of a known duration and counts the device time it got per window
+of wall time; the fake device serializes every process's kernels as a time-sliced device does.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pytest
+
+from tests.integration.shim.conftest import ledger_snapshot
+from tests.support.shimlib import TenantGroup, TenantResult, TenantSpec
+
+WINDOW_MS = 500
+
+
+def _steady(result: TenantResult) -> float:
+    """Median share over the windows after the first (start-up)."""
+    return statistics.median(result.shares()[1:])
+
+
+def test_without_the_shim_two_greedy_tenants_split_evenly_whatever_they_asked(tmp_path: Path) -> None:
+    group = TenantGroup(tmp_path, preload=False)
+    low, high = group.run([TenantSpec("a", cores=30), TenantSpec("b", cores=70)], 1.5, window_ms=WINDOW_MS)
+    assert abs(_steady(low) - 50) < 5  # the contention is measurable
+    assert abs(_steady(high) - 50) < 5
+
+
+def test_two_tenants_get_30_and_70_percent(tmp_path: Path) -> None:
+    group = TenantGroup(tmp_path)
+    a, b = group.run([TenantSpec("a", cores=30), TenantSpec("b", cores=70)], 2, window_ms=WINDOW_MS)
+    assert abs(_steady(a) - 30) <= 3, a.shares()
+    assert abs(_steady(b) - 70) <= 3, b.shares()
+    snapshot = ledger_snapshot(group.ledger_path)
+    charged = {c.key: c.used_ns for c in snapshot.containers}
+    for result in (a, b):  # the ledger charged what each one really got on the device
+        assert charged[result.spec.name] == pytest.approx(sum(result.busy_ns), rel=0.05)
+
+
+def test_a_fixed_tenant_alone_is_capped(tmp_path: Path) -> None:
+    spec = TenantSpec("a", cores=30, policy="fixed")
+    (result,) = TenantGroup(tmp_path).run([spec], 1.5, window_ms=WINDOW_MS)
+    assert all(share <= 32 for share in result.shares()), result.shares()
+    assert _steady(result) >= 27
+    container = ledger_snapshot(TenantGroup(tmp_path).ledger_path).container("a")
+    assert container is not None
+    assert container.throttled_ns > 500_000_000  # it waited at launch boundaries most of the time
+
+
+@pytest.mark.parametrize("cores", [30, 0])  # 0: best effort, idle time only
+def test_a_guaranteed_or_best_effort_tenant_alone_uses_the_idle_device(tmp_path: Path, cores: int) -> None:
+    (result,) = TenantGroup(tmp_path).run([TenantSpec("a", cores=cores)], 1.5, window_ms=WINDOW_MS)
+    assert _steady(result) >= 92, result.shares()
+
+
+def test_launch_variants_and_streams_are_all_charged(tmp_path: Path) -> None:
+    kinds = ["ex", "coop", "graph", "multi"]
+    specs = [TenantSpec(kind, cores=25, policy="fixed", kind=kind) for kind in kinds]
+    group = TenantGroup(tmp_path)
+    results = group.run(specs, 2, window_ms=WINDOW_MS)
+    snapshot = ledger_snapshot(group.ledger_path)
+    for result in results:
+        name = result.spec.name
+        assert 22 <= _steady(result) <= 27, (name, result.shares())
+        container = snapshot.container(name)
+        assert container is not None
+        assert container.used_ns == pytest.approx(sum(result.busy_ns), rel=0.1), name
+
+
+def test_ascend_runtime_launches_are_charged_with_rt_events(tmp_path: Path) -> None:
+    group = TenantGroup(tmp_path, uuid="NPU-0")
+    fixed, other = group.run([TenantSpec("a", cores=30, policy="fixed", vendor="acl"),
+                              TenantSpec("b", cores=70, vendor="acl")], 1.5, window_ms=WINDOW_MS)
+    assert abs(_steady(fixed) - 30) <= 3, fixed.shares()
+    assert abs(_steady(other) - 70) <= 3, other.shares()
+
+
+def test_high_priority_keeps_its_throughput_beside_a_saturating_low_priority_tenant(tmp_path: Path) -> None:
+    # A serving loop: 1 ms of device work, then 1 ms on the host.
+    high = TenantSpec("high", cores=50, priority="high", gap_us=1000)
+    low = TenantSpec("low", cores=50, priority="low")
+    (alone,) = TenantGroup(tmp_path / "alone").run([high], 1.0, window_ms=WINDOW_MS)
+    together = TenantGroup(tmp_path / "both").run([high, low], 1.0, window_ms=WINDOW_MS)
+    assert together[0].total_batches >= 0.9 * alone.total_batches
+    # While the high one idles for longer than the hold (10 ms gaps), the low one uses the device.
+    sparse = TenantSpec("high", cores=50, priority="high", gap_us=10_000)
+    high_sparse, low_busy = TenantGroup(tmp_path / "gaps").run([sparse, low], 1.0, window_ms=WINDOW_MS)
+    assert _steady(low_busy) >= 25
+    assert _steady(high_sparse) >= 7
