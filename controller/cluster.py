@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
 
 Obj = dict[str, Any]
+RECONCILE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,13 @@ class ClusterController:
             "xpushare_orphaned_slices_deleted_total", "ResourceSlices deleted because their node is gone"
         )
         self._passes = metrics.counter("xpushare_controller_reconciles_total", "Controller passes by outcome")
+        self._pass_seconds = metrics.histogram(
+            "xpushare_controller_reconcile_seconds", "Duration of controller passes", RECONCILE_BUCKETS
+        )
+        self._leader = metrics.gauge(
+            "xpushare_controller_leader", "1 while this replica holds the leader Lease, else 0"
+        )
+        self._leader.set(0)
 
     def collect_orphaned_pools(self) -> list[str]:
         """Delete the slices of nodes that no longer exist; returns the deleted slice names."""
@@ -83,6 +92,13 @@ class ClusterController:
 
     def reconcile(self) -> None:
         """One pass: DeviceClasses, then garbage collection; errors are logged and retried next pass."""
+        start = time.perf_counter()
+        try:
+            self._reconcile()
+        finally:
+            self._pass_seconds.observe(time.perf_counter() - start)
+
+    def _reconcile(self) -> None:
         with _tracer.start_as_current_span("xpushare.controller_reconcile") as span:
             try:
                 classes = device_classes(self.settings.driver_name, self.settings.class_sharing_config)
@@ -110,8 +126,12 @@ class ClusterController:
         while not stop.is_set():
 
             def lead(lost: threading.Event) -> None:
-                if on_lead is not None:
-                    on_lead()
-                self.lead(lost)
+                self._leader.set(1)
+                try:
+                    if on_lead is not None:
+                        on_lead()
+                    self.lead(lost)
+                finally:
+                    self._leader.set(0)
 
             self.elector.run(stop, lead)

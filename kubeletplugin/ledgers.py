@@ -20,7 +20,7 @@ from pathlib import Path
 from dra_driver.errors import XPUShareError
 from kubeletplugin.checkpoint import PreparedDevice
 from shim import library_path
-from shim.ledger import Ledger
+from shim.ledger import Ledger, LedgerSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,23 @@ class Ledgers:
                     ledger.remove_container(claim_uid)
             except XPUShareError as err:
                 raise LedgerWriteError(f"remove claim {claim_uid} from ledger {path}: {err}") from err
+
+    def snapshots(self) -> dict[str, LedgerSnapshot]:
+        """Every device ledger's counters as they are now (for metrics); an unreadable one is left out."""
+        ledger_class = self._ledger_class()
+        if ledger_class is None:
+            return {}
+        found: dict[str, LedgerSnapshot] = {}
+        for uuid in self._total:
+            path = self.path(uuid)
+            if not path.is_file():
+                continue
+            try:
+                with ledger_class.attach(path) as ledger:
+                    found[uuid] = ledger.snapshot()
+            except XPUShareError as err:
+                log.warning("ledger unreadable", extra={"ledger": str(path), "error": str(err)})
+        return found
 
     def sweep(self, known: set[str]) -> None:
         """Remove records of claims that are not prepared (left by a crash between write and record)."""

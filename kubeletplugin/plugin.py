@@ -4,7 +4,8 @@ Start order matters to the kubelet: the DRA socket must serve before the registr
 (the kubelet dials the endpoint as soon as it sees the registration), and recovery must finish before
 either (a prepare must never race the re-creation of checkpointed claims). Slices are published once the
 node can prepare claims. On stop the registration socket goes first, so the kubelet stops sending calls,
-then the DRA server drains and its socket is removed.
+then the DRA server drains and its socket is removed. The metrics endpoint starts first (its /readyz
+turns ready once the DRA socket serves) and stops last.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from controller.settings import SliceSettings
 from dra_driver.devices import Device
 from dra_driver.discovery.base import DeviceBackend, open_backend
 from dra_driver.errors import XPUShareError
+from dra_driver.metrics import Registry, default_registry
+from dra_driver.metrics_server import MetricsServer
 from dra_driver.telemetry import tracer
 from kubeletplugin import cdi
 from kubeletplugin.checkpoint import read_boot_id
@@ -34,6 +37,7 @@ from kubeletplugin.health import HealthMonitor, HealthServicer, add_health_servi
 from kubeletplugin.kube import KubeClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
+from kubeletplugin.metrics import NodeCollector, NodeMetrics
 from kubeletplugin.recovery import RecoveryReport, recover
 from kubeletplugin.registration import RegistrationServicer, add_registration_service
 from kubeletplugin.server import DraService, add_dra_services
@@ -77,10 +81,14 @@ class Plugin:
         settings: PluginSettings,
         backend: DeviceBackend | None = None,
         client: k8s.ApiClient | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.client = client
+        self.registry = registry or default_registry()
+        self.metrics_server: MetricsServer | None = None
+        self._collector: NodeCollector | None = None
         self.devices: list[Device] = []
         self.recovery: RecoveryReport | None = None
         self.preparer: ClaimPreparer | None = None
@@ -94,11 +102,14 @@ class Plugin:
 
     def start(self) -> None:
         with _tracer.start_as_current_span("plugin.start"):
+            self._start_metrics()
             self._discover()
             self.preparer = self._build_preparer()
             self.recovery = recover(self.preparer, self.settings.node_name)
             if self.preparer.ledgers is not None:
                 self.preparer.ledgers.ensure()
+            self._collector = NodeCollector(self.preparer)
+            self.registry.register(self._collector)
             self._start_dra_server()
             self._publish(self.devices)
             self._start_registration()
@@ -106,6 +117,17 @@ class Plugin:
         if self.settings.shim_path is None:
             log.warning("no shim configured (--shim-path): containers get limits but nothing enforces them")
         log.info("kubelet plugin serving", extra={"socket": str(self.settings.dra_socket)})
+
+    def _start_metrics(self) -> None:
+        """Serve /metrics first: /healthz answers while discovery and recovery run, /readyz once the
+        kubelet can prepare claims."""
+        address = self.settings.metrics_listen
+        if address is not None:
+            self.metrics_server = MetricsServer(self.registry, address, ready=self.ready).start()
+
+    def ready(self) -> bool:
+        """Whether the DRA socket serves (what a readiness probe asks)."""
+        return self._dra_server is not None and not self._stopped.is_set()
 
     def _discover(self) -> None:
         s = self.settings
@@ -151,7 +173,9 @@ class Plugin:
 
     def _start_dra_server(self) -> None:
         assert self.preparer is not None
-        self._service = DraService(self.preparer, self.settings.max_parallel_claims)
+        self._service = DraService(
+            self.preparer, self.settings.max_parallel_claims, NodeMetrics(self.registry)
+        )
         self.monitor = HealthMonitor(self._backend(), self.devices, self.settings.health_interval_s)
         server = self._grpc_server()
         add_dra_services(server, self._service)
@@ -185,7 +209,11 @@ class Plugin:
             assert self.client is not None
             api = KubeApi(self.client)
             self.publisher = SlicePublisher(
-                api, self.settings.node_name, self._slice_settings(), node_uid=self._node_uid(api)
+                api,
+                self.settings.node_name,
+                self._slice_settings(),
+                node_uid=self._node_uid(api),
+                registry=self.registry,
             )
         try:
             result = self.publisher.publish(devices)
@@ -205,6 +233,8 @@ class Plugin:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self._collector is not None:
+            self.registry.unregister(self._collector)
         if self._reg_server is not None:
             self._reg_server.stop(0).wait(grace_s)
         self.settings.registration_socket.unlink(missing_ok=True)
@@ -219,6 +249,8 @@ class Plugin:
             self.preparer.store.close()
         if self.backend is not None:
             self.backend.close()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         log.info("kubelet plugin stopped")
 
     def wait(self, timeout_s: float | None = None) -> bool:

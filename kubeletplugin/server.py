@@ -9,7 +9,6 @@ is that claim's ``error``, never the call's: the answer holds exactly one entry 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from dra_driver.errors import XPUShareError
 from dra_driver.metrics import default_registry
 from dra_driver.telemetry import tracer
 from kubeletplugin.checkpoint import PreparedDevice
+from kubeletplugin.metrics import NodeMetrics
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,11 @@ def _claim_keys(claims: Sequence[Any]) -> list[ClaimKey]:
 class DraService:
     """Runs prepare/unprepare for every claim of a call, in parallel, each in its own span."""
 
-    def __init__(self, preparer: ClaimPreparer, max_parallel: int = 8) -> None:
+    def __init__(
+        self, preparer: ClaimPreparer, max_parallel: int = 8, metrics: NodeMetrics | None = None
+    ) -> None:
         self.preparer = preparer
+        self.metrics = metrics or NodeMetrics(default_registry())
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="claim")
 
     def close(self) -> None:
@@ -66,7 +69,7 @@ class DraService:
         def one(key: ClaimKey) -> Outcome:
             token = otel_context.attach(parent)
             try:
-                return _run_claim(span_name, key, action)
+                return _run_claim(span_name, key, action, self.metrics)
             finally:
                 otel_context.detach(token)
 
@@ -76,26 +79,30 @@ class DraService:
         return {uid: future.result() for uid, future in futures.items()}
 
 
-_metrics = default_registry()
-_operations = _metrics.counter(
-    "xpushare_node_claim_operations_total", "Claim prepares and unprepares on this node, by outcome"
-)
-_seconds = _metrics.counter(
-    "xpushare_node_claim_operation_seconds_total", "Time spent preparing and unpreparing claims"
-)
+_OPERATIONS = {"prepare_claim": "prepare", "unprepare_claim": "unprepare"}
 
 
-def _run_claim(span_name: str, key: ClaimKey, action: Callable[[ClaimKey], list[PreparedDevice]]) -> Outcome:
-    start = time.perf_counter()
-    outcome = _claim_in_span(span_name, key, action)
-    _operations.inc(operation=span_name, outcome="error" if isinstance(outcome, str) else "ok")
-    _seconds.inc(time.perf_counter() - start, operation=span_name)
-    return outcome
+def _run_claim(
+    span_name: str,
+    key: ClaimKey,
+    action: Callable[[ClaimKey], list[PreparedDevice]],
+    metrics: NodeMetrics,
+) -> Outcome:
+    with metrics.timed(_OPERATIONS[span_name]) as attempt:
+        devices_or_error = _claim_in_span(span_name, key, action)
+        if isinstance(devices_or_error, BaseException):
+            attempt.error = devices_or_error
+            return _message(key, devices_or_error)
+        return devices_or_error
+
+
+def _message(key: ClaimKey, err: BaseException) -> str:
+    return str(err) if isinstance(err, XPUShareError) else f"{key.ref}: internal error: {err!r}"
 
 
 def _claim_in_span(
     span_name: str, key: ClaimKey, action: Callable[[ClaimKey], list[PreparedDevice]]
-) -> Outcome:
+) -> list[PreparedDevice] | Exception:
     with _tracer.start_as_current_span(span_name) as span:
         span.set_attribute("k8s.namespace.name", key.namespace)
         span.set_attribute("xpushare.claim.name", key.name)
@@ -106,12 +113,12 @@ def _claim_in_span(
             span.set_attribute("xpushare.outcome", "refused")
             span.set_status(trace.StatusCode.ERROR, str(err))
             log.warning("%s failed", span_name, extra={"claim_uid": key.uid, "error": str(err)})
-            return str(err)
+            return err
         except Exception as err:  # a bug must fail this claim, not the kubelet's whole call
             span.record_exception(err)
             span.set_status(trace.StatusCode.ERROR, repr(err))
             log.exception("%s crashed", span_name, extra={"claim_uid": key.uid})
-            return f"{key.ref}: internal error: {err!r}"
+            return err
         span.set_attribute("xpushare.outcome", "ok")
         log.debug("%s done", span_name, extra={"claim_uid": key.uid})
         return devices

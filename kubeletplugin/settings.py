@@ -12,6 +12,7 @@ from typing import Any
 
 from controller.settings import DRIVER_NAME, SliceMode
 from dra_driver.errors import ConfigError
+from dra_driver.metrics_server import Address, parse_address
 
 UNIX_PATH_MAX = 107  # sun_path holds 108 bytes, one of them the terminating NUL
 
@@ -39,6 +40,7 @@ class PluginSettings:
     checkpoint_lock_timeout_s: float = 10.0
     max_parallel_claims: int = 8
     grpc_workers: int = 16
+    metrics_address: str = ""  # HOST:PORT of /metrics; empty (library and test default) or 0: off
 
     def __post_init__(self) -> None:
         if not self.node_name:
@@ -53,6 +55,7 @@ class PluginSettings:
             raise ConfigError(f"max parallel claims: {self.max_parallel_claims} is outside 1..256")
         if not 4 <= self.grpc_workers <= 1024:
             raise ConfigError(f"gRPC workers: {self.grpc_workers} is outside 4..1024")
+        parse_address(self.metrics_address)  # raises ConfigError naming --metrics-address
         for name, path in (
             ("registration socket", self.registration_socket),
             ("DRA socket", self.dra_socket),
@@ -61,6 +64,10 @@ class PluginSettings:
                 raise ConfigError(
                     f"{name}: {path} is longer than {UNIX_PATH_MAX} bytes, the limit of a unix socket"
                 )
+
+    @property
+    def metrics_listen(self) -> Address | None:
+        return parse_address(self.metrics_address)
 
     @property
     def dra_dir(self) -> Path:

@@ -41,6 +41,11 @@ def register(subparsers: Any) -> None:
     add("--webhook-port", type=int, default=8443)
     add("--tls-cert-file", type=Path, default=None, help="webhook certificate; no webhook without it")
     add("--tls-key-file", type=Path, default=None)
+    add(
+        "--metrics-address",
+        default=":9465",
+        help="HOST:PORT of /metrics, /healthz and /readyz (default :9465: every interface; empty or 0: off)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from controller.cluster import ClusterController, ControllerSettings
     from controller.settings import LeaderSettings
     from dra_driver.kube import KubeApi, load_api_client
+    from dra_driver.metrics import default_registry
+    from dra_driver.metrics_server import MetricsServer, parse_address
     from dra_driver.telemetry import setup_tracing
 
     settings = ControllerSettings(
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             retry_period_seconds=args.retry_period,
         ),
     )
+    metrics_address = parse_address(args.metrics_address)
     setup_tracing("xpushare-controller")
     stop = threading.Event()
 
@@ -71,15 +79,18 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    webhook = None
-    if args.tls_cert_file is not None:
-        key_file = args.tls_key_file or args.tls_cert_file
-        webhook = WebhookServer(args.tls_cert_file, key_file, args.driver_name, port=args.webhook_port)
-        webhook.start()
+    webhook = metrics = None
     try:
+        if metrics_address is not None:
+            metrics = MetricsServer(default_registry(), metrics_address).start()
+        if args.tls_cert_file is not None:
+            key_file = args.tls_key_file or args.tls_cert_file
+            webhook = WebhookServer(args.tls_cert_file, key_file, args.driver_name, port=args.webhook_port)
+            webhook.start()
         with load_api_client(args.kubeconfig) as api_client:
             ClusterController(KubeApi(api_client), settings).run(stop)
     finally:
-        if webhook is not None:
-            webhook.stop()
+        for server in (webhook, metrics):
+            if server is not None:
+                server.stop()
     return 0

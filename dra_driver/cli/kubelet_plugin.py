@@ -38,6 +38,11 @@ def register(subparsers: Any) -> None:
     add("--no-publish", action="store_true", help="do not publish ResourceSlices")
     add("--health-interval", type=float, default=10.0, help="seconds between health checks")
     add("--max-parallel-claims", type=int, default=8)
+    add(
+        "--metrics-address",
+        default=":9464",
+        help="HOST:PORT of /metrics, /healthz and /readyz (default :9464: every interface; empty or 0: off)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         publish_slices=not args.no_publish,
         health_interval_s=args.health_interval,
         max_parallel_claims=args.max_parallel_claims,
+        metrics_address=args.metrics_address,
     )
     setup_tracing("xpushare-kubelet-plugin")
     plugin = Plugin(settings)

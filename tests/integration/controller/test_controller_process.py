@@ -19,6 +19,7 @@ import pytest
 from controller.publisher import KubeApi
 from dra_driver.kube import DEVICE_CLASSES
 from dra_driver.sim import ApiServer
+from tests.support.prometheus import scrape
 from tests.unit.controller.admission.objects import BAD, admission_review, claim, configs
 
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/xpushare-controller"
@@ -62,18 +63,25 @@ def test_controller_process_leads_serves_and_stops_cleanly(
     certificate: tuple[Path, Path],
 ) -> None:
     kubeconfig = apiserver.write_kubeconfig(tmp_path / "kubeconfig")
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "dra_driver", "controller", "--kubeconfig", str(kubeconfig),
         "--namespace", "kube-system", "--identity", "replica-a", "--lease-duration", "3",
         "--renew-deadline", "2", "--retry-period", "0.2", "--resync", "0.5", "--webhook-port", str(port),
         "--tls-cert-file", str(certificate[0]), "--tls-key-file", str(certificate[1]),
+        "--metrics-address", f"127.0.0.1:{metrics_port}",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: len(api.list(DEVICE_CLASSES)) == 2, "the DeviceClasses", process)
         assert api.get(LEASE)["spec"]["holderIdentity"] == "replica-a"
         wait_for(lambda: webhook_denies(port, certificate[0]), "a webhook denial", process)
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        wait_for(lambda: bool(scrape(url)[1].find("xpushare_controller_reconciles_total")), "a pass", process)
+        metrics = scrape(url)[1]
+        assert metrics.value("xpushare_controller_leader") == 1
+        assert metrics.value("xpushare_controller_reconciles_total", outcome="ok") >= 1
+        assert metrics.value("xpushare_controller_reconcile_seconds_count") >= 1
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
     finally:

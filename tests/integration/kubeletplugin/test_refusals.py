@@ -119,12 +119,12 @@ def test_hundred_concurrent_claims_on_one_device_never_exceed_its_capacity(
     assert len(cdi.listed_claims(plugin.settings.cdi_dir)) == 33
     for uid in prepared:
         validate_cdi_spec(json.loads(cdi.spec_path(plugin.settings.cdi_dir, uid).read_text()), schemas_dir)
-    assert (
-        default_registry()
-        .counter("xpushare_node_claim_operations_total", "")
-        .value(operation="prepare_claim", outcome="error")
-        >= 67
-    )
+    assert default_registry().histogram("xpushare_prepare_seconds", "").count(
+        operation="prepare", outcome="error"
+    ) >= 67
+    assert default_registry().counter("xpushare_claim_errors_total", "").value(
+        operation="prepare", reason="overcommit"
+    ) >= 67
 
 
 def test_stop_removes_both_sockets(plugin: Plugin) -> None:

@@ -66,6 +66,8 @@ class PluginProcess:
             str(kubeconfig),
             "--health-interval",
             "1",
+            "--metrics-address",
+            "127.0.0.1:0",
         ]
         self.log = node.root / "plugin.log"
         self.process: subprocess.Popen[bytes] | None = None

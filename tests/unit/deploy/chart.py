@@ -39,6 +39,7 @@ VARIANTS: dict[str, Obj] = {
     },
     "no-webhook": {"webhook": {"enabled": False}},
     "cert-manager": {"webhook": {"tls": {"source": "certManager"}}},
+    "no-metrics": {"metrics": {"enabled": False}, "webhook": {"enabled": False}},
     "mock": {
         "discovery": {"backend": "mock", "mock": {"inventory": DEMO_INVENTORY.read_text()}},
         "kubeletPlugin": {"privileged": False, "publishSlices": False},

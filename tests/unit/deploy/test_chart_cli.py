@@ -161,6 +161,23 @@ class _BuiltError(Exception):
     """Raised by the stand-ins below once the handler has turned its flags into settings."""
 
 
+class _NoServer:
+    """Stands in for the metrics endpoint: records its address, binds nothing."""
+
+    def __init__(self, captured: dict[str, Any], registry: Any, address: Any, **_: Any) -> None:
+        captured["metrics_address"] = address
+
+    @classmethod
+    def record(cls, captured: dict[str, Any]) -> Any:
+        return lambda *args, **kwargs: cls(captured, *args, **kwargs)
+
+    def start(self) -> _NoServer:
+        return self
+
+    def stop(self) -> None:
+        return None
+
+
 def _run_until_built(args: argparse.Namespace, target: str, patch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Run the subcommand's real handler with ``target`` replaced by a stand-in that records how it
     was called and stops the handler there (before any socket, signal handler or API call)."""
@@ -171,6 +188,7 @@ def _run_until_built(args: argparse.Namespace, target: str, patch: pytest.Monkey
         raise _BuiltError
 
     patch.setattr(target, stand_in)
+    patch.setattr("dra_driver.metrics_server.MetricsServer", _NoServer.record(captured))
     patch.setattr("dra_driver.telemetry.setup_tracing", lambda *a, **k: None)
     patch.setattr("signal.signal", lambda *a, **k: None)
     with pytest.raises(_BuiltError):
@@ -227,3 +245,34 @@ def test_values_schema_allows_exactly_what_the_components_accept() -> None:
     assert properties["sliceMode"]["enum"] == _choices("kubelet-plugin", "--slice-mode")
     assert sorted(properties["discovery"]["properties"]["backend"]["enum"]) == sorted(BACKEND_KINDS)
     assert properties["logging"]["properties"]["level"]["enum"] == ["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+@pytest.mark.parametrize(
+    ("values", "plugin_address", "controller_address"),
+    [
+        ({}, ("0.0.0.0", 9464), ("0.0.0.0", 9465)),
+        (
+            {"kubeletPlugin": {"metricsPort": 19464}, "controller": {"metricsPort": 19465}},
+            ("0.0.0.0", 19464),
+            ("0.0.0.0", 19465),
+        ),
+        ({"metrics": {"enabled": False}}, None, None),
+    ],
+    ids=["defaults", "ports", "off"],
+)
+def test_metrics_address_reaches_both_servers_on_the_container_port(
+    values: dict[str, Any],
+    plugin_address: tuple[str, int] | None,
+    controller_address: tuple[str, int] | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    daemonset, plugin_args = _plugin(values)
+    settings = _run_until_built(plugin_args, "kubeletplugin.plugin.Plugin", monkeypatch)["args"][0]
+    assert settings.metrics_listen == plugin_address
+    deployment, controller_args = _controller(values)
+    called = _run_until_built(controller_args, "controller.admission.WebhookServer", monkeypatch)
+    assert called.get("metrics_address") == controller_address
+    for workload, address in ((daemonset, plugin_address), (deployment, controller_address)):
+        item = container(workload, workload["spec"]["template"]["spec"]["containers"][0]["name"])
+        ports = {p["name"]: p["containerPort"] for p in item.get("ports", [])}
+        assert ports.get("metrics") == (address[1] if address else None)

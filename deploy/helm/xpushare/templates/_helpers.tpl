@@ -80,3 +80,23 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ $value | quote }}
 {{- end }}
 {{- end }}
+
+{{/* A pod's annotations: the component's podAnnotations, plus the prometheus.io ones when
+metrics.scrapeAnnotations is on (podAnnotations win). Pass (dict "ctx" . "annotations" ... "port" ...). */}}
+{{- define "xpushare.podAnnotations" -}}
+{{- $annotations := deepCopy (.annotations | default dict) }}
+{{- $metrics := .ctx.Values.metrics }}
+{{- if and $metrics.enabled $metrics.scrapeAnnotations }}
+{{- $scrape := dict "prometheus.io/scrape" "true" "prometheus.io/port" (toString .port) "prometheus.io/path" "/metrics" }}
+{{- $annotations = merge $annotations $scrape }}
+{{- end }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The --metrics-address flag of a component: every interface on its port, or 0 (off). */}}
+{{- define "xpushare.metricsAddress" -}}
+- --metrics-address={{ if .ctx.Values.metrics.enabled }}:{{ .port }}{{ else }}0{{ end }}
+{{- end }}

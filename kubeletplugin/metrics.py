@@ -1,0 +1,206 @@
+"""The node plugin's metrics: prepare latency and errors recorded as claims go through, and the devices'
+and claims' memory and compute read from the device ledgers at scrape time.
+
+Ledger values change on every allocation and kernel launch in every container, so they are never copied
+into the registry: ``NodeCollector`` reads each ledger when Prometheus scrapes (one mapping and an
+unlocked read of aligned counters per device) and joins it with the checkpoint, which names each claim.
+Without ledgers (no shim library) the claims' limits and shares still come from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from dra_driver.errors import ConfigError, XPUShareError
+from dra_driver.kube import ApiError
+from dra_driver.metrics import Family, Registry, Sample
+from kubeletplugin.accounting import OvercommitError
+from kubeletplugin.cdi import CdiError
+from kubeletplugin.checkpoint import (
+    CheckpointError,
+    CheckpointLockTimeoutError,
+    ClaimState,
+    PreparedClaim,
+    PreparedDevice,
+)
+from kubeletplugin.claims import ClaimError
+from kubeletplugin.ledgers import LedgerWriteError
+from kubeletplugin.state import ClaimPreparer
+from shim.ledger import ContainerUsage, LedgerSnapshot
+from shim.limits import LimitsFileError
+
+# Prepare takes a few milliseconds (two disk flushes) and an API read; the tail is retries and locks.
+PREPARE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# First match wins, so subclasses come before their bases.
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (OvercommitError, "overcommit"),
+    (ClaimError, "invalid_claim"),
+    (CheckpointLockTimeoutError, "checkpoint_lock"),
+    (CheckpointError, "checkpoint"),
+    (CdiError, "cdi"),
+    (LedgerWriteError, "ledger"),
+    (LimitsFileError, "limits_file"),
+    (ApiError, "api"),
+    (ConfigError, "config"),
+    (XPUShareError, "other"),
+)
+
+
+def error_reason(err: BaseException) -> str:
+    """A short, bounded label for why a claim failed (``internal``: a bug, not a refusal)."""
+    return next((reason for kind, reason in _REASONS if isinstance(err, kind)), "internal")
+
+
+class NodeMetrics:
+    """What the DRA service records per claim operation."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.seconds = registry.histogram(
+            "xpushare_prepare_seconds",
+            "Time to prepare or unprepare one claim, by operation and outcome (ok, error)",
+            PREPARE_BUCKETS,
+        )
+        self.errors = registry.counter(
+            "xpushare_claim_errors_total", "Claims that failed to prepare or unprepare, by reason"
+        )
+        self.in_flight = registry.gauge(
+            "xpushare_claim_operations_in_flight", "Claim prepares and unprepares running now, by operation"
+        )
+
+    @contextmanager
+    def timed(self, operation: str) -> Iterator[Attempt]:
+        """Time the block as one claim operation; the block sets ``error`` when the claim failed."""
+        attempt = Attempt()
+        self.in_flight.inc(operation=operation)
+        start = time.perf_counter()
+        try:
+            yield attempt
+        finally:
+            self.in_flight.dec(operation=operation)
+            outcome = "ok" if attempt.error is None else "error"
+            self.seconds.observe(time.perf_counter() - start, operation=operation, outcome=outcome)
+            if attempt.error is not None:
+                self.errors.inc(operation=operation, reason=error_reason(attempt.error))
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One timed claim operation; ``error`` is what failed it (returned to the kubelet, not raised)."""
+
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """A claim's hold on one physical device (two partitions of one device are one share here)."""
+
+    claim: PreparedClaim
+    uuid: str
+    devices: tuple[PreparedDevice, ...]
+
+
+def _shares(claims: Mapping[str, PreparedClaim]) -> list[_Share]:
+    found = []
+    for uid in sorted(claims):
+        claim = claims[uid]
+        if claim.state is not ClaimState.PREPARE_COMPLETED:
+            continue
+        by_uuid: dict[str, list[PreparedDevice]] = defaultdict(list)
+        for device in claim.devices:
+            by_uuid[device.uuid].append(device)
+        found += [_Share(claim, uuid, tuple(devices)) for uuid, devices in sorted(by_uuid.items())]
+    return found
+
+
+class NodeCollector:
+    """Devices' and prepared claims' memory and compute, read at scrape time (a ``Collector``)."""
+
+    def __init__(self, preparer: ClaimPreparer) -> None:
+        self.preparer = preparer
+
+    def __call__(self) -> list[Family]:
+        p = self.preparer
+        snapshots = p.ledgers.snapshots() if p.ledgers is not None else {}
+        claims = p.store.claims()
+        prepared = sum(c.state is ClaimState.PREPARE_COMPLETED for c in claims.values())
+        families = [Family("xpushare_prepared_claims", "Claims prepared on this node", "gauge",
+                           (Sample.of(prepared),))]
+        families += self._devices(snapshots)
+        families += self._claims(_shares(claims), snapshots)
+        return families
+
+    def _devices(self, snapshots: Mapping[str, LedgerSnapshot]) -> list[Family]:
+        p = self.preparer
+        total, used, allocated, cores = [], [], [], []
+        for device in sorted(p.catalog.physical.values(), key=lambda d: d.name):
+            uuid = device.uuid
+            labels = {"device": device.name, "uuid": uuid}
+            held_bytes, held_cores = p.accounting.used(uuid)
+            total.append(Sample.of(device.memory_bytes, **labels))
+            allocated.append(Sample.of(held_bytes, **labels))
+            cores.append(Sample.of(held_cores, **labels))
+            snapshot = snapshots.get(uuid)
+            if snapshot is not None:
+                used.append(Sample.of(snapshot.used_bytes, **labels))
+        return [
+            Family("xpushare_device_memory_total_bytes", "Device memory", "gauge", total),
+            Family("xpushare_device_memory_used_bytes",
+                   "Device memory held by processes of prepared claims (device ledger)", "gauge", used),
+            Family("xpushare_device_memory_allocated_bytes",
+                   "Sum of the memory limits of the claims prepared on the device", "gauge", allocated),
+            Family("xpushare_device_cores_allocated_percent",
+                   "Sum of the compute shares of the claims prepared on the device (100 = one device)",
+                   "gauge", cores),
+        ]
+
+    def _claims(self, shares: list[_Share], snapshots: Mapping[str, LedgerSnapshot]) -> list[Family]:
+        physical = self.preparer.catalog.physical
+        columns: dict[str, list[Sample]] = defaultdict(list)
+        for share in shares:
+            device = physical.get(share.uuid)
+            labels = {
+                "claim_uid": share.claim.uid,
+                "namespace": share.claim.namespace,
+                "name": share.claim.name,
+                "device": device.name if device is not None else share.uuid,
+            }
+            snapshot = snapshots.get(share.uuid)
+            record = snapshot.container(share.claim.uid) if snapshot is not None else None
+            for metric, value in _claim_values(share, record).items():
+                columns[metric].append(Sample.of(value, **labels))
+        return [Family(name, text, kind, columns[name]) for name, (kind, text) in CLAIM_FAMILIES.items()]
+
+
+CLAIM_FAMILIES: dict[str, tuple[str, str]] = {
+    "xpushare_claim_memory_limit_bytes": ("gauge", "Memory limit of the claim on the device (live quota)"),
+    "xpushare_claim_memory_used_bytes": ("gauge", "Memory the claim's processes hold on the device"),
+    "xpushare_claim_memory_peak_bytes": ("gauge", "Highest memory the claim's processes held on the device"),
+    "xpushare_claim_core_share_percent": ("gauge", "Compute share of the claim (percent of the device)"),
+    "xpushare_claim_processes": ("gauge", "Processes of the claim attached to the device"),
+    "xpushare_claim_compute_seconds_total": ("counter", "Device time charged to the claim"),
+    "xpushare_claim_throttled_seconds_total": (
+        "counter", "Time the claim's launches waited because it was over its compute share"),
+}
+
+
+def _claim_values(share: _Share, record: ContainerUsage | None) -> dict[str, float]:
+    """From the ledger record when there is one (it holds live quota changes), else the checkpoint."""
+    if record is None:
+        return {
+            "xpushare_claim_memory_limit_bytes": sum(d.memory_bytes for d in share.devices),
+            "xpushare_claim_core_share_percent": sum(d.core_percent for d in share.devices),
+        }
+    return {
+        "xpushare_claim_memory_limit_bytes": record.limit_bytes,
+        "xpushare_claim_memory_used_bytes": record.used_bytes,
+        "xpushare_claim_memory_peak_bytes": record.peak_bytes,
+        "xpushare_claim_core_share_percent": record.core_percent,
+        "xpushare_claim_processes": record.nprocs,
+        "xpushare_claim_compute_seconds_total": record.used_ns / 1e9,
+        "xpushare_claim_throttled_seconds_total": record.throttled_ns / 1e9,
+    }

@@ -1,0 +1,142 @@
+"""The node plugin's metrics: error reasons, the prepare histogram recorded by the DRA service, and the
+scrape-time collector joining the checkpoint with the device ledgers (live quota included)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dra_driver.devices import GIB
+from dra_driver.errors import ConfigError, XPUShareError
+from dra_driver.kube import ApiError
+from dra_driver.metrics import Registry
+from kubeletplugin import cdi
+from kubeletplugin.accounting import OvercommitError
+from kubeletplugin.checkpoint import CheckpointLockTimeoutError
+from kubeletplugin.checkpoint_store import CheckpointStore
+from kubeletplugin.claims import ClaimError
+from kubeletplugin.ledgers import Ledgers
+from kubeletplugin.limits import Catalog
+from kubeletplugin.metrics import NodeCollector, NodeMetrics, error_reason
+from kubeletplugin.server import DraService
+from kubeletplugin.state import ClaimKey, ClaimPreparer, Paths
+from shim import library_path
+from shim.ledger import Ledger
+from tests.support.plugin_claims import NODE, claim, npu, shared
+from tests.support.prometheus import Exposition, parse
+
+
+class Reader:
+    def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, obj: dict[str, Any]) -> ClaimKey:
+        meta = obj["metadata"]
+        self.claims[(meta["namespace"], meta["name"])] = obj
+        return ClaimKey(meta["namespace"], meta["name"], meta["uid"])
+
+    def get_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.claims.get((namespace, name))
+
+    def list_claims(self) -> list[dict[str, Any]]:
+        return list(self.claims.values())
+
+    def node_event(self, node_name: str, reason: str, message: str, warning: bool = True) -> None:
+        return None
+
+
+def _preparer(tmp_path: Path, ledgers: bool) -> ClaimPreparer:
+    store = CheckpointStore(tmp_path / "state/checkpoint", "boot-1")
+    store.load()
+    totals = {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}
+    return ClaimPreparer(
+        driver="xpushare.io",
+        pool=NODE,
+        reader=Reader(),
+        catalog=Catalog([npu(0), npu(1)]),
+        store=store,
+        layout=cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, tmp_path / "ledger"),
+        paths=Paths(tmp_path / "cdi", tmp_path / "limits"),
+        ledgers=Ledgers(tmp_path / "ledger", totals, enabled=ledgers),
+    )
+
+
+def _scrape(preparer: ClaimPreparer) -> Exposition:
+    registry = Registry()
+    registry.register(NodeCollector(preparer))
+    return parse(registry.render())
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OvercommitError("npu-0 full"), "overcommit"),
+        (ClaimError("not found"), "invalid_claim"),
+        (CheckpointLockTimeoutError("locked"), "checkpoint_lock"),
+        (ApiError("503"), "api"),
+        (ConfigError("bad"), "config"),
+        (XPUShareError("other"), "other"),
+        (KeyError("bug"), "internal"),
+    ],
+)
+def test_errors_get_a_bounded_reason(error: BaseException, reason: str) -> None:
+    assert error_reason(error) == reason
+
+
+def test_dra_service_times_every_claim_and_counts_refusals_by_reason(tmp_path: Path) -> None:
+    preparer = _preparer(tmp_path, ledgers=False)
+    assert isinstance(preparer.reader, Reader)
+    good = preparer.reader.add(claim("good", results=[shared("npu-0", memory="8Gi")]))
+    missing = ClaimKey("default", "missing", "uid-missing")
+    metrics = NodeMetrics(Registry())
+    service = DraService(preparer, metrics=metrics)
+    try:
+        outcomes = service.prepare([good, missing])
+        service.unprepare([good])
+    finally:
+        service.close()
+    assert "not found" in str(outcomes["uid-missing"])
+    assert metrics.seconds.count(operation="prepare", outcome="ok") == 1
+    assert metrics.seconds.count(operation="prepare", outcome="error") == 1
+    assert metrics.seconds.count(operation="unprepare", outcome="ok") == 1
+    assert metrics.errors.value(operation="prepare", reason="invalid_claim") == 1
+    assert metrics.in_flight.value(operation="prepare") == 0
+
+
+def test_without_ledgers_limits_and_shares_come_from_the_checkpoint(tmp_path: Path) -> None:
+    preparer = _preparer(tmp_path, ledgers=False)
+    assert isinstance(preparer.reader, Reader)
+    key = preparer.reader.add(claim("train", results=[shared("npu-1", memory="8Gi", cores="30")]))
+    preparer.prepare(key)
+    exposition = _scrape(preparer)
+    labels = {"claim_uid": key.uid, "namespace": "default", "name": "train", "device": "npu-1"}
+    assert exposition.value("xpushare_claim_memory_limit_bytes", **labels) == 8 * GIB
+    assert exposition.value("xpushare_claim_core_share_percent", **labels) == 30
+    assert exposition.find("xpushare_claim_memory_used_bytes") == []
+    assert exposition.find("xpushare_device_memory_used_bytes") == []
+    npu_1 = {"device": "npu-1", "uuid": "NPU-UUID-1"}
+    assert exposition.value("xpushare_device_memory_allocated_bytes", **npu_1) == 8 * GIB
+    assert exposition.value("xpushare_prepared_claims") == 1
+    preparer.unprepare(key)
+    after = _scrape(preparer)
+    assert after.value("xpushare_prepared_claims") == 0
+    assert after.find("xpushare_claim_memory_limit_bytes") == []
+
+
+def test_a_quota_changed_in_the_ledger_shows_at_the_next_scrape(tmp_path: Path) -> None:
+    if not library_path().is_file():
+        pytest.skip(f"shim library not built at {library_path()}: no device ledgers")
+    preparer = _preparer(tmp_path, ledgers=True)
+    assert isinstance(preparer.reader, Reader)
+    key = preparer.reader.add(claim("tuned", results=[shared("npu-0", memory="16Gi", cores="50")]))
+    preparer.prepare(key)
+    labels = {"claim_uid": key.uid, "namespace": "default", "name": "tuned", "device": "npu-0"}
+    assert _scrape(preparer).value("xpushare_claim_memory_limit_bytes", **labels) == 16 * GIB
+    with Ledger.attach(tmp_path / "ledger/NPU-UUID-0") as ledger:
+        ledger.set_container(key.uid, 4 * GIB, 20)
+    exposition = _scrape(preparer)
+    assert exposition.value("xpushare_claim_memory_limit_bytes", **labels) == 4 * GIB
+    assert exposition.value("xpushare_claim_core_share_percent", **labels) == 20
+    assert exposition.value("xpushare_claim_memory_used_bytes", **labels) == 0
