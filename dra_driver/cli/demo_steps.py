@@ -26,13 +26,14 @@ from controller.deviceclasses import device_classes
 from controller.settings import SliceMode, SliceSettings
 from controller.simscheduler import SimScheduler
 from controller.slices import build_slices
-from dra_driver.devices import Device
+from dra_driver.devices import GIB, Device
 from dra_driver.discovery.base import open_backend
-from dra_driver.sim import ApiServer
+from dra_driver.sim import ApiServer, workloads
 from dra_driver.sim.kubelet import ClaimRef, KubeletClient
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.settings import PluginSettings
 from shim import library_path
+from shim.limits import read_limits_file
 
 DEMO_NODE = "demo-node"
 NAMESPACE = "default"
@@ -41,8 +42,12 @@ TENANTS = (
     ("trainer", "npu.xpushare.io", "16Gi", "25"),
     ("notebook", "npu.xpushare.io", "8Gi", "10"),
     ("inference", "gpu.xpushare.io", "20Gi", "30"),
+    ("batch", "gpu.xpushare.io", "40Gi", "70"),
 )
 SHOWN_TENANTS = ("trainer", "inference")  # one Ascend and one NVIDIA claim: their CDI specs differ
+GPU_TENANTS = ("inference", "batch")  # both on the simulated H100: the enforcement steps run them
+CHUNK_BYTES = 4 * GIB
+FAKE_GPU_BYTES = 80 * GIB
 
 
 def heading(out: TextIO, text: str) -> None:
@@ -204,6 +209,59 @@ def show_claim_files(plugin: Plugin, claim: ClaimRef, out: TextIO) -> None:
     print(limits.read_text().rstrip(), file=out)
 
 
+def claim_environment(plugin: Plugin, claim: ClaimRef, work: Path) -> dict[str, str]:
+    """What the claim's container would run with: the shim preloaded and the claim's limits, on the fake
+    CUDA runtime (the ledger reached through its host path, since no container runtime is involved)."""
+    limits = next(plugin.settings.limits_dir.glob(f"{claim.uid}*"))
+    host_view = work / "hostview" / limits.name
+    workloads.host_view_limits(limits, plugin.settings.ledger_dir, host_view)
+    env = workloads.cuda_environment(library_path(), host_view, work)
+    env["FAKE_CUDA_MEMORY"] = str(FAKE_GPU_BYTES)
+    return env
+
+
+def gpu_claims(claims: list[ClaimRef]) -> list[ClaimRef]:
+    """The prepared claims of the GPU tenants, in TENANTS order (a pod left pending has none)."""
+    by_tenant = {c.name.split("-accel-")[0]: c for c in claims}
+    return [by_tenant[name] for name in GPU_TENANTS if name in by_tenant]
+
+
+def enforce_memory(plugin: Plugin, claim: ClaimRef, work: Path, out: TextIO) -> None:
+    limits = read_limits_file(next(plugin.settings.limits_dir.glob(f"{claim.uid}*")))
+    count = limits.devices[0].memory_limit_bytes // CHUNK_BYTES + 1  # one chunk more than the limit
+    limited = workloads.run_memory_workload(claim_environment(plugin, claim, work), CHUNK_BYTES, count)
+    heading(out, f"memory limit enforced: {claim.name} allocates {count} x 4 GiB on the simulated H100")
+    for number, code in enumerate(limited.codes, start=1):
+        verdict = "ok" if code == 0 else f"refused: CUDA_ERROR_OUT_OF_MEMORY ({code})" if code == 2 else code
+        print(f"  allocation {number}: {verdict}", file=out)
+    print(f"  cuMemGetInfo in the container: total {limited.total_bytes // GIB} GiB, "
+          f"free {limited.free_bytes // GIB} GiB (the device has {FAKE_GPU_BYTES // GIB} GiB)", file=out)
+
+
+def split_compute(plugin: Plugin, tenants: list[ClaimRef], work: Path, out: TextIO) -> None:
+    envs = [claim_environment(plugin, claim, work) for claim in tenants]
+    shares = workloads.split_shares(envs, seconds=2.0)
+    heading(out, "compute shared by measured device time: both claims saturate the simulated H100")
+    requested = {name: cores for name, _, _, cores in TENANTS}
+    for claim, share in zip(tenants, shares, strict=True):
+        asked = requested[claim.name.split("-accel-")[0]]
+        print(f"  {claim.name}: requested {asked}%, got {share}% of the device", file=out)
+
+
+def enforce(plugin: Plugin, claims: list[ClaimRef], work: Path, mode: SliceMode, out: TextIO) -> None:
+    """Run workloads inside the prepared claims on the simulated devices, where they can be built."""
+    try:
+        workloads.require_simulated_devices()
+    except workloads.WorkloadUnavailable as err:
+        heading(out, f"enforcement steps skipped: {err}")
+        return
+    tenants = gpu_claims(claims)
+    if tenants:
+        enforce_memory(plugin, tenants[0], work, out)
+    if mode is SliceMode.CONSUMABLE and len(tenants) == len(GPU_TENANTS):
+        split_compute(plugin, tenants, work, out)  # the other modes give each tenant a device of its own
+
+
 def unprepare(kubelet: KubeletClient, plugin: Plugin, claims: list[ClaimRef], out: TextIO) -> None:
     response = kubelet.unprepare(claims)
     errors = [answer.error for answer in response.claims.values() if answer.error]
@@ -228,5 +286,6 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         for claim in claims:
             if claim.name.startswith(SHOWN_TENANTS):
                 show_claim_files(plugin, claim, out)
+        enforce(plugin, claims, work, mode, out)
         unprepare(kubelet, plugin, claims, out)
     return 0

@@ -63,7 +63,7 @@ def test_demo_publishes_through_the_api_server_and_binds_every_pod() -> None:
     assert re.search(r"npu-0 +capacity \{'memory': '64Gi', 'cores': '100'\} shared", published)
     assert re.search(r"gpu-0 +capacity \{'memory': '80Gi', 'cores': '100'\} shared", published)
     scheduled = section(output, "scheduled")
-    for pod in ("trainer", "notebook", "inference"):
+    for pod in ("trainer", "notebook", "inference", "batch"):
         assert f"pod default/{pod} -> node demo-node" in scheduled
     trainer = re.search(r"claim trainer-accel-\w+: demo-node/npu-\d consumed (\{.*?\})", scheduled)
     assert trainer is not None
@@ -74,7 +74,7 @@ def test_demo_prepares_claims_into_cdi_specs_with_the_shim_and_limits() -> None:
     output = run_demo()
     prepared = section(output, "kubelet registered the plugin")
     assert "ERROR" not in prepared
-    assert len(re.findall(r"CDI \['xpushare\.io/claim=", prepared)) == 3
+    assert len(re.findall(r"CDI \['xpushare\.io/claim=", prepared)) == 4
     specs = {heading: json.loads(body) for heading, body in sections(output, "CDI spec the container")}
     trainer_spec = next(spec for heading, spec in specs.items() if "trainer" in heading)
     env = trainer_spec["containerEdits"]["env"]
@@ -86,6 +86,23 @@ def test_demo_prepares_claims_into_cdi_specs_with_the_shim_and_limits() -> None:
     trainer_limits = [body for _, body in limits if f"memory={16 * GIB} " in body]
     assert len(trainer_limits) == 1
     assert "cores=25" in trainer_limits[0]
+
+
+def test_demo_workload_is_refused_past_its_memory_limit_inside_the_claim() -> None:
+    enforced = section(run_demo(), "memory limit enforced")
+    verdicts = re.findall(r"allocation \d+: (.*)", enforced)
+    # inference asked for 20Gi: five 4 GiB chunks fit, the sixth is refused with the vendor's code.
+    assert verdicts == ["ok"] * 5 + ["refused: CUDA_ERROR_OUT_OF_MEMORY (2)"]
+    assert "cuMemGetInfo in the container: total 20 GiB, free 0 GiB (the device has 80 GiB)" in enforced
+
+
+def test_demo_two_tenants_split_compute_by_their_shares() -> None:
+    split = section(run_demo(), "compute shared by measured device time")
+    got = {name: (int(asked), float(share)) for name, asked, share in
+           re.findall(r"(\w+)-accel-\w+: requested (\d+)%, got ([\d.]+)% of the device", split)}
+    assert set(got) == {"inference", "batch"}
+    for asked, share in got.values():
+        assert abs(share - asked) <= 3.0, split
 
 
 def test_demo_unprepares_everything_it_prepared() -> None:

@@ -2,7 +2,7 @@
 
 Shared by the shim's own tests, the benchmarks and any test that needs a limited process (CDI/podman,
 GPU). ``TenantGroup`` runs tenant processes (claims) sharing one fake device and measures the share of
-the device each got; ``split_device`` is the one-call version the demo uses. Everything is compiled
+the device each got (the demo's version is ``dra_driver.sim.workloads.split_shares``). Everything is compiled
 through ``compile_c`` (cached by content), with the shim's flags taken from ``shim/buildinfo.py`` so
 tests exercise the library exactly as ``pip install`` builds it.
 """
@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import hashlib
 import os
-import statistics
 import struct
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dra_driver.sim.cbuild import compile_c
+from dra_driver.sim.workloads import (
+    FAKES_DIR,
+    PROGRAMS_DIR,
+    START_DELAY_NS,
+    build_fake_cuda,
+    build_tenant,
+    run_together,
+    tenant_argv,
+    window_busy_ns,
+)
 from shim import buildinfo
 from shim.limits import DeviceLimits, write_limits_file
-from tests.support.cbuild import compile_c
+from tests.support.fakevendor import build_fake_nvml
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
-FAKES_DIR = TESTS_DIR / "fakes"
-PROGRAMS_DIR = TESTS_DIR / "integration" / "shim" / "programs"
 FAKE_MAX_DEVICES = 8
 
 
@@ -35,18 +41,6 @@ def build_shim() -> Path:
     flags = [*buildinfo.CFLAGS, f"-I{buildinfo.INCLUDE_DIR}", *buildinfo.link_flags(),
              f"-DXPS_MAP_{map_hash}"]
     return compile_c(buildinfo.sources(), buildinfo.LIBRARY_NAME, shared=True, flags=flags, libs=["-ldl"])
-
-
-def build_fake_cuda() -> Path:
-    # -Bsymbolic: cuGetProcAddress must hand out the library's own functions, as the real driver does.
-    return compile_c([FAKES_DIR / "cuda" / "fake_cuda.c"], "libcuda.so.1", shared=True,
-                     flags=["-Wl,-Bsymbolic"])
-
-
-def build_fake_nvml() -> Path:
-    nvml_dir = FAKES_DIR / "nvml"
-    return compile_c([nvml_dir / "fake_nvml.c"], "libnvidia-ml.so.1", shared=True, flags=[f"-I{nvml_dir}"],
-                     libs=["-lpthread"])
 
 
 def build_fake_ascend() -> tuple[Path, Path]:
@@ -195,10 +189,6 @@ class TenantResult:
         return sum(self.batches)
 
 
-def build_tenant() -> Path:
-    return compile_c([PROGRAMS_DIR / "tenant.c"], "tenant", libs=["-ldl"])
-
-
 class TenantGroup:
     """Claims sharing one device (one ledger, one fake device timeline), each with its own limits file."""
 
@@ -239,16 +229,6 @@ class TenantGroup:
         env["XPUSHARE_LIMITS_FILE"] = str(self.limits_file(name))
         return env
 
-    def start(self, spec: TenantSpec, epoch_ns: int, seconds: float,
-              window_ms: int = 1000) -> subprocess.Popen[str]:
-        if not self.limits_file(spec.name).exists():
-            self.write_limits(spec)
-        argv = [str(build_tenant()), spec.vendor, f"epoch={epoch_ns}", f"seconds={seconds}",
-                f"kernel_us={spec.kernel_us}", f"batch={spec.batch}", f"gap_us={spec.gap_us}",
-                f"kind={spec.kind}", f"window_ms={window_ms}"]
-        return subprocess.Popen(argv, env=self.env(spec.name), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-
     def run(self, tenants: Sequence[TenantSpec], seconds: float, *, window_ms: int = 1000,
             during: Callable[[int], None] | None = None) -> list[TenantResult]:
         """Run the tenants together from one start time; ``during(epoch_ns)`` runs while they do."""
@@ -257,19 +237,16 @@ class TenantGroup:
             self.env(spec.name)  # builds the shim and the fakes before the clock starts
             if not self.limits_file(spec.name).exists():
                 self.write_limits(spec)
-        epoch = time.monotonic_ns() + 300_000_000  # every tenant initialised before the common start
-        procs = [self.start(spec, epoch, seconds, window_ms) for spec in tenants]
-        try:
-            if during is not None:
-                during(epoch)
-            outputs = [p.communicate(timeout=seconds + 60) for p in procs]
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.communicate(timeout=10)
-        return [_tenant_result(spec, out, err, p.returncode, window_ms)
-                for spec, (out, err), p in zip(tenants, outputs, procs, strict=True)]
+        epoch = time.monotonic_ns() + START_DELAY_NS
+        commands = [
+            (tenant_argv(spec.vendor, epoch, seconds, kernel_us=spec.kernel_us, batch=spec.batch,
+                         gap_us=spec.gap_us, kind=spec.kind, window_ms=window_ms), self.env(spec.name))
+            for spec in tenants
+        ]
+        hook = None if during is None else (lambda: during(epoch))
+        outputs = run_together(commands, timeout_s=seconds + 60, during=hook)
+        return [_tenant_result(spec, out, err, code, window_ms)
+                for spec, (code, out, err) in zip(tenants, outputs, strict=True)]
 
 
 def _tenant_result(spec: TenantSpec, out: str, err: str, code: int, window_ms: int) -> TenantResult:
@@ -277,19 +254,5 @@ def _tenant_result(spec: TenantSpec, out: str, err: str, code: int, window_ms: i
         raise RuntimeError(f"tenant {spec.name} failed ({code}): {out}{err}")
     result = Result(code, out, err)
     rows = range(len(result.lines("window")))
-    return TenantResult(spec, tuple(result.value("window", "busy_ns", i) for i in rows),
+    return TenantResult(spec, tuple(window_busy_ns(out)),
                         tuple(result.value("window", "batches", i) for i in rows), window_ms * 1_000_000)
-
-
-def split_device(shares: Sequence[int], seconds: float = 2.0, root: Path | None = None) -> list[float]:
-    """Run one saturating tenant per share on one fake device; the percent of the device each got.
-
-    What ``xpushare demo`` shows: e.g. ``split_device([30, 70])`` gives about ``[30.0, 70.0]`` (the
-    median over 1 s windows, the first window left out when there are more than two).
-    """
-    with tempfile.TemporaryDirectory() as scratch:
-        group = TenantGroup(root or Path(scratch))
-        specs = [TenantSpec(f"tenant-{i}", cores=share) for i, share in enumerate(shares)]
-        results = group.run(specs, seconds)
-    medians = [statistics.median(r.shares()[1:] if len(r.busy_ns) > 2 else r.shares()) for r in results]
-    return [round(m, 1) for m in medians]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shim.ledger import Ledger, LedgerSnapshot
-from tests.support.cbuild import have_compiler
+from dra_driver.sim.cbuild import have_compiler
 from tests.support.shimlib import ShimSetup, build_program, build_shim
 
 MIB = 1 << 20

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from shim.ledger import Ledger, LedgerError, cdef_source
-from tests.support.cbuild import have_compiler
+from dra_driver.sim.cbuild import have_compiler
 from tests.support.shimlib import build_shim
 
 MIB = 1 << 20

@@ -10,7 +10,7 @@ import pytest
 
 import shim
 from shim import buildinfo
-from tests.support.cbuild import have_compiler
+from dra_driver.sim.cbuild import have_compiler
 from tests.support.shimlib import build_shim
 
 pytestmark = pytest.mark.skipif(not have_compiler(), reason="no C compiler: the shim cannot be built")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shim.ledger import Ledger
-from tests.support.cbuild import have_compiler
+from dra_driver.sim.cbuild import have_compiler
 from tests.support.shimlib import build_shim
 
 MS = 1_000_000

@@ -1,8 +1,8 @@
-"""Compile the C programs and fake vendor libraries that tests load, once per content hash.
+"""Compile the simulated devices' C code (fake vendor runtimes, workload programs), once per content hash.
 
-Every test that needs a compiled artefact goes through ``compile_c`` so builds are cached across tests
-and sessions (keyed by sources, flags and compiler), and concurrent pytest workers never see a
-half-written file (the output is renamed into place).
+The demo, the tests and the benchmarks all build through ``compile_c``, so builds are cached across runs
+(keyed by sources, flags and compiler) and concurrent builders never see a half-written file (the output
+is renamed into place). The cache lives in ``$XPUSHARE_BUILD_CACHE``, else ``~/.cache/xpushare/cbuild``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,19 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-BUILD_ROOT = Path(__file__).resolve().parents[1] / ".build"
+from dra_driver.errors import XPUShareError
+
 COMPILER = os.environ.get("CC", "gcc")
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
+
+
+class CompileError(XPUShareError):
+    """The C compiler failed or is missing; the message holds the command and its output."""
+
+
+def build_root() -> Path:
+    configured = os.environ.get("XPUSHARE_BUILD_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "xpushare" / "cbuild"
 
 
 def _fingerprint(sources: Sequence[Path], flags: Sequence[str]) -> str:
@@ -42,7 +52,7 @@ def compile_c(
     flags: Sequence[str] = (),
     libs: Sequence[str] = (),
 ) -> Path:
-    """Build ``sources`` into ``tests/.build/<hash>/<output_name>`` and return its path.
+    """Build ``sources`` into ``<build cache>/<hash>/<output_name>`` and return its path.
 
     ``shared`` builds a position-independent shared library (fake vendor runtimes); otherwise an
     executable. ``libs`` are linker arguments placed after the sources (``-ldl``, ``-lpthread``).
@@ -53,7 +63,7 @@ def compile_c(
         all_flags += ["-shared", "-fPIC"]
         if output_name.endswith((".so", ".so.1")) or ".so." in output_name:
             all_flags.append(f"-Wl,-soname,{output_name}")
-    out_dir = BUILD_ROOT / _fingerprint(source_paths, all_flags + list(libs))
+    out_dir = build_root() / _fingerprint(source_paths, all_flags + list(libs))
     target = out_dir / output_name
     if target.exists():
         return target
@@ -61,9 +71,12 @@ def compile_c(
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
         temporary = Path(scratch) / output_name
         command = [COMPILER, *all_flags, "-o", str(temporary), *map(str, source_paths), *libs]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError as err:
+            raise CompileError(f"compile {output_name}: C compiler {COMPILER!r} not found") from err
         if result.returncode != 0:
-            raise RuntimeError(f"compile {output_name} failed:\n{' '.join(command)}\n{result.stderr}")
+            raise CompileError(f"compile {output_name} failed:\n{' '.join(command)}\n{result.stderr}")
         os.replace(temporary, target)
     return target
 
