@@ -49,6 +49,10 @@ class SchemaSet:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # Without the upstream documents (an installed package, no checkout beside shared/), the server
+        # still serves: writes are then checked only against the DRA limits, and quantities are kept
+        # as written. ApiServer warns when this happens.
+        self.available = directory.is_dir()
         self._lock = threading.Lock()
         self._docs: dict[str, Obj] = {}
         self._validators: dict[str, Draft202012Validator] = {}
@@ -68,6 +72,8 @@ class SchemaSet:
         return (self.directory / name).read_bytes()
 
     def components(self, kind: ResourceKind) -> dict[str, Obj]:
+        if not self.available:
+            return {}
         comps: dict[str, Obj] = self.document(kind.schema_doc)["components"]["schemas"]
         return comps
 
@@ -87,11 +93,13 @@ class SchemaSet:
 
     def validate(self, kind: ResourceKind, obj: Obj) -> list[Obj]:
         """Status causes for every schema violation in ``obj`` (empty when it is valid)."""
+        if not self.available:
+            return []
         errors = sorted(self.validator(kind).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
         return [_to_cause(err) for err in _leaves(errors)]
 
     def root(self, kind: ResourceKind) -> Obj:
-        return self.components(kind)[kind.schema]
+        return self.components(kind).get(kind.schema, {})
 
 
 def _inline(components: dict[str, Obj], schema: Any, uri: str, seen: frozenset[str]) -> Any:

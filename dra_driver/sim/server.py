@@ -7,6 +7,7 @@ kubeconfig for a local cluster needs, and it keeps the simulator free of certifi
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -23,10 +24,11 @@ from dra_driver.sim.gates import Gates
 from dra_driver.sim.handler import ApiContext, ApiHandler, ApiHttpServer
 from dra_driver.sim.registry import Registry
 from dra_driver.sim.resources import NAMESPACES, Resources
-from dra_driver.sim.schema import SchemaSet, default_schema_dir, shared_schema_set
+from dra_driver.sim.schema import SCHEMAS_ENV, SchemaSet, default_schema_dir, shared_schema_set
 from dra_driver.sim.store import Store
 from dra_driver.sim.tls import ServingCert, make_serving_cert
 
+_log = logging.getLogger(__name__)
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -46,6 +48,9 @@ class ApiServer:
         self.gates = Gates.from_names(list(disabled_gates))
         directory = schema_dir or default_schema_dir()
         self.schemas: SchemaSet = shared_schema_set(str(directory))
+        if not self.schemas.available:
+            _log.warning("upstream Kubernetes schemas not found: objects are checked against the DRA limits "
+                         "only (set %s to their directory)", SCHEMAS_ENV, extra={"directory": str(directory)})
         self.registry = Registry()
         self.store = Store(history)
         self.resources = Resources(self.store, self.schemas, self.gates)

@@ -188,3 +188,17 @@ def test_pool_rules(apiserver: ApiServer) -> None:
     body["spec"]["pool"] = {"name": "Node_A", "generation": -1, "resourceSliceCount": 0}
     assert _fields(_rejected(apiserver, body)) == ["spec.pool.name", "spec.pool.resourceSliceCount",
                                                    "spec.pool.generation"]
+
+
+def test_without_the_upstream_schemas_the_server_serves_and_still_enforces_the_dra_limits(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An installed package has no shared/ beside it: the demo must still run, with a warning."""
+    with caplog.at_level("WARNING"), ApiServer(schema_dir=tmp_path / "absent") as server:
+        resource = client.ResourceV1Api(server.client())
+        created = resource.create_resource_slice(objects.resource_slice("ok", "n1", devices=2))
+        assert created.metadata.uid
+        with pytest.raises(ApiException) as info:
+            resource.create_resource_slice(objects.resource_slice("big", "n1", devices=129))
+        assert info.value.status == 422
+    assert "upstream Kubernetes schemas not found" in caplog.text
