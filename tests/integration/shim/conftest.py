@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shim.ledger import Ledger, LedgerSnapshot
 from dra_driver.sim.cbuild import have_compiler
+from shim.ledger import Ledger, LedgerSnapshot
 from tests.support.shimlib import ShimSetup, build_program, build_shim
 
 MIB = 1 << 20

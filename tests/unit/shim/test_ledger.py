@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from shim.ledger import Ledger, LedgerError, cdef_source
 from dra_driver.sim.cbuild import have_compiler
+from shim.ledger import Ledger, LedgerError, cdef_source
 from tests.support.shimlib import build_shim
 
 MIB = 1 << 20

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import shim
-from shim import buildinfo
 from dra_driver.sim.cbuild import have_compiler
+from shim import buildinfo
 from tests.support.shimlib import build_shim
 
 pytestmark = pytest.mark.skipif(not have_compiler(), reason="no C compiler: the shim cannot be built")

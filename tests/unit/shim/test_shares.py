@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shim.ledger import Ledger
 from dra_driver.sim.cbuild import have_compiler
+from shim.ledger import Ledger
 from tests.support.shimlib import build_shim
 
 MS = 1_000_000
