@@ -51,6 +51,12 @@ DEFAULT_PARTITION_PROFILES: Final = MappingProxyType(
 )
 
 
+# The most claims one physical device can hold at once: the shim's ledger has this many claim records
+# (XPUSHARE_MAX_CONTAINERS in shim/include/xpushare.h). The scheduler does not know it, so consumable
+# slices keep it with their memory minimum (``SliceSettings.memory_min_for``).
+MAX_CLAIMS_PER_DEVICE = 64
+
+
 @dataclass(frozen=True, slots=True)
 class SliceSettings:
     """Everything the pure slice builder needs besides the node and its devices."""
@@ -58,7 +64,8 @@ class SliceSettings:
     driver_name: str = DRIVER_NAME
     mode: SliceMode = SliceMode.AUTO
     memory_step_bytes: int = 256 * MIB
-    # None: the step (a claim that asks for memory asks for at least one step).
+    # None: 1/64 of the device's memory rounded up to the step (at least one step), so a device never
+    # holds more claims than its ledger tracks (MAX_CLAIMS_PER_DEVICE).
     memory_min_bytes: int | None = None
     # None: the whole memory (a claim that asks for nothing gets the whole device).
     memory_default_bytes: int | None = None
@@ -93,9 +100,17 @@ class SliceSettings:
         for key, fractions in self.partition_profiles.items():
             _check_profile(key, fractions)
 
-    @property
-    def memory_min(self) -> int:
-        return self.memory_step_bytes if self.memory_min_bytes is None else self.memory_min_bytes
+    def memory_min_for(self, memory_bytes: int) -> int:
+        """The least memory a claim gets on a device of ``memory_bytes`` (its requestPolicy minimum).
+
+        By default large enough that at most ``MAX_CLAIMS_PER_DEVICE`` claims fit: a 65th claim would
+        otherwise be scheduled and then refused by the node at prepare time.
+        """
+        if self.memory_min_bytes is not None:
+            return self.memory_min_bytes
+        step = self.memory_step_bytes
+        per_claim = -(-memory_bytes // MAX_CLAIMS_PER_DEVICE)
+        return max(step, -(-per_claim // step) * step)
 
     def profile_for(self, model: str, device_type: str) -> tuple[Fraction, ...]:
         """The partition sizes for a device: longest model prefix, then its type, then whole only."""

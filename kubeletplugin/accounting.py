@@ -7,7 +7,10 @@ prepare reserves its devices here first, atomically across concurrently preparin
 
 - memory: the sum of memory limits on a physical device is at most its memory;
 - cores: the sum of guaranteed shares on a physical device is at most 100 percent;
-- a device name given without a share id belongs to one claim only.
+- a device name given without a share id belongs to one claim only;
+- at most ``MAX_CLAIMS_PER_DEVICE`` (64) claims share a physical device: the shim's ledger has that many
+  claim records, and the scheduler does not know the limit (in consumable mode the slices' default
+  memory minimum keeps it; partition menus and ``exclusive`` sharing stay far below it).
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from controller.settings import MAX_CLAIMS_PER_DEVICE
 from dra_driver.errors import XPUShareError
 from kubeletplugin.checkpoint import PreparedClaim
 
 
 class OvercommitError(XPUShareError):
     """Preparing the claim would give out more of a device than it has."""
+
+
+class ClaimLimitError(OvercommitError):
+    """The physical device already holds as many claims as its ledger can track."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,15 @@ class Accounting:
             cores = sum(h.core_percent for h in (*mine, *theirs))
             capacity = self._capacity.get(uuid)
             name = mine[0].device
+            holders = {k for k, hs in others.items() if any(h.uuid == uuid for h in hs)}
+            if len(holders) >= MAX_CLAIMS_PER_DEVICE:
+                raise ClaimLimitError(
+                    f"{ref}: device {name} ({uuid}) already holds {len(holders)} prepared claims, the most "
+                    f"one device can hold ({MAX_CLAIMS_PER_DEVICE}, the claim records of its ledger); the "
+                    "scheduler does not count claims, so the kubelet retries until one is released. Give "
+                    "each claim a larger share (in consumable mode a memory request of at least 1/64 of "
+                    "the device, the slices' default minimum), or spread the pods over more devices"
+                )
             if capacity is not None and memory > capacity:
                 raise OvercommitError(
                     f"{ref}: device {name} would be over-committed: memory {memory} bytes prepared "

@@ -28,6 +28,14 @@ from kubeletplugin.checkpoint import (
     write_atomically,
 )
 
+RECORD_SUFFIX = ".json"
+
+
+def record_path(directory: Path, uid: str) -> Path:
+    """The file holding one claim's record (readers outside the plugin, such as ``xpushare quota``, use
+    this rather than spelling the name themselves)."""
+    return directory / f"{uid}{RECORD_SUFFIX}"
+
 
 class _GroupSync:
     """fsync of one directory shared by concurrent writers (group commit).
@@ -88,7 +96,7 @@ class CheckpointStore:
         self.corrupt: dict[str, str] = {}
 
     def record_path(self, uid: str) -> Path:
-        return self.path / f"{uid}.json"
+        return record_path(self.path, uid)
 
     def load(self) -> dict[str, PreparedClaim]:
         """Read every record; damaged ones are left out and listed in ``corrupt`` (file name -> reason)."""
@@ -98,7 +106,7 @@ class CheckpointStore:
             raise CheckpointError(f"create checkpoint directory {self.path}: {err}") from err
         with self._exclusive_lock(), self._mutex:
             self._claims, self.corrupt = {}, {}
-            for path in sorted(self.path.glob("*.json")):
+            for path in sorted(self.path.glob(f"*{RECORD_SUFFIX}")):
                 self._read_record(path)
             return dict(self._claims)
 
@@ -110,7 +118,7 @@ class CheckpointStore:
             return
         except OSError as err:
             raise CheckpointError(f"read {path}: {err}") from err
-        if claim.uid != path.name[: -len(".json")]:
+        if claim.uid != path.name[: -len(RECORD_SUFFIX)]:
             self.corrupt[path.name] = f"holds claim {claim.uid}, not the one its name says"
             return
         self._claims[claim.uid] = claim

@@ -1,4 +1,4 @@
-"""The node plugin's only door to the API server: read claims, list claims, post events.
+"""The node plugin's only door to the API server: read, list and watch claims, post events.
 
 Claims are read through the official client's typed API (``ResourceV1Api``) but decoded as plain JSON
 (``_preload_content=False``): prepare only needs a few fields, and skipping the client's model
@@ -12,9 +12,12 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, cast
 
+import urllib3
 from kubernetes import client as k8s
+from kubernetes.watch.watch import iter_resp_lines
 
 from dra_driver.kube import ApiError, Backoff, typed_call, with_retries
 from dra_driver.telemetry import tracer
@@ -84,27 +87,85 @@ class KubeClaimReader:
 
             return with_retries(read, "list ResourceClaims", self._backoff)
 
+    def watch_claims(
+        self, resource_version: str, timeout_s: int, on_open: Callable[[Any], None] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Events of every ResourceClaim after ``resource_version`` ("" starts with the current claims
+        as ADDED), with bookmarks, as decoded JSON; ends after ``timeout_s`` (server side).
+
+        ``on_open`` receives the response, so another thread can end the stream early (``shutdown``).
+        """
+        response = typed_call(
+            "watch ResourceClaims",
+            self._resource.list_resource_claim_for_all_namespaces,
+            watch=True,
+            resource_version=resource_version or None,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_s,
+            _preload_content=False,
+            _request_timeout=(self._timeout_s, timeout_s + self._timeout_s),
+        )
+        if on_open is not None:
+            on_open(response)
+        try:
+            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                if line:
+                    yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as err:
+            raise ApiError(f"watch ResourceClaims: stream broken: {err}") from err
+        finally:
+            cast(Any, response).release_conn()
+
     def node_event(self, node_name: str, reason: str, message: str, warning: bool = True) -> None:
         """Post an event on the Node; failures are logged, never raised (events are best effort)."""
+        involved = {"kind": "Node", "name": node_name, "apiVersion": "v1"}
+        self._post_event("default", f"{node_name}.xpushare-", involved,
+                         reason=reason, message=message, warning=warning, host=node_name)
+
+    def claim_event(self, claim: dict[str, Any], reason: str, message: str, warning: bool = True) -> None:
+        """Post an event on a ResourceClaim (``kubectl describe resourceclaim`` shows it); best effort."""
+        meta = claim.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "default")), str(meta.get("name", ""))
+        involved = {
+            "kind": "ResourceClaim",
+            "apiVersion": "resource.k8s.io/v1",
+            "namespace": namespace,
+            "name": name,
+            "uid": str(meta.get("uid", "")),
+        }
+        self._post_event(namespace, f"{name}.xpushare-", involved,
+                         reason=reason, message=message, warning=warning)
+
+    def _post_event(
+        self,
+        namespace: str,
+        prefix: str,
+        involved: dict[str, str],
+        *,
+        reason: str,
+        message: str,
+        warning: bool,
+        host: str = "",
+    ) -> None:
         now = datetime.datetime.now(datetime.UTC)
         body = {
-            "metadata": {"generateName": f"{node_name}.xpushare-"},
-            "involvedObject": {"kind": "Node", "name": node_name, "apiVersion": "v1"},
+            "metadata": {"generateName": prefix},
+            "involvedObject": involved,
             "reason": reason,
             "message": message[:1024],
             "type": "Warning" if warning else "Normal",
-            "source": {"component": "xpushare-kubelet-plugin", "host": node_name},
+            "source": {"component": "xpushare-kubelet-plugin", **({"host": host} if host else {})},
             "firstTimestamp": now.isoformat(),
             "lastTimestamp": now.isoformat(),
             "count": 1,
         }
-        what = f"post event {reason} on node {node_name}"
+        what = f"post event {reason} on {involved['kind']} {involved['name']}"
         try:
             with_retries(
                 lambda: typed_call(
                     what,
                     self._core.create_namespaced_event,
-                    "default",
+                    namespace,
                     cast(Any, body),
                     _request_timeout=self._timeout_s,
                 ),
@@ -112,4 +173,4 @@ class KubeClaimReader:
                 self._backoff,
             )
         except ApiError as err:
-            log.warning("could not post node event", extra={"reason": reason, "error": str(err)})
+            log.warning("could not post event", extra={"reason": reason, "error": str(err)})

@@ -17,8 +17,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from controller.settings import MAX_CLAIMS_PER_DEVICE
 from dra_driver.errors import XPUShareError
 from kubeletplugin.checkpoint import PreparedDevice
+from kubeletplugin.physical import PhysicalShare, by_physical
+from kubeletplugin.quota import within_allocation
 from shim import library_path
 from shim.ledger import Ledger, LedgerSnapshot
 
@@ -27,6 +30,24 @@ log = logging.getLogger(__name__)
 
 class LedgerWriteError(XPUShareError):
     """A claim's record could not be written to or removed from a device ledger."""
+
+
+class LedgerFullError(LedgerWriteError):
+    """A device's ledger already tracks as many claims as it can hold."""
+
+
+def _refusal(
+    claim_uid: str, share: PhysicalShare, path: Path, ledger: Ledger, err: XPUShareError
+) -> LedgerWriteError:
+    """The error for a failed record write: a full ledger gets its own, actionable message."""
+    snapshot = ledger.snapshot()
+    if snapshot.container(claim_uid) is None and len(snapshot.containers) >= MAX_CLAIMS_PER_DEVICE:
+        return LedgerFullError(
+            f"claim {claim_uid}: device {share.device} ({share.uuid}) already holds "
+            f"{len(snapshot.containers)} claims, the most its ledger can track ({MAX_CLAIMS_PER_DEVICE}); "
+            "free a claim on it or request larger shares so fewer claims fit on one device"
+        )
+    return LedgerWriteError(f"record claim {claim_uid} in ledger {path}: {err}")
 
 
 class Ledgers:
@@ -70,8 +91,18 @@ class Ledgers:
         except (OSError, XPUShareError) as err:
             raise LedgerWriteError(f"create device ledgers in {self.ledger_dir}: {err}") from err
 
-    def register(self, claim_uid: str, devices: Iterable[PreparedDevice]) -> None:
-        """Create or update the claim's record in each device's ledger (idempotent)."""
+    def register(
+        self,
+        claim_uid: str,
+        devices: Iterable[PreparedDevice],
+        quota: Mapping[str, tuple[int, int]] | None = None,
+    ) -> None:
+        """Create or update the claim's record in each device's ledger (idempotent).
+
+        One record per physical device holds the sum of the claim's parts on it (two partitions of one
+        device are one record). ``quota`` (per UUID: memory bytes, core percent), a live quota change
+        that must survive this write, replaces the sums where given; it is bounded by them.
+        """
         ledger_class = self._ledger_class()
         if ledger_class is None:
             return
@@ -79,13 +110,17 @@ class Ledgers:
             self.ledger_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise LedgerWriteError(f"create ledger directory {self.ledger_dir}: {err}") from err
-        for device in devices:
-            path = self.path(device.uuid)
+        for share in by_physical(devices):
+            memory, cores = within_allocation(share, (quota or {}).get(share.uuid))
+            path = self.path(share.uuid)
             try:
-                with ledger_class.create(path, device.uuid, self._total.get(device.uuid, 0)) as ledger:
-                    ledger.set_container(
-                        claim_uid, device.memory_bytes, device.core_percent, device.priority, device.policy
-                    )
+                with ledger_class.create(path, share.uuid, self._total.get(share.uuid, 0)) as ledger:
+                    try:
+                        ledger.set_container(claim_uid, memory, cores, share.priority, share.policy)
+                    except XPUShareError as err:
+                        raise _refusal(claim_uid, share, path, ledger, err) from err
+            except LedgerWriteError:
+                raise
             except XPUShareError as err:
                 raise LedgerWriteError(f"record claim {claim_uid} in ledger {path}: {err}") from err
 

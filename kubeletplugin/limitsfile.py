@@ -29,6 +29,8 @@ class DeviceLimit:
     priority: str
     policy: str
     ledger_path: str
+    memory_max_bytes: int | None = None  # the allocation, written beside a live quota (memory-max)
+    core_max_percent: int | None = None  # cores-max
 
 
 def limits_path(limits_dir: Path, claim_uid: str) -> Path:

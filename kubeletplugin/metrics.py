@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from dra_driver.errors import ConfigError, XPUShareError
 from dra_driver.kube import ApiError
 from dra_driver.metrics import Family, Registry, Sample
-from kubeletplugin.accounting import OvercommitError
+from kubeletplugin.accounting import ClaimLimitError, OvercommitError
 from kubeletplugin.cdi import CdiError
 from kubeletplugin.checkpoint import (
     CheckpointError,
@@ -38,6 +38,7 @@ PREPARE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 # First match wins, so subclasses come before their bases.
 _REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (ClaimLimitError, "claim_limit"),
     (OvercommitError, "overcommit"),
     (ClaimError, "invalid_claim"),
     (CheckpointLockTimeoutError, "checkpoint_lock"),

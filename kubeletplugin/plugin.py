@@ -38,6 +38,8 @@ from kubeletplugin.kube import KubeClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
 from kubeletplugin.metrics import NodeCollector, NodeMetrics
+from kubeletplugin.quota import NodePaths
+from kubeletplugin.quota_watch import QuotaWatcher
 from kubeletplugin.recovery import RecoveryReport, recover
 from kubeletplugin.registration import RegistrationServicer, add_registration_service
 from kubeletplugin.server import DraService, add_dra_services
@@ -95,6 +97,8 @@ class Plugin:
         self.registration: RegistrationServicer | None = None
         self.monitor: HealthMonitor | None = None
         self.publisher: SlicePublisher | None = None
+        self.quota_watcher: QuotaWatcher | None = None
+        self._reader: KubeClaimReader | None = None
         self._dra_server: grpc.Server | None = None
         self._reg_server: grpc.Server | None = None
         self._service: DraService | None = None
@@ -110,6 +114,7 @@ class Plugin:
                 self.preparer.ledgers.ensure()
             self._collector = NodeCollector(self.preparer)
             self.registry.register(self._collector)
+            self._start_quota_watch()
             self._start_dra_server()
             self._publish(self.devices)
             self._start_registration()
@@ -154,16 +159,30 @@ class Plugin:
         )
         s.ledger_dir.mkdir(parents=True, exist_ok=True)
         store = CheckpointStore(s.checkpoint_dir, read_boot_id(s.boot_id_path), s.checkpoint_lock_timeout_s)
+        self._reader = KubeClaimReader(self.client)
         return ClaimPreparer(
             driver=s.driver_name,
             pool=s.node_name,
-            reader=KubeClaimReader(self.client),
+            reader=self._reader,
             catalog=Catalog(self.devices, self._slice_settings()),
             store=store,
             layout=layout,
-            paths=Paths(cdi_dir=s.cdi_dir, limits_dir=s.limits_dir),
+            paths=Paths(cdi_dir=s.cdi_dir, limits_dir=s.limits_dir, quota_dir=self._node_paths().quota_dir),
             ledgers=Ledgers(s.ledger_dir, {d.uuid: d.memory_bytes for d in self.devices}),
         )
+
+    def _node_paths(self) -> NodePaths:
+        s = self.settings
+        return NodePaths(state_dir=s.state_dir, run_dir=s.run_dir, checkpoint=s.checkpoint_dir)
+
+    def _start_quota_watch(self) -> None:
+        """Apply ``xpushare.io/quota`` claim annotations (before the first prepare can be answered)."""
+        if not self.settings.quota_annotations:
+            return
+        assert self.preparer is not None
+        assert self._reader is not None
+        self.quota_watcher = QuotaWatcher(self.preparer, self._reader, self._node_paths()).start()
+        self.preparer.on_prepared = self.quota_watcher.handle
 
     def _grpc_server(self) -> grpc.Server:
         return grpc.server(
@@ -245,6 +264,8 @@ class Plugin:
         self.settings.dra_socket.unlink(missing_ok=True)
         if self._service is not None:
             self._service.close()
+        if self.quota_watcher is not None:
+            self.quota_watcher.stop()
         if self.preparer is not None:
             self.preparer.store.close()
         if self.backend is not None:

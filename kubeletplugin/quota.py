@@ -4,6 +4,9 @@ What the claim was allocated (the plugin's checkpoint record) bounds every chang
 anywhere from 1 byte (0 % for cores) up to the allocation and back, never past it. A change is applied in
 this order, each step atomic:
 
+Limits are per physical device: a claim holding two partitions (or two shares) of one device has one
+limit there, their sum (``kubeletplugin.physical``).
+
 1. the claim's record in each device's ledger (the shim in every running process reads it from the shared
    mapping: memory at the next allocation, the share at the next launch check, well within a second);
 2. the claim's read-only limits file, rewritten (temp file, fsync, rename) with the new values and the
@@ -26,14 +29,9 @@ from pathlib import Path
 from kubernetes.utils.quantity import parse_quantity
 
 from dra_driver.errors import ConfigError, XPUShareError
-from kubeletplugin.checkpoint import (
-    CheckpointError,
-    ClaimState,
-    PreparedClaim,
-    PreparedDevice,
-    decode,
-    write_atomically,
-)
+from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode, write_atomically
+from kubeletplugin.checkpoint_store import record_path
+from kubeletplugin.physical import PhysicalShare, by_physical
 from shim.ledger import Ledger
 from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits_file
 
@@ -45,6 +43,10 @@ QUOTA_DIR = "quota"
 
 class QuotaError(XPUShareError):
     """A quota change could not be validated or applied."""
+
+
+class InvalidQuotaError(QuotaError, ConfigError):
+    """The request names something the claim does not have (bad input, not a failure to apply)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +89,19 @@ class NodePaths:
     def ledger(self, uuid: str) -> Path:
         return self.run_dir / "ledger" / uuid
 
+    @property
+    def quota_dir(self) -> Path:
+        return self.state_dir / QUOTA_DIR
+
     def quota_record(self, uid: str) -> Path:
-        return self.state_dir / QUOTA_DIR / f"{uid}.json"
+        return quota_record_path(self.quota_dir, uid)
+
+
+Quota = dict[str, tuple[int, int]]  # per device UUID: (memory bytes, core percent)
+
+
+def quota_record_path(directory: Path, uid: str) -> Path:
+    return directory / f"{uid}.json"
 
 
 def parse_memory(text: str) -> int:
@@ -124,7 +137,7 @@ def parse_annotation(text: str) -> QuotaRequest:
 
 def read_prepared(paths: NodePaths, uid: str) -> PreparedClaim:
     """The claim's checkpoint record: what the plugin prepared, hence what may be changed and how far."""
-    record = paths.checkpoint_dir / f"{uid}.json"  # the checkpoint's one record file per claim
+    record = record_path(paths.checkpoint_dir, uid)
     try:
         claim, _boot_id = decode(record.read_bytes())
     except FileNotFoundError as err:
@@ -136,64 +149,85 @@ def read_prepared(paths: NodePaths, uid: str) -> PreparedClaim:
     return claim
 
 
-def _selected(claim: PreparedClaim, device: str | None) -> list[PreparedDevice]:
-    devices = [d for d in claim.devices if device is None or device in (d.device, d.uuid)]
-    if not devices:
-        names = ", ".join(f"{d.device} ({d.uuid})" for d in claim.devices) or "none"
-        raise QuotaError(f"device: {device!r} is not a device of claim {claim.uid}; its devices: {names}")
-    return devices
+def _selected(claim: PreparedClaim, device: str | None) -> list[PhysicalShare]:
+    shares = [s for s in by_physical(claim.devices) if device is None or s.named(device)]
+    if not shares:
+        names = ", ".join(f"{s.device} ({s.uuid})" for s in by_physical(claim.devices)) or "none"
+        raise InvalidQuotaError(
+            f"device: {device!r} is not a device of claim {claim.uid}; its devices: {names}"
+        )
+    return shares
 
 
-def validate(claim: PreparedClaim, request: QuotaRequest) -> list[PreparedDevice]:
+def validate(claim: PreparedClaim, request: QuotaRequest) -> list[PhysicalShare]:
     """Check the request against each selected device's allocation; raises ConfigError naming the field."""
     if request.memory_bytes is None and request.core_percent is None:
         raise ConfigError("quota: give memory and/or cores to change")
-    devices = _selected(claim, request.device)
-    for device in devices:
+    shares = _selected(claim, request.device)
+    for share in shares:
         memory, cores = request.memory_bytes, request.core_percent
-        if memory is not None and not 1 <= memory <= device.memory_bytes:
+        if memory is not None and not 1 <= memory <= share.memory_bytes:
             raise ConfigError(
-                f"memory: {memory} bytes on device {device.device} is outside the allocated range "
-                f"1..{device.memory_bytes} bytes"
+                f"memory: {memory} bytes on device {share.device} is outside the allocated range "
+                f"1..{share.memory_bytes} bytes"
             )
-        if cores is not None and not 0 <= cores <= device.core_percent:
+        if cores is not None and not 0 <= cores <= share.core_percent:
             raise ConfigError(
-                f"cores: {cores}% on device {device.device} is outside the allocated range "
-                f"0..{device.core_percent}%"
+                f"cores: {cores}% on device {share.device} is outside the allocated range "
+                f"0..{share.core_percent}%"
             )
-    return devices
+    return shares
 
 
-def _device_quota(uid: str, device: PreparedDevice, ledger: Ledger) -> DeviceQuota:
+def within_allocation(share: PhysicalShare, stored: tuple[int, int] | None) -> tuple[int, int]:
+    """A stored quota bounded by the share's allocation (the allocation itself when nothing is stored)."""
+    if stored is None:
+        return share.memory_bytes, share.core_percent
+    memory, cores = stored
+    return max(1, min(memory, share.memory_bytes)), max(0, min(cores, share.core_percent))
+
+
+def resolve(claim: PreparedClaim, request: QuotaRequest, current: Quota) -> Quota:
+    """The quota per device after ``request`` (validated), starting from ``current``; pure."""
+    values: Quota = {}
+    for share in validate(claim, request):
+        memory, cores = within_allocation(share, current.get(share.uuid))
+        values[share.uuid] = (
+            memory if request.memory_bytes is None else request.memory_bytes,
+            cores if request.core_percent is None else request.core_percent,
+        )
+    return values
+
+
+def _device_quota(uid: str, share: PhysicalShare, ledger: Ledger) -> DeviceQuota:
     record = ledger.snapshot().container(uid)
-    memory = record.limit_bytes if record is not None and record.limit_bytes else device.memory_bytes
-    cores = record.core_percent if record is not None else device.core_percent
-    return DeviceQuota(device.device, device.uuid, min(memory, device.memory_bytes),
-                       min(cores, device.core_percent), device.memory_bytes, device.core_percent,
+    memory = record.limit_bytes if record is not None and record.limit_bytes else share.memory_bytes
+    cores = record.core_percent if record is not None else share.core_percent
+    return DeviceQuota(share.device, share.uuid, min(memory, share.memory_bytes),
+                       min(cores, share.core_percent), share.memory_bytes, share.core_percent,
                        record.used_bytes if record is not None else 0)
 
 
-def _open_ledger(paths: NodePaths, uid: str, device: PreparedDevice) -> Ledger:
-    path = paths.ledger(device.uuid)
+def _open_ledger(paths: NodePaths, uid: str, share: PhysicalShare) -> Ledger:
+    path = paths.ledger(share.uuid)
     try:
         return Ledger.attach(path)
     except XPUShareError as err:
-        raise QuotaError(f"claim {uid}: ledger of device {device.device} unusable ({err}); running processes "
+        raise QuotaError(f"claim {uid}: ledger of device {share.device} unusable ({err}); running processes "
                          "cannot be reached") from err
 
 
-def _apply_ledger(paths: NodePaths, uid: str, device: PreparedDevice, request: QuotaRequest) -> DeviceQuota:
-    with _open_ledger(paths, uid, device) as ledger:
-        current = _device_quota(uid, device, ledger)
+def _apply_ledger(paths: NodePaths, uid: str, share: PhysicalShare, value: tuple[int, int]) -> DeviceQuota:
+    with _open_ledger(paths, uid, share) as ledger:
+        current = _device_quota(uid, share, ledger)
         record = ledger.snapshot().container(uid)
-        memory = current.memory_bytes if request.memory_bytes is None else request.memory_bytes
-        cores = current.core_percent if request.core_percent is None else request.core_percent
-        priority = record.priority if record is not None else device.priority
-        policy = record.policy if record is not None else device.policy
+        memory, cores = value
+        priority = record.priority if record is not None else share.priority
+        policy = record.policy if record is not None else share.policy
         try:
             ledger.set_container(uid, memory, cores, priority, policy)
         except XPUShareError as err:
-            raise QuotaError(f"claim {uid}: update the ledger of device {device.device}: {err}") from err
+            raise QuotaError(f"claim {uid}: update the ledger of device {share.device}: {err}") from err
         return replace(current, memory_bytes=memory, core_percent=cores)
 
 
@@ -215,25 +249,9 @@ def _rewrite_limits(paths: NodePaths, uid: str, quotas: dict[str, DeviceQuota]) 
         raise QuotaError(f"claim {uid}: rewrite its limits file: {err}") from err
 
 
-def _record(paths: NodePaths, uid: str, quotas: list[DeviceQuota]) -> None:
-    path = paths.quota_record(uid)
-    previous = load_quota(paths, uid)
-    previous.update({q.uuid: (q.memory_bytes, q.core_percent) for q in quotas})
-    devices = {u: {"memoryBytes": m, "corePercent": c} for u, (m, c) in previous.items()}
-    body = {"uid": uid, "devices": devices}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, json.dumps(body, sort_keys=True).encode())
-    except (OSError, CheckpointError) as err:
-        raise QuotaError(f"claim {uid}: record the quota in {path}: {err}") from err
-
-
-def load_quota(paths: NodePaths, uid: str) -> dict[str, tuple[int, int]]:
-    """The quota last applied to a claim, per device UUID: (memory bytes, core percent). Empty if none.
-
-    The plugin calls this after (re-)preparing a claim and re-applies it with ``apply_quota``.
-    """
-    path = paths.quota_record(uid)
+def read_quota_record(directory: Path, uid: str) -> Quota:
+    """The quota last applied to a claim, per device UUID; empty when none (or unreadable: logged)."""
+    path = quota_record_path(directory, uid)
     try:
         body = json.loads(path.read_bytes())
         return {uuid: (int(v["memoryBytes"]), int(v["corePercent"])) for uuid, v in body["devices"].items()}
@@ -244,21 +262,69 @@ def load_quota(paths: NodePaths, uid: str) -> dict[str, tuple[int, int]]:
         return {}
 
 
+def write_quota_record(directory: Path, uid: str, values: Quota) -> None:
+    """Merge ``values`` into the claim's record (atomically), for re-applying after a re-prepare."""
+    path = quota_record_path(directory, uid)
+    merged = read_quota_record(directory, uid)
+    merged.update(values)
+    devices = {u: {"memoryBytes": m, "corePercent": c} for u, (m, c) in merged.items()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, json.dumps({"uid": uid, "devices": devices}, sort_keys=True).encode())
+    except (OSError, CheckpointError) as err:
+        raise QuotaError(f"claim {uid}: record the quota in {path}: {err}") from err
+
+
+def remove_quota_record(directory: Path, uid: str) -> None:
+    path = quota_record_path(directory, uid)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        raise QuotaError(f"claim {uid}: remove its quota record {path}: {err}") from err
+
+
+def load_quota(paths: NodePaths, uid: str) -> Quota:
+    """The quota last applied to a claim, per device UUID: (memory bytes, core percent). Empty if none.
+
+    The plugin re-applies it whenever it writes the claim's ledger records and limits file (prepare,
+    re-prepare, restart).
+    """
+    return read_quota_record(paths.quota_dir, uid)
+
+
 def forget_quota(paths: NodePaths, uid: str) -> None:
     """Drop the claim's quota record (at unprepare)."""
-    paths.quota_record(uid).unlink(missing_ok=True)
+    remove_quota_record(paths.quota_dir, uid)
 
 
-def apply_quota(paths: NodePaths, uid: str, request: QuotaRequest) -> list[DeviceQuota]:
-    """Validate against the allocation, then update ledgers, limits file and quota record."""
-    claim = read_prepared(paths, uid)
-    devices = validate(claim, request)
-    quotas = [_apply_ledger(paths, uid, device, request) for device in devices]
-    _rewrite_limits(paths, uid, {q.uuid: q for q in quotas})
-    _record(paths, uid, quotas)
-    log.info("quota changed", extra={"claim_uid": uid, "devices": [q.device for q in quotas],
+def set_quota(paths: NodePaths, claim: PreparedClaim, values: Quota) -> list[DeviceQuota]:
+    """Write already validated per-device values: ledgers, then the limits file, then the record."""
+    shares = [s for s in by_physical(claim.devices) if s.uuid in values]
+    quotas = [_apply_ledger(paths, claim.uid, share, values[share.uuid]) for share in shares]
+    _rewrite_limits(paths, claim.uid, {q.uuid: q for q in quotas})
+    write_quota_record(paths.quota_dir, claim.uid, {q.uuid: (q.memory_bytes, q.core_percent) for q in quotas})
+    log.info("quota changed", extra={"claim_uid": claim.uid, "devices": [q.device for q in quotas],
                                      "memory_bytes": [q.memory_bytes for q in quotas],
                                      "core_percent": [q.core_percent for q in quotas]})
+    return quotas
+
+
+def apply_quota(
+    paths: NodePaths, uid: str, request: QuotaRequest, claim: PreparedClaim | None = None
+) -> list[DeviceQuota]:
+    """Validate against the allocation, then update ledgers, limits file and quota record.
+
+    ``claim`` is the prepared claim when the caller holds it (the plugin); else the checkpoint is read.
+    """
+    prepared = claim if claim is not None else read_prepared(paths, uid)
+    return set_quota(paths, prepared, resolve(prepared, request, load_quota(paths, uid)))
+
+
+def restore_allocation(paths: NodePaths, claim: PreparedClaim) -> list[DeviceQuota]:
+    """Give the claim its whole allocation back on every device and drop its quota record."""
+    values = {s.uuid: (s.memory_bytes, s.core_percent) for s in by_physical(claim.devices)}
+    quotas = set_quota(paths, claim, values)
+    forget_quota(paths, claim.uid)
     return quotas
 
 
@@ -266,7 +332,7 @@ def show_quota(paths: NodePaths, uid: str) -> list[DeviceQuota]:
     """The claim's current quota per device, as the running shims see it."""
     claim = read_prepared(paths, uid)
     quotas = []
-    for device in claim.devices:
-        with _open_ledger(paths, uid, device) as ledger:
-            quotas.append(_device_quota(uid, device, ledger))
+    for share in by_physical(claim.devices):
+        with _open_ledger(paths, uid, share) as ledger:
+            quotas.append(_device_quota(uid, share, ledger))
     return quotas

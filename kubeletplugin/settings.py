@@ -40,6 +40,7 @@ class PluginSettings:
     checkpoint_lock_timeout_s: float = 10.0
     max_parallel_claims: int = 8
     grpc_workers: int = 16
+    quota_annotations: bool = True  # apply the xpushare.io/quota annotation of prepared claims
     metrics_address: str = ""  # HOST:PORT of /metrics; empty (library and test default) or 0: off
 
     def __post_init__(self) -> None:

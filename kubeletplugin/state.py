@@ -9,8 +9,12 @@ Prepare path, per claim, under that claim's lock (calls for different claims run
 4. Record ``PrepareStarted``, write the limits file and the CDI spec, record ``PrepareCompleted``.
    Any failure rolls back what was done (files, reservation, checkpoint entry).
 
-Unprepare removes the CDI spec, the limits file, the reservation and the checkpoint entry; a claim that is
-not known is already unprepared.
+Unprepare removes the CDI spec, the limits file, the reservation, the quota record and the checkpoint
+entry; a claim that is not known is already unprepared.
+
+Limits are written per physical device (``kubeletplugin.physical``): two partitions of one device in one
+claim are one limits line and one ledger record holding their sum. A live quota (``kubeletplugin.quota``)
+recorded for the claim is applied every time its files are written, so a re-prepare or a restart keeps it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from opentelemetry import trace
 
@@ -34,6 +39,8 @@ from kubeletplugin.claims import ClaimError, claim_ref, parse_claim
 from kubeletplugin.kube import ClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog, Grant, resolve_limits
+from kubeletplugin.physical import by_physical
+from kubeletplugin.quota import Quota, read_quota_record, remove_quota_record, within_allocation
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -56,6 +63,7 @@ class ClaimKey:
 class Paths:
     cdi_dir: Path
     limits_dir: Path
+    quota_dir: Path | None = None  # live quota records (<state-dir>/quota); None: quotas not kept
 
 
 class _ClaimLocks:
@@ -134,6 +142,13 @@ class ClaimPreparer:
         self.ledgers = ledgers
         self.accounting = Accounting({d.uuid: d.memory_bytes for d in catalog.physical.values()})
         self._locks = _ClaimLocks()
+        # Called with the claim's JSON after a claim was newly prepared, outside the claim's lock and
+        # before the answer goes to the kubelet (the plugin applies the claim's quota annotation here).
+        self.on_prepared: Callable[[dict[str, Any]], None] | None = None
+
+    def locked(self, uid: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the claim's lock (what prepare and unprepare hold) for another change to its files."""
+        return self._locks.hold(uid)
 
     def prepare(self, key: ClaimKey) -> list[PreparedDevice]:
         """Prepare one claim and return its devices; raises ``XPUShareError`` naming the claim."""
@@ -145,9 +160,15 @@ class ClaimPreparer:
                 return list(recorded.devices)
             if recorded is not None:
                 self._remove(key.uid)  # a crash left it half done: start over
-            return self._prepare_new(key)
+            devices, obj = self._prepare_new(key)
+        if self.on_prepared is not None:
+            try:
+                self.on_prepared(obj)
+            except Exception:  # the claim is prepared; a failing observer must not undo that
+                log.exception("after-prepare hook failed", extra={"claim_uid": key.uid})
+        return devices
 
-    def _prepare_new(self, key: ClaimKey) -> list[PreparedDevice]:
+    def _prepare_new(self, key: ClaimKey) -> tuple[list[PreparedDevice], dict[str, Any]]:
         obj = self.reader.get_claim(key.namespace, key.name)
         if obj is None:
             raise ClaimError(f"{key.ref}: not found in the API server")
@@ -168,7 +189,7 @@ class ClaimPreparer:
             self.accounting.release(key.uid)
             raise
         _annotate(devices)
-        return devices
+        return devices, obj
 
     def _owners(self) -> dict[str, str]:
         return {uid: claim_ref(c.namespace, c.name, uid) for uid, c in self.store.claims().items()}
@@ -187,6 +208,7 @@ class ClaimPreparer:
             lambda: self._unregister(recorded),
             lambda: cdi.remove_spec(self.paths.cdi_dir, uid, self.layout.kind),
             lambda: limitsfile.remove_limits(self.paths.limits_dir, uid),
+            lambda: self._forget_quota(uid),
             lambda: self._forget(uid),
         )
         for step in steps:
@@ -201,29 +223,47 @@ class ClaimPreparer:
         if claim is not None and self.ledgers is not None:
             self.ledgers.unregister(claim.uid, claim.devices)
 
+    def _forget_quota(self, uid: str) -> None:
+        if self.paths.quota_dir is not None:
+            remove_quota_record(self.paths.quota_dir, uid)
+
+    def quota(self, uid: str) -> Quota:
+        """The live quota recorded for the claim (per device UUID), empty when none."""
+        return {} if self.paths.quota_dir is None else read_quota_record(self.paths.quota_dir, uid)
+
     def _forget(self, uid: str) -> None:
         if self.store.get(uid) is not None:
             self.store.delete(uid)
 
     def write_files(self, claim: PreparedClaim) -> None:
-        """Write the limits file, then the CDI spec that mounts it (the spec last: it makes it usable)."""
-        ordered = sorted(claim.devices, key=lambda d: (d.device_type, d.index))
-        in_container = {id(d): n for n, d in enumerate(ordered)}
-        limits = [
-            limitsfile.DeviceLimit(
-                uuid=d.uuid,
-                index=in_container[id(d)],
-                memory_limit_bytes=d.memory_bytes,
-                core_percent=d.core_percent,
-                priority=d.priority,
-                policy=d.policy,
-                ledger_path=f"{cdi.CONTAINER_LEDGER_DIR}/{d.uuid}" if self.ledgers is not None else "",
+        """Write the limits file, then the CDI spec that mounts it (the spec last: it makes it usable).
+
+        One limits line and one ledger record per physical device, with the claim's recorded live quota
+        applied (the allocation is then written as ``memory-max``/``cores-max``).
+        """
+        quota = self.quota(claim.uid)
+        shares = sorted(by_physical(claim.devices), key=lambda s: (s.device_type, s.index))
+        ledger_dir = cdi.CONTAINER_LEDGER_DIR if self.ledgers is not None else None
+        limits = []
+        for position, share in enumerate(shares):
+            memory, cores = within_allocation(share, quota.get(share.uuid))
+            tuned = share.uuid in quota
+            limits.append(
+                limitsfile.DeviceLimit(
+                    uuid=share.uuid,
+                    index=position,
+                    memory_limit_bytes=memory,
+                    core_percent=cores,
+                    priority=share.priority,
+                    policy=share.policy,
+                    ledger_path=f"{ledger_dir}/{share.uuid}" if ledger_dir is not None else "",
+                    memory_max_bytes=share.memory_bytes if tuned else None,
+                    core_max_percent=share.core_percent if tuned else None,
+                )
             )
-            for d in claim.devices
-        ]
         path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits)
         if self.ledgers is not None:
-            self.ledgers.register(claim.uid, claim.devices)
+            self.ledgers.register(claim.uid, claim.devices, quota)
         spec_devices = tuple(
             cdi.SpecDevice(
                 name=d.cdi_device_ids[0].split("=", 1)[1],

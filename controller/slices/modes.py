@@ -39,7 +39,7 @@ def _with_taints(entry: Entry, device: Device, settings: SliceSettings) -> Entry
 
 def _memory_policy(memory: int, settings: SliceSettings) -> dict[str, Any] | None:
     """``validRange`` needs ``min + step <= value`` and ``default`` on the grid ``min + k*step``."""
-    step, low = settings.memory_step_bytes, settings.memory_min
+    step, low = settings.memory_step_bytes, settings.memory_min_for(memory)
     if low + step > memory:
         return None
     wanted = memory if settings.memory_default_bytes is None else min(settings.memory_default_bytes, memory)

@@ -39,6 +39,11 @@ def register(subparsers: Any) -> None:
     add("--health-interval", type=float, default=10.0, help="seconds between health checks")
     add("--max-parallel-claims", type=int, default=8)
     add(
+        "--no-quota-annotation",
+        action="store_true",
+        help="ignore the xpushare.io/quota annotation of claims (no watch on ResourceClaims)",
+    )
+    add(
         "--metrics-address",
         default=":9464",
         help="HOST:PORT of /metrics, /healthz and /readyz (default :9464: every interface; empty or 0: off)",
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         publish_slices=not args.no_publish,
         health_interval_s=args.health_interval,
         max_parallel_claims=args.max_parallel_claims,
+        quota_annotations=not args.no_quota_annotation,
         metrics_address=args.metrics_address,
     )
     setup_tracing("xpushare-kubelet-plugin")

@@ -53,3 +53,10 @@ def test_cli_offers_the_kubelet_plugin_command_with_every_path_as_a_flag() -> No
     assert (args.node_name, args.cdi_dir, args.registry_dir) == ("n1", Path("/tmp/cdi"), Path("/tmp/reg"))
     assert (args.slice_mode, args.no_publish) == ("partitioned", True)
     assert callable(args.handler)
+
+
+def test_the_quota_annotation_watch_is_on_unless_turned_off() -> None:
+    assert PluginSettings(node_name="n1").quota_annotations
+    on = build_parser().parse_args(["kubelet-plugin", "--node-name", "n1"])
+    off = build_parser().parse_args(["kubelet-plugin", "--node-name", "n1", "--no-quota-annotation"])
+    assert (on.no_quota_annotation, off.no_quota_annotation) == (False, True)

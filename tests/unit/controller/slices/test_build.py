@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.settings import SliceMode, SliceSettings
+from controller.settings import MAX_CLAIMS_PER_DEVICE, SliceMode, SliceSettings
 from controller.slices import SliceBuildError, build_slices
 from controller.slices.build import MAX_NAME
 from dra_driver.devices import GIB, MIB, Health
@@ -50,7 +50,8 @@ def test_consumable_device_defaults_to_whole_memory_and_best_effort_cores() -> N
     assert device["allowMultipleAllocations"] is True
     memory, cores = device["capacity"]["memory"], device["capacity"]["cores"]
     assert memory["value"] == "64Gi"
-    assert memory["requestPolicy"] == {"default": "64Gi", "validRange": {"min": "256Mi", "step": "256Mi"}}
+    # The minimum (1/64 of the device) keeps a device under the 64 claims its ledger tracks.
+    assert memory["requestPolicy"] == {"default": "64Gi", "validRange": {"min": "1Gi", "step": "256Mi"}}
     assert cores == {
         "value": "100",
         "requestPolicy": {"default": "0", "validRange": {"min": "0", "step": "1"}},
@@ -66,6 +67,19 @@ def test_consumable_default_stays_on_the_step_grid_when_memory_is_not_a_multiple
     assert quantity_value(memory["value"]) == 81559 * MIB
     assert default == 318 * 256 * MIB
     assert (default - 256 * MIB) % (256 * MIB) == 0
+
+
+@pytest.mark.parametrize("memory_mib", [81559, 65536, 8192, 1000])
+def test_default_memory_minimum_fits_at_most_64_claims_on_a_device(memory_mib: int) -> None:
+    settings = SliceSettings()
+    low = settings.memory_min_for(memory_mib * MIB)
+    assert low % settings.memory_step_bytes == 0
+    assert (memory_mib * MIB) // low <= MAX_CLAIMS_PER_DEVICE
+    assert low - settings.memory_step_bytes < -(-memory_mib * MIB // MAX_CLAIMS_PER_DEVICE)  # no larger
+
+
+def test_an_explicit_memory_minimum_wins() -> None:
+    assert SliceSettings(memory_min_bytes=512 * MIB).memory_min_for(80 * GIB) == 512 * MIB
 
 
 def test_request_policy_steps_and_defaults_are_configurable() -> None:

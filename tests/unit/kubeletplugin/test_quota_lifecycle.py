@@ -1,0 +1,177 @@
+"""A live quota outlives re-prepares and restarts and ends with the claim; a claim's parts on one physical
+device are one limit; a device holds at most 64 claims, refused with a message that says what to do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from controller.settings import MAX_CLAIMS_PER_DEVICE
+from dra_driver.devices import GIB, MIB
+from kubeletplugin import cdi, limitsfile
+from kubeletplugin.accounting import ClaimLimitError
+from kubeletplugin.checkpoint_store import CheckpointStore, record_path
+from kubeletplugin.ledgers import LedgerFullError, Ledgers
+from kubeletplugin.limits import Catalog
+from kubeletplugin.quota import NodePaths, QuotaRequest, apply_quota, load_quota, read_prepared, show_quota
+from kubeletplugin.recovery import recover
+from kubeletplugin.state import ClaimKey, ClaimPreparer, Paths
+from shim import HEADER_PATH
+from shim.ledger import Ledger
+from shim.limits import read_limits_file
+from tests.support.plugin_claims import NODE, claim, npu, result, shared
+from tests.unit.kubeletplugin.test_state import MemoryReader
+
+UUID0 = "NPU-UUID-0"
+
+
+def _paths(tmp_path: Path) -> NodePaths:
+    """The node layout of ``_preparer``: limits and ledgers under one run directory."""
+    return NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path / "run")
+
+
+def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
+    node = _paths(tmp_path)
+    layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, node.run_dir / "ledger")
+    preparer = ClaimPreparer(
+        driver="xpushare.io",
+        pool=NODE,
+        reader=reader,
+        catalog=Catalog([npu(0), npu(1)]),
+        store=CheckpointStore(node.checkpoint_dir, "boot-1"),
+        layout=layout,
+        paths=Paths(tmp_path / "cdi", node.run_dir / "limits", node.quota_dir),
+        ledgers=Ledgers(node.run_dir / "ledger", {UUID0: 64 * GIB, "NPU-UUID-1": 64 * GIB}),
+    )
+    preparer.store.load()
+    return preparer
+
+
+def _ledger_record(tmp_path: Path, uid: str, uuid: str = UUID0) -> tuple[int, int]:
+    with Ledger.attach(_paths(tmp_path).ledger(uuid)) as ledger:
+        record = ledger.snapshot().container(uid)
+    assert record is not None
+    return record.limit_bytes, record.core_percent
+
+
+def _file_limits(tmp_path: Path, uid: str) -> list[tuple[int, int, int | None, int | None]]:
+    limits = read_limits_file(_paths(tmp_path).limits_file(uid))
+    return [
+        (d.memory_limit_bytes, d.core_percent, d.memory_max_bytes, d.core_max_percent) for d in limits.devices
+    ]
+
+
+@pytest.fixture
+def reader() -> MemoryReader:
+    return MemoryReader()
+
+
+def _tuned(tmp_path: Path, reader: MemoryReader) -> tuple[ClaimPreparer, ClaimKey]:
+    preparer = _preparer(tmp_path, reader)
+    key = reader.add(claim(results=[shared("npu-0", memory="8Gi", cores="30")]))
+    preparer.prepare(key)
+    apply_quota(_paths(tmp_path), key.uid, QuotaRequest(memory_bytes=4 * GIB, core_percent=10))
+    assert _ledger_record(tmp_path, key.uid) == (4 * GIB, 10)
+    return preparer, key
+
+
+def test_quota_survives_a_re_prepare(tmp_path: Path, reader: MemoryReader) -> None:
+    preparer, key = _tuned(tmp_path, reader)
+    cdi.spec_path(tmp_path / "cdi", key.uid).unlink()  # the kubelet's retry finds the files gone
+    preparer.prepare(key)
+    assert _ledger_record(tmp_path, key.uid) == (4 * GIB, 10)
+    assert _file_limits(tmp_path, key.uid) == [(4 * GIB, 10, 8 * GIB, 30)]
+
+
+def test_quota_survives_a_plugin_restart(tmp_path: Path, reader: MemoryReader) -> None:
+    _tuned(tmp_path, reader)
+    uid = next(iter(reader.claims.values()))["metadata"]["uid"]
+    with Ledger.attach(_paths(tmp_path).ledger(UUID0)) as ledger:  # as after a reboot: ledger emptied
+        ledger.remove_container(uid)
+    limitsfile.remove_limits(_paths(tmp_path).run_dir / "limits", uid)
+    assert recover(_preparer(tmp_path, reader), NODE).restored == [uid]
+    assert _ledger_record(tmp_path, uid) == (4 * GIB, 10)
+    assert _file_limits(tmp_path, uid) == [(4 * GIB, 10, 8 * GIB, 30)]
+
+
+def test_unprepare_forgets_the_quota(tmp_path: Path, reader: MemoryReader) -> None:
+    preparer, key = _tuned(tmp_path, reader)
+    preparer.unprepare(key)
+    assert load_quota(_paths(tmp_path), key.uid) == {}
+    assert not _paths(tmp_path).quota_record(key.uid).exists()
+    preparer.prepare(key)  # prepared again: the whole allocation
+    assert _ledger_record(tmp_path, key.uid) == (8 * GIB, 30)
+    assert _file_limits(tmp_path, key.uid) == [(8 * GIB, 30, None, None)]
+
+
+def test_quota_reads_the_record_the_checkpoint_store_writes(tmp_path: Path, reader: MemoryReader) -> None:
+    preparer = _preparer(tmp_path, reader)
+    key = reader.add(claim(results=[shared("npu-0")]))
+    preparer.prepare(key)
+    assert record_path(preparer.store.path, key.uid) == preparer.store.record_path(key.uid)
+    assert read_prepared(_paths(tmp_path), key.uid).devices == preparer.store.get(key.uid).devices  # type: ignore[union-attr]
+
+
+def test_two_partitions_of_one_device_are_one_summed_limit(tmp_path: Path, reader: MemoryReader) -> None:
+    preparer = _preparer(tmp_path, reader)
+    key = reader.add(claim(results=[result("npu-0-1of4-0"), result("npu-0-1of4-1", request="b")]))
+    devices = preparer.prepare(key)
+    assert [(d.device, d.memory_bytes, d.core_percent) for d in devices] == [
+        ("npu-0-1of4-0", 16 * GIB, 25),
+        ("npu-0-1of4-1", 16 * GIB, 25),
+    ]
+    assert _ledger_record(tmp_path, key.uid) == (32 * GIB, 50)
+    assert _file_limits(tmp_path, key.uid) == [(32 * GIB, 50, None, None)]  # one line: one device seen
+    (quota,) = apply_quota(_paths(tmp_path), key.uid, QuotaRequest(memory_bytes=20 * GIB))
+    assert (quota.device, quota.memory_bytes, quota.allocated_memory_bytes) == (
+        "npu-0-1of4-0+npu-0-1of4-1", 20 * GIB, 32 * GIB
+    )
+    assert [q.memory_bytes for q in show_quota(_paths(tmp_path), key.uid)] == [20 * GIB]
+    assert _file_limits(tmp_path, key.uid) == [(20 * GIB, 50, 32 * GIB, 50)]
+
+
+def test_two_shares_of_one_device_are_summed_in_the_ledger(tmp_path: Path, reader: MemoryReader) -> None:
+    preparer = _preparer(tmp_path, reader)
+    parts = [shared("npu-0", memory="4Gi", cores="10", request="a"), shared("npu-0", memory="6Gi", cores="5")]
+    key = reader.add(claim(results=parts))
+    preparer.prepare(key)
+    assert _ledger_record(tmp_path, key.uid) == (10 * GIB, 15)
+
+
+def test_the_claim_limit_is_the_shims(tmp_path: Path) -> None:
+    header = HEADER_PATH.read_text()
+    match = re.search(r"#define XPUSHARE_MAX_CONTAINERS (\d+)", header)
+    assert match is not None
+    assert int(match.group(1)) == MAX_CLAIMS_PER_DEVICE
+
+
+def test_a_device_refuses_its_65th_claim_clearly(tmp_path: Path, reader: MemoryReader) -> None:
+    preparer = _preparer(tmp_path, reader)
+    for n in range(MAX_CLAIMS_PER_DEVICE):
+        small = [shared("npu-0", memory="512Mi", cores="0")]
+        preparer.prepare(reader.add(claim(name=f"c{n}", results=small)))
+    extra = reader.add(claim(name="extra", results=[shared("npu-0", memory="512Mi", cores="0")]))
+    with pytest.raises(ClaimLimitError) as caught:
+        preparer.prepare(extra)
+    message = str(caught.value)
+    for part in ("claim default/extra", "device npu-0", "64 prepared claims", "1/64 of the device"):
+        assert part in message, message
+    assert preparer.store.get(extra.uid) is None
+    assert preparer.prepare(reader.add(claim(name="other", results=[shared("npu-1", memory="1Gi")])))
+
+
+def test_a_full_ledger_is_reported_as_such(tmp_path: Path, reader: MemoryReader) -> None:
+    """The ledger's own refusal (records left by others) names the device and the limit too."""
+    ledger_dir = tmp_path / "ledger"
+    ledgers = Ledgers(ledger_dir, {UUID0: 64 * GIB})
+    ledgers.ledger_dir.mkdir()
+    with Ledger.create(ledger_dir / UUID0, UUID0, 64 * GIB) as ledger:
+        for n in range(MAX_CLAIMS_PER_DEVICE):
+            ledger.set_container(f"other-{n}", 256 * MIB, 0)
+    preparer = _preparer(tmp_path, reader)
+    key = reader.add(claim(results=[shared("npu-0")]))
+    devices = preparer.prepare(key)  # the devices as prepare makes them (its own run directory)
+    with pytest.raises(LedgerFullError, match=r"device npu-0 \(NPU-UUID-0\) already holds 64 claims.*64"):
+        ledgers.register(key.uid, devices)
