@@ -1,0 +1,1 @@
+"""Tests of the shim preloaded into PyTorch on a real NVIDIA GPU (marker ``gpu``; skipped without one)."""

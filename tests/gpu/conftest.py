@@ -1,0 +1,68 @@
+"""Fixtures of the GPU tests: the real shim preloaded into PyTorch on a real NVIDIA GPU.
+
+Every test here is skipped, with the reason shown by ``-rs``, unless ``nvidia-smi -L`` lists a GPU and
+``torch.cuda.is_available()`` is true in the interpreter that runs the GPU work (``$GPU_TEST_PYTHON``,
+else the one running pytest). Both are checked in subprocesses, so a broken driver cannot crash the
+collection. The tests use the first GPU nvidia-smi lists (pinned with ``CUDA_VISIBLE_DEVICES=<uuid>``)
+and assume nothing else uses it while they run (about 3 minutes; compute shares are timing-sensitive).
+
+Running them on a GPU machine, from the repository root, with the interpreter that has PyTorch::
+
+    PYTHONPATH=$PWD python3 -m pytest -m gpu tests/gpu -rs -v
+    PYTHONPATH=$PWD python3 benchmarks/share_accuracy_torch.py --seconds 5
+
+The shim is ``shim.library_path()`` (``shim/_lib/libxpushare.so``, built by ``pip install -e .``); when
+it is missing the tests compile it with gcc exactly as the package build does. The ledger is created
+and the claim recorded in it as the node plugin does, through ``shim.ledger`` (cffi); where cffi is
+missing the shim creates both itself at the first allocation and the ledger checks are left out.
+
+With the session's device tool (the sources are sent; the shim is compiled there into tests/.build,
+which stays between calls on a warm machine; add ``carry=["shim/_lib"]`` to send a built one instead),
+two calls of about 3 and 4 minutes, output kept under ``$OUT``::
+
+    run(kind="nvidia-h100-x1", timeout_s=600, command="export PYTHONPATH=$PWD PYTHONUNBUFFERED=1; "
+        "nvidia-smi -L; python3 -m pytest -m gpu tests/gpu -rs -v 2>&1 | tee $OUT/gpu-tests.log")
+    run(timeout_s=600, command="export PYTHONPATH=$PWD PYTHONUNBUFFERED=1; "
+        "python3 benchmarks/share_accuracy_torch.py --seconds 5 2>&1 | tee $OUT/share-torch.log")
+
+To have the ledger checks there too, carry cffi and pycparser wheels for CPython 3.12 (see the device
+tool's README: ``pip download --only-binary=:all: --python-version 3.12 ... -d .whl cffi pycparser``),
+add ``.whl`` to ``carry`` and start the command with ``python3 -m pip install -q --no-index --no-deps
+--target /tmp/site .whl/*.whl && export PYTHONPATH=$PWD:/tmp/site``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shim import LIBRARY_ENV
+from tests.gpu.torchlib import Gpu, GpuNode, find_shim, probe
+
+
+@pytest.fixture(scope="session")
+def gpu() -> Gpu:
+    found = probe()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+@pytest.fixture(scope="session")
+def shim_library(gpu: Gpu) -> Path:
+    found = find_shim()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _gpu_and_shim(monkeypatch: pytest.MonkeyPatch, shim_library: Path) -> None:
+    """Every test needs both; the ledger binding must load the library that is preloaded."""
+    monkeypatch.setenv(LIBRARY_ENV, str(shim_library))
+
+
+@pytest.fixture
+def node(tmp_path: Path, gpu: Gpu, shim_library: Path) -> GpuNode:
+    return GpuNode(tmp_path, gpu, shim_library)

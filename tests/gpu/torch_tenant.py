@@ -1,0 +1,85 @@
+"""A compute tenant: fixed-size matmuls in a loop, counting those completed per window of wall time.
+
+Run by ``torchlib.run_tenants`` under the interpreter that has PyTorch (standard library and torch only,
+so it runs without the project installed). It initialises CUDA and warms cuBLAS up, touches
+``--ready-file``, then waits for the common start time (CLOCK_MONOTONIC nanoseconds) on stdin, so every
+tenant of a run starts together whatever its start-up took. Work is issued in batches of ``--batch``
+matmuls followed by a synchronize, and a batch counts in the window in which it completed; with
+``--gap-ms`` the loop sleeps after each batch (a serving loop). Prints one ``RESULT {json}`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--window", type=float, default=1.0, help="window length in seconds")
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--batch", type=int, default=8, help="matmuls between synchronizes")
+    parser.add_argument("--gap-ms", type=float, default=0.0, help="host time after each batch")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--ready-file", type=Path, required=True)
+    return parser.parse_args(argv)
+
+
+def _count(step: Callable[[], None], *, epoch: int, windows: int, window_ns: int, batch: int,
+           gap_s: float) -> list[int]:
+    counts = [0] * windows
+    end = epoch + windows * window_ns
+    while True:
+        step()
+        now = time.monotonic_ns()
+        if now >= end:
+            return counts
+        counts[max(0, now - epoch) // window_ns] += batch
+        if gap_s > 0:
+            time.sleep(gap_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    torch: Any = importlib.import_module("torch")
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    a = torch.randn(args.size, args.size, device=device, dtype=dtype)
+    b = torch.randn(args.size, args.size, device=device, dtype=dtype)
+    out = torch.empty(args.size, args.size, device=device, dtype=dtype)
+    synchronize: Callable[[], None] = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step() -> None:
+        for _ in range(args.batch):
+            torch.matmul(a, b, out=out)
+        synchronize()
+
+    for _ in range(max(1, args.warmup // args.batch)):
+        step()
+    args.ready_file.write_text("ready\n")
+    line = sys.stdin.readline()
+    if not line.strip().isdigit():
+        print(f"no start time on stdin (got {line!r})", file=sys.stderr)
+        return 2
+    epoch = int(line)
+    time.sleep(max(0.0, (epoch - time.monotonic_ns()) / 1e9))
+    window_ns = int(args.window * 1e9)
+    windows = max(1, round(args.seconds / args.window))
+    counts = _count(step, epoch=epoch, windows=windows, window_ns=window_ns, batch=args.batch,
+                    gap_s=args.gap_ms / 1000)
+    print("RESULT " + json.dumps({"counts": counts, "window_s": args.window, "size": args.size,
+                                  "dtype": args.dtype, "batch": args.batch}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
