@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from dra_driver.errors import ConfigError, XPUShareError
+from dra_driver.httpserve import BackgroundServer, DaemonHTTPServer, QuietHandler
 from dra_driver.metrics import Registry
 
 log = logging.getLogger(__name__)
@@ -47,8 +45,7 @@ def parse_address(text: str, flag: str = "--metrics-address") -> Address | None:
     return (host or ANY_ADDRESS, port)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(DaemonHTTPServer):
     registry: Registry
     ready: Callable[[], bool]
 
@@ -57,31 +54,20 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server dispatches by this name
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, self.server.registry.render().encode(), CONTENT_TYPE)
+            self.send_body(200, self.server.registry.render().encode(), CONTENT_TYPE)
         elif path == "/healthz":
-            self._send(200, b"ok\n")
+            self.send_body(200, b"ok\n")
         elif path == "/readyz":
             ready = self.server.ready()
-            self._send(200 if ready else 503, b"ok\n" if ready else b"not ready\n")
+            self.send_body(200 if ready else 503, b"ok\n" if ready else b"not ready\n")
         else:
-            self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
-
-    def _send(self, status: int, data: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("metrics http: " + format, *args)
+            self.send_body(404, b"not found: try /metrics, /healthz or /readyz\n")
 
 
 class MetricsServer:
@@ -98,30 +84,23 @@ class MetricsServer:
             raise MetricsServerError(f"metrics endpoint: listen on {host}:{port}: {err}") from err
         self._server.registry = registry
         self._server.ready = ready or (lambda: True)
-        self._thread: threading.Thread | None = None
+        self._runner = BackgroundServer(self._server, "xpushare-metrics")
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._runner.port
 
     @property
     def url(self) -> str:
-        host = str(self._server.server_address[0])
+        host = self._runner.host
         host = "127.0.0.1" if host == ANY_ADDRESS else (f"[{host}]" if ":" in host else host)
         return f"http://{host}:{self.port}"
 
     def start(self) -> MetricsServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="xpushare-metrics", daemon=True
-        )
-        self._thread.start()
+        self._runner.start()
         log.info("metrics endpoint listening", extra={"address": self.url})
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket; safe to call twice and before ``start``."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        self._runner.stop()

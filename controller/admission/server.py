@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from controller.admission.review import review
 from dra_driver.errors import XPUShareError
+from dra_driver.httpserve import BackgroundServer, DaemonHTTPServer, QuietHandler
 from dra_driver.telemetry import tracer
 
 log = logging.getLogger(__name__)
@@ -29,34 +28,31 @@ class WebhookError(XPUShareError):
     """The webhook could not start (certificate unreadable, port taken)."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(DaemonHTTPServer):
     driver_name: str
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server dispatches by this name
         if self.path == "/healthz":
-            self._send(200, b"ok", "text/plain")
+            self.send_body(200, b"ok", "text/plain")
         else:
-            self._send(404, b"not found", "text/plain")
+            self.send_body(404, b"not found", "text/plain")
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server dispatches by this name
         if self.path.split("?", 1)[0] != "/validate":
-            self._send(404, b"not found", "text/plain")
+            self.send_body(404, b"not found", "text/plain")
             return
         length = int(self.headers.get("Content-Length") or 0)
         if not 0 < length <= MAX_BODY:
-            self._send(400, b"body missing or too large", "text/plain")
+            self.send_body(400, b"body missing or too large", "text/plain")
             return
         try:
             body: Any = json.loads(self.rfile.read(length))
         except ValueError:
-            self._send(400, b"body is not JSON", "text/plain")
+            self.send_body(400, b"body is not JSON", "text/plain")
             return
         with _tracer.start_as_current_span("xpushare.admission_review") as span:
             answer = review(body, self.server.driver_name)
@@ -65,17 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
             "admission review",
             extra={"uid": answer["response"]["uid"], "allowed": answer["response"]["allowed"]},
         )
-        self._send(200, json.dumps(answer).encode(), "application/json")
+        self.send_body(200, json.dumps(answer).encode(), "application/json")
 
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("webhook http: " + format, *args)
 
 
 class WebhookServer:
@@ -101,22 +88,16 @@ class WebhookServer:
             raise WebhookError(f"listen on {host}:{port}: {err}") from err
         self._server.driver_name = driver_name
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread: threading.Thread | None = None
+        self._runner = BackgroundServer(self._server, "xpushare-webhook")
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._runner.port
 
     def start(self) -> WebhookServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="xpushare-webhook", daemon=True
-        )
-        self._thread.start()
+        self._runner.start()
         log.info("admission webhook listening", extra={"port": self.port})
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._runner.stop()
