@@ -23,6 +23,9 @@ CFLAGS = (
     "-Wall",
     "-Wextra",
     "-Werror",
+    # Binds glibc symbols to their oldest versions so the library loads in images with glibc >= 2.17.
+    "-include",
+    str(SOURCE_DIR / "glibc_compat.h"),
 )
 
 

@@ -31,15 +31,21 @@ def build_root() -> Path:
 
 
 def _fingerprint(sources: Sequence[Path], flags: Sequence[str]) -> str:
-    digest = hashlib.sha256()
+    """A hash of everything the build reads: sources, the headers beside them and in -I directories,
+    files forced in with -include, the flags and the compiler."""
+    headers: set[Path] = set()
     for source in sources:
-        digest.update(source.read_bytes())
-    # Headers included with -I are part of the build's input too.
+        headers.update(source.parent.glob("*.h"))
+    for flag, following in zip(flags, [*flags[1:], ""], strict=True):
+        if flag.startswith("-I"):
+            headers.update(Path(flag[2:]).glob("*.h"))
+        elif flag == "-include":
+            headers.add(Path(following))
+    digest = hashlib.sha256()
+    for path in [*sources, *sorted(headers)]:
+        digest.update(path.read_bytes())
     for flag in flags:
         digest.update(flag.encode())
-        if flag.startswith("-I"):
-            for header in sorted(Path(flag[2:]).glob("*.h")):
-                digest.update(header.read_bytes())
     digest.update(COMPILER.encode())
     return digest.hexdigest()[:16]
 

@@ -127,10 +127,11 @@ int xps__ledger_prepare(int fd, const char *uuid, uint64_t total_bytes) {
     int rc = 0;
     if (flock(fd, LOCK_EX) != 0)
         return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0)
+    /* lseek rather than fstat: fstat is a glibc 2.33 symbol (see glibc_compat.h). */
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size < 0)
         rc = -errno;
-    else if (st.st_size == 0)
+    else if (size == 0)
         rc = init_file(fd, uuid, total_bytes);
     if (rc == 0)
         rc = check_header(fd);

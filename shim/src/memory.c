@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -58,7 +59,8 @@ static int open_ledger(struct xps_dev *d) {
     int fd = d->limit.ledger[0] ? xpushare_ledger_open(d->limit.ledger, d->limit.uuid, 0) : -ENOENT;
     if (fd < 0) {
         xps__warn("ledger %s unusable (%s): limiting this process alone", d->limit.ledger, strerror(-fd));
-        fd = memfd_create("xpushare-ledger", MFD_CLOEXEC);
+        /* The system call, not glibc's wrapper: the wrapper needs glibc 2.27 (see glibc_compat.h). */
+        fd = (int)syscall(SYS_memfd_create, "xpushare-ledger", MFD_CLOEXEC);
         if (fd < 0 || xps__ledger_prepare(fd, d->limit.uuid, 0) != 0)
             return -1;
     }

@@ -59,3 +59,22 @@ def test_the_installed_library_matches_the_sources_exports() -> None:
     if not installed.exists():
         pytest.skip("the package was not built (pip install . builds shim/_lib/libxpushare.so)")
     assert _dynamic_symbols(installed, defined=True) == _dynamic_symbols(build_shim(), defined=True)
+
+
+def _required_glibc_versions(library: Path) -> set[tuple[int, ...]]:
+    out = subprocess.run(["nm", "-D", "--undefined-only", str(library)], capture_output=True, text=True,
+                         check=True).stdout
+    found = re.findall(r"@GLIBC_([\d.]+)", out)
+    return {tuple(int(part) for part in version.split(".")) for version in found}
+
+
+@pytest.mark.parametrize("built", ["tests", "package"])
+def test_the_library_loads_in_images_with_glibc_2_17(built: str) -> None:
+    """CANN and CUDA images are often CentOS 7, EulerOS or Ubuntu 18.04: a library that asks for a newer
+    glibc than the container has fails to preload there, so nothing past 2.17 may be required."""
+    library = build_shim() if built == "tests" else shim.library_path()
+    if not library.exists():
+        pytest.skip(f"no packaged library at {library}")
+    versions = _required_glibc_versions(library)
+    assert versions, "the library references glibc symbols, so nm must list their versions"
+    assert max(versions) <= (2, 17), sorted(versions)
