@@ -15,10 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-import tarfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,39 +28,27 @@ from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from shim import library_path
 from shim.limits import parse_limits
+from tests.e2e.conftest import (
+    BUSYBOX,
+    busybox_rootfs,
+    image_exists,
+    import_rootfs,
+    podman_run,
+    require_podman,
+    running_plugin,
+)
 from tests.integration.kubeletplugin.conftest import (  # noqa: F401 - fixtures
     INVENTORY,
     apiserver,
     kube_client,
     make_allocator,
     ref,
-    start_plugin,
 )
-from tests.integration.kubeletplugin.conftest import NodeDirs as _NodeDirs
 from tests.support.cdi_schema import validate_cdi_spec
 
 pytestmark = pytest.mark.podman
 
-BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "cat", "ls", "env", "stat", "test", "echo", "grep", "head")
-RUN = [
-    "prlimit",
-    "--nproc=4096:4096",
-    "--nofile=4096:4096",
-    "--",
-    "podman",
-    "--runtime",
-    "runc",
-    "--cgroup-manager=cgroupfs",
-    "run",
-    "--rm",
-    "--network",
-    "none",
-    "--ulimit",
-    "nofile=4096:4096",
-    "--ulimit",
-    "nproc=4096:4096",
-]
 SCRIPT = r"""
 for node in /dev/davinci3 /dev/davinci_manager /dev/devmm_svm /dev/hisi_hdc; do
   echo "node $node $(stat -c '%F %t %T' $node)"
@@ -80,40 +64,14 @@ cat "$XPUSHARE_LIMITS_FILE"
 """
 
 
-def _podman_unusable() -> str | None:
-    if os.geteuid() != 0:
-        return "podman tests run as root (rootless podman cannot create device nodes)"
-    for tool in ("podman", "runc", "prlimit"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (scripts/system-packages.sh installs it)"
-    if not BUSYBOX.is_file():
-        return "busybox-static is not installed (scripts/system-packages.sh installs it)"
-    probe = subprocess.run(["podman", "info"], capture_output=True, timeout=60, check=False)
-    if probe.returncode != 0:
-        return f"podman cannot run here: {probe.stderr.decode(errors='replace')[-300:]}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A busybox-only image, imported once per busybox build."""
-    reason = _podman_unusable()
-    if reason:
-        pytest.skip(reason)
+    require_podman()
     name = f"localhost/xpushare-e2e:{hashlib.sha256(BUSYBOX.read_bytes()).hexdigest()[:12]}"
-    if subprocess.run(["podman", "image", "exists", name], check=False, timeout=60).returncode == 0:
+    if image_exists(name):
         return name
-    root = tmp_path_factory.mktemp("rootfs")
-    for directory in ("bin", "dev", "proc", "sys", "etc", "tmp"):
-        (root / directory).mkdir()
-    shutil.copy(BUSYBOX, root / "bin/busybox")
-    for applet in APPLETS:
-        (root / "bin" / applet).symlink_to("busybox")
-    archive = root.parent / "rootfs.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.add(root, arcname=".")
-    subprocess.run(["podman", "import", str(archive), name], check=True, capture_output=True, timeout=120)
-    return name
+    return import_rootfs(busybox_rootfs(tmp_path_factory.mktemp("rootfs"), APPLETS), name)
 
 
 def _fake_host(host: Path) -> None:
@@ -148,31 +106,12 @@ def e2e_plugin(apiserver: ApiServer, tmp_path: Path) -> Iterator[Plugin]:  # noq
     _fake_host(host)
     shim = library_path() if library_path().is_file() else host / "libxpushare.so"
     shim.touch(exist_ok=True)
-    node = _NodeDirs(tmp_path, Path(tmp_path / "s"), _inventory(tmp_path / "inventory.yaml"))
-    (tmp_path / "boot_id").write_text(f"{uuid.uuid4()}\n")
-    driver = f"e2e-{uuid.uuid4().hex[:8]}.xpushare.io"
-    settings = node.settings(
-        driver_name=driver,
-        cdi_dir=Path("/var/run/cdi"),
-        shim_path=shim,
-        registry_dir=Path(f"/tmp/xps-{driver[:12]}/reg"),
-        plugin_dir=Path(f"/tmp/xps-{driver[:12]}/plugin"),
-    )
-    plugin = start_plugin(apiserver, settings)
-    yield plugin
-    plugin.stop()
-    shutil.rmtree(settings.registry_dir.parent, ignore_errors=True)
-    kind = cdi.kind_for(driver)
-    for uid in cdi.listed_claims(settings.cdi_dir, kind):  # a failed test must not leave specs behind
-        cdi.remove_spec(settings.cdi_dir, uid, kind)
+    with running_plugin(apiserver, tmp_path, _inventory(tmp_path / "inventory.yaml"), shim) as plugin:
+        yield plugin
 
 
 def _run(image: str, device_ids: list[str]) -> str:
-    command = [*RUN, *[arg for d in device_ids for arg in ("--device", d)], image, "sh", "-c", SCRIPT]
-    done = subprocess.run(command, capture_output=True, timeout=180, check=False)
-    output = done.stdout.decode(errors="replace")
-    assert done.returncode == 0, f"podman failed: {done.stderr.decode(errors='replace')}\n{output}"
-    return output
+    return podman_run(image, device_ids, ["sh", "-c", SCRIPT])
 
 
 def test_container_started_from_the_claim_spec_gets_devices_mounts_env_and_read_only_limits(
