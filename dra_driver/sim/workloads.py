@@ -57,7 +57,7 @@ def require_simulated_devices() -> None:
 def build_fake_cuda() -> Path:
     # -Bsymbolic: cuGetProcAddress must hand out the library's own functions, as the real driver does.
     return compile_c([FAKES_DIR / "cuda" / "fake_cuda.c"], "libcuda.so.1", shared=True,
-                     flags=["-Wl,-Bsymbolic"])
+                     flags=[f"-I{FAKES_DIR / 'common'}", "-Wl,-Bsymbolic"])
 
 
 def build_tenant() -> Path:

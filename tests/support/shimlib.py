@@ -45,7 +45,8 @@ def build_shim() -> Path:
 
 def build_fake_ascend() -> tuple[Path, Path]:
     """libruntime.so and libascendcl.so (linked to that libruntime.so)."""
-    runtime = compile_c([FAKES_DIR / "ascend" / "fake_runtime.c"], "libruntime.so", shared=True)
+    runtime = compile_c([FAKES_DIR / "ascend" / "fake_runtime.c"], "libruntime.so", shared=True,
+                        flags=[f"-I{FAKES_DIR / 'common'}"])
     acl = compile_c([FAKES_DIR / "ascend" / "fake_ascendcl.c"], "libascendcl.so", shared=True,
                     flags=[f"-Wl,-rpath,{runtime.parent}"], libs=[str(runtime)])
     return runtime, acl
