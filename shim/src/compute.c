@@ -9,8 +9,8 @@
  * blocking, charges what completed, reads the claim's current quota from the ledger (the record itself,
  * so a quota change applies at the next check) and applies the rule. An event is recorded after a launch
  * at most every RECORD_NS per thread, on the streams launched on since the last one, and before every
- * synchronize the application makes (so events mark the ends of its batches); nothing here ever
- * synchronizes the device.
+ * synchronize or synchronous copy the application makes (so events mark the ends of its batches);
+ * nothing here ever synchronizes the device.
  */
 #define _GNU_SOURCE
 #include <errno.h>

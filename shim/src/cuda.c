@@ -1,7 +1,8 @@
 /*
  * cuda.c - CUDA driver hooks: device memory (plain, pitched, managed, stream-ordered, pool, VMM) is
  * reserved in the ledger before the real call and returned on failure or free; memory-info calls report
- * the limit; launches (kernels, Ex, cooperative, graphs) go through the compute share's launch boundary.
+ * the limit; launches (kernels, Ex, cooperative, graphs) go through the compute share's launch boundary;
+ * synchronizes and synchronous copies settle the finished work.
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -275,3 +276,38 @@ SYNC_HOOK(cuStreamSynchronize, (CUstream stream), (stream), stream)
 SYNC_HOOK(cuStreamSynchronize_ptsz, (CUstream stream), (stream), PER_THREAD(stream))
 SYNC_HOOK(cuCtxSynchronize, (void), (), NULL)
 SYNC_HOOK(cuEventSynchronize, (void *event), (event), NULL)
+
+/*
+ * Synchronous copies: the host waits in them for the work queued before (the runtime's cudaMemcpy is one;
+ * a loop that reads a result back ends its step there), so they end a batch as a synchronize does and take
+ * the same path: events first, finished work settled right after a successful copy. Async copies are ordered on their streams and
+ * covered by the events recorded there; they need no hook.
+ */
+#define COPY_HOOK(name, params, call)                                                                    \
+    typedef CUresult(*name##_fn) params;                                                                 \
+    XPUSHARE_EXTERN CUresult name params {                                                               \
+        name##_fn real = REAL(name);                                                                     \
+        if (XPS_UNLIKELY(real == NULL))                                                                  \
+            return CUDA_ERROR_NOT_FOUND;                                                                 \
+        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                     \
+            return real call;                                                                            \
+        xps__compute_sync_before(XPS_VENDOR_CUDA, NULL);                                                 \
+        CUresult rc = real call;                                                                         \
+        if (rc == CUDA_SUCCESS)                                                                          \
+            xps__compute_sync_after(XPS_VENDOR_CUDA);                                                    \
+        return rc;                                                                                       \
+    }
+
+#define DTOD_PARAMS (CUdeviceptr dst, CUdeviceptr src, size_t bytes)
+#define DTOH_PARAMS (void *dst, CUdeviceptr src, size_t bytes)
+#define HTOD_PARAMS (CUdeviceptr dst, const void *src, size_t bytes)
+#define COPY_ARGS (dst, src, bytes)
+
+COPY_HOOK(cuMemcpy, DTOD_PARAMS, COPY_ARGS)
+COPY_HOOK(cuMemcpy_ptds, DTOD_PARAMS, COPY_ARGS)
+COPY_HOOK(cuMemcpyDtoH_v2, DTOH_PARAMS, COPY_ARGS)
+COPY_HOOK(cuMemcpyDtoH_v2_ptds, DTOH_PARAMS, COPY_ARGS)
+COPY_HOOK(cuMemcpyHtoD_v2, HTOD_PARAMS, COPY_ARGS)
+COPY_HOOK(cuMemcpyHtoD_v2_ptds, HTOD_PARAMS, COPY_ARGS)
+COPY_HOOK(cuMemcpyDtoD_v2, DTOD_PARAMS, COPY_ARGS)
+COPY_HOOK(cuMemcpyDtoD_v2_ptds, DTOD_PARAMS, COPY_ARGS)

@@ -51,6 +51,14 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(CUDA, cuStreamSynchronize_ptsz, 1)                                                                 \
     X(CUDA, cuCtxSynchronize, 1)                                                                         \
     X(CUDA, cuEventSynchronize, 1)                                                                       \
+    X(CUDA, cuMemcpy, 1)                                                                                 \
+    X(CUDA, cuMemcpy_ptds, 1)                                                                            \
+    X(CUDA, cuMemcpyDtoH_v2, 1)                                                                          \
+    X(CUDA, cuMemcpyDtoH_v2_ptds, 1)                                                                     \
+    X(CUDA, cuMemcpyHtoD_v2, 1)                                                                          \
+    X(CUDA, cuMemcpyHtoD_v2_ptds, 1)                                                                     \
+    X(CUDA, cuMemcpyDtoD_v2, 1)                                                                          \
+    X(CUDA, cuMemcpyDtoD_v2_ptds, 1)                                                                     \
     X(CUDA, cuCtxGetDevice, 0)                                                                           \
     X(CUDA, cuEventCreate, 0)                                                                            \
     X(CUDA, cuEventRecord, 0)                                                                            \

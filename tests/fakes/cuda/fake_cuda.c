@@ -7,8 +7,10 @@
  * (count, default 1, at most 8), FAKE_CUDA_MEMORY (bytes per device, default 1 GiB). A kernel
  * (gridX*gridY*gridZ ns of device time; a graph launch: the graph handle's value in ns) occupies the
  * shared device timeline, so cuEventQuery/cuEventElapsedTime/cuEventSynchronize and stream/context
- * synchronization behave as on a real device. A stream holds at most FAKE_CUDA_QUEUE_US (default 20000)
- * of queued work; a launch past that waits, as a real launch waits for room in the push buffer.
+ * synchronization behave as on a real device; the synchronous copies (cuMemcpy, cuMemcpyDtoH_v2,
+ * cuMemcpyHtoD_v2, cuMemcpyDtoD_v2 and their _ptds variants) wait for the work queued before them. A
+ * stream holds at most FAKE_CUDA_QUEUE_US (default 20000) of queued work; a launch past that waits, as a
+ * real launch waits for room in the push buffer.
  * FAKE_CUDA_LAUNCH_NS (default 0) spins that long in every launch, the host cost of a real driver's
  * launch, for launch-bound benchmarks. Streams 0, 1 (legacy) and 2 (per thread) are the calling thread's
  * default stream.
@@ -214,6 +216,47 @@ EXPORT CUresult cuCtxSynchronize(void) { return fake_synchronize(); }
 EXPORT CUresult cuStreamSynchronize(void *stream) { return fake_stream_synchronize(stream); }
 EXPORT CUresult cuStreamSynchronize_ptsz(void *stream) { return cuStreamSynchronize(stream); }
 
+/* Synchronous copies return once the work queued before them is done: on the legacy default stream that
+ * is all of this process's work, on the per-thread one (_ptds) the calling thread's. The copy itself takes
+ * no device time and moves no bytes (device pointers are bookkeeping blocks). */
+static CUresult copy_wait(int per_thread) {
+    if (fake.state == NULL)
+        return CUDA_ERROR_NOT_INITIALIZED;
+    if (current < 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    return per_thread ? fake_stream_synchronize((void *)PER_THREAD_STREAM) : fake_synchronize();
+}
+EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
+    (void)dst, (void)src, (void)bytes;
+    return copy_wait(0);
+}
+EXPORT CUresult cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
+    (void)dst, (void)src, (void)bytes;
+    return copy_wait(1);
+}
+EXPORT CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t bytes) {
+    (void)dst, (void)src, (void)bytes;
+    return copy_wait(0);
+}
+EXPORT CUresult cuMemcpyDtoH_v2_ptds(void *dst, CUdeviceptr src, size_t bytes) {
+    (void)dst, (void)src, (void)bytes;
+    return copy_wait(1);
+}
+EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t bytes) {
+    (void)dst, (void)src, (void)bytes;
+    return copy_wait(0);
+}
+EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dst, const void *src, size_t bytes) {
+    (void)dst, (void)src, (void)bytes;
+    return copy_wait(1);
+}
+EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
+    return cuMemcpy(dst, src, bytes);
+}
+EXPORT CUresult cuMemcpyDtoD_v2_ptds(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
+    return cuMemcpy_ptds(dst, src, bytes);
+}
+
 EXPORT CUresult cuEventCreate(void **event, unsigned flags) {
     (void)flags;
     return fake_create(event, sizeof(struct fake_event));
@@ -242,7 +285,9 @@ static const struct proc procs[] = {
     P(cuLaunchKernelEx_ptsz), P(cuLaunchCooperativeKernel), P(cuLaunchCooperativeKernel_ptsz), P(cuGraphLaunch),
     P(cuGraphLaunch_ptsz), P(cuCtxSynchronize), P(cuStreamSynchronize), P(cuStreamSynchronize_ptsz),
     P(cuStreamCreate), P(cuStreamDestroy_v2), P(cuEventCreate), P(cuEventDestroy_v2), P(cuEventRecord),
-    P(cuEventRecord_ptsz), P(cuEventQuery), P(cuEventSynchronize), P(cuEventElapsedTime),
+    P(cuEventRecord_ptsz), P(cuEventQuery), P(cuEventSynchronize), P(cuEventElapsedTime), P(cuMemcpy),
+    P(cuMemcpy_ptds), P(cuMemcpyDtoH_v2), P(cuMemcpyDtoH_v2_ptds), P(cuMemcpyHtoD_v2),
+    P(cuMemcpyHtoD_v2_ptds), P(cuMemcpyDtoD_v2), P(cuMemcpyDtoD_v2_ptds),
 };
 
 static void *find_proc(const char *name) {
@@ -263,9 +308,17 @@ EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, un
     if (strcmp(symbol, "cuGetProcAddress") == 0) {
         fn = version >= 12000 ? (void *)cuGetProcAddress_v2 : (void *)cuGetProcAddress;
     } else {
-        if (flags & PER_THREAD_STREAM) {
+        if (flags & PER_THREAD_STREAM) { /* stream-ordered calls end in _ptsz, synchronous copies in _ptds */
             snprintf(name, sizeof(name), "%s_ptsz", symbol);
             fn = find_proc(name);
+            if (fn == NULL && version >= 3020) {
+                snprintf(name, sizeof(name), "%s_v2_ptds", symbol);
+                fn = find_proc(name);
+            }
+            if (fn == NULL) {
+                snprintf(name, sizeof(name), "%s_ptds", symbol);
+                fn = find_proc(name);
+            }
         }
         if (fn == NULL && version >= 3020) {
             snprintf(name, sizeof(name), "%s_v2", symbol);

@@ -26,8 +26,8 @@ cuda = ctypes.CDLL(sys.argv[2], mode=ctypes.RTLD_LOCAL)
 pfn = ctypes.c_void_p()
 for name in sys.argv[4:]:
     if name.startswith("cu") and not name.startswith("cuGetProc"):
-        base = re.sub(r"(_v2)?(_ptsz)?$", "", name)
-        flags = 2 if name.endswith("_ptsz") else 0
+        base = re.sub(r"(_v2)?(_ptsz|_ptds)?$", "", name)
+        flags = 2 if name.endswith(("_ptsz", "_ptds")) else 0
         if cuda.cuGetProcAddress_v2(base.encode(), ctypes.byref(pfn), 12040, flags, None) == 0:
             print("gpa", name, pfn.value == address(shim, name))
 """
@@ -47,5 +47,6 @@ def test_dlsym_and_cuGetProcAddress_return_the_hook_for_every_hooked_symbol(setu
     assert set(found.values()) == {"True"}, result.stdout + result.stderr
     cuda_hooks = {n for n in _hooked() if n.startswith("cu") and not n.startswith("cuGetProc")}
     assert {name for kind, name in found if kind == "gpa"} == cuda_hooks
-    assert {"cuLaunchKernelEx_ptsz", "rtMalloc", "rtKernelLaunchWithHandleV2", "rtModelExecute"} <= {
-        name for kind, name in found if kind == "dlsym"}
+    expected = {"cuLaunchKernelEx_ptsz", "cuMemcpyDtoH_v2_ptds", "rtMalloc", "rtKernelLaunchWithHandleV2",
+                "rtModelExecute"}
+    assert expected <= {name for kind, name in found if kind == "dlsym"}

@@ -5,12 +5,14 @@
  *   MODE: link (calls by link-time name; build with -DLINKED and the fake library), dlsym (dlopen and
  *   dlsym), dlsym_old (dlsym@GLIBC_2.2.5), gpa (dlsym of cuGetProcAddress only, everything else from it)
  *   COMMANDS: alloc N | managed N | async N | pool N | pitch W H | vmm N | free | release | freeall |
- *   info | total | fill N | race N ITERATIONS | forkalloc N | ready | launch N |
+ *   info | total | fill N | race N ITERATIONS | forkalloc N | ready | launch N | work N (kernels of 1 ms) |
+ *   copy KIND (a synchronous copy: memcpy, dtoh, htod, dtod, or one of them with _ptds) |
  *   benchlaunch N BATCHES | benchalloc N BATCHES (print ns per call, per batch)
  * Every command prints one line, e.g. "alloc rc=2".
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,35 @@ void *old_dlsym(void *, const char *);
 
 typedef CUresult (*gpa_fn)(const char *, void **, int, unsigned long long, int *);
 
+/* The synchronous copies, by command name, with the driver symbol each one is. */
+static const char *const copy_kinds[][2] = {
+    {"memcpy", "cuMemcpy"},          {"memcpy_ptds", "cuMemcpy_ptds"},
+    {"dtoh", "cuMemcpyDtoH_v2"},     {"dtoh_ptds", "cuMemcpyDtoH_v2_ptds"},
+    {"htod", "cuMemcpyHtoD_v2"},     {"htod_ptds", "cuMemcpyHtoD_v2_ptds"},
+    {"dtod", "cuMemcpyDtoD_v2"},     {"dtod_ptds", "cuMemcpyDtoD_v2_ptds"},
+};
+#define COPY_KINDS (sizeof(copy_kinds) / sizeof(copy_kinds[0]))
+static CUresult (*copies[COPY_KINDS])(unsigned long long, unsigned long long, size_t);
+
+#ifndef LINKED
+/* cuGetProcAddress takes the base name; per-thread variants are asked for with the per-thread flag. */
+static void bind_copies(void *lib, void *(*look)(void *, const char *), gpa_fn gpa) {
+    for (size_t k = 0; k < COPY_KINDS; k++) {
+        const char *name = copy_kinds[k][1];
+        void *p = NULL;
+        if (gpa != NULL) {
+            char base[64];
+            size_t len = strcspn(name, "_");
+            snprintf(base, sizeof(base), "%.*s", (int)len, name);
+            gpa(base, &p, 12040, strstr(name, "_ptds") ? 2 : 0, NULL);
+        } else {
+            p = look(lib, name);
+        }
+        *(void **)&copies[k] = p;
+    }
+}
+#endif
+
 static void bind(const char *mode) {
 #ifdef LINKED
     (void)mode;
@@ -113,6 +144,7 @@ static void bind(const char *mode) {
     GET(info, "cuMemGetInfo");
     GET(total, "cuDeviceTotalMem");
     GET(launch, "cuLaunchKernel");
+    bind_copies(lib, look, gpa);
 #endif
 }
 
@@ -229,6 +261,20 @@ static int run(char **argv, int i) {
             if ((rc = cu.launch(NULL, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL)) != 0)
                 printf("launch rc=%d\n", rc);
         printf("launch done=%zu\n", n);
+        return 2;
+    } else if (strcmp(cmd, "work") == 0) {
+        for (size_t k = 0; k < n; k++)
+            if ((rc = cu.launch(NULL, 1000000, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL)) != 0)
+                printf("work rc=%d\n", rc);
+        printf("work done=%zu\n", n);
+        return 2;
+    } else if (strcmp(cmd, "copy") == 0) {
+        static char host[64];
+        rc = -1;
+        for (size_t k = 0; k < COPY_KINDS; k++)
+            if (strcmp(argv[i + 1], copy_kinds[k][0]) == 0 && copies[k] != NULL)
+                rc = copies[k](ptrs[0], (unsigned long long)(uintptr_t)host, sizeof(host));
+        printf("copy rc=%d\n", rc);
         return 2;
     } else if (strcmp(cmd, "benchlaunch") == 0 || strcmp(cmd, "benchalloc") == 0) {
         long batches = atol(argv[i + 2]);

@@ -11,7 +11,9 @@
  *   kernel_us=US      device time of one kernel (default 250)
  *   batch=N           kernels per synchronize (default 4)
  *   gap_us=US         host time between batches (default 0: saturate the device)
- *   kind=K            kernel | ex | coop | graph | multi (two streams) (CUDA only; default kernel)
+ *   kind=K            kernel | ex | coop | graph | multi (two streams) (CUDA only; default kernel);
+ *                     with gap_us, copy ends each batch with a synchronous cuMemcpyDtoH_v2 instead of
+ *                     a synchronize, and query waits for it by polling cuEventQuery (unseen by the shim)
  *   window_ms=MS      window length (default 1000)
  * Output: "window i=<n> busy_ns=<ns> batches=<n>" per window, then "total busy_ns=<ns> batches=<n>".
  * CUDA functions are resolved through cuGetProcAddress, as PyTorch does.
@@ -53,6 +55,8 @@ static struct {
     int (*event_create)(void **, unsigned);
     int (*event_record)(void *, void *);
     int (*event_sync)(void *);
+    int (*event_query)(void *);
+    int (*copy_dtoh)(void *, unsigned long long, size_t);
     int (*rt_event_create)(void **);
     int (*rt_event_record)(void *, void *);
     int (*rt_event_sync)(void *);
@@ -106,6 +110,8 @@ static int bind_cuda(int device, void **streams) {
     GET(event_create, "cuEventCreate");
     GET(event_record, "cuEventRecord");
     GET(event_sync, "cuEventSynchronize");
+    GET(event_query, "cuEventQuery");
+    GET(copy_dtoh, "cuMemcpyDtoH");
     void *ctx = NULL;
     if (api.init == NULL || api.init(0) != 0 || api.ctx_create(&ctx, 0, device) != 0)
         return -1;
@@ -150,9 +156,26 @@ static int launch_batch(int acl, const char *kind, void **streams, long batch, u
     return rc;
 }
 
-static int sync_all(int acl, const char *kind, void **streams) {
+/* Wait until the stream's work is done by polling its event: no synchronize the shim could see. */
+static int poll_done(void *stream, void *event) {
+    int rc = api.event_record(event, stream);
+    if (rc != 0)
+        return rc;
+    while ((rc = api.event_query(event)) == 600) { /* CUDA_ERROR_NOT_READY */
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+    return rc;
+}
+
+static int sync_all(int acl, const char *kind, void **streams, void *event) {
+    static char host[64];
     if (acl)
         return api.rt_stream_sync(streams[0]);
+    if (strcmp(kind, "copy") == 0) /* a legacy-stream copy waits for the work queued before it */
+        return api.copy_dtoh(host, 0, sizeof(host));
+    if (strcmp(kind, "query") == 0)
+        return poll_done(streams[0], event);
     return strcmp(kind, "multi") == 0 ? api.ctx_sync() : api.stream_sync(streams[0]);
 }
 
@@ -192,7 +215,7 @@ int main(int argc, char **argv) {
     for (long n = 0; now_ns() < end; n++) {
         int rc = launch_batch(acl, kind, streams, batch, ns);
         if (gap > 0) {
-            rc |= sync_all(acl, kind, streams);
+            rc |= sync_all(acl, kind, streams, events[0]);
         } else {
             rc |= mark(acl, kind, streams, events[n % 2]);
             if (queued++) /* wait for the previous batch: one stays queued ahead */
@@ -208,7 +231,7 @@ int main(int argc, char **argv) {
         if (gap > 0)
             sleep_until(now_ns() + (uint64_t)gap * 1000ull);
     }
-    sync_all(acl, kind, streams);
+    sync_all(acl, kind, streams, events[0]);
     uint64_t total = 0, count = 0, windows = (end - epoch + window - 1) / window;
     for (uint64_t w = 0; w < windows && w < MAX_WINDOWS; w++) {
         printf("window i=%llu busy_ns=%llu batches=%llu\n", (unsigned long long)w, (unsigned long long)busy[w],

@@ -1,0 +1,71 @@
+"""Synchronous copies end a process's batch: right after one, the ledger no longer counts it as busy.
+
+Without that, a process whose step ends in a synchronous copy (the runtime's ``cudaMemcpy``) would count
+as having work on the device until its next launch, and hold back other claims' borrowing of idle time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.shim.conftest import MIB, ledger_snapshot
+from tests.support.shimlib import ShimSetup
+
+KERNELS = 3  # of 1 ms each
+
+COPIES = ["memcpy", "dtoh", "htod", "dtod", "memcpy_ptds", "dtoh_ptds", "htod_ptds", "dtod_ptds"]
+
+
+def _hold(setup: ShimSetup, client: Path, mode: str,
+          *commands: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """Run the client up to its final ``ready`` and keep it alive (its ledger record with it)."""
+    argv = [str(client), mode, "--", "alloc", str(MIB), "work", str(KERNELS), *commands, "ready"]
+    proc = subprocess.Popen(argv, env=setup.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or lines[-1] != "ready":
+        line = proc.stdout.readline()
+        assert line, f"client ended early: {lines}"
+        lines.append(line.strip())
+    return proc, lines
+
+
+def _release(proc: subprocess.Popen[str]) -> None:
+    proc.communicate(timeout=10)
+
+
+@pytest.mark.parametrize("mode", ["gpa", "dlsym"])
+@pytest.mark.parametrize("kind", COPIES)
+def test_after_a_synchronous_copy_the_process_has_no_pending_work(setup: ShimSetup, cuda_client: Path,
+                                                                   mode: str, kind: str) -> None:
+    setup.add_device(0, 16 * MIB)
+    proc, lines = _hold(setup, cuda_client, mode, "copy", kind)
+    try:
+        assert lines[1:] == [f"work done={KERNELS}", "copy rc=0", "ready"]
+        snapshot = ledger_snapshot(setup.ledger_path())
+        container = snapshot.container(setup.claim)
+        assert container is not None
+        assert snapshot.npending == 0
+        assert container.npending == 0
+        assert container.used_ns >= (KERNELS - 0.5) * 1_000_000  # its work was charged at the copy
+    finally:
+        _release(proc)
+
+
+def test_without_a_synchronize_or_copy_finished_work_stays_pending(setup: ShimSetup,
+                                                                    cuda_client: Path) -> None:
+    setup.add_device(0, 16 * MIB)
+    proc, _ = _hold(setup, cuda_client, "gpa")
+    try:
+        time.sleep((KERNELS + 5) / 1000)  # the device is done; the shim has not been told
+        snapshot = ledger_snapshot(setup.ledger_path())
+        container = snapshot.container(setup.claim)
+        assert container is not None
+        assert snapshot.npending == 1
+        assert container.npending == 1
+    finally:
+        _release(proc)
