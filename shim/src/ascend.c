@@ -2,8 +2,8 @@
  * ascend.c - Ascend runtime (RTS, libruntime.so) hooks, below aclrt*: every ACL allocation goes through
  * rtMalloc and friends, so limiting here limits ACL, torch_npu and MindSpore users alike. Over the limit
  * they answer ACL_ERROR_RT_MEMORY_ALLOCATION, the code the rt API itself returns for out-of-memory.
- * Launches go through the compute share's launch boundary; aclrtGetMemInfo and rtMemGetInfoEx report the
- * limit.
+ * Launches go through the compute share's launch boundary, synchronizes and the synchronous rtMemcpy end a
+ * batch; aclrtGetMemInfo and rtMemGetInfoEx report the limit.
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -143,31 +143,37 @@ XPUSHARE_EXTERN int aclrtGetMemInfo(uint32_t attr, size_t *free_bytes, size_t *t
         return rc;                                                                                       \
     }
 
-typedef rtError_t (*rtEventSynchronize_fn)(void *);
-XPUSHARE_EXTERN rtError_t rtEventSynchronize(void *event) {
-    rtEventSynchronize_fn real = REAL(rtEventSynchronize);
-    if (XPS_UNLIKELY(real == NULL))
-        return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;
-    if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))
-        return real(event);
-    xps__compute_sync_before(XPS_VENDOR_RT, NULL);
-    rtError_t rc = real(event);
-    xps__compute_sync_after(XPS_VENDOR_RT);
-    return rc;
-}
+/*
+ * Completion points: synchronizes (stream, event, context, device) and the synchronous copy. The host
+ * waits in them for queued work, so they end a batch and take compute.c's synchronize path: events on
+ * the streams this thread launched on first, finished work settled right after (after a copy, once it
+ * succeeded, as on CUDA). aclrtSynchronizeDevice(WithTimeout), aclrtSynchronizeStream(WithTimeout) and
+ * aclrtMemcpy call these rt functions, so ACL users are covered.
+ */
+#define SYNC_HOOK(name, params, call, stream, settle_if)                                                 \
+    typedef rtError_t(*name##_fn) params;                                                                \
+    XPUSHARE_EXTERN rtError_t name params {                                                              \
+        name##_fn real = REAL(name);                                                                     \
+        if (XPS_UNLIKELY(real == NULL))                                                                  \
+            return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;                                                     \
+        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                     \
+            return real call;                                                                            \
+        xps__compute_sync_before(XPS_VENDOR_RT, stream);                                                 \
+        rtError_t rc = real call;                                                                        \
+        if (settle_if)                                                                                   \
+            xps__compute_sync_after(XPS_VENDOR_RT);                                                      \
+        return rc;                                                                                       \
+    }
 
-typedef rtError_t (*rtStreamSynchronize_fn)(rtStream_t);
-XPUSHARE_EXTERN rtError_t rtStreamSynchronize(rtStream_t s) {
-    rtStreamSynchronize_fn real = REAL(rtStreamSynchronize);
-    if (XPS_UNLIKELY(real == NULL))
-        return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;
-    if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))
-        return real(s);
-    xps__compute_sync_before(XPS_VENDOR_RT, s);
-    rtError_t rc = real(s);
-    xps__compute_sync_after(XPS_VENDOR_RT);
-    return rc;
-}
+SYNC_HOOK(rtStreamSynchronize, (rtStream_t s), (s), s, 1)
+SYNC_HOOK(rtStreamSynchronizeWithTimeout, (rtStream_t s, int32_t timeout), (s, timeout), s, 1)
+SYNC_HOOK(rtEventSynchronize, (void *event), (event), NULL, 1)
+SYNC_HOOK(rtCtxSynchronize, (void), (), NULL, 1)
+SYNC_HOOK(rtDeviceSynchronize, (void), (), NULL, 1)
+SYNC_HOOK(rtDeviceSynchronizeWithTimeout, (int32_t timeout), (timeout), NULL, 1)
+/* rtMemcpyKind_t is an enum: passed as an int. */
+SYNC_HOOK(rtMemcpy, (void *dst, uint64_t dest_max, const void *src, uint64_t count, int kind),
+          (dst, dest_max, src, count, kind), NULL, rc == RT_SUCCESS)
 
 typedef const void *cptr;
 LAUNCH_HOOK(rtKernelLaunch, (cptr stub, uint32_t dim, void *args, uint32_t size, void *sm, rtStream_t s),

@@ -102,6 +102,11 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(RT, rtStarsTaskLaunchWithFlag, 1)                                                                  \
     X(RT, rtStreamSynchronize, 1)                                                                        \
     X(RT, rtEventSynchronize, 1)                                                                         \
+    X(RT, rtStreamSynchronizeWithTimeout, 1)                                                             \
+    X(RT, rtCtxSynchronize, 1)                                                                           \
+    X(RT, rtDeviceSynchronize, 1)                                                                        \
+    X(RT, rtDeviceSynchronizeWithTimeout, 1)                                                             \
+    X(RT, rtMemcpy, 1)                                                                                   \
     X(RT, rtGetDevice, 0)                                                                                \
     X(RT, rtEventCreate, 0)                                                                              \
     X(RT, rtEventRecord, 0)                                                                              \

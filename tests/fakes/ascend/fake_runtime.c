@@ -8,8 +8,12 @@
  * ACL_ERROR_RT_MEMORY_ALLOCATION (207001), as the rt API does. Launches occupy `blockDim` ns of the
  * shared device timeline (serialized with every process's work) and record their end on their stream;
  * rt events (rtEventRecord/Query/ElapsedTime/Synchronize) and rtStreamSynchronize compare that end with
- * CLOCK_MONOTONIC. A stream holds at most 20 ms of queued work, a bounded task queue as on the device. A
- * NULL stream is the calling thread's default stream. Build with -I tests/fakes/common.
+ * CLOCK_MONOTONIC. rtCtxSynchronize and rtDeviceSynchronize wait for all of this process's work; the
+ * synchronous rtMemcpy waits for the work queued before it on the default stream (it takes no device time
+ * and moves no bytes: device pointers are bookkeeping blocks). The _WithTimeout synchronizes give up
+ * after `timeout` ms (-1: never) with ACL_ERROR_RT_STREAM_SYNC_TIMEOUT. A stream holds at most 20 ms of
+ * queued work, a bounded task queue as on the device. A NULL stream is the calling thread's default
+ * stream. Build with -I tests/fakes/common.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -22,6 +26,7 @@
 #define ACL_ERROR_RT_MEMORY_ALLOCATION 207001
 #define ACL_ERROR_RT_MEMORY_FREE 207002
 #define ACL_ERROR_RT_EVENT_NOT_COMPLETE 507006
+#define ACL_ERROR_RT_STREAM_SYNC_TIMEOUT 507046
 
 #define FAKE_SUCCESS RT_SUCCESS
 #define FAKE_ERROR_NOT_INITIALIZED ACL_ERROR_RT_CONTEXT_NULL /* nothing loaded: no device was set */
@@ -120,6 +125,36 @@ EXPORT rtError_t rtStreamCreate(void **stream, int32_t priority) {
     return fake_create(stream, sizeof(struct fake_stream));
 }
 EXPORT rtError_t rtStreamSynchronize(void *stream) { return fake_stream_synchronize(stream); }
+
+/* Wait until `end`, or `timeout` ms (-1: no limit; below -1 invalid). */
+static rtError_t wait_until(uint64_t end, int32_t timeout) {
+    if (timeout < -1)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    uint64_t deadline = timeout < 0 ? end : fake_now_ns() + (uint64_t)timeout * 1000000ull;
+    fake_sleep_until(end < deadline ? end : deadline);
+    return fake_now_ns() >= end ? RT_SUCCESS : ACL_ERROR_RT_STREAM_SYNC_TIMEOUT;
+}
+EXPORT rtError_t rtStreamSynchronizeWithTimeout(void *stream, int32_t timeout) {
+    return wait_until(__atomic_load_n(&fake_stream_of(stream)->last_end, __ATOMIC_ACQUIRE), timeout);
+}
+/* All of this process's work (a static helper: an exported call would go through the PLT to a hook). */
+static rtError_t device_wait(int32_t timeout) {
+    if (current < 0)
+        return ACL_ERROR_RT_CONTEXT_NULL;
+    return wait_until(__atomic_load_n(&fake.last_end, __ATOMIC_ACQUIRE), timeout);
+}
+EXPORT rtError_t rtDeviceSynchronizeWithTimeout(int32_t timeout) { return device_wait(timeout); }
+EXPORT rtError_t rtDeviceSynchronize(void) { return device_wait(-1); }
+EXPORT rtError_t rtCtxSynchronize(void) { return device_wait(-1); }
+
+EXPORT rtError_t rtMemcpy(void *dst, uint64_t dest_max, const void *src, uint64_t count, int kind) {
+    (void)kind;
+    if (current < 0)
+        return ACL_ERROR_RT_CONTEXT_NULL;
+    if (dst == NULL || src == NULL || count > dest_max)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    return fake_stream_synchronize(NULL);
+}
 EXPORT rtError_t rtEventCreate(void **event) { return fake_create(event, sizeof(struct fake_event)); }
 EXPORT rtError_t rtEventDestroy(void *event) { return fake_event_destroy(event); }
 EXPORT rtError_t rtEventRecord(void *event, void *stream) { return fake_event_record(event, stream); }

@@ -2,7 +2,10 @@
  * An Ascend ACL client driven by its arguments (dlopens libascendcl.so and libruntime.so).
  *
  * usage: acl_client DEVICE COMMAND...
- *   alloc N | free | phys N | freephys | rtalloc N | info | rtinfo | fill N | launch N | ready
+ *   alloc N | free | phys N | freephys | rtalloc N | info | rtinfo | fill N | launch N | ready |
+ *   work N (N kernels of 1 ms) | sync NAME (call the synchronize or synchronous copy NAME: an acl* name
+ *   from libascendcl.so, an rt* one from libruntime.so; a copy reads 64 bytes of the first allocation
+ *   back to the host, a stream synchronize takes the default stream, a _WithTimeout one 10 s)
  * Every command prints one line, e.g. "alloc rc=207001".
  */
 #define _GNU_SOURCE
@@ -28,9 +31,11 @@ static struct {
 static void *ptrs[100000], *handles[1000];
 static int nptrs, nhandles;
 
+static void *lib, *rt;
+
 static void bind(void) {
-    void *lib = dlopen("libascendcl.so", RTLD_NOW | RTLD_LOCAL);
-    void *rt = dlopen("libruntime.so", RTLD_NOW | RTLD_LOCAL);
+    lib = dlopen("libascendcl.so", RTLD_NOW | RTLD_LOCAL);
+    rt = dlopen("libruntime.so", RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL || rt == NULL) {
         printf("dlopen failed: %s\n", dlerror());
         exit(3);
@@ -44,6 +49,22 @@ static void bind(void) {
     *(void **)&acl.launch = dlsym(lib, "aclrtLaunchKernel");
     *(void **)&acl.rt_malloc = dlsym(rt, "rtMalloc");
     *(void **)&acl.rt_mem_info = dlsym(rt, "rtMemGetInfoEx");
+}
+
+/* A synchronize or synchronous copy by name, called with arguments of its kind. */
+static int sync_call(const char *name) {
+    static char host[64];
+    void *fn = dlsym(name[0] == 'a' ? lib : rt, name);
+    int timeout = strstr(name, "WithTimeout") != NULL;
+    if (fn == NULL)
+        return -1;
+    if (strstr(name, "Memcpy") != NULL)
+        return nptrs ? ((int (*)(void *, size_t, const void *, size_t, int))fn)(host, sizeof(host), ptrs[0],
+                                                                               sizeof(host), 2)
+                     : -1;
+    if (strstr(name, "Stream") != NULL)
+        return timeout ? ((int (*)(void *, int32_t))fn)(NULL, 10000) : ((int (*)(void *))fn)(NULL);
+    return timeout ? ((int (*)(int32_t))fn)(10000) : ((int (*)(void))fn)();
 }
 
 static int run(char **argv, int i) {
@@ -73,6 +94,14 @@ static int run(char **argv, int i) {
         for (size_t k = 0; k < n; k++)
             acl.launch(NULL, 1, NULL, 0, NULL);
         printf("launch done=%zu\n", n);
+        return 2;
+    } else if (strcmp(cmd, "work") == 0) {
+        for (size_t k = 0; k < n; k++)
+            acl.launch(NULL, 1000000, NULL, 0, NULL);
+        printf("work done=%zu\n", n);
+        return 2;
+    } else if (strcmp(cmd, "sync") == 0) {
+        printf("sync rc=%d\n", argv[i + 1] ? sync_call(argv[i + 1]) : -1);
         return 2;
     } else if (strcmp(cmd, "free") == 0) {
         printf("free rc=%d\n", nptrs ? acl.free(ptrs[--nptrs]) : -1);
