@@ -238,17 +238,28 @@ static void sleep_ns(uint64_t ns) {
     nanosleep(&ts, NULL);
 }
 
-/* Wait at the launch boundary until the rule admits this launch; returns the clock after waiting. */
+static void record_thread(struct xps_thread *t, enum xps_vendor vendor);
+
+/*
+ * Wait at the launch boundary until the rule admits this launch; returns the clock after waiting.
+ *
+ * Before the first sleep, this thread's launches not yet covered by an event get one: while they are
+ * uncovered the process publishes them as its oldest unpublished work, and other processes hold their
+ * own completions back behind it (shares.c). A waiting process would then keep others counted busy, and
+ * a best-effort claim waiting for idle time could wait for ever.
+ */
 static uint64_t admit(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, uint32_t ceiling,
                       enum xps_vendor vendor, uint64_t now, int inflight) {
     uint64_t started = now;
-    for (;;) {
+    for (int waited = 0;; waited = 1) {
         int64_t wait = xpushare_compute_admit(ledger, proc, now, ceiling);
         if (wait == 0 && c->count >= inflight)
             wait = (int64_t)INFLIGHT_WAIT_NS;
         if (wait <= 0)
             break;
         pthread_mutex_unlock(&c->mu);
+        if (!waited)
+            record_thread(&xps__thread, vendor);
         sleep_ns((uint64_t)wait);
         pthread_mutex_lock(&c->mu);
         now = xps__now_ns();
