@@ -31,7 +31,9 @@ def test_without_the_shim_two_greedy_tenants_split_evenly_whatever_they_asked(tm
 
 def test_two_tenants_get_30_and_70_percent(tmp_path: Path) -> None:
     group = TenantGroup(tmp_path)
-    a, b = group.run([TenantSpec("a", cores=30), TenantSpec("b", cores=70)], 2, window_ms=WINDOW_MS)
+    # 3 s, not 2: a completion charged after its hold-back expired loses its interval (about 35 ms was
+    # seen once on a busy CI machine); over 3 s that stays inside the unchanged 5 % bound below.
+    a, b = group.run([TenantSpec("a", cores=30), TenantSpec("b", cores=70)], 3, window_ms=WINDOW_MS)
     assert abs(_steady(a) - 30) <= 3, a.shares()
     assert abs(_steady(b) - 70) <= 3, b.shares()
     snapshot = ledger_snapshot(group.ledger_path)
