@@ -12,32 +12,18 @@ C parser can never disagree on the format. This module adds the per-claim naming
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from shim.limits import LimitsFileError, write_limits_file
+from shim.limits import DeviceLimits, LimitsFileError, write_limits_file
 
-__all__ = ["DeviceLimit", "LimitsFileError", "limits_path", "listed_claims", "remove_limits", "write_limits"]
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceLimit:
-    uuid: str
-    index: int
-    memory_limit_bytes: int
-    core_percent: int
-    priority: str
-    policy: str
-    ledger_path: str
-    memory_max_bytes: int | None = None  # the allocation, written beside a live quota (memory-max)
-    core_max_percent: int | None = None  # cores-max
+__all__ = ["DeviceLimits", "LimitsFileError", "limits_path", "listed_claims", "remove_limits", "write_limits"]
 
 
 def limits_path(limits_dir: Path, claim_uid: str) -> Path:
     return limits_dir / f"{claim_uid}.limits"
 
 
-def write_limits(limits_dir: Path, claim_uid: str, devices: list[DeviceLimit]) -> Path:
+def write_limits(limits_dir: Path, claim_uid: str, devices: list[DeviceLimits]) -> Path:
     """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container)."""
     try:
         limits_dir.mkdir(parents=True, exist_ok=True)

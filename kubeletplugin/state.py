@@ -249,7 +249,7 @@ class ClaimPreparer:
             memory, cores = within_allocation(share, quota.get(share.uuid))
             tuned = share.uuid in quota
             limits.append(
-                limitsfile.DeviceLimit(
+                limitsfile.DeviceLimits(
                     uuid=share.uuid,
                     index=position,
                     memory_limit_bytes=memory,
