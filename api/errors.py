@@ -1,15 +1,32 @@
-"""The error that every config decoder in ``api`` raises.
+"""The one exception hierarchy of XPUShare, at the bottom layer so that every package can raise it.
 
-``api`` imports no component, so this error cannot derive from ``dra_driver.errors.XPUShareError``;
-it derives from ``ValueError`` instead, and components wrap it (``raise ConfigError(...) from err``) at
-their edge. It carries every problem found, not only the first, as ``(field path, message)`` pairs, so
-admission can answer one request with all of them and the CLI can print them one per line.
+    XPUShareError
+    ├── ConfigError                  bad user input (claim parameters, CLI or Helm values): names the field
+    │   └── ConfigValidationError    a config decoder's verdict: every problem, as (field path, message)
+    ├── DiscoveryError               a device backend could not enumerate devices
+    └── (components add their own subclasses next to the code that raises them)
+
+Library errors are wrapped with ``raise ... from err`` so the cause is never lost. ``ConfigValidationError``
+carries every problem found, not only the first, so admission can answer one request with all of them and
+the CLI can print them one per line; it is also a ``ValueError`` for callers that treat it as one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import NamedTuple
+
+
+class XPUShareError(Exception):
+    """Base of every error that XPUShare raises on purpose."""
+
+
+class ConfigError(XPUShareError):
+    """User-supplied configuration is invalid; the message names the field and the allowed values."""
+
+
+class DiscoveryError(XPUShareError):
+    """A discovery backend failed as a whole (library missing, enumeration failed)."""
 
 
 class Issue(NamedTuple):
@@ -32,7 +49,7 @@ def join_path(prefix: str, suffix: str) -> str:
     return f"{prefix}{suffix}" if suffix.startswith("[") else f"{prefix}.{suffix}"
 
 
-class ConfigValidationError(ValueError):
+class ConfigValidationError(ConfigError, ValueError):
     """A config was rejected; ``issues`` lists every problem, and ``str()`` gives one line per issue."""
 
     def __init__(self, issues: Iterable[Issue]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from controller.allocator import StructuredAllocator, UnschedulableError
+from dra_driver.simulation.allocator import StructuredAllocator, UnschedulableError
 
 JSON = dict[str, Any]
 SELECTOR = 'device.driver == "xpushare.io" && device.attributes["xpushare.io"].type == "gpu"'

@@ -32,7 +32,7 @@ from typing import Any
 
 from kubernetes import client
 
-from dra_driver.sim.store import Store
+from dra_driver.simulation.apiserver.store import Store
 
 SLICES = "/apis/resource.k8s.io/v1/resourceslices"
 GET_TARGET = 1000.0

@@ -30,8 +30,8 @@ import yaml
 from kubernetes import client
 
 from api.kubelet import dra_v1_grpc, dra_v1_pb2
-from dra_driver.discovery.base import open_backend
-from dra_driver.sim import ApiServer
+from dra_driver.core.discovery.base import open_backend
+from dra_driver.simulation.apiserver import ApiServer
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.settings import PluginSettings
 
@@ -55,7 +55,7 @@ def sim_client(server: ApiServer) -> client.ApiClient:
 
 def inventory(path: Path, devices: int) -> Path:
     """``devices`` NPUs of 64 GiB each."""
-    template = yaml.safe_load((ROOT / "dra_driver/discovery/inventory/default.yaml").read_text())
+    template = yaml.safe_load((ROOT / "dra_driver/core/discovery/inventory/default.yaml").read_text())
     npu = next(d for d in template["devices"] if d["type"] == "npu")
     template["devices"] = [
         {

@@ -25,10 +25,10 @@ from kubernetes import client
 from controller.publisher import KubeApi, SlicePublisher, list_pools
 from controller.settings import RetrySettings, SliceMode, SliceSettings
 from controller.slices import build_slices
-from dra_driver.devices import GIB, Device, DeviceType
-from dra_driver.metrics import Registry
-from dra_driver.sim import ApiServer
-from dra_driver.sim.handler import ApiHandler
+from dra_driver.core.devices import GIB, Device, DeviceType
+from dra_driver.core.metrics import Registry
+from dra_driver.simulation.apiserver import ApiServer
+from dra_driver.simulation.apiserver.handler import ApiHandler
 
 SELECTOR = "spec.nodeName={node},spec.driver=xpushare.io"
 

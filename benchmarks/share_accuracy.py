@@ -1,6 +1,6 @@
 """Compute share accuracy on the fake device: achieved vs requested share per tenant, beside no shim.
 
-Every tenant is a real process (tests/integration/shim/programs/tenant.c) with the shim preloaded over
+Every tenant is a real process (dra_driver/simulation/csrc/programs/tenant.c) with the shim preloaded over
 the fake libcuda, whose device timeline serializes all processes' kernels as a time-sliced device does.
 Each tenant saturates the device (one batch of four 250 us kernels queued ahead of the one it waits for)
 and counts the device time it got per 1 s window; the table shows the median over the windows after the

@@ -19,9 +19,9 @@ from typing import Any
 from controller.deviceclasses import device_classes, install_device_classes
 from controller.leader import Clock, LeaderElector
 from controller.settings import DRIVER_NAME, LeaderSettings, RetrySettings
-from dra_driver.kube import NODES, RESOURCE_SLICES, ApiError, KubeApi
-from dra_driver.metrics import Registry, default_registry
-from dra_driver.telemetry import tracer
+from dra_driver.core.kube import NODES, RESOURCE_SLICES, ApiError, KubeApi
+from dra_driver.core.metrics import Registry, default_registry
+from dra_driver.core.telemetry import tracer
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)

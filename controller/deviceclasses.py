@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.settings import ATTRIBUTE_DOMAIN, DRIVER_NAME
-from dra_driver.devices import DeviceType
-from dra_driver.kube import DEVICE_CLASSES, ApiError, KubeApi
+from dra_driver.core.devices import DeviceType
+from dra_driver.core.kube import DEVICE_CLASSES, ApiError, KubeApi
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from controller.settings import LeaderSettings
-from dra_driver.kube import ApiError, KubeApi
+from dra_driver.core.kube import ApiError, KubeApi
 
 log = logging.getLogger(__name__)
 

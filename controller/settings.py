@@ -14,9 +14,9 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Final
 
-from dra_driver.devices import MIB
-from dra_driver.errors import ConfigError
-from dra_driver.kube import Backoff
+from api.errors import ConfigError
+from dra_driver.core.devices import MIB
+from dra_driver.core.kube import Backoff
 
 DRIVER_NAME: Final = "xpushare.io"
 ATTRIBUTE_DOMAIN: Final = "xpushare.io"

@@ -19,8 +19,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from api.errors import XPUShareError
 from controller.settings import MAX_CLAIMS_PER_DEVICE
-from dra_driver.errors import XPUShareError
 from kubeletplugin.checkpoint import PreparedClaim
 
 

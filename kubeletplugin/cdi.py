@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dra_driver.errors import XPUShareError
+from api.errors import XPUShareError
 
 CDI_VENDOR = "xpushare.io"
 CDI_CLASS = "claim"

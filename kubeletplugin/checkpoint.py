@@ -37,7 +37,7 @@ from typing import Any
 
 import pydantic
 
-from dra_driver.errors import XPUShareError
+from api.errors import XPUShareError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from dra_driver.errors import XPUShareError
-from dra_driver.quantity import quantity_value
+from api.errors import XPUShareError
+from dra_driver.core.quantity import quantity_value
 
 FROM_CLASS = "FromClass"
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from api.kubelet import health_v1alpha1_grpc, health_v1alpha1_pb2
-from dra_driver.devices import Device, Health
-from dra_driver.discovery.base import DeviceBackend
+from dra_driver.core.devices import Device, Health
+from dra_driver.core.discovery.base import DeviceBackend
 from kubeletplugin.limits import Catalog
 
 log = logging.getLogger(__name__)

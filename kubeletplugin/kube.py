@@ -19,8 +19,8 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.watch.watch import iter_resp_lines
 
-from dra_driver.kube import ApiError, Backoff, typed_call, with_retries
-from dra_driver.telemetry import tracer
+from dra_driver.core.kube import ApiError, Backoff, typed_call, with_retries
+from dra_driver.core.telemetry import tracer
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from api.errors import XPUShareError
 from controller.settings import MAX_CLAIMS_PER_DEVICE
-from dra_driver.errors import XPUShareError
 from kubeletplugin.checkpoint import PreparedDevice
 from kubeletplugin.physical import PhysicalShare, by_physical
 from kubeletplugin.quota import within_allocation

@@ -22,8 +22,8 @@ from api.v1alpha1.decode import decode_sharing_config, merge_sharing_configs
 from api.v1alpha1.sharing import SharingConfig
 from controller.settings import SliceSettings
 from controller.slices.modes import partition_entries
-from dra_driver.devices import MIB, Device
-from dra_driver.quantity import quantity_value
+from dra_driver.core.devices import MIB, Device
+from dra_driver.core.quantity import quantity_value
 from kubeletplugin.claims import AllocatedClaim, ClaimError, OpaqueConfig, Result
 
 WHOLE_DEVICE_PERCENT = 100

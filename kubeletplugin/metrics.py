@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from dra_driver.errors import ConfigError, XPUShareError
-from dra_driver.kube import ApiError
-from dra_driver.metrics import Family, Registry, Sample
+from api.errors import ConfigError, XPUShareError
+from dra_driver.core.kube import ApiError
+from dra_driver.core.metrics import Family, Registry, Sample
 from kubeletplugin.accounting import ClaimLimitError, OvercommitError
 from kubeletplugin.cdi import CdiError
 from kubeletplugin.checkpoint import (

@@ -22,14 +22,14 @@ import grpc
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from api.errors import XPUShareError
 from controller.publisher import KubeApi, PublishError, SlicePublisher
 from controller.settings import SliceSettings
-from dra_driver.devices import Device
-from dra_driver.discovery.base import DeviceBackend, open_backend
-from dra_driver.errors import XPUShareError
-from dra_driver.metrics import Registry, default_registry
-from dra_driver.metrics_server import MetricsServer
-from dra_driver.telemetry import tracer
+from dra_driver.core.devices import Device
+from dra_driver.core.discovery.base import DeviceBackend, open_backend
+from dra_driver.core.metrics import Registry, default_registry
+from dra_driver.core.metrics_server import MetricsServer
+from dra_driver.core.telemetry import tracer
 from kubeletplugin import cdi
 from kubeletplugin.checkpoint import read_boot_id
 from kubeletplugin.checkpoint_store import CheckpointStore

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kubernetes.utils.quantity import parse_quantity
 
-from dra_driver.errors import ConfigError, XPUShareError
+from api.errors import ConfigError, XPUShareError
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode, write_atomically
 from kubeletplugin.checkpoint_store import record_path
 from kubeletplugin.physical import PhysicalShare, by_physical

@@ -25,8 +25,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from dra_driver.errors import ConfigError, XPUShareError
-from dra_driver.kube import ApiError, Backoff
+from api.errors import ConfigError, XPUShareError
+from dra_driver.core.kube import ApiError, Backoff
 from kubeletplugin.checkpoint import ClaimState
 from kubeletplugin.quota import (
     ANNOTATION,

@@ -20,9 +20,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from dra_driver.errors import XPUShareError
-from dra_driver.kube import ApiError
-from dra_driver.telemetry import tracer
+from api.errors import XPUShareError
+from dra_driver.core.kube import ApiError
+from dra_driver.core.telemetry import tracer
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.accounting import holdings_of
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim

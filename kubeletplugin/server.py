@@ -17,10 +17,10 @@ import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from api.errors import XPUShareError
 from api.kubelet import dra_v1_grpc, dra_v1_pb2, dra_v1beta1_grpc, dra_v1beta1_pb2
-from dra_driver.errors import XPUShareError
-from dra_driver.metrics import default_registry
-from dra_driver.telemetry import tracer
+from dra_driver.core.metrics import default_registry
+from dra_driver.core.telemetry import tracer
 from kubeletplugin.checkpoint import PreparedDevice
 from kubeletplugin.metrics import NodeMetrics
 from kubeletplugin.state import ClaimKey, ClaimPreparer

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from api.errors import ConfigError
 from controller.settings import DRIVER_NAME, SliceMode
-from dra_driver.errors import ConfigError
-from dra_driver.metrics_server import Address, parse_address
+from dra_driver.core.metrics_server import Address, parse_address
 
 UNIX_PATH_MAX = 107  # sun_path holds 108 bytes, one of them the terminating NUL
 

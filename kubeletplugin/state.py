@@ -29,8 +29,8 @@ from typing import Any
 
 from opentelemetry import trace
 
-from dra_driver.errors import XPUShareError
-from dra_driver.telemetry import tracer
+from api.errors import XPUShareError
+from dra_driver.core.telemetry import tracer
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.accounting import Accounting, holdings_of
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice

@@ -20,7 +20,7 @@ from typing import Any, Self
 
 from cffi import FFI  # type: ignore[import-untyped]
 
-from dra_driver.errors import XPUShareError
+from api.errors import XPUShareError
 from shim import HEADER_PATH, library_path
 from shim.limits import POLICIES, PRIORITIES
 

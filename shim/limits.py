@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from dra_driver.errors import ConfigError, XPUShareError
+from api.errors import ConfigError, XPUShareError
 
 FORMAT_VERSION = 1
 MAX_DEVICES = 64

@@ -13,10 +13,10 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from api.errors import XPUShareError
 from controller.admission.review import review
-from dra_driver.errors import XPUShareError
-from dra_driver.httpserve import BackgroundServer, DaemonHTTPServer, QuietHandler
-from dra_driver.telemetry import tracer
+from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, QuietHandler
+from dra_driver.core.telemetry import tracer
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)

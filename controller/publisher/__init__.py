@@ -2,7 +2,7 @@
 
 from controller.publisher.events import NodeEvents
 from controller.publisher.publisher import PublishError, PublishResult, SlicePublisher, list_pools
-from dra_driver.kube import ApiError, KubeApi
+from dra_driver.core.kube import ApiError, KubeApi
 
 __all__ = [
     "ApiError",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from dra_driver.quantity import quantity_value
+from dra_driver.core.quantity import quantity_value
 
 Obj = dict[str, Any]
 _POLICY_QUANTITIES = ("default",)

@@ -9,7 +9,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from dra_driver.kube import ApiError, KubeApi
+from dra_driver.core.kube import ApiError, KubeApi
 
 log = logging.getLogger(__name__)
 

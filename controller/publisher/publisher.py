@@ -20,17 +20,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from api.errors import XPUShareError
 from controller.publisher.diff import Plan, plan_pool
 from controller.publisher.events import NodeEvents
 from controller.publisher.gates import CONSUMABLE, PARTITIONED, TAINTS, dropped_features, strip_features
 from controller.settings import FALLBACK_ORDER, RetrySettings, SliceMode, SliceSettings
 from controller.slices import build_slices
 from controller.slices.build import MODE_LABEL
-from dra_driver.devices import Device, Health
-from dra_driver.errors import XPUShareError
-from dra_driver.kube import RESOURCE_SLICES, ApiError, KubeApi, with_retries
-from dra_driver.metrics import Registry, default_registry
-from dra_driver.telemetry import tracer
+from dra_driver.core.devices import Device, Health
+from dra_driver.core.kube import RESOURCE_SLICES, ApiError, KubeApi, with_retries
+from dra_driver.core.metrics import Registry, default_registry
+from dra_driver.core.telemetry import tracer
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from controller.settings import ATTRIBUTE_DOMAIN, UNHEALTHY_TAINT_KEY
-from dra_driver.devices import Device, DeviceType, Health
+from dra_driver.core.devices import Device, DeviceType, Health
 
 MAX_STRING = 64
 PCI_BUS_ID_ATTRIBUTE = "resource.kubernetes.io/pciBusID"

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from api.errors import XPUShareError
 from controller.settings import SliceMode, SliceSettings
 from controller.slices.modes import (
     Entry,
@@ -24,8 +25,7 @@ from controller.slices.modes import (
     exclusive_entry,
     partition_entries,
 )
-from dra_driver.devices import Device, dns_label
-from dra_driver.errors import XPUShareError
+from dra_driver.core.devices import Device, dns_label
 
 API_VERSION = "resource.k8s.io/v1"
 MODE_LABEL = "xpushare.io/slice-mode"

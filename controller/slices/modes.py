@@ -14,8 +14,8 @@ from typing import Any
 
 from controller.settings import SliceSettings
 from controller.slices.attributes import device_attributes, qualified, unhealthy_taints
-from dra_driver.devices import MIB, Device
-from dra_driver.quantity import format_int
+from dra_driver.core.devices import MIB, Device
+from dra_driver.core.quantity import format_int
 
 WHOLE_CORES = 100
 

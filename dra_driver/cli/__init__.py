@@ -13,9 +13,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from api.errors import XPUShareError
 from dra_driver import __version__
-from dra_driver.errors import XPUShareError
-from dra_driver.telemetry import setup_logging
+from dra_driver.core.telemetry import setup_logging
 
 COMMAND_MODULES: tuple[str, ...] = (
     "dra_driver.cli.demo",

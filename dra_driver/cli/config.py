@@ -18,10 +18,9 @@ from typing import Any
 
 import yaml
 
-from api.errors import ConfigValidationError
+from api.errors import ConfigError, ConfigValidationError
 from api.v1alpha1 import DRIVER_NAME, decode_object_configs, decode_sharing_config
 from api.v1alpha1.opaque import CONFIG_LISTS
-from dra_driver.errors import ConfigError
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Larger files are refused before parsing: no config object comes anywhere near this."""

@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from controller.admission import WebhookServer
     from controller.cluster import ClusterController, ControllerSettings
     from controller.settings import LeaderSettings
-    from dra_driver.kube import KubeApi, load_api_client
-    from dra_driver.metrics import default_registry
-    from dra_driver.metrics_server import MetricsServer, parse_address
-    from dra_driver.telemetry import setup_tracing
+    from dra_driver.core.kube import KubeApi, load_api_client
+    from dra_driver.core.metrics import default_registry
+    from dra_driver.core.metrics_server import MetricsServer, parse_address
+    from dra_driver.core.telemetry import setup_tracing
 
     settings = ControllerSettings(
         driver_name=args.driver_name,

@@ -18,6 +18,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dra_driver.cli.demo_steps import run_demo
+    from dra_driver.simulation.demo import run_demo
 
     return run_demo(args)

@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from controller.settings import SliceMode
-    from dra_driver.telemetry import setup_tracing
+    from dra_driver.core.telemetry import setup_tracing
     from kubeletplugin.plugin import Plugin
     from kubeletplugin.settings import PluginSettings
 

@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from dra_driver.sim import ApiServer
-from dra_driver.sim.gates import GATES
+from dra_driver.simulation.apiserver import ApiServer
+from dra_driver.simulation.apiserver.gates import GATES
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from tests.integration.kubeletplugin.conftest import NodeDirs, start_plugin

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from dra_driver.sim import ApiServer
-from dra_driver.sim.kubelet import KubeletClient
+from dra_driver.simulation.apiserver import ApiServer
+from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from shim import library_path

@@ -32,10 +32,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from dra_driver.devices import GIB, MIB
-from dra_driver.sim import ApiServer
-from dra_driver.sim.kubelet import KubeletClient
-from dra_driver.sim.workloads import WorkloadUnavailable, build_fake_cuda, require_simulated_devices
+from dra_driver.core.devices import GIB, MIB
+from dra_driver.simulation.apiserver import ApiServer
+from dra_driver.simulation.kubelet import KubeletClient
+from dra_driver.simulation.workloads import WorkloadUnavailable, build_fake_cuda, require_simulated_devices
 from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from shim import library_path

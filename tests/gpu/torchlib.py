@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dra_driver.errors import XPUShareError
+from api.errors import XPUShareError
 from shim import LIBRARY_ENV, buildinfo, library_path
 from shim.limits import DeviceLimits, write_limits_file
 

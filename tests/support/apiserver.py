@@ -8,9 +8,10 @@ Use it from any test module or conftest::
         with api_client(apiserver) as client:
             ResourceV1Api(client).list_resource_slice()
 
-``apiserver`` yields a running ``dra_driver.sim.ApiServer`` on a free loopback port (namespaces
-``default`` and ``kube-system`` exist); ``kube_client`` yields an official ``kubernetes.client.ApiClient``
-configured for it and closes it afterwards. ``api_client(server)`` builds such a client by hand.
+``apiserver`` yields a running ``dra_driver.simulation.apiserver.ApiServer`` on a free loopback port
+(namespaces ``default`` and ``kube-system`` exist); ``kube_client`` yields an official
+``kubernetes.client.ApiClient`` configured for it and closes it afterwards. ``api_client(server)``
+builds such a client by hand.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 
 
 def api_client(server: ApiServer) -> client.ApiClient:

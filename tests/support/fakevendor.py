@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dra_driver.sim.cbuild import compile_c
-from dra_driver.sim.workloads import FAKES_DIR
+from dra_driver.simulation.cbuild import compile_c
 
+# Fakes only the tests use (the simulated runtimes the demo runs ship in dra_driver/simulation/csrc).
+FAKES_DIR = Path(__file__).resolve().parents[1] / "fakes"
 NPU_SMI_DIR = FAKES_DIR / "npu-smi"
 NPU_SMI_FIXTURES = NPU_SMI_DIR / "fixtures"
 

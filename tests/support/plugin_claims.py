@@ -11,7 +11,7 @@ import uuid as uuidlib
 from collections.abc import Sequence
 from typing import Any
 
-from dra_driver.devices import GIB, Device, DeviceType
+from dra_driver.core.devices import GIB, Device, DeviceType
 
 DRIVER = "xpushare.io"
 NODE = "node-a"

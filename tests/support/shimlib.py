@@ -2,7 +2,7 @@
 
 Shared by the shim's own tests, the benchmarks and any test that needs a limited process (CDI/podman,
 GPU). ``TenantGroup`` runs tenant processes (claims) sharing one fake device and measures the share of
-the device each got (the demo's version is ``dra_driver.sim.workloads.split_shares``). Everything is compiled
+the device each got (the demo's version is ``simulation.workloads.split_shares``). Everything is compiled
 through ``compile_c`` (cached by content), with the shim's flags taken from ``shim/buildinfo.py`` so
 tests exercise the library exactly as ``pip install`` builds it.
 """
@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dra_driver.sim.cbuild import compile_c
-from dra_driver.sim.workloads import (
-    FAKES_DIR,
+from dra_driver.simulation.cbuild import compile_c
+from dra_driver.simulation.workloads import (
     PROGRAMS_DIR,
     START_DELAY_NS,
+    build_fake_ascend,
     build_fake_cuda,
     build_tenant,
     run_together,
@@ -34,6 +34,8 @@ from shim.limits import DeviceLimits, write_limits_file
 from tests.support.fakevendor import build_fake_nvml
 
 FAKE_MAX_DEVICES = 8
+# Client programs of the tests; the tenant program ships with the simulation (``PROGRAMS_DIR``).
+TEST_PROGRAMS_DIR = Path(__file__).resolve().parents[1] / "integration" / "shim" / "programs"
 
 
 def build_shim() -> Path:
@@ -43,17 +45,10 @@ def build_shim() -> Path:
     return compile_c(buildinfo.sources(), buildinfo.LIBRARY_NAME, shared=True, flags=flags, libs=["-ldl"])
 
 
-def build_fake_ascend() -> tuple[Path, Path]:
-    """libruntime.so and libascendcl.so (linked to that libruntime.so)."""
-    runtime = compile_c([FAKES_DIR / "ascend" / "fake_runtime.c"], "libruntime.so", shared=True,
-                        flags=[f"-I{FAKES_DIR / 'common'}"])
-    acl = compile_c([FAKES_DIR / "ascend" / "fake_ascendcl.c"], "libascendcl.so", shared=True,
-                    flags=[f"-Wl,-rpath,{runtime.parent}"], libs=[str(runtime)])
-    return runtime, acl
-
-
 def build_program(name: str, *, linked_cuda: bool = False) -> Path:
     source = PROGRAMS_DIR / f"{name}.c"
+    if not source.is_file():
+        source = TEST_PROGRAMS_DIR / f"{name}.c"
     if linked_cuda:
         cuda = build_fake_cuda()
         return compile_c([source], f"{name}_linked", flags=["-DLINKED", f"-Wl,-rpath,{cuda.parent}"],

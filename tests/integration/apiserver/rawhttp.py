@@ -6,7 +6,7 @@ import http.client
 import json
 from typing import Any
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 
 
 def request(server: ApiServer, method: str, path: str, body: bytes | str | None = None, *,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 from tests.integration.apiserver import objects, rawhttp
 
 SLICES = "/apis/resource.k8s.io/v1/resourceslices"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 from tests.integration.apiserver import rawhttp
 
 

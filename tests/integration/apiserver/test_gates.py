@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from dra_driver.errors import ConfigError
-from dra_driver.sim import ApiServer
+from api.errors import ConfigError
+from dra_driver.simulation.apiserver import ApiServer
 from tests.integration.apiserver import objects
 from tests.support.apiserver import api_client
 

@@ -6,7 +6,7 @@ import json
 
 from kubernetes import client
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 from tests.integration.apiserver import objects, rawhttp
 
 MERGE = "application/merge-patch+json"

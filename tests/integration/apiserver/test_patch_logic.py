@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dra_driver.sim.patch import json_patch, merge_patch, strategic_merge
-from dra_driver.sim.registry import Registry
-from dra_driver.sim.schema import default_schema_dir, shared_schema_set
-from dra_driver.sim.status import ApiError
+from dra_driver.simulation.apiserver.patch import json_patch, merge_patch, strategic_merge
+from dra_driver.simulation.apiserver.registry import Registry
+from dra_driver.simulation.apiserver.schema import default_schema_dir, shared_schema_set
+from dra_driver.simulation.apiserver.status import ApiError
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 from tests.integration.apiserver import rawhttp
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"

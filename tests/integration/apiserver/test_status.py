@@ -7,7 +7,7 @@ import json
 import pytest
 from kubernetes import client
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 from tests.integration.apiserver import objects, rawhttp
 
 

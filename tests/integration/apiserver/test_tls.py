@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config, watch
 
-from dra_driver.sim import ApiServer
+from dra_driver.simulation.apiserver import ApiServer
 from tests.integration.apiserver import objects
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")

@@ -12,7 +12,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from controller.publisher import KubeApi
-from dra_driver.kube import NODES
+from dra_driver.core.kube import NODES
 from tests.support.apiserver import apiserver, kube_client  # noqa: F401 - fixtures
 
 Obj = dict[str, Any]

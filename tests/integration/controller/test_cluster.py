@@ -15,8 +15,8 @@ from controller.deviceclasses import device_classes, install_device_classes
 from controller.leader import LeaderElector
 from controller.publisher import KubeApi, SlicePublisher
 from controller.settings import LeaderSettings, SliceMode, SliceSettings
-from dra_driver.kube import DEVICE_CLASSES, NODES, RESOURCE_SLICES
-from dra_driver.metrics import Registry
+from dra_driver.core.kube import DEVICE_CLASSES, NODES, RESOURCE_SLICES
+from dra_driver.core.metrics import Registry
 from tests.support.resource_schema import RESOURCE_V1, errors
 from tests.unit.controller.slices.inventory import gpu, npu
 

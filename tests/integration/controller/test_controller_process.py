@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from controller.publisher import KubeApi
-from dra_driver.kube import DEVICE_CLASSES
-from dra_driver.sim import ApiServer
+from dra_driver.core.kube import DEVICE_CLASSES
+from dra_driver.simulation.apiserver import ApiServer
 from tests.support.prometheus import scrape
 from tests.unit.controller.admission.objects import BAD, admission_review, claim, configs
 

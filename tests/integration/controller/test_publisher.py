@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from controller.allocator import StructuredAllocator
 from controller.deviceclasses import device_classes
 from controller.publisher import KubeApi, NodeEvents, SlicePublisher
 from controller.settings import RetrySettings, SliceMode, SliceSettings
-from dra_driver.devices import Device, Health
-from dra_driver.discovery.mock import MockBackend
-from dra_driver.kube import RESOURCE_SLICES
-from dra_driver.metrics import Registry
-from dra_driver.sim import ApiServer
+from dra_driver.core.devices import Device, Health
+from dra_driver.core.discovery.mock import MockBackend
+from dra_driver.core.kube import RESOURCE_SLICES
+from dra_driver.core.metrics import Registry
+from dra_driver.simulation.allocator import StructuredAllocator
+from dra_driver.simulation.apiserver import ApiServer
 from tests.support.apiserver import api_client
 from tests.support.resource_schema import RESOURCE_V1, errors
 from tests.unit.controller.slices.inventory import npu
@@ -150,9 +150,9 @@ def test_a_stale_listing_meets_a_conflict_and_is_retried(
     pub.publish([npu(0)])
     stale = stored(api, "node-a")
     pub.publish([npu(0), npu(1)])  # moves the resourceVersion on
-    with caplog.at_level(logging.INFO, logger="dra_driver.kube"):
+    with caplog.at_level(logging.INFO, logger="dra_driver.core.kube"):
         result = pub.publish([npu(0), npu(1), npu(2)], stored=stale)  # first try: 409; the retry lists again
-    retries = [record.__dict__["status"] for record in caplog.records if record.name == "dra_driver.kube"]
+    retries = [r.__dict__["status"] for r in caplog.records if r.name == "dra_driver.core.kube"]
     assert retries == [409]
     assert result.generation == 3
     assert len(stored(api, "node-a")[0]["spec"]["devices"]) == 3

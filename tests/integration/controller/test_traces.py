@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from controller.cluster import ClusterController, ControllerSettings
 from controller.publisher import KubeApi, SlicePublisher
 from controller.settings import SliceMode, SliceSettings
-from dra_driver.metrics import Registry
-from dra_driver.telemetry import setup_tracing
+from dra_driver.core.metrics import Registry
+from dra_driver.core.telemetry import setup_tracing
 from tests.unit.controller.slices.inventory import npu
 
 Obj = dict[str, Any]

@@ -17,10 +17,10 @@ import yaml
 from kubernetes import client
 
 from controller.deviceclasses import device_classes
-from controller.simscheduler import SimScheduler
-from dra_driver.discovery.base import open_backend
-from dra_driver.sim import ApiServer
-from dra_driver.sim.kubelet import ClaimRef, KubeletClient
+from dra_driver.core.discovery.base import open_backend
+from dra_driver.simulation.apiserver import ApiServer
+from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
+from dra_driver.simulation.scheduler import SimScheduler
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.settings import PluginSettings
 from tests.support.apiserver import api_client, apiserver, kube_client
@@ -29,7 +29,7 @@ __all__ = ["apiserver", "kube_client"]
 
 NODE = "node-a"
 NS = "default"
-INVENTORY = Path(__file__).resolve().parents[3] / "dra_driver/discovery/inventory/default.yaml"
+INVENTORY = Path(__file__).resolve().parents[3] / "dra_driver/core/discovery/inventory/default.yaml"
 
 
 @dataclass

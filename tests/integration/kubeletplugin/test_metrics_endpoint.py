@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from dra_driver.discovery.base import open_backend
-from dra_driver.metrics import Registry
-from dra_driver.sim import ApiServer
-from dra_driver.sim.kubelet import KubeletClient
+from dra_driver.core.discovery.base import open_backend
+from dra_driver.core.metrics import Registry
+from dra_driver.simulation.apiserver import ApiServer
+from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin.plugin import Plugin
 from shim import library_path
 from shim.ledger import Ledger

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from dra_driver.sim.kubelet import KubeletClient
+from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.plugin import Plugin
 from shim.limits import read_limits_file

@@ -9,7 +9,7 @@ from typing import Any
 
 from kubernetes import client
 
-from dra_driver.sim.kubelet import KubeletClient
+from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin import limitsfile
 from kubeletplugin.plugin import Plugin
 from shim.ledger import Ledger

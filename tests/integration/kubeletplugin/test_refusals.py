@@ -11,8 +11,8 @@ from typing import Any
 
 from kubernetes import client
 
-from dra_driver.metrics import default_registry
-from dra_driver.sim.kubelet import ClaimRef, KubeletClient
+from dra_driver.core.metrics import default_registry
+from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
 from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from tests.integration.kubeletplugin.conftest import NODE, NS, Allocate, claim_body, read_claim, ref

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from dra_driver.sim import ApiServer
-from dra_driver.sim.kubelet import KubeletClient
+from dra_driver.simulation.apiserver import ApiServer
+from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.checkpoint_store import CheckpointStore
 from tests.integration.kubeletplugin.conftest import NODE, NS, NodeDirs, kubeconfig_for, make_allocator, ref

@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api.kubelet import health_v1alpha1_pb2
-from dra_driver.sim.kubelet import KubeletClient
-from dra_driver.telemetry import setup_tracing
+from dra_driver.core.telemetry import setup_tracing
+from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin.plugin import Plugin
 from tests.integration.kubeletplugin.conftest import NODE, Allocate, NodeDirs, ref
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controller.simscheduler import SimScheduler
+from dra_driver.simulation.scheduler import SimScheduler
 
 JSON = dict[str, Any]
 NS = "default"

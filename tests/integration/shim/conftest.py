@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.sim.cbuild import have_compiler
+from dra_driver.simulation.cbuild import have_compiler
 from shim.ledger import Ledger, LedgerSnapshot
 from tests.support.shimlib import ShimSetup, build_program, build_shim
 

@@ -19,7 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 CHART_DIR = PROJECT_ROOT / "deploy" / "helm" / "xpushare"
 MANIFESTS_DIR = PROJECT_ROOT / "deploy" / "manifests"
 EXAMPLES_DIR = PROJECT_ROOT / "deploy" / "examples"
-DEMO_INVENTORY = PROJECT_ROOT / "dra_driver" / "discovery" / "inventory" / "default.yaml"
+DEMO_INVENTORY = PROJECT_ROOT / "dra_driver" / "core" / "discovery" / "inventory" / "default.yaml"
 RELEASE = "xpushare"
 NAMESPACE = "xpushare-system"
 

@@ -18,9 +18,9 @@ from typing import Any
 import helm_python
 import pytest
 
+from api.errors import ConfigError
 from dra_driver import cli
-from dra_driver.discovery.base import BACKEND_KINDS
-from dra_driver.errors import ConfigError
+from dra_driver.core.discovery.base import BACKEND_KINDS
 from tests.unit.deploy.chart import CHART_DIR, NAMESPACE, VARIANTS, Obj, container, one, one_mount, render
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -188,8 +188,8 @@ def _run_until_built(args: argparse.Namespace, target: str, patch: pytest.Monkey
         raise _BuiltError
 
     patch.setattr(target, stand_in)
-    patch.setattr("dra_driver.metrics_server.MetricsServer", _NoServer.record(captured))
-    patch.setattr("dra_driver.telemetry.setup_tracing", lambda *a, **k: None)
+    patch.setattr("dra_driver.core.metrics_server.MetricsServer", _NoServer.record(captured))
+    patch.setattr("dra_driver.core.telemetry.setup_tracing", lambda *a, **k: None)
     patch.setattr("signal.signal", lambda *a, **k: None)
     with pytest.raises(_BuiltError):
         args.handler(args)
@@ -212,7 +212,7 @@ def test_controller_flags_make_valid_settings(variant: str, monkeypatch: pytest.
     _, args = _controller(VARIANTS[variant])
     webhook = VARIANTS[variant].get("webhook", {}).get("enabled", True)
     target = (
-        "controller.admission.WebhookServer" if webhook else "dra_driver.kube.load_api_client"
+        "controller.admission.WebhookServer" if webhook else "dra_driver.core.kube.load_api_client"
     )
     called = _run_until_built(args, target, monkeypatch)
     if webhook:

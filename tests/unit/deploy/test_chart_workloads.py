@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dra_driver.discovery.mock import MockBackend
+from dra_driver.core.discovery.mock import MockBackend
 from tests.unit.deploy.chart import (
     DEMO_INVENTORY,
     NAMESPACE,

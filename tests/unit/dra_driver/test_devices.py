@@ -1,6 +1,6 @@
 """The device model's derived names must be valid, stable DNS labels."""
 
-from dra_driver.devices import GIB, Device, DeviceType, Health, dns_label
+from dra_driver.core.devices import GIB, Device, DeviceType, Health, dns_label
 
 
 def make_device(index: int = 3) -> Device:

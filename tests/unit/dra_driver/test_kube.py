@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from dra_driver.kube import (
+from dra_driver.core.kube import (
     ApiError,
     Backoff,
     ConflictError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dra_driver.metrics import Registry
+from dra_driver.core.metrics import Registry
 
 
 def test_counters_and_gauges_render_in_prometheus_text_format() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from dra_driver.metrics import Family, Histogram, Registry, Sample, format_value
+from dra_driver.core.metrics import Family, Histogram, Registry, Sample, format_value
 from tests.support.prometheus import ExpositionError, parse
 
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from dra_driver.errors import ConfigError
-from dra_driver.metrics import Registry
-from dra_driver.metrics_server import MetricsServer, MetricsServerError, parse_address
+from api.errors import ConfigError
+from dra_driver.core.metrics import Registry
+from dra_driver.core.metrics_server import MetricsServer, MetricsServerError, parse_address
 from tests.support.prometheus import scrape
 
 

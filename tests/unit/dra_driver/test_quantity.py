@@ -11,8 +11,8 @@ from fractions import Fraction
 
 import pytest
 
-from dra_driver.devices import GIB, MIB
-from dra_driver.quantity import (
+from dra_driver.core.devices import GIB, MIB
+from dra_driver.core.quantity import (
     QuantityError,
     QuantityFormat,
     canonical,

@@ -6,7 +6,7 @@ import logging
 import pytest
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-from dra_driver import telemetry
+from dra_driver.core import telemetry
 
 
 def test_exporter_defaults_to_none_without_endpoint() -> None:

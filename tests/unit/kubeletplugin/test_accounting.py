@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from dra_driver.devices import GIB
+from dra_driver.core.devices import GIB
 from kubeletplugin.accounting import Accounting, Holding, OvercommitError
 
 

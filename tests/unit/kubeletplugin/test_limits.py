@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dra_driver.devices import GIB, MIB
+from dra_driver.core.devices import GIB, MIB
 from kubeletplugin.claims import ClaimError, parse_claim
 from kubeletplugin.limits import Catalog, resolve_limits
 from tests.support.plugin_claims import DRIVER, NODE, claim, npu, opaque, result, shared, sharing

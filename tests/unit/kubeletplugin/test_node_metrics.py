@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from dra_driver.devices import GIB
-from dra_driver.errors import ConfigError, XPUShareError
-from dra_driver.kube import ApiError
-from dra_driver.metrics import Registry
+from api.errors import ConfigError, XPUShareError
+from dra_driver.core.devices import GIB
+from dra_driver.core.kube import ApiError
+from dra_driver.core.metrics import Registry
 from kubeletplugin import cdi
 from kubeletplugin.accounting import OvercommitError
 from kubeletplugin.checkpoint import CheckpointLockTimeoutError

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controller.settings import MAX_CLAIMS_PER_DEVICE
-from dra_driver.devices import GIB, MIB
+from dra_driver.core.devices import GIB, MIB
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.accounting import ClaimLimitError
 from kubeletplugin.checkpoint_store import CheckpointStore, record_path

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from api.errors import ConfigError
 from dra_driver.cli import build_parser
-from dra_driver.errors import ConfigError
 from kubeletplugin.settings import PluginSettings
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from dra_driver.devices import GIB
-from dra_driver.kube import ApiError
+from dra_driver.core.devices import GIB
+from dra_driver.core.kube import ApiError
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim
 from kubeletplugin.checkpoint_store import CheckpointStore

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import shim
-from dra_driver.sim.cbuild import have_compiler
+from dra_driver.simulation.cbuild import have_compiler
 from shim import buildinfo
 from tests.support.shimlib import build_shim
 

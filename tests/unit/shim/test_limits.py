@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.errors import ConfigError
+from api.errors import ConfigError
 from shim.limits import DeviceLimits, parse_limits, read_limits_file, render_limits, write_limits_file
 
 GIB = 1 << 30

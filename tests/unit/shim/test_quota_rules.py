@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dra_driver.errors import ConfigError
+from api.errors import ConfigError
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice
 from kubeletplugin.quota import QuotaError, QuotaRequest, parse_annotation, parse_memory, validate
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.sim.cbuild import have_compiler
+from dra_driver.simulation.cbuild import have_compiler
 from shim.ledger import Ledger
 from tests.support.shimlib import build_shim
 

@@ -9,7 +9,7 @@ from controller.publisher.diff import plan_pool, same_slice
 from controller.publisher.gates import CONSUMABLE, PARTITIONED, TAINTS, dropped_features
 from controller.settings import SliceMode, SliceSettings
 from controller.slices import build_slices
-from dra_driver.devices import Health
+from dra_driver.core.devices import Health
 from tests.unit.controller.slices.inventory import gpu, npu
 
 Obj = dict[str, Any]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dra_driver.devices import GIB, MIB, Device, DeviceType, Health
+from dra_driver.core.devices import GIB, MIB, Device, DeviceType, Health
 
 
 def npu(index: int, model: str = "Ascend910B3", memory: int = 64 * GIB, **changes: object) -> Device:

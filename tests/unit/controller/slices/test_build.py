@@ -11,8 +11,8 @@ import pytest
 from controller.settings import MAX_CLAIMS_PER_DEVICE, SliceMode, SliceSettings
 from controller.slices import SliceBuildError, build_slices
 from controller.slices.build import MAX_NAME
-from dra_driver.devices import GIB, MIB, Health
-from dra_driver.quantity import quantity_value
+from dra_driver.core.devices import GIB, MIB, Health
+from dra_driver.core.quantity import quantity_value
 from tests.support.resource_schema import RESOURCE_V1, errors
 from tests.unit.controller.slices.inventory import gpu, mixed, npu
 

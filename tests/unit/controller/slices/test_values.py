@@ -6,9 +6,9 @@ from fractions import Fraction
 
 import pytest
 
+from api.errors import ConfigError
 from controller.settings import LeaderSettings, SliceSettings, parse_partition_profiles
 from controller.slices.attributes import label_value, semver
-from dra_driver.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.sim.cbuild import have_compiler
+from dra_driver.simulation.cbuild import have_compiler
 from tests.support.fakevendor import build_fake_dcmi, build_fake_nvml
 
 NO_COMPILER = "no C compiler: the fake vendor libraries cannot be built"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.devices import GIB, MIB, DeviceType, Health
-from dra_driver.discovery.ascend import AscendBackend, health_from_dcmi
-from dra_driver.errors import ConfigError, DiscoveryError
+from api.errors import ConfigError, DiscoveryError
+from dra_driver.core.devices import GIB, MIB, DeviceType, Health
+from dra_driver.core.discovery.ascend import AscendBackend, health_from_dcmi
 from tests.support.fakevendor import FakeNpu, dcmi_config
 
 NPU0 = FakeNpu()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.discovery import DeviceBackend, backend_from_settings, open_backend
-from dra_driver.discovery.ascend import AscendBackend
-from dra_driver.discovery.mock import MockBackend
-from dra_driver.discovery.nvidia import NvidiaBackend
-from dra_driver.errors import ConfigError, DiscoveryError
+from api.errors import ConfigError, DiscoveryError
+from dra_driver.core.discovery import DeviceBackend, backend_from_settings, open_backend
+from dra_driver.core.discovery.ascend import AscendBackend
+from dra_driver.core.discovery.mock import MockBackend
+from dra_driver.core.discovery.nvidia import NvidiaBackend
 from tests.support.fakevendor import dcmi_config, nvml_config
 
 

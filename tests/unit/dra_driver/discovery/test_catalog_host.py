@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.discovery import catalog, host
+from dra_driver.core.discovery import catalog, host
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dra_driver.devices import GIB, DeviceType, Health
-from dra_driver.discovery.mock import MockBackend, load_inventory, parse_memory
-from dra_driver.errors import ConfigError, DiscoveryError
+from api.errors import ConfigError, DiscoveryError
+from dra_driver.core.devices import GIB, DeviceType, Health
+from dra_driver.core.discovery.mock import MockBackend, load_inventory, parse_memory
 
 NPU = {
     "type": "npu",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.devices import GIB, MIB, Health
-from dra_driver.discovery import npusmi
-from dra_driver.discovery.ascend import AscendBackend
-from dra_driver.errors import DiscoveryError
+from api.errors import DiscoveryError
+from dra_driver.core.devices import GIB, MIB, Health
+from dra_driver.core.discovery import npusmi
+from dra_driver.core.discovery.ascend import AscendBackend
 from tests.support.fakevendor import NPU_SMI_FIXTURES, fake_npu_smi
 
 

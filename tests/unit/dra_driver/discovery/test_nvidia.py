@@ -11,9 +11,9 @@ from typing import Any
 import pynvml
 import pytest
 
-from dra_driver.devices import GIB, MIB, DeviceType, Health
-from dra_driver.discovery.nvidia import NvidiaBackend
-from dra_driver.errors import DiscoveryError
+from api.errors import DiscoveryError
+from dra_driver.core.devices import GIB, MIB, DeviceType, Health
+from dra_driver.core.discovery.nvidia import NvidiaBackend
 from tests.support.fakevendor import FakeGpu, nvml_config
 
 SECOND_GPU = FakeGpu(
