@@ -20,13 +20,13 @@ from controller.deviceclasses import device_classes, install_device_classes
 from controller.leader import Clock, LeaderElector
 from controller.settings import DRIVER_NAME, LeaderSettings, RetrySettings
 from dra_driver.core.kube import NODES, RESOURCE_SLICES, ApiError, KubeApi
+from dra_driver.core.kubetypes import Obj
 from dra_driver.core.metrics import Registry, default_registry
 from dra_driver.core.telemetry import tracer
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
 
-Obj = dict[str, Any]
 RECONCILE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 

@@ -16,10 +16,10 @@ from typing import Any
 from controller.settings import ATTRIBUTE_DOMAIN, DRIVER_NAME
 from dra_driver.core.devices import DeviceType
 from dra_driver.core.kube import DEVICE_CLASSES, ApiError, KubeApi
+from dra_driver.core.kubetypes import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 MANAGED_BY = {"app.kubernetes.io/managed-by": "xpushare-controller"}
 
 

@@ -17,14 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from controller.settings import LeaderSettings
 from dra_driver.core.kube import ApiError, KubeApi
+from dra_driver.core.kubetypes import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 
 class Clock(Protocol):

@@ -14,8 +14,8 @@ from typing import Any
 
 from api.errors import ConfigValidationError
 from api.v1alpha1 import decode_object_configs
+from dra_driver.core.kubetypes import Obj
 
-Obj = dict[str, Any]
 KINDS = frozenset({"DeviceClass", "ResourceClaim", "ResourceClaimTemplate"})
 API_VERSION = "admission.k8s.io/v1"
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.core.quantity import quantity_value
 
-Obj = dict[str, Any]
 _POLICY_QUANTITIES = ("default",)
 _RANGE_QUANTITIES = ("min", "max", "step")
 IMMUTABLE = ("driver", "nodeName")

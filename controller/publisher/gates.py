@@ -8,9 +8,8 @@ write. Comparing each written slice with the object the server returned is the o
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-Obj = dict[str, Any]
+from dra_driver.core.kubetypes import Obj
 
 CONSUMABLE = "consumable"
 PARTITIONED = "partitioned"

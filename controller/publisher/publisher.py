@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from api.errors import XPUShareError
 from controller.publisher.diff import Plan, plan_pool
@@ -29,13 +28,13 @@ from controller.slices import build_slices
 from controller.slices.build import MODE_LABEL
 from dra_driver.core.devices import Device, Health
 from dra_driver.core.kube import RESOURCE_SLICES, ApiError, KubeApi, with_retries
+from dra_driver.core.kubetypes import Obj
 from dra_driver.core.metrics import Registry, default_registry
 from dra_driver.core.telemetry import tracer
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
 
-Obj = dict[str, Any]
 _MODE_FEATURE = {SliceMode.CONSUMABLE: CONSUMABLE, SliceMode.PARTITIONED: PARTITIONED}
 
 

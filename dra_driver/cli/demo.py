@@ -1,9 +1,12 @@
-"""``xpushare demo``: the local end-to-end walk-through on simulated devices (steps in ``demo_steps``)."""
+"""``xpushare demo``: the local end-to-end walk-through on simulated devices (steps in
+``dra_driver.simulation.demo``)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from dra_driver.cli.extras import requires_sim_extra
 
 DEMO_MODES = ("consumable", "partitioned", "exclusive")
 
@@ -18,6 +21,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dra_driver.simulation.demo import run_demo
-
+    with requires_sim_extra("demo"):
+        from dra_driver.simulation.demo import run_demo
     return run_demo(args)

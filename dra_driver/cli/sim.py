@@ -15,9 +15,13 @@ import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from dra_driver.simulation.apiserver import ApiServer
-from dra_driver.simulation.apiserver.gates import GATES
+from dra_driver.cli.extras import requires_sim_extra
+from dra_driver.simulation.gates import GATES
+
+if TYPE_CHECKING:
+    from dra_driver.simulation.apiserver import ApiServer
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +56,8 @@ def run_apiserver(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    with requires_sim_extra("sim apiserver"):
+        from dra_driver.simulation.apiserver import ApiServer
     with tempfile.TemporaryDirectory(prefix="xpushare-sim-tls-") as tls_dir:
         server = ApiServer(args.host, args.port, schema_dir=args.schemas, disabled_gates=args.disabled_gates,
                            tls_dir=Path(tls_dir) if args.tls else None)

@@ -30,10 +30,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from api.errors import XPUShareError
+from dra_driver.core.kubetypes import Obj
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 
 RESOURCE_SLICES = "/apis/resource.k8s.io/v1/resourceslices"

@@ -17,6 +17,7 @@ from typing import Any
 from celpy import celtypes
 
 from api.errors import XPUShareError
+from dra_driver.core.kubetypes import ObjView
 from dra_driver.simulation.allocator.celenv import CelCache
 from dra_driver.simulation.allocator.ledger import Ledger, Located
 from dra_driver.simulation.allocator.model import Claim, DeviceClass, DeviceID, Node, Request
@@ -34,7 +35,6 @@ from dra_driver.simulation.allocator.search import NoSolutionError, Search, devi
 __all__ = ["Placement", "StructuredAllocator", "UnschedulableError"]
 
 _log = logging.getLogger(__name__)
-Obj = Mapping[str, Any]
 _DEFAULT_CEL = CelCache()
 
 
@@ -60,9 +60,9 @@ class StructuredAllocator:
 
     def __init__(
         self,
-        slices: Iterable[Obj],
-        device_classes: Iterable[Obj],
-        allocated_claims: Iterable[Obj] = (),
+        slices: Iterable[ObjView],
+        device_classes: Iterable[ObjView],
+        allocated_claims: Iterable[ObjView] = (),
         *,
         cel: CelCache | None = None,
         max_steps: int = 100_000,
@@ -91,11 +91,11 @@ class StructuredAllocator:
                     extra={"driver": pool.driver, "pool": pool.name, "why": pool.unusable},
                 )
 
-    def record(self, claim: Obj) -> None:
+    def record(self, claim: ObjView) -> None:
         """Account for an allocation committed outside (for example written to the API server)."""
         self._ledger.hold(allocated_devices(claim), self._index)
 
-    def allocate(self, claims: Sequence[Obj], node: Obj | str) -> tuple[dict[str, Any], ...]:
+    def allocate(self, claims: Sequence[ObjView], node: ObjView | str) -> tuple[dict[str, Any], ...]:
         """One ``status.allocation`` per claim on ``node``, or UnschedulableError saying why not."""
         return self._allocate([parse_claim(c) for c in claims], parse_node(node))
 
@@ -116,7 +116,7 @@ class StructuredAllocator:
         return tuple(allocation_json(r, self._classes, node) for r in results)
 
     def place(
-        self, claims: Sequence[Obj], nodes: Sequence[Obj | str], pinned: Sequence[Obj] = ()
+        self, claims: Sequence[ObjView], nodes: Sequence[ObjView | str], pinned: Sequence[ObjView] = ()
     ) -> Placement:
         """The first node (in the given order) where every claim fits and every pinned allocation allows.
 
@@ -150,7 +150,7 @@ class StructuredAllocator:
         return cached
 
 
-def _allows(allocation: Obj, node: Node) -> bool:
+def _allows(allocation: ObjView, node: Node) -> bool:
     selector = allocation.get("nodeSelector")
     return selector is None or node_selector_matches(selector, node)
 

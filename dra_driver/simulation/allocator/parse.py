@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from api.errors import ConfigError
+from dra_driver.core.kubetypes import ObjView
 from dra_driver.core.quantity import Quantity, QuantityError, parse_quantity
 from dra_driver.simulation.allocator.celenv import parse_semver
 from dra_driver.simulation.allocator.model import (
@@ -43,14 +44,13 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Obj = Mapping[str, Any]
 
 
 class InputError(ConfigError):
     """An API object given to the allocator is malformed; the message names the object and field."""
 
 
-def _map(obj: Any, where: str) -> Obj:
+def _map(obj: Any, where: str) -> ObjView:
     if obj is None:
         return {}
     if not isinstance(obj, Mapping):
@@ -66,7 +66,7 @@ def _list(obj: Any, where: str) -> Sequence[Any]:
     return obj
 
 
-def _each(items: Any, where: str, parse: Callable[[Obj, str], T]) -> tuple[T, ...]:
+def _each(items: Any, where: str, parse: Callable[[ObjView, str], T]) -> tuple[T, ...]:
     return tuple(
         parse(_map(item, f"{where}[{i}]"), f"{where}[{i}]") for i, item in enumerate(_list(items, where))
     )
@@ -83,11 +83,11 @@ def _opt_quantity(value: Any, where: str) -> Quantity | None:
     return None if value is None else _quantity(value, where)
 
 
-def _name(obj: Obj) -> str:
+def _name(obj: ObjView) -> str:
     return str(_map(obj.get("metadata"), "metadata").get("name", ""))
 
 
-def _node_selection(spec: Obj) -> NodeSelection:
+def _node_selection(spec: ObjView) -> NodeSelection:
     selector = spec.get("nodeSelector")
     return NodeSelection(
         node_name=str(spec.get("nodeName") or ""),
@@ -96,7 +96,7 @@ def _node_selection(spec: Obj) -> NodeSelection:
     )
 
 
-def _attribute(raw: Obj, where: str) -> AttributeValue:
+def _attribute(raw: ObjView, where: str) -> AttributeValue:
     for key in ("bool", "int", "string"):
         if raw.get(key) is not None:
             return raw[key]  # type: ignore[no-any-return]
@@ -135,7 +135,7 @@ def _policy(raw: Any, where: str) -> RequestPolicy | None:
     return policy
 
 
-def _capacity(raw: Obj, where: str) -> Capacity:
+def _capacity(raw: ObjView, where: str) -> Capacity:
     return Capacity(
         _quantity(raw.get("value"), f"{where}.value"),
         _policy(raw.get("requestPolicy"), f"{where}.requestPolicy"),
@@ -149,19 +149,19 @@ def _counters(raw: Any, where: str) -> dict[str, Quantity]:
     }
 
 
-def _consumption(raw: Obj, where: str) -> CounterConsumption:
+def _consumption(raw: ObjView, where: str) -> CounterConsumption:
     return CounterConsumption(
         str(raw.get("counterSet", "")), _counters(raw.get("counters"), f"{where}.counters")
     )
 
 
-def _taint(raw: Obj, where: str) -> Taint:
+def _taint(raw: ObjView, where: str) -> Taint:
     return Taint(
         key=str(raw.get("key", "")), effect=str(raw.get("effect", "")), value=str(raw.get("value") or "")
     )
 
 
-def _device(raw: Obj, where: str) -> Device:
+def _device(raw: ObjView, where: str) -> Device:
     if not raw.get("name"):
         raise InputError(f"{where}.name: required")
     attributes = {
@@ -184,7 +184,7 @@ def _device(raw: Obj, where: str) -> Device:
     )
 
 
-def parse_slice(obj: Obj) -> Slice:
+def parse_slice(obj: ObjView) -> Slice:
     """A ResourceSlice; raises InputError naming the slice and field when it is malformed."""
     name = _name(obj)
     where = f"ResourceSlice {name}: spec"
@@ -211,7 +211,7 @@ def parse_slice(obj: Obj) -> Slice:
     )
 
 
-def parse_device_class(obj: Obj) -> DeviceClass:
+def parse_device_class(obj: ObjView) -> DeviceClass:
     name = _name(obj)
     spec = _map(obj.get("spec"), f"DeviceClass {name}: spec")
     return DeviceClass(
@@ -233,7 +233,7 @@ def _selectors(raw: Any, where: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _toleration(raw: Obj, where: str) -> Toleration:
+def _toleration(raw: ObjView, where: str) -> Toleration:
     return Toleration(
         key=str(raw.get("key") or ""),
         operator=str(raw.get("operator") or "Equal"),
@@ -242,7 +242,7 @@ def _toleration(raw: Obj, where: str) -> Toleration:
     )
 
 
-def _request(raw: Obj, where: str, name: str, parent: str = "") -> Request:
+def _request(raw: ObjView, where: str, name: str, parent: str = "") -> Request:
     mode = str(raw.get("allocationMode") or "ExactCount")
     if mode not in {"ExactCount", "All"}:
         raise InputError(f"{where}.allocationMode: {mode!r} is not supported; allowed: ExactCount, All")
@@ -268,7 +268,7 @@ def _request(raw: Obj, where: str, name: str, parent: str = "") -> Request:
     )
 
 
-def _request_alternatives(raw: Obj, where: str) -> tuple[Request, ...]:
+def _request_alternatives(raw: ObjView, where: str) -> tuple[Request, ...]:
     name = str(raw.get("name", ""))
     if raw.get("exactly") is not None:
         return (_request(_map(raw["exactly"], f"{where}.exactly"), f"{where}.exactly", name),)
@@ -286,7 +286,7 @@ def _request_alternatives(raw: Obj, where: str) -> tuple[Request, ...]:
     )
 
 
-def _constraint(raw: Obj, where: str) -> Constraint:
+def _constraint(raw: ObjView, where: str) -> Constraint:
     return Constraint(
         requests=tuple(str(r) for r in _list(raw.get("requests"), f"{where}.requests")),
         match_attribute=str(raw.get("matchAttribute") or ""),
@@ -294,12 +294,12 @@ def _constraint(raw: Obj, where: str) -> Constraint:
     )
 
 
-def _claim_config(raw: Obj, where: str) -> ClaimConfig:
+def _claim_config(raw: ObjView, where: str) -> ClaimConfig:
     body = {k: v for k, v in raw.items() if k != "requests"}
     return ClaimConfig(tuple(str(r) for r in _list(raw.get("requests"), f"{where}.requests")), body)
 
 
-def parse_claim(obj: Obj) -> Claim:
+def parse_claim(obj: ObjView) -> Claim:
     """A ResourceClaim's spec (its status is read by ``allocated_devices``)."""
     meta = _map(obj.get("metadata"), "metadata")
     key = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
@@ -321,7 +321,7 @@ def parse_claim(obj: Obj) -> Claim:
     )
 
 
-def allocated_devices(obj: Obj) -> tuple[AllocatedDevice, ...]:
+def allocated_devices(obj: ObjView) -> tuple[AllocatedDevice, ...]:
     """The devices an existing claim holds, from ``status.allocation.devices.results``."""
     where = "status.allocation.devices.results"
     allocation = _map(_map(obj.get("status"), "status").get("allocation"), "status.allocation")
@@ -343,7 +343,7 @@ def allocated_devices(obj: Obj) -> tuple[AllocatedDevice, ...]:
     return tuple(out)
 
 
-def parse_node(obj: Obj | str) -> Node:
+def parse_node(obj: ObjView | str) -> Node:
     """A Node object (name and labels matter) or just a node name."""
     if isinstance(obj, str):
         return Node(obj)

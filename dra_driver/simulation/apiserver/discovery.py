@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 
 from dra_driver import __version__
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver.registry import Registry, ResourceKind
-from dra_driver.simulation.apiserver.status import Obj
 
 KUBE_VERSION = {"major": "1", "minor": "36", "gitVersion": "v1.36.0-xpushare.sim"}
 

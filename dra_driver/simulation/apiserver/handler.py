@@ -1,7 +1,7 @@
 """The HTTP side: one request handler that maps REST verbs on routes to the resource operations.
 
 Every answer is JSON with a Content-Length (HTTP/1.1 keep-alive, so a client reuses its connection),
-watches are chunked. Any ApiError becomes its Status; anything unexpected becomes a 500 Status and is
+watches are chunked. Any StatusError becomes its Status; anything unexpected becomes a 500 Status and is
 logged, so a bad request never takes the server down and never leaves an object half-written (writes
 happen in one store call at the very end).
 """
@@ -26,7 +26,7 @@ from dra_driver.simulation.apiserver.routing import Route, resolve_route
 from dra_driver.simulation.apiserver.schema import SchemaSet
 from dra_driver.simulation.apiserver.selectors import combine, parse_fields, parse_labels
 from dra_driver.simulation.apiserver.status import (
-    ApiError,
+    StatusError,
     bad_request,
     method_not_allowed,
     path_not_found,
@@ -120,15 +120,15 @@ class ApiHandler(BaseHTTPRequestHandler):
                 return
             route = resolve_route(self.server.context.registry, url.path, parts)
             self._resource(method, route, query, body)
-        except ApiError as err:
-            self._send(err.code, json.dumps(err.status()).encode())
+        except StatusError as err:
+            self._send(err.code, json.dumps(err.body()).encode())
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as err:
             log.exception("request failed", extra={"method": method, "path": self.path})
-            failure = ApiError(500, "InternalError", f"an error on the server has prevented the request from "
-                                                     f"succeeding: {err!r}")
-            self._send(500, json.dumps(failure.status()).encode())
+            failure = StatusError(500, "InternalError", "an error on the server has prevented the request "
+                                  f"from succeeding: {err!r}")
+            self._send(500, json.dumps(failure.body()).encode())
 
     # -- plumbing ----------------------------------------------------------------------------------
     def _read_body(self) -> bytes:
@@ -136,7 +136,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         if length_text is None:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 self.close_connection = True
-                raise ApiError(411, "BadRequest", "chunked request bodies are not supported; send a "
+                raise StatusError(411, "BadRequest", "chunked request bodies are not supported; send a "
                                                   "Content-Length")
             return b""
         try:
@@ -346,11 +346,11 @@ class ApiHandler(BaseHTTPRequestHandler):
             try:
                 name = str(entry.obj["metadata"]["name"])
                 deleted.append(resources.delete(route.kind, route.namespace or "", name, options))
-            except ApiError as err:
+            except StatusError as err:
                 if err.code != 404:
                     raise
         self._send(200, list_payload(route, ListResult(deleted, resources.store.resource_version)))
 
 
-def _raise(err: ApiError) -> Any:
+def _raise(err: StatusError) -> Any:
     raise err

@@ -12,9 +12,10 @@ import re
 from fractions import Fraction
 from typing import Any
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.core.quantity import QuantityError, stored_value
 from dra_driver.simulation.apiserver.registry import ResourceKind
-from dra_driver.simulation.apiserver.status import Obj, cause
+from dra_driver.simulation.apiserver.status import cause
 
 MAX_DEVICES = 128
 MAX_DEVICES_WITH_TAINTS_OR_COUNTERS = 64

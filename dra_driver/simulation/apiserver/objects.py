@@ -13,8 +13,9 @@ import secrets
 import uuid
 from typing import Any
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver.registry import ResourceKind
-from dra_driver.simulation.apiserver.status import Obj, bad_request, cause, invalid
+from dra_driver.simulation.apiserver.status import bad_request, cause, invalid
 
 _SYSTEM_META = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

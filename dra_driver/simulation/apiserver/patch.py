@@ -18,8 +18,9 @@ from typing import Any
 
 import yaml
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver.schema import child, resolve
-from dra_driver.simulation.apiserver.status import Obj, bad_request
+from dra_driver.simulation.apiserver.status import bad_request
 
 Components = dict[str, Obj]
 

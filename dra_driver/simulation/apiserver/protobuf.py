@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dra_driver.simulation.apiserver.status import ApiError, Obj
+from dra_driver.core.kubetypes import Obj
+from dra_driver.simulation.apiserver.status import StatusError
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 _MAGIC = b"k8s\x00"
@@ -90,5 +91,5 @@ def decode(body: bytes) -> Obj:
                 obj["metadata"] = _metadata(value)
         return obj
     except (_ProtoError, UnicodeDecodeError, AttributeError) as err:
-        raise ApiError(415, "UnsupportedMediaType", f"protobuf bodies are understood for Namespaces only "
+        raise StatusError(415, "UnsupportedMediaType", f"protobuf bodies are understood for Namespaces only "
                        f"({err}); send application/json instead (kubectl apply does)") from err

@@ -14,13 +14,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dra_driver.core.kube import ConflictError
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver import limits, objects
-from dra_driver.simulation.apiserver.gates import Gates
 from dra_driver.simulation.apiserver.patch import APPLY, apply_patch, parse_patch
 from dra_driver.simulation.apiserver.registry import KINDS, ResourceKind
 from dra_driver.simulation.apiserver.schema import Normalized, SchemaSet, normalize
 from dra_driver.simulation.apiserver.status import (
-    Obj,
     already_exists,
     bad_request,
     cause,
@@ -29,7 +29,8 @@ from dra_driver.simulation.apiserver.status import (
     not_found,
     stale,
 )
-from dra_driver.simulation.apiserver.store import ConflictError, Entry, Key, Store
+from dra_driver.simulation.apiserver.store import Entry, Key, Store
+from dra_driver.simulation.gates import Gates
 
 log = logging.getLogger(__name__)
 _RETRIES = 64

@@ -26,9 +26,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from api.errors import ConfigError
+from dra_driver.core.kubetypes import Obj
 from dra_driver.core.quantity import QuantityError, canonical
 from dra_driver.simulation.apiserver.registry import ResourceKind
-from dra_driver.simulation.apiserver.status import Obj, cause
+from dra_driver.simulation.apiserver.status import cause
 
 SCHEMAS_ENV = "XPUSHARE_K8S_SCHEMAS"
 _REF_PREFIX = "#/components/schemas/"

@@ -12,8 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver.registry import ResourceKind
-from dra_driver.simulation.apiserver.status import Obj, bad_request
+from dra_driver.simulation.apiserver.status import bad_request
 
 Matcher = Callable[[Obj], bool]
 

@@ -20,7 +20,6 @@ from kubernetes.config import new_client_from_config_dict
 
 from api.errors import XPUShareError
 from dra_driver.simulation.apiserver import objects
-from dra_driver.simulation.apiserver.gates import Gates
 from dra_driver.simulation.apiserver.handler import ApiContext, ApiHandler, ApiHttpServer
 from dra_driver.simulation.apiserver.registry import Registry
 from dra_driver.simulation.apiserver.resources import NAMESPACES, Resources
@@ -32,6 +31,7 @@ from dra_driver.simulation.apiserver.schema import (
 )
 from dra_driver.simulation.apiserver.store import Store
 from dra_driver.simulation.apiserver.tls import ServingCert, make_serving_cert
+from dra_driver.simulation.gates import Gates
 
 _log = logging.getLogger(__name__)
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

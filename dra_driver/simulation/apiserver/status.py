@@ -1,30 +1,30 @@
 """API errors as the Kubernetes ``Status`` objects a real API server answers with.
 
-Every failure inside the server is raised as an ``ApiError`` and turned into exactly one HTTP answer by
-the handler, so clients (the official Python client, kubectl) see the same codes, reasons and causes
-that they would see from kube-apiserver and their retry logic (409 Conflict, 410 Gone) works unchanged.
+Every failure inside the server is raised as a ``StatusError`` (the client side's ``ApiError`` with the
+Status details added) and turned into exactly one HTTP answer by the handler, so clients (the official
+Python client, kubectl) see the same codes, reasons and causes that they would see from kube-apiserver
+and their retry logic (409 Conflict, 410 Gone) works unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from api.errors import XPUShareError
-
-Obj = dict[str, Any]
+from dra_driver.core.kube import ApiError
+from dra_driver.core.kubetypes import Obj
 
 
-class ApiError(XPUShareError):
-    """A request failed; ``status`` is the Status body and ``code`` its HTTP status."""
+class StatusError(ApiError):
+    """A request the server refuses: ``status`` is its HTTP status, ``body()`` the Status it answers."""
 
     def __init__(self, code: int, reason: str, message: str, details: Obj | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
+        super().__init__(message, code, reason)
         self.message = message
         self.details = details
 
-    def status(self) -> Obj:
+    @property
+    def code(self) -> int:
+        return self.status
+
+    def body(self) -> Obj:
         body: Obj = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -44,55 +44,56 @@ def _details(qualified: str, name: str) -> Obj:
     return {"name": name, "group": grp, "kind": resource}
 
 
-def not_found(qualified: str, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{qualified} "{name}" not found', _details(qualified, name))
+def not_found(qualified: str, name: str) -> StatusError:
+    return StatusError(404, "NotFound", f'{qualified} "{name}" not found', _details(qualified, name))
 
 
-def already_exists(qualified: str, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{qualified} "{name}" already exists', _details(qualified, name))
+def already_exists(qualified: str, name: str) -> StatusError:
+    message = f'{qualified} "{name}" already exists'
+    return StatusError(409, "AlreadyExists", message, _details(qualified, name))
 
 
-def conflict(qualified: str, name: str, why: str) -> ApiError:
+def conflict(qualified: str, name: str, why: str) -> StatusError:
     message = f'Operation cannot be fulfilled on {qualified} "{name}": {why}'
-    return ApiError(409, "Conflict", message, _details(qualified, name))
+    return StatusError(409, "Conflict", message, _details(qualified, name))
 
 
-def stale(qualified: str, name: str) -> ApiError:
+def stale(qualified: str, name: str) -> StatusError:
     return conflict(
         qualified, name, "the object has been modified; please apply your changes to the latest version "
         "and try again",
     )
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "BadRequest", message)
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, "BadRequest", message)
 
 
-def gone(message: str) -> ApiError:
-    return ApiError(410, "Expired", message)
+def gone(message: str) -> StatusError:
+    return StatusError(410, "Expired", message)
 
 
-def method_not_allowed(message: str) -> ApiError:
-    return ApiError(405, "MethodNotAllowed", message)
+def method_not_allowed(message: str) -> StatusError:
+    return StatusError(405, "MethodNotAllowed", message)
 
 
-def unsupported_media(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - '
+def unsupported_media(content_type: str) -> StatusError:
+    return StatusError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - '
                     f'accepted media types include: application/json, application/yaml, '
                     f'application/merge-patch+json, application/strategic-merge-patch+json, '
                     f'application/json-patch+json, application/apply-patch+yaml (got "{content_type}")')
 
 
-def too_large() -> ApiError:
-    return ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+def too_large() -> StatusError:
+    return StatusError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
 
 
-def path_not_found(path: str) -> ApiError:
-    return ApiError(404, "NotFound", f"the server could not find the requested resource ({path})",
+def path_not_found(path: str) -> StatusError:
+    return StatusError(404, "NotFound", f"the server could not find the requested resource ({path})",
                     {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
 
 
-def invalid(kind: str, group: str, name: str, causes: list[Obj]) -> ApiError:
+def invalid(kind: str, group: str, name: str, causes: list[Obj]) -> StatusError:
     """422 Invalid naming every bad field, formatted like kube-apiserver's field.ErrorList."""
     qualified = f"{kind}.{group}" if group else kind
     summary = ", ".join(f"{c['field']}: {c['message']}" for c in causes[:10])
@@ -100,7 +101,7 @@ def invalid(kind: str, group: str, name: str, causes: list[Obj]) -> ApiError:
         summary = f"[{summary}]"
     message = f'{qualified} "{name}" is invalid: {summary}'
     details = {"name": name, "group": group, "kind": kind, "causes": causes}
-    return ApiError(422, "Invalid", message, details)
+    return StatusError(422, "Invalid", message, details)
 
 
 def cause(field_path: str, message: str, reason: str = "FieldValueInvalid") -> Obj:

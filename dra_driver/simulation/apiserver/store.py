@@ -14,16 +14,12 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from api.errors import XPUShareError
+from dra_driver.core.kube import ConflictError
+from dra_driver.core.kubetypes import Obj
 
-Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name); namespace is "" for cluster-scoped kinds
-
-
-class ConflictError(XPUShareError):
-    """The object changed (or appeared, or vanished) since the caller read it."""
 
 
 class TooOldError(XPUShareError):
@@ -100,21 +96,21 @@ class Store:
         with self._cond:
             bucket = self._data.setdefault(resource, {})
             if key in bucket:
-                raise ConflictError(f"{resource} {key} already exists")
+                raise ConflictError(f"{resource} {key} already exists", 409, "Conflict")
             return self._commit("ADDED", resource, key, obj, None)
 
     def replace(self, resource: str, key: Key, obj: Obj, expected_rv: int) -> Entry:
         with self._cond:
             old = self._data.get(resource, {}).get(key)
             if old is None or old.rv != expected_rv:
-                raise ConflictError(f"{resource} {key} changed since version {expected_rv}")
+                raise ConflictError(f"{resource} {key} changed since version {expected_rv}", 409, "Conflict")
             return self._commit("MODIFIED", resource, key, obj, old)
 
     def delete(self, resource: str, key: Key, expected_rv: int | None = None) -> Entry:
         with self._cond:
             old = self._data.get(resource, {}).get(key)
             if old is None or (expected_rv is not None and old.rv != expected_rv):
-                raise ConflictError(f"{resource} {key} changed or vanished")
+                raise ConflictError(f"{resource} {key} changed or vanished", 409, "Conflict")
             obj = json.loads(old.raw)
             return self._commit("DELETED", resource, key, obj, old)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dra_driver.simulation.apiserver.status import Obj
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver.store import Entry
 
 _COLUMNS = [

@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver.registry import ResourceKind
 from dra_driver.simulation.apiserver.resources import Resources
-from dra_driver.simulation.apiserver.status import Obj, gone
+from dra_driver.simulation.apiserver.status import gone
 from dra_driver.simulation.apiserver.store import Event, TooOldError
 
 _POLL_SECONDS = 1.0
@@ -67,7 +68,7 @@ class WatchStream:
             try:
                 events, newest = store.events_after(rv, min(remaining, _POLL_SECONDS))
             except TooOldError as err:
-                self.write(event_line("ERROR", json.dumps(gone(str(err)).status()).encode()))
+                self.write(event_line("ERROR", json.dumps(gone(str(err)).body()).encode()))
                 return
             for event in events:
                 kind = self._translate(event)

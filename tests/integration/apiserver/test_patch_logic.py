@@ -7,7 +7,7 @@ import pytest
 from dra_driver.simulation.apiserver.patch import json_patch, merge_patch, strategic_merge
 from dra_driver.simulation.apiserver.registry import Registry
 from dra_driver.simulation.apiserver.schema import default_schema_dir, shared_schema_set
-from dra_driver.simulation.apiserver.status import ApiError
+from dra_driver.simulation.apiserver.status import StatusError
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +74,6 @@ def test_json_patch_rfc_6902_examples() -> None:
     assert doc == {"foo": ["bar", "baz"], "x": {"y": 1}}
     for bad in ([{"op": "remove", "path": "/nope"}], [{"op": "jump", "path": "/x"}], {"op": "add"},
                 [{"op": "add", "path": "/foo/9", "value": 1}], [{"op": "test", "path": "/x/y", "value": 2}]):
-        with pytest.raises(ApiError) as info:
+        with pytest.raises(StatusError) as info:
             json_patch(doc, bad)
         assert info.value.code == 400

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.errors import ConfigError
-from dra_driver.simulation.apiserver.status import Obj
+from dra_driver.core.kubetypes import Obj
 
 CONSUMABLE_CAPACITY = "DRAConsumableCapacity"
 PARTITIONABLE_DEVICES = "DRAPartitionableDevices"
