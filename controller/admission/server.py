@@ -15,7 +15,7 @@ from typing import Any
 
 from api.errors import XPUShareError
 from controller.admission.review import review
-from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, QuietHandler
+from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, Endpoint, QuietHandler
 from dra_driver.core.telemetry import tracer
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,10 @@ class _Handler(QuietHandler):
 
 
 
-class WebhookServer:
+class WebhookServer(Endpoint):
     """HTTPS server for ``/validate``; ``start`` returns at once, ``stop`` waits for the thread."""
+
+    _listening = "admission webhook listening"
 
     def __init__(
         self,
@@ -90,14 +92,3 @@ class WebhookServer:
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._runner = BackgroundServer(self._server, "xpushare-webhook")
 
-    @property
-    def port(self) -> int:
-        return self._runner.port
-
-    def start(self) -> WebhookServer:
-        self._runner.start()
-        log.info("admission webhook listening", extra={"port": self.port})
-        return self
-
-    def stop(self) -> None:
-        self._runner.stop()

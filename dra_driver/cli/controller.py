@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from dra_driver.cli.common import add_metrics_address, stop_on_signals
 
 
 def register(subparsers: Any) -> None:
@@ -41,11 +40,7 @@ def register(subparsers: Any) -> None:
     add("--webhook-port", type=int, default=8443)
     add("--tls-cert-file", type=Path, default=None, help="webhook certificate; no webhook without it")
     add("--tls-key-file", type=Path, default=None)
-    add(
-        "--metrics-address",
-        default=":9465",
-        help="HOST:PORT of /metrics, /healthz and /readyz (default :9465: every interface; empty or 0: off)",
-    )
+    add_metrics_address(add, 9465)
     parser.set_defaults(handler=run)
 
 
@@ -72,13 +67,7 @@ def run(args: argparse.Namespace) -> int:
     )
     metrics_address = parse_address(args.metrics_address)
     setup_tracing("xpushare-controller")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     webhook = metrics = None
     try:
         if metrics_address is not None:

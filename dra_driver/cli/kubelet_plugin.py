@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from dra_driver.cli.common import add_metrics_address, stop_on_signals
 
 
 def register(subparsers: Any) -> None:
@@ -43,11 +42,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="ignore the xpushare.io/quota annotation of claims (no watch on ResourceClaims)",
     )
-    add(
-        "--metrics-address",
-        default=":9464",
-        help="HOST:PORT of /metrics, /healthz and /readyz (default :9464: every interface; empty or 0: off)",
-    )
+    add_metrics_address(add, 9464)
     parser.set_defaults(handler=run)
 
 
@@ -83,13 +78,7 @@ def run(args: argparse.Namespace) -> int:
     )
     setup_tracing("xpushare-kubelet-plugin")
     plugin = Plugin(settings)
-    stop_requested = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_requested = stop_on_signals()
     try:
         plugin.start()
         while not stop_requested.wait(1.0):

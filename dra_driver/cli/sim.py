@@ -9,14 +9,13 @@ line on stdout is the server URL, for scripts that start it with port 0.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
+from dra_driver.cli.common import stop_on_signals
 from dra_driver.cli.extras import requires_sim_extra
 from dra_driver.simulation.gates import GATES
 
@@ -49,13 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_apiserver(args: argparse.Namespace) -> int:
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     with requires_sim_extra("sim apiserver"):
         from dra_driver.simulation.apiserver import ApiServer
     with tempfile.TemporaryDirectory(prefix="xpushare-sim-tls-") as tls_dir:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +65,27 @@ class BackgroundServer:
             self._thread.join(timeout=5)
             self._thread = None
         self.server.server_close()
+
+
+class Endpoint:
+    """Base of a process's servers: ``start`` returns at once (logging where it listens), ``stop`` waits."""
+
+    _runner: BackgroundServer
+    _listening = "listening"  # the start-up log line
+
+    @property
+    def port(self) -> int:
+        return self._runner.port
+
+    def listening_at(self) -> dict[str, object]:
+        """What the start-up log line says about the address."""
+        return {"port": self.port}
+
+    def start(self) -> Self:
+        self._runner.start()
+        log.info(self._listening, extra=self.listening_at())
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; safe to call twice and before ``start``."""
+        self._runner.stop()

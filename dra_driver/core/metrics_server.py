@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 
 from api.errors import ConfigError, XPUShareError
-from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, QuietHandler
+from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, Endpoint, QuietHandler
 from dra_driver.core.metrics import Registry
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,10 @@ class _Handler(QuietHandler):
             self.send_body(404, b"not found: try /metrics, /healthz or /readyz\n")
 
 
-class MetricsServer:
+class MetricsServer(Endpoint):
     """Serves ``registry``; ``ready`` answers ``/readyz`` (always ready when not given)."""
+
+    _listening = "metrics endpoint listening"
 
     def __init__(
         self, registry: Registry, address: Address, ready: Callable[[], bool] | None = None
@@ -87,20 +89,10 @@ class MetricsServer:
         self._runner = BackgroundServer(self._server, "xpushare-metrics")
 
     @property
-    def port(self) -> int:
-        return self._runner.port
-
-    @property
     def url(self) -> str:
         host = self._runner.host
         host = "127.0.0.1" if host == ANY_ADDRESS else (f"[{host}]" if ":" in host else host)
         return f"http://{host}:{self.port}"
 
-    def start(self) -> MetricsServer:
-        self._runner.start()
-        log.info("metrics endpoint listening", extra={"address": self.url})
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket; safe to call twice and before ``start``."""
-        self._runner.stop()
+    def listening_at(self) -> dict[str, object]:
+        return {"address": self.url}

@@ -1,6 +1,6 @@
 """Frozen, typed views of the resource.k8s.io/v1 objects the allocator reads.
 
-The allocator accepts plain dicts in the API's JSON shape (what the REST API returns or what
+The allocator accepts plain dicts in the API's Obj shape (what the REST API returns or what
 ``ApiClient.sanitize_for_serialization`` produces) so that the simulator and a capacity planner can both
 feed it; ``allocator.parse`` turns them into these values once, at the edge. Everything past that
 edge works on these immutable values, which keeps the search pure and repeatable.
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.core.quantity import Quantity
 from dra_driver.simulation.allocator.celenv import Semver
 
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 AttributeValue = bool | int | str | Semver | tuple[Any, ...]
-JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -104,7 +104,7 @@ class NodeSelection:
 
     node_name: str = ""
     all_nodes: bool = False
-    node_selector: JSON | None = None
+    node_selector: Obj | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class Slice:
 class DeviceClass:
     name: str
     selectors: tuple[str, ...] = ()
-    config: tuple[JSON, ...] = ()  # DeviceClassConfiguration entries, copied into allocations as-is
+    config: tuple[Obj, ...] = ()  # DeviceClassConfiguration entries, copied into allocations as-is
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +149,7 @@ class Request:
     count: int = 1
     capacity: Mapping[str, Quantity] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
-    raw_tolerations: tuple[JSON, ...] = ()
+    raw_tolerations: tuple[Obj, ...] = ()
     admin_access: bool = False
     parent: str = ""
 
@@ -169,7 +169,7 @@ class Constraint:
 @dataclass(frozen=True, slots=True)
 class ClaimConfig:
     requests: tuple[str, ...]
-    body: JSON  # the configuration without its ``requests`` (for example ``{"opaque": {...}}``)
+    body: Obj  # the configuration without its ``requests`` (for example ``{"opaque": {...}}``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Render a search result as ``status.allocation`` in the resource.k8s.io/v1 JSON shape.
+"""Render a search result as ``status.allocation`` in the resource.k8s.io/v1 Obj shape.
 
 Follows kube-scheduler: one result per device (``<request>/<subrequest>`` for a subrequest) with
 ``shareID`` and every capacity in ``consumedCapacity`` for shared devices; class configs first
@@ -13,33 +13,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.allocator.model import DeviceClass, Node
 from dra_driver.simulation.allocator.search import ClaimResult, DeviceResult
 
 __all__ = ["allocation_json"]
 
-JSON = dict[str, Any]
 
 
-def allocation_json(result: ClaimResult, classes: Mapping[str, DeviceClass], node: Node) -> JSON:
+def allocation_json(result: ClaimResult, classes: Mapping[str, DeviceClass], node: Node) -> Obj:
     """The ``status.allocation`` object for one allocated claim."""
-    devices: JSON = {"results": [_device_json(d) for d in result.devices]}
+    devices: Obj = {"results": [_device_json(d) for d in result.devices]}
     config = _class_configs(result, classes) + _claim_configs(result)
     for entry in config:
         if len(entry.get("requests", ())) == len(result.claim.requests):
             entry.pop("requests")
     if config:
         devices["config"] = config
-    allocation: JSON = {"devices": devices}
+    allocation: Obj = {"devices": devices}
     selector = _node_selector(result, node)
     if selector is not None:
         allocation["nodeSelector"] = selector
     return allocation
 
 
-def _device_json(item: DeviceResult) -> JSON:
+def _device_json(item: DeviceResult) -> Obj:
     located = item.pick.located
-    out: JSON = {
+    out: Obj = {
         "request": item.request.result_name,
         "driver": located.id.driver,
         "pool": located.id.pool,
@@ -55,9 +55,9 @@ def _device_json(item: DeviceResult) -> JSON:
     return out
 
 
-def _class_configs(result: ClaimResult, classes: Mapping[str, DeviceClass]) -> list[JSON]:
-    out: list[JSON] = []
-    entries_of_class: dict[str, list[JSON]] = {}
+def _class_configs(result: ClaimResult, classes: Mapping[str, DeviceClass]) -> list[Obj]:
+    out: list[Obj] = []
+    entries_of_class: dict[str, list[Obj]] = {}
     for request in result.chosen:
         device_class = classes.get(request.device_class)
         if device_class is None:
@@ -75,26 +75,26 @@ def _class_configs(result: ClaimResult, classes: Mapping[str, DeviceClass]) -> l
     return out
 
 
-def _claim_configs(result: ClaimResult) -> list[JSON]:
+def _claim_configs(result: ClaimResult) -> list[Obj]:
     allocated = {r.parent or r.name for r in result.chosen} | {r.result_name for r in result.chosen}
-    out: list[JSON] = []
+    out: list[Obj] = []
     for cfg in result.claim.config:
         if cfg.requests and not allocated.intersection(cfg.requests):
             continue
-        entry: JSON = {"source": "FromClaim", **_without_requests(cfg.body)}
+        entry: Obj = {"source": "FromClaim", **_without_requests(cfg.body)}
         if cfg.requests:
             entry["requests"] = list(cfg.requests)
         out.append(entry)
     return out
 
 
-def _without_requests(body: Mapping[str, Any]) -> JSON:
+def _without_requests(body: Mapping[str, Any]) -> Obj:
     return {key: value for key, value in body.items() if key not in {"requests", "source"}}
 
 
-def _node_selector(result: ClaimResult, node: Node) -> JSON | None:
-    expressions: list[JSON] = []
-    fields: list[JSON] = []
+def _node_selector(result: ClaimResult, node: Node) -> Obj | None:
+    expressions: list[Obj] = []
+    fields: list[Obj] = []
     for item in result.devices:
         located = item.pick.located
         selection = located.device.node if located.slice.per_device_node_selection else located.slice.node
@@ -110,7 +110,7 @@ def _node_selector(result: ClaimResult, node: Node) -> JSON | None:
             return _pinned_to(node.name)  # several terms cannot be intersected into one; pin instead
     if not expressions and not fields:
         return None
-    term: JSON = {}
+    term: Obj = {}
     if expressions:
         term["matchExpressions"] = expressions
     if fields:
@@ -118,7 +118,7 @@ def _node_selector(result: ClaimResult, node: Node) -> JSON | None:
     return {"nodeSelectorTerms": [term]}
 
 
-def _pinned_to(node_name: str) -> JSON:
+def _pinned_to(node_name: str) -> Obj:
     return {
         "nodeSelectorTerms": [
             {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node_name]}]}
@@ -126,7 +126,7 @@ def _pinned_to(node_name: str) -> JSON:
     }
 
 
-def _merge(requirements: list[Any], into: list[JSON]) -> None:
+def _merge(requirements: list[Any], into: list[Obj]) -> None:
     for requirement in requirements:
         if dict(requirement) not in into:
             into.append(dict(requirement))

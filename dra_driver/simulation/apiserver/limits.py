@@ -39,22 +39,21 @@ SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alph
                  f"for validation is '{_LABEL}(\\.{_LABEL})*')")
 
 
-def dns_label_errors(field: str, value: Any) -> list[Obj]:
+def _name_errors(field: str, value: Any, longest: int, pattern: re.Pattern[str], rule: str) -> list[Obj]:
     text = str(value)
-    if len(text) > 63:
-        return [cause(field, f'Invalid value: "{text}": must be no more than 63 characters')]
-    if not DNS_LABEL.fullmatch(text):
-        return [cause(field, f'Invalid value: "{text}": {LABEL_MSG}')]
+    if len(text) > longest:
+        return [cause(field, f'Invalid value: "{text}": must be no more than {longest} characters')]
+    if not pattern.fullmatch(text):
+        return [cause(field, f'Invalid value: "{text}": {rule}')]
     return []
+
+
+def dns_label_errors(field: str, value: Any) -> list[Obj]:
+    return _name_errors(field, value, 63, DNS_LABEL, LABEL_MSG)
 
 
 def dns_subdomain_errors(field: str, value: Any) -> list[Obj]:
-    text = str(value)
-    if len(text) > 253:
-        return [cause(field, f'Invalid value: "{text}": must be no more than 253 characters')]
-    if not DNS_SUBDOMAIN.fullmatch(text):
-        return [cause(field, f'Invalid value: "{text}": {SUBDOMAIN_MSG}')]
-    return []
+    return _name_errors(field, value, 253, DNS_SUBDOMAIN, SUBDOMAIN_MSG)
 
 
 def metadata_errors(kind: ResourceKind, meta: Obj) -> list[Obj]:

@@ -15,20 +15,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.scheduler.cluster import Cluster
 
 __all__ = ["POD_CLAIM_ANNOTATION", "PodClaims", "claim_from_template", "resolve_pod_claims"]
 
 POD_CLAIM_ANNOTATION = "resource.kubernetes.io/pod-claim-name"
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class PodClaims:
     """The pod's claims as dicts (in pod order); ``missing`` says why some could not be had."""
 
-    claims: tuple[JSON, ...]
+    claims: tuple[Obj, ...]
     missing: str = ""
 
 
@@ -36,7 +36,7 @@ def random_suffix(length: int = 5) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
-def claim_from_template(pod: Mapping[str, Any], pod_claim_name: str, template: Mapping[str, Any]) -> JSON:
+def claim_from_template(pod: Mapping[str, Any], pod_claim_name: str, template: Mapping[str, Any]) -> Obj:
     """The ResourceClaim the resourceclaim controller would create for this pod and template."""
     meta = pod["metadata"]
     spec = template.get("spec") or {}
@@ -73,7 +73,7 @@ def _status_name(pod: Mapping[str, Any], pod_claim_name: str) -> str | None:
     return None
 
 
-def _owned_claim(pod: Mapping[str, Any], pod_claim_name: str, claims: Iterable[JSON]) -> JSON | None:
+def _owned_claim(pod: Mapping[str, Any], pod_claim_name: str, claims: Iterable[Obj]) -> Obj | None:
     uid = pod["metadata"].get("uid")
     for claim in claims:
         meta = claim.get("metadata") or {}
@@ -84,7 +84,7 @@ def _owned_claim(pod: Mapping[str, Any], pod_claim_name: str, claims: Iterable[J
     return None
 
 
-def template_spec_of(cluster: Cluster, pod: Mapping[str, Any], entry: Mapping[str, Any]) -> JSON | None:
+def template_spec_of(cluster: Cluster, pod: Mapping[str, Any], entry: Mapping[str, Any]) -> Obj | None:
     """The claim spec a pod entry asks for, without creating anything (to decide if the pod is ours)."""
     namespace = pod["metadata"]["namespace"]
     if entry.get("resourceClaimName"):
@@ -95,11 +95,11 @@ def template_spec_of(cluster: Cluster, pod: Mapping[str, Any], entry: Mapping[st
 
 
 def resolve_pod_claims(
-    cluster: Cluster, pod: Mapping[str, Any], claims: Mapping[tuple[str, str], JSON]
+    cluster: Cluster, pod: Mapping[str, Any], claims: Mapping[tuple[str, str], Obj]
 ) -> PodClaims:
     """Every claim of the pod, creating those made from templates (and recording them in the pod status)."""
     namespace = pod["metadata"]["namespace"]
-    found: list[JSON] = []
+    found: list[Obj] = []
     for entry in (pod.get("spec") or {}).get("resourceClaims") or ():
         name = str(entry.get("name", ""))
         if entry.get("resourceClaimName"):
@@ -119,8 +119,8 @@ def resolve_pod_claims(
 
 
 def _existing_from_template(
-    pod: Mapping[str, Any], name: str, claims: Mapping[tuple[str, str], JSON]
-) -> JSON | None:
+    pod: Mapping[str, Any], name: str, claims: Mapping[tuple[str, str], Obj]
+) -> Obj | None:
     namespace = pod["metadata"]["namespace"]
     recorded = _status_name(pod, name)
     if recorded is not None and (namespace, recorded) in claims:
@@ -129,7 +129,7 @@ def _existing_from_template(
     return _owned_claim(pod, name, in_namespace)
 
 
-def _create_from_template(cluster: Cluster, pod: Mapping[str, Any], entry: Mapping[str, Any]) -> JSON | str:
+def _create_from_template(cluster: Cluster, pod: Mapping[str, Any], entry: Mapping[str, Any]) -> Obj | str:
     meta = pod["metadata"]
     template_name = str(entry.get("resourceClaimTemplateName", ""))
     template = cluster.template(meta["namespace"], template_name)

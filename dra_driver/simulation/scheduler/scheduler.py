@@ -25,6 +25,7 @@ from kubernetes import client
 
 from api.errors import XPUShareError
 from dra_driver.core.kube import ApiError
+from dra_driver.core.kubetypes import Obj
 from dra_driver.core.telemetry import tracer
 from dra_driver.simulation.allocator import CelCache, StructuredAllocator, UnschedulableError
 from dra_driver.simulation.scheduler.cluster import Cluster, retry_conflicts
@@ -34,7 +35,6 @@ __all__ = ["PassReport", "SimScheduler"]
 
 _log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
-JSON = dict[str, Any]
 COMPONENT = "xpushare-sim-scheduler"
 
 
@@ -50,8 +50,8 @@ class PassReport:
 @dataclass
 class _Snapshot:
     nodes: list[str]
-    classes: list[JSON]
-    claims: dict[tuple[str, str], JSON]
+    classes: list[Obj]
+    claims: dict[tuple[str, str], Obj]
     allocator: StructuredAllocator
 
 
@@ -64,7 +64,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _allocation(claim: Mapping[str, Any]) -> JSON | None:
+def _allocation(claim: Mapping[str, Any]) -> Obj | None:
     return (claim.get("status") or {}).get("allocation")
 
 
@@ -123,7 +123,7 @@ class SimScheduler:
         allocator = StructuredAllocator(slices, classes, allocated, cel=self._cel)
         return _Snapshot(nodes, classes, claims, allocator)
 
-    def _pending_pods(self) -> list[JSON]:
+    def _pending_pods(self) -> list[Obj]:
         pods = [
             p
             for p in self._cluster.pods()
@@ -134,7 +134,7 @@ class SimScheduler:
         ]
         return sorted(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "", _key(p)))
 
-    def _schedule_pod(self, pod: JSON, snapshot: _Snapshot, report: PassReport) -> None:
+    def _schedule_pod(self, pod: Obj, snapshot: _Snapshot, report: PassReport) -> None:
         if not self._is_ours(pod, snapshot):
             return
         resolved = resolve_pod_claims(self._cluster, pod, snapshot.claims)
@@ -159,7 +159,7 @@ class SimScheduler:
         report.bound[_key(pod)] = placement.node
         _log.info("pod bound", extra={"pod": _key(pod), "node": placement.node})
 
-    def _is_ours(self, pod: JSON, snapshot: _Snapshot) -> bool:
+    def _is_ours(self, pod: Obj, snapshot: _Snapshot) -> bool:
         """Whether any claim of the pod asks for a device class of our driver (unknown claims count)."""
         ours = {
             c["metadata"]["name"]
@@ -172,11 +172,11 @@ class SimScheduler:
                 return True
         return False
 
-    def _reserve(self, claim: JSON, pod: JSON, allocation: JSON | None) -> JSON:
+    def _reserve(self, claim: Obj, pod: Obj, allocation: Obj | None) -> Obj:
         """Write the allocation (if new) and add the pod to reservedFor, re-reading on conflicts."""
         meta = claim["metadata"]
 
-        def attempt() -> JSON:
+        def attempt() -> Obj:
             current = self._cluster.claim(meta["namespace"], meta["name"])
             if current is None:
                 raise ApiError(f"resourceclaim {_key(claim)} disappeared while scheduling", 404)
@@ -194,7 +194,7 @@ class SimScheduler:
 
         return retry_conflicts(attempt, f"reserve resourceclaim {_key(claim)}")
 
-    def _set_scheduled(self, pod: JSON) -> None:
+    def _set_scheduled(self, pod: Obj) -> None:
         """PodScheduled=True, as the API server's binding does (the spec.nodeName fallback does not)."""
         conditions = [
             c for c in (pod.get("status") or {}).get("conditions") or () if c.get("type") != "PodScheduled"
@@ -205,7 +205,7 @@ class SimScheduler:
             meta["namespace"], meta["name"], {"status": {"conditions": conditions}}
         )
 
-    def _unschedulable(self, pod: JSON, message: str, report: PassReport) -> None:
+    def _unschedulable(self, pod: Obj, message: str, report: PassReport) -> None:
         report.pending[_key(pod)] = message
         conditions = list((pod.get("status") or {}).get("conditions") or ())
         previous = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
@@ -238,7 +238,7 @@ def _class_names(spec: Mapping[str, Any]) -> set[str]:
     return names
 
 
-def _failed_scheduling_event(pod: Mapping[str, Any], message: str) -> JSON:
+def _failed_scheduling_event(pod: Mapping[str, Any], message: str) -> Obj:
     meta = pod["metadata"]
     now = _now()
     return {
