@@ -16,20 +16,16 @@ file costs one claim, not all. Format rules (compatible means old and new plugin
 - Claims move through two states, ``PrepareStarted`` then ``PrepareCompleted``; a claim left in
   ``PrepareStarted`` by a crash is rolled back on start.
 
-Writes are atomic (temp file, fsync, rename, fsync of the directory). The directory and its locking
-(an ``flock`` with a timeout, because plugin pods overlap during rolling updates) are in
-``kubeletplugin.checkpoint_store``.
+Writes are atomic (``dra_driver.core.fileio``: temp file, fsync, rename, fsync of the directory). The
+directory and its locking (an ``flock`` with a timeout, because plugin pods overlap during rolling
+updates) are in ``kubeletplugin.checkpoint_store``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -226,43 +222,3 @@ def read_boot_id(path: Path = DEFAULT_BOOT_ID_PATH) -> str:
         return path.read_text().strip()
     except OSError as err:
         raise CheckpointError(f"read boot id from {path}: {err}") from err
-
-
-def write_atomically(
-    path: Path,
-    content: bytes,
-    mode: int = 0o600,
-    durable: bool = True,
-    sync_directory: Callable[[], None] | None = None,
-) -> None:
-    """Write ``content`` to ``path`` so readers see the old or the new file, never a torn one.
-
-    ``durable`` also waits until the file and its name are on disk (fsync of the file and directory).
-    """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        try:
-            os.write(fd, content)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-        if durable:
-            if sync_directory is not None:
-                sync_directory()
-            else:
-                fsync_directory(path.parent)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise CheckpointError(f"write {path}: {err}") from err
-
-
-def fsync_directory(directory: Path) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from dra_driver.core.fileio import fsync_directory, write_atomically
 from kubeletplugin.checkpoint import (
     CheckpointCorruptError,
     CheckpointError,
@@ -24,11 +25,10 @@ from kubeletplugin.checkpoint import (
     PreparedClaim,
     decode,
     encode,
-    fsync_directory,
-    write_atomically,
 )
 
 RECORD_SUFFIX = ".json"
+RECORD_MODE = 0o600
 
 
 def record_path(directory: Path, uid: str) -> Path:
@@ -146,10 +146,14 @@ class CheckpointStore:
         ``PrepareStarted`` record leaves files that the start-up sweep removes).
         """
         content = encode(claim, self.boot_id)
+        path = self.record_path(claim.uid)
         with self._shared_lock():
-            write_atomically(
-                self.record_path(claim.uid), content, durable=durable, sync_directory=self._dir_sync.sync
-            )
+            try:
+                write_atomically(
+                    path, content, mode=RECORD_MODE, durable=durable, sync_directory=self._dir_sync.sync
+                )
+            except OSError as err:
+                raise CheckpointError(f"write {path}: {err}") from err
         with self._mutex:
             self._claims[claim.uid] = claim
 

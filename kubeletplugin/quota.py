@@ -29,7 +29,8 @@ from pathlib import Path
 from kubernetes.utils.quantity import parse_quantity
 
 from api.errors import ConfigError, XPUShareError
-from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode, write_atomically
+from dra_driver.core.fileio import write_atomically
+from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
 from kubeletplugin.checkpoint_store import record_path
 from kubeletplugin.physical import PhysicalShare, by_physical
 from shim.ledger import Ledger
@@ -268,10 +269,11 @@ def write_quota_record(directory: Path, uid: str, values: Quota) -> None:
     merged = read_quota_record(directory, uid)
     merged.update(values)
     devices = {u: {"memoryBytes": m, "corePercent": c} for u, (m, c) in merged.items()}
+    body = json.dumps({"uid": uid, "devices": devices}, sort_keys=True).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, json.dumps({"uid": uid, "devices": devices}, sort_keys=True).encode())
-    except (OSError, CheckpointError) as err:
+        write_atomically(path, body, mode=0o600)
+    except OSError as err:
         raise QuotaError(f"claim {uid}: record the quota in {path}: {err}") from err
 
 

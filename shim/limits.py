@@ -15,15 +15,14 @@ into the device's ledger) may move the limits anywhere up to them, and the shim 
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from api.errors import ConfigError, XPUShareError
+from dra_driver.core.fileio import write_atomically
 
 FORMAT_VERSION = 1
 MAX_DEVICES = 64
@@ -138,23 +137,9 @@ def render_limits(claim_uid: str, devices: Sequence[DeviceLimitLike]) -> str:
 def write_limits_file(path: Path, claim_uid: str, devices: Sequence[DeviceLimitLike]) -> Path:
     """Write atomically (temp file, fsync, rename) with mode 0444, so readers never see half a file."""
     text = render_limits(claim_uid, devices).encode()
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, text)
-            os.fchmod(fd, FILE_MODE)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(path, text, mode=FILE_MODE)
     except OSError as err:
-        temp.unlink(missing_ok=True)
         raise LimitsFileError(f"write limits file {path}: {err}") from err
     return path
 
