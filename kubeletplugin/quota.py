@@ -23,13 +23,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-
-from kubernetes.utils.quantity import parse_quantity
 
 from api.errors import ConfigError, XPUShareError
 from dra_driver.core.fileio import write_atomically
+from dra_driver.core.quantity import QuantityError, parse_quantity
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
 from kubeletplugin.checkpoint_store import record_path
 from kubeletplugin.physical import PhysicalShare, by_physical
@@ -108,10 +106,10 @@ def quota_record_path(directory: Path, uid: str) -> Path:
 def parse_memory(text: str) -> int:
     """A memory quantity (``8Gi``, ``512Mi``, bytes) as bytes; raises ConfigError naming the field."""
     try:
-        value = Decimal(parse_quantity(text))  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError, InvalidOperation) as err:
+        value = parse_quantity(text, "memory").value
+    except QuantityError as err:
         raise ConfigError(f"memory: {text!r} is not a quantity (e.g. 8Gi, 512Mi)") from err
-    if value != value.to_integral_value() or value <= 0:
+    if value.denominator != 1 or value <= 0:
         raise ConfigError(f"memory: {text!r} must be a positive whole number of bytes")
     return int(value)
 
