@@ -26,15 +26,9 @@ from kubeletplugin.checkpoint import (
     decode,
     encode,
 )
+from kubeletplugin.paths import RECORD_SUFFIX, record_path
 
-RECORD_SUFFIX = ".json"
 RECORD_MODE = 0o600
-
-
-def record_path(directory: Path, uid: str) -> Path:
-    """The file holding one claim's record (readers outside the plugin, such as ``xpushare quota``, use
-    this rather than spelling the name themselves)."""
-    return directory / f"{uid}{RECORD_SUFFIX}"
 
 
 class _GroupSync:

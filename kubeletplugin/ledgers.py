@@ -20,6 +20,7 @@ from pathlib import Path
 from api.errors import XPUShareError
 from controller.settings import MAX_CLAIMS_PER_DEVICE
 from kubeletplugin.checkpoint import PreparedDevice
+from kubeletplugin.paths import ledger_path
 from kubeletplugin.physical import PhysicalShare, by_physical
 from kubeletplugin.quota import within_allocation
 from shim import library_path
@@ -61,7 +62,7 @@ class Ledgers:
         self._library: Path | None = None
 
     def path(self, uuid: str) -> Path:
-        return self.ledger_dir / uuid
+        return ledger_path(self.ledger_dir, uuid)
 
     def _ledger_class(self) -> type[Ledger] | None:
         if not self._enabled:

@@ -7,20 +7,18 @@ the memory limit in bytes, the compute share in percent, the priority, the compu
 the device's ledger inside the container.
 
 The layout belongs to the shim, so the shim's own writer (``shim.limits``) writes it: the plugin and the
-C parser can never disagree on the format. This module adds the per-claim naming and cleanup.
+C parser can never disagree on the format. This module adds the per-claim file (named by
+``kubeletplugin.paths``) and its cleanup.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from kubeletplugin.paths import LIMITS_SUFFIX, limits_path
 from shim.limits import DeviceLimits, LimitsFileError, write_limits_file
 
-__all__ = ["DeviceLimits", "LimitsFileError", "limits_path", "listed_claims", "remove_limits", "write_limits"]
-
-
-def limits_path(limits_dir: Path, claim_uid: str) -> Path:
-    return limits_dir / f"{claim_uid}.limits"
+__all__ = ["DeviceLimits", "LimitsFileError", "listed_claims", "remove_limits", "write_limits"]
 
 
 def write_limits(limits_dir: Path, claim_uid: str, devices: list[DeviceLimits]) -> Path:
@@ -44,4 +42,4 @@ def listed_claims(limits_dir: Path) -> set[str]:
     """Claim UIDs with a limits file (to find leftovers after a crash)."""
     if not limits_dir.is_dir():
         return set()
-    return {p.name[: -len(".limits")] for p in limits_dir.iterdir() if p.name.endswith(".limits")}
+    return {p.name[: -len(LIMITS_SUFFIX)] for p in limits_dir.iterdir() if p.name.endswith(LIMITS_SUFFIX)}

@@ -29,7 +29,7 @@ from api.errors import ConfigError, XPUShareError
 from dra_driver.core.fileio import write_atomically
 from dra_driver.core.quantity import QuantityError, parse_quantity
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
-from kubeletplugin.checkpoint_store import record_path
+from kubeletplugin.paths import NodePaths, quota_record_path
 from kubeletplugin.physical import PhysicalShare, by_physical
 from shim.ledger import Ledger
 from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits_file
@@ -37,7 +37,6 @@ from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits
 log = logging.getLogger(__name__)
 
 ANNOTATION = "xpushare.io/quota"
-QUOTA_DIR = "quota"
 
 
 class QuotaError(XPUShareError):
@@ -70,37 +69,7 @@ class DeviceQuota:
     used_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class NodePaths:
-    """Where the plugin keeps its state on the node (the ``kubelet-plugin`` flags' defaults)."""
-
-    state_dir: Path = Path("/var/lib/xpushare")
-    run_dir: Path = Path("/var/run/xpushare")
-    checkpoint: Path | None = None  # default <state_dir>/checkpoint
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.checkpoint or self.state_dir / "checkpoint"
-
-    def limits_file(self, uid: str) -> Path:
-        return self.run_dir / "limits" / f"{uid}.limits"
-
-    def ledger(self, uuid: str) -> Path:
-        return self.run_dir / "ledger" / uuid
-
-    @property
-    def quota_dir(self) -> Path:
-        return self.state_dir / QUOTA_DIR
-
-    def quota_record(self, uid: str) -> Path:
-        return quota_record_path(self.quota_dir, uid)
-
-
 Quota = dict[str, tuple[int, int]]  # per device UUID: (memory bytes, core percent)
-
-
-def quota_record_path(directory: Path, uid: str) -> Path:
-    return directory / f"{uid}.json"
 
 
 def parse_memory(text: str) -> int:
@@ -136,7 +105,7 @@ def parse_annotation(text: str) -> QuotaRequest:
 
 def read_prepared(paths: NodePaths, uid: str) -> PreparedClaim:
     """The claim's checkpoint record: what the plugin prepared, hence what may be changed and how far."""
-    record = record_path(paths.checkpoint_dir, uid)
+    record = paths.checkpoint_record(uid)
     try:
         claim, _boot_id = decode(record.read_bytes())
     except FileNotFoundError as err:

@@ -24,7 +24,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -39,6 +38,7 @@ from kubeletplugin.claims import ClaimError, claim_ref, parse_claim
 from kubeletplugin.kube import ClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog, Grant, resolve_limits
+from kubeletplugin.paths import NodePaths
 from kubeletplugin.physical import by_physical
 from kubeletplugin.quota import Quota, read_quota_record, remove_quota_record, within_allocation
 
@@ -57,13 +57,6 @@ class ClaimKey:
     @property
     def ref(self) -> str:
         return claim_ref(self.namespace, self.name, self.uid)
-
-
-@dataclass(frozen=True, slots=True)
-class Paths:
-    cdi_dir: Path
-    limits_dir: Path
-    quota_dir: Path | None = None  # live quota records (<state-dir>/quota); None: quotas not kept
 
 
 class _ClaimLocks:
@@ -133,7 +126,7 @@ class ClaimPreparer:
         catalog: Catalog,
         store: CheckpointStore,
         layout: cdi.HostLayout,
-        paths: Paths,
+        paths: NodePaths,
         ledgers: Ledgers | None = None,
     ) -> None:
         self.driver, self.pool = driver, pool
@@ -224,12 +217,11 @@ class ClaimPreparer:
             self.ledgers.unregister(claim.uid, claim.devices)
 
     def _forget_quota(self, uid: str) -> None:
-        if self.paths.quota_dir is not None:
-            remove_quota_record(self.paths.quota_dir, uid)
+        remove_quota_record(self.paths.quota_dir, uid)
 
     def quota(self, uid: str) -> Quota:
         """The live quota recorded for the claim (per device UUID), empty when none."""
-        return {} if self.paths.quota_dir is None else read_quota_record(self.paths.quota_dir, uid)
+        return read_quota_record(self.paths.quota_dir, uid)
 
     def _forget(self, uid: str) -> None:
         if self.store.get(uid) is not None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice, encode
-from kubeletplugin.quota import NodePaths, QuotaRequest, apply_quota
+from kubeletplugin.paths import NodePaths
+from kubeletplugin.quota import QuotaRequest, apply_quota
 from shim.ledger import Ledger
 from shim.limits import read_limits_file
 from tests.integration.shim.conftest import MIB
