@@ -13,16 +13,37 @@ C parser can never disagree on the format. This module adds the per-claim file (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from kubeletplugin.paths import LIMITS_SUFFIX, limits_path
+from kubeletplugin.physical import ClaimLimit
 from shim.limits import DeviceLimits, LimitsFileError, write_limits_file
 
-__all__ = ["DeviceLimits", "LimitsFileError", "listed_claims", "remove_limits", "write_limits"]
+__all__ = ["LimitsFileError", "listed_claims", "remove_limits", "write_limits"]
 
 
-def write_limits(limits_dir: Path, claim_uid: str, devices: list[DeviceLimits]) -> Path:
-    """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container)."""
+def write_limits(
+    limits_dir: Path, claim_uid: str, limits: Sequence[ClaimLimit], ledger_dir: str | None = None
+) -> Path:
+    """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container).
+
+    ``ledger_dir`` is where the device ledgers appear inside the container; ``None``: no ledgers.
+    """
+    devices = [
+        DeviceLimits(
+            uuid=limit.uuid,
+            index=limit.position,
+            memory_limit_bytes=limit.memory_bytes,
+            core_percent=limit.core_percent,
+            priority=limit.priority,
+            policy=limit.policy,
+            ledger_path=f"{ledger_dir}/{limit.uuid}" if ledger_dir is not None else "",
+            memory_max_bytes=limit.memory_max_bytes,
+            core_max_percent=limit.core_max_percent,
+        )
+        for limit in limits
+    ]
     try:
         limits_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from dra_driver.core.fileio import write_atomically
 from dra_driver.core.quantity import QuantityError, parse_quantity
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
 from kubeletplugin.paths import NodePaths, quota_record_path
-from kubeletplugin.physical import PhysicalShare, by_physical
+from kubeletplugin.physical import PhysicalShare, by_physical, within_allocation
 from shim.ledger import Ledger
 from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits_file
 
@@ -70,6 +71,7 @@ class DeviceQuota:
 
 
 Quota = dict[str, tuple[int, int]]  # per device UUID: (memory bytes, core percent)
+QuotaChange = tuple[PhysicalShare, tuple[int, int]]  # a device of the claim and its new quota
 
 
 def parse_memory(text: str) -> int:
@@ -118,9 +120,10 @@ def read_prepared(paths: NodePaths, uid: str) -> PreparedClaim:
 
 
 def _selected(claim: PreparedClaim, device: str | None) -> list[PhysicalShare]:
-    shares = [s for s in by_physical(claim.devices) if device is None or s.named(device)]
+    every = by_physical(claim.devices)
+    shares = [s for s in every if device is None or s.named(device)]
     if not shares:
-        names = ", ".join(f"{s.device} ({s.uuid})" for s in by_physical(claim.devices)) or "none"
+        names = ", ".join(f"{s.device} ({s.uuid})" for s in every) or "none"
         raise InvalidQuotaError(
             f"device: {device!r} is not a device of claim {claim.uid}; its devices: {names}"
         )
@@ -147,24 +150,16 @@ def validate(claim: PreparedClaim, request: QuotaRequest) -> list[PhysicalShare]
     return shares
 
 
-def within_allocation(share: PhysicalShare, stored: tuple[int, int] | None) -> tuple[int, int]:
-    """A stored quota bounded by the share's allocation (the allocation itself when nothing is stored)."""
-    if stored is None:
-        return share.memory_bytes, share.core_percent
-    memory, cores = stored
-    return max(1, min(memory, share.memory_bytes)), max(0, min(cores, share.core_percent))
-
-
-def resolve(claim: PreparedClaim, request: QuotaRequest, current: Quota) -> Quota:
-    """The quota per device after ``request`` (validated), starting from ``current``; pure."""
-    values: Quota = {}
+def resolve(claim: PreparedClaim, request: QuotaRequest, current: Quota) -> list[QuotaChange]:
+    """Each selected device with its quota after ``request`` (validated), starting from ``current``; pure."""
+    changes: list[QuotaChange] = []
     for share in validate(claim, request):
         memory, cores = within_allocation(share, current.get(share.uuid))
-        values[share.uuid] = (
+        changes.append((share, (
             memory if request.memory_bytes is None else request.memory_bytes,
             cores if request.core_percent is None else request.core_percent,
-        )
-    return values
+        )))
+    return changes
 
 
 def _device_quota(uid: str, share: PhysicalShare, ledger: Ledger) -> DeviceQuota:
@@ -266,13 +261,12 @@ def forget_quota(paths: NodePaths, uid: str) -> None:
     remove_quota_record(paths.quota_dir, uid)
 
 
-def set_quota(paths: NodePaths, claim: PreparedClaim, values: Quota) -> list[DeviceQuota]:
+def set_quota(paths: NodePaths, uid: str, changes: Sequence[QuotaChange]) -> list[DeviceQuota]:
     """Write already validated per-device values: ledgers, then the limits file, then the record."""
-    shares = [s for s in by_physical(claim.devices) if s.uuid in values]
-    quotas = [_apply_ledger(paths, claim.uid, share, values[share.uuid]) for share in shares]
-    _rewrite_limits(paths, claim.uid, {q.uuid: q for q in quotas})
-    write_quota_record(paths.quota_dir, claim.uid, {q.uuid: (q.memory_bytes, q.core_percent) for q in quotas})
-    log.info("quota changed", extra={"claim_uid": claim.uid, "devices": [q.device for q in quotas],
+    quotas = [_apply_ledger(paths, uid, share, value) for share, value in changes]
+    _rewrite_limits(paths, uid, {q.uuid: q for q in quotas})
+    write_quota_record(paths.quota_dir, uid, {q.uuid: (q.memory_bytes, q.core_percent) for q in quotas})
+    log.info("quota changed", extra={"claim_uid": uid, "devices": [q.device for q in quotas],
                                      "memory_bytes": [q.memory_bytes for q in quotas],
                                      "core_percent": [q.core_percent for q in quotas]})
     return quotas
@@ -286,13 +280,13 @@ def apply_quota(
     ``claim`` is the prepared claim when the caller holds it (the plugin); else the checkpoint is read.
     """
     prepared = claim if claim is not None else read_prepared(paths, uid)
-    return set_quota(paths, prepared, resolve(prepared, request, load_quota(paths, uid)))
+    return set_quota(paths, uid, resolve(prepared, request, load_quota(paths, uid)))
 
 
 def restore_allocation(paths: NodePaths, claim: PreparedClaim) -> list[DeviceQuota]:
     """Give the claim its whole allocation back on every device and drop its quota record."""
-    values = {s.uuid: (s.memory_bytes, s.core_percent) for s in by_physical(claim.devices)}
-    quotas = set_quota(paths, claim, values)
+    whole = [(share, (share.memory_bytes, share.core_percent)) for share in by_physical(claim.devices)]
+    quotas = set_quota(paths, claim.uid, whole)
     forget_quota(paths, claim.uid)
     return quotas
 

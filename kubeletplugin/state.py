@@ -39,8 +39,8 @@ from kubeletplugin.kube import ClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog, Grant, resolve_limits
 from kubeletplugin.paths import NodePaths
-from kubeletplugin.physical import by_physical
-from kubeletplugin.quota import Quota, read_quota_record, remove_quota_record, within_allocation
+from kubeletplugin.physical import claim_limits
+from kubeletplugin.quota import Quota, read_quota_record, remove_quota_record
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -233,29 +233,11 @@ class ClaimPreparer:
         One limits line and one ledger record per physical device, with the claim's recorded live quota
         applied (the allocation is then written as ``memory-max``/``cores-max``).
         """
-        quota = self.quota(claim.uid)
-        shares = sorted(by_physical(claim.devices), key=lambda s: (s.device_type, s.index))
+        limits = claim_limits(claim.devices, self.quota(claim.uid))
         ledger_dir = cdi.CONTAINER_LEDGER_DIR if self.ledgers is not None else None
-        limits = []
-        for position, share in enumerate(shares):
-            memory, cores = within_allocation(share, quota.get(share.uuid))
-            tuned = share.uuid in quota
-            limits.append(
-                limitsfile.DeviceLimits(
-                    uuid=share.uuid,
-                    index=position,
-                    memory_limit_bytes=memory,
-                    core_percent=cores,
-                    priority=share.priority,
-                    policy=share.policy,
-                    ledger_path=f"{ledger_dir}/{share.uuid}" if ledger_dir is not None else "",
-                    memory_max_bytes=share.memory_bytes if tuned else None,
-                    core_max_percent=share.core_percent if tuned else None,
-                )
-            )
-        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits)
+        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits, ledger_dir)
         if self.ledgers is not None:
-            self.ledgers.register(claim.uid, claim.devices, quota)
+            self.ledgers.register(claim.uid, limits)
         spec_devices = tuple(
             cdi.SpecDevice(
                 name=d.cdi_device_ids[0].split("=", 1)[1],

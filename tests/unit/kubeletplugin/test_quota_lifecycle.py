@@ -16,6 +16,7 @@ from kubeletplugin.checkpoint_store import CheckpointStore
 from kubeletplugin.ledgers import LedgerFullError, Ledgers
 from kubeletplugin.limits import Catalog
 from kubeletplugin.paths import NodePaths, record_path
+from kubeletplugin.physical import claim_limits
 from kubeletplugin.quota import QuotaRequest, apply_quota, load_quota, read_prepared, show_quota
 from kubeletplugin.recovery import recover
 from kubeletplugin.state import ClaimKey, ClaimPreparer
@@ -175,4 +176,4 @@ def test_a_full_ledger_is_reported_as_such(tmp_path: Path, reader: MemoryReader)
     key = reader.add(claim(results=[shared("npu-0")]))
     devices = preparer.prepare(key)  # the devices as prepare makes them (its own run directory)
     with pytest.raises(LedgerFullError, match=r"device npu-0 \(NPU-UUID-0\) already holds 64 claims.*64"):
-        ledgers.register(key.uid, devices)
+        ledgers.register(key.uid, claim_limits(devices))
