@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,15 +83,24 @@ class _ClaimLocks:
                     self._locks[uid] = (lock, users - 1)
 
 
-def _to_devices(claim_uid: str, grants: list[Grant], layout: cdi.HostLayout) -> list[PreparedDevice]:
-    """Checkpoint entries of the grants, with unique CDI names (one device may carry two shares)."""
+def cdi_names(claim_uid: str, device_names: Iterable[str]) -> list[str]:
+    """The CDI device names of a claim's devices, in order: unique, because one device may carry two
+    shares (the second gets an ordinal). Prepare records them qualified in the checkpoint; every later
+    write of the claim's spec derives them again here from the same device list."""
     seen: dict[str, int] = {}
+    names = []
+    for device in device_names:
+        ordinal = seen.get(device, 0)
+        seen[device] = ordinal + 1
+        names.append(cdi.spec_device_name(claim_uid, device, ordinal))
+    return names
+
+
+def _to_devices(claim_uid: str, grants: list[Grant], layout: cdi.HostLayout) -> list[PreparedDevice]:
+    """Checkpoint entries of the grants, with their CDI ids (``cdi_names``, then the vendor's own)."""
     devices = []
-    for grant in grants:
-        ordinal = seen.get(grant.device, 0)
-        seen[grant.device] = ordinal + 1
+    for grant, name in zip(grants, cdi_names(claim_uid, (g.device for g in grants)), strict=True):
         physical = grant.offer.physical
-        name = cdi.spec_device_name(claim_uid, grant.device, ordinal)
         vendor_ids = cdi.vendor_device_ids(layout, physical.type.value, physical.uuid)
         devices.append(
             PreparedDevice(
@@ -238,15 +247,16 @@ class ClaimPreparer:
         path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits, ledger_dir)
         if self.ledgers is not None:
             self.ledgers.register(claim.uid, limits)
+        names = cdi_names(claim.uid, (d.device for d in claim.devices))
         spec_devices = tuple(
             cdi.SpecDevice(
-                name=d.cdi_device_ids[0].split("=", 1)[1],
+                name=name,
                 device_type=d.device_type,
                 index=d.index,
                 minor=d.index if d.minor is None else d.minor,
                 uuid=d.uuid,
             )
-            for d in claim.devices
+            for d, name in zip(claim.devices, names, strict=True)
         )
         with _tracer.start_as_current_span("cdi.write_spec") as span:
             spec = cdi.build_spec(self.layout, cdi.ClaimSpec(claim.uid, spec_devices, path))
