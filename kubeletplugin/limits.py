@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from api.errors import ConfigValidationError
 from api.v1alpha1.decode import decode_sharing_config, merge_sharing_configs
-from api.v1alpha1.sharing import SharingConfig
+from api.v1alpha1.sharing import ComputePolicy, Priority, SharingConfig
 from controller.settings import SliceSettings
 from controller.slices.modes import partitions
 from dra_driver.core.devices import MIB, Device
@@ -79,8 +79,8 @@ class Grant:
     offer: Offer
     memory_bytes: int
     core_percent: int
-    priority: str
-    policy: str
+    priority: Priority
+    policy: ComputePolicy
 
     @property
     def exclusive(self) -> bool:
@@ -146,8 +146,8 @@ def _grant(claim: AllocatedClaim, results: Sequence[Result], catalog: Catalog) -
         offer,
         memory,
         cores,
-        config.priority.value,
-        config.computePolicy.value,
+        config.priority,
+        config.computePolicy,
     )
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.devices import DeviceType
 from kubeletplugin.checkpoint import PreparedDevice
-
-_PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +25,12 @@ class PhysicalShare:
 
     uuid: str
     names: tuple[str, ...]  # the published device names of the parts (partitions or the device)
-    device_type: str
+    device_type: DeviceType
     index: int
     memory_bytes: int
     core_percent: int
-    priority: str
-    policy: str
+    priority: Priority
+    policy: ComputePolicy
 
     @property
     def device(self) -> str:
@@ -54,6 +54,7 @@ def by_physical(devices: Iterable[PreparedDevice]) -> list[PhysicalShare]:
     shares = []
     for uuid, parts in grouped.items():
         first = parts[0]
+        fixed = any(p.policy is ComputePolicy.FIXED for p in parts)
         shares.append(
             PhysicalShare(
                 uuid=uuid,
@@ -62,8 +63,8 @@ def by_physical(devices: Iterable[PreparedDevice]) -> list[PhysicalShare]:
                 index=first.index,
                 memory_bytes=sum(p.memory_bytes for p in parts),
                 core_percent=min(100, sum(p.core_percent for p in parts)),
-                priority=max((p.priority for p in parts), key=lambda p: _PRIORITY_RANK.get(p, 1)),
-                policy="fixed" if any(p.policy == "fixed" for p in parts) else first.policy,
+                priority=max((p.priority for p in parts), key=lambda p: p.rank),
+                policy=ComputePolicy.FIXED if fixed else first.policy,
             )
         )
     return shares
@@ -86,8 +87,8 @@ class ClaimLimit:
     position: int  # the device's ordinal inside the container
     memory_bytes: int
     core_percent: int
-    priority: str
-    policy: str
+    priority: Priority
+    policy: ComputePolicy
     memory_max_bytes: int | None = None  # the allocation, when a live quota is applied
     core_max_percent: int | None = None
 

@@ -110,7 +110,7 @@ def _to_devices(claim_uid: str, grants: list[Grant], layout: cdi.HostLayout) -> 
                 cdi_device_ids=(cdi.qualified_name(name, layout.kind), *vendor_ids),
                 uuid=physical.uuid,
                 index=physical.index,
-                device_type=physical.type.value,
+                device_type=physical.type,
                 memory_bytes=grant.memory_bytes,
                 core_percent=grant.core_percent,
                 priority=grant.priority,
