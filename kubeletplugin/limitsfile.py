@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from dra_driver.core.fileio import remove_file
 from kubeletplugin.paths import LIMITS_SUFFIX, limits_path
 from kubeletplugin.physical import ClaimLimit
 from shim.limits import DeviceLimits, LimitsFileError, write_limits_file
@@ -52,11 +53,7 @@ def write_limits(
 
 
 def remove_limits(limits_dir: Path, claim_uid: str) -> None:
-    path = limits_path(limits_dir, claim_uid)
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as err:
-        raise LimitsFileError(f"remove limits file {path}: {err}") from err
+    remove_file(limits_path(limits_dir, claim_uid), LimitsFileError, "remove limits file")
 
 
 def listed_claims(limits_dir: Path) -> set[str]:

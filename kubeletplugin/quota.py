@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from api.errors import ConfigError, XPUShareError
-from dra_driver.core.fileio import write_atomically
+from dra_driver.core.fileio import remove_file, write_atomically
 from dra_driver.core.quantity import QuantityError, parse_quantity
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
 from kubeletplugin.paths import NodePaths, quota_record_path
@@ -240,11 +240,7 @@ def write_quota_record(directory: Path, uid: str, values: Quota) -> None:
 
 
 def remove_quota_record(directory: Path, uid: str) -> None:
-    path = quota_record_path(directory, uid)
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as err:
-        raise QuotaError(f"claim {uid}: remove its quota record {path}: {err}") from err
+    remove_file(quota_record_path(directory, uid), QuotaError, f"claim {uid}: remove its quota record")
 
 
 def load_quota(paths: NodePaths, uid: str) -> Quota:

@@ -5,6 +5,7 @@ specs, kubeconfigs) is written the same way: a temporary file with a unique name
 directory (a rename is atomic only within one file system), its mode set explicitly (the process umask
 plays no part), optionally flushed to disk, then renamed over the target. A failed write removes the
 temporary file and raises the ``OSError``; each caller wraps it in its own error naming what it wrote.
+Removing a per-claim file (unprepare, which may run twice) is here too, with the caller's error.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["fsync_directory", "write_atomically"]
+__all__ = ["fsync_directory", "remove_file", "write_atomically"]
 
 
 def write_atomically(
@@ -63,3 +64,11 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_file(path: Path, error: Callable[[str], Exception], action: str) -> None:
+    """Remove ``path``; a missing file is fine. A failure raises ``error("<action> <path>: <reason>")``."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        raise error(f"{action} {path}: {err}") from err

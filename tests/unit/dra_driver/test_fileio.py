@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.core.fileio import write_atomically
+from dra_driver.core.fileio import remove_file, write_atomically
 
 
 @pytest.mark.parametrize("durable", [True, False])
@@ -40,3 +40,12 @@ def test_failure_raises_os_error_and_leaves_no_temporary_file(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
     with pytest.raises(FileNotFoundError):
         write_atomically(tmp_path / "missing" / "file", b"data", mode=0o600)
+
+
+def test_remove_file_accepts_a_missing_file_and_wraps_failures(tmp_path: Path) -> None:
+    (tmp_path / "spec").write_text("x")
+    remove_file(tmp_path / "spec", RuntimeError, "remove spec")
+    remove_file(tmp_path / "spec", RuntimeError, "remove spec")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(RuntimeError, match=r"^remove spec .*/dir: "):
+        remove_file(tmp_path / "dir", RuntimeError, "remove spec")
