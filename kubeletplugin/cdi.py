@@ -15,17 +15,16 @@ podman 4.3-4.6 accept nothing newer than 0.5.0); the rules mirror the upstream `
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from api.errors import XPUShareError
+from dra_driver.core.fileio import write_atomically
 
 CDI_VENDOR = "xpushare.io"
 CDI_CLASS = "claim"
@@ -275,22 +274,14 @@ def minimum_version(spec: dict[str, Any]) -> str:
 
 
 def write_spec(cdi_dir: Path, claim_uid: str, spec: dict[str, Any]) -> Path:
-    """Write the claim's spec atomically (temp file in the same directory, fsync, rename)."""
+    """Write the claim's spec atomically (temp file in the same directory, rename), mode 0644."""
     path = spec_path(cdi_dir, claim_uid, spec.get("kind", CDI_KIND))
-    temp = cdi_dir / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         cdi_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            # No fsync: the CDI directory is tmpfs on real nodes, and a spec lost in a crash is
-            # re-created from the checkpoint at start. The rename alone keeps readers from torn files.
-            os.write(fd, json.dumps(spec, separators=(",", ":")).encode())
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
+        # Not durable: the CDI directory is tmpfs on real nodes, and a spec lost in a crash is
+        # re-created from the checkpoint at start. The rename alone keeps readers from torn files.
+        write_atomically(path, json.dumps(spec, separators=(",", ":")).encode(), mode=0o644, durable=False)
     except OSError as err:
-        with contextlib.suppress(OSError):
-            temp.unlink()
         raise CdiError(f"write CDI spec {path}: {err}") from err
     return path
 

@@ -16,33 +16,32 @@ file costs one claim, not all. Format rules (compatible means old and new plugin
 - Claims move through two states, ``PrepareStarted`` then ``PrepareCompleted``; a claim left in
   ``PrepareStarted`` by a crash is rolled back on start.
 
-Writes are atomic (temp file, fsync, rename, fsync of the directory). The directory and its locking
-(an ``flock`` with a timeout, because plugin pods overlap during rolling updates) are in
-``kubeletplugin.checkpoint_store``.
+Writes are atomic (``dra_driver.core.fileio``: temp file, fsync, rename, fsync of the directory). The
+directory and its locking (an ``flock`` with a timeout, because plugin pods overlap during rolling
+updates) are in ``kubeletplugin.checkpoint_store``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 
 from api.errors import XPUShareError
+from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.devices import DeviceType
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = "v1"
 DEFAULT_BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+_Member = TypeVar("_Member", bound=StrEnum)
 
 
 class CheckpointError(XPUShareError):
@@ -72,11 +71,11 @@ class PreparedDevice:
     cdi_device_ids: tuple[str, ...]
     uuid: str
     index: int
-    device_type: str
+    device_type: DeviceType
     memory_bytes: int
     core_percent: int
-    priority: str
-    policy: str
+    priority: Priority
+    policy: ComputePolicy
     share_id: str | None = None
     exclusive: bool = False
     minor: int | None = None
@@ -105,7 +104,7 @@ class _DeviceV1(_Model):
     cdi_device_ids: list[str] = pydantic.Field(alias="cdiDeviceIDs")
     uuid: str
     index: int
-    device_type: str = pydantic.Field(alias="type")
+    device_type: DeviceType = pydantic.Field(alias="type")
     memory_bytes: int = pydantic.Field(alias="memoryBytes", ge=0)
     core_percent: int = pydantic.Field(alias="corePercent", ge=0, le=100)
     priority: str
@@ -128,6 +127,16 @@ class _RecordV1(_Model):
     claim: _ClaimV1
 
 
+def _member(enum: type[_Member], value: str, default: _Member) -> _Member:
+    """A persisted priority or policy; one this plugin does not know (a newer plugin's) reads as the
+    default rather than costing the claim its record."""
+    try:
+        return enum(value)
+    except ValueError:
+        log.warning("unknown value in checkpoint, default used", extra={"value": value, "default": default})
+        return default
+
+
 def _device_from_model(model: _DeviceV1) -> PreparedDevice:
     return PreparedDevice(
         pool=model.pool,
@@ -139,8 +148,8 @@ def _device_from_model(model: _DeviceV1) -> PreparedDevice:
         device_type=model.device_type,
         memory_bytes=model.memory_bytes,
         core_percent=model.core_percent,
-        priority=model.priority,
-        policy=model.policy,
+        priority=_member(Priority, model.priority, Priority.NORMAL),
+        policy=_member(ComputePolicy, model.policy, ComputePolicy.GUARANTEED),
         share_id=model.share_id,
         exclusive=bool(model.exclusive),
         minor=model.minor,
@@ -155,11 +164,11 @@ def _device_to_json(device: PreparedDevice) -> dict[str, Any]:
         "cdiDeviceIDs": list(device.cdi_device_ids),
         "uuid": device.uuid,
         "index": device.index,
-        "type": device.device_type,
+        "type": device.device_type.value,
         "memoryBytes": device.memory_bytes,
         "corePercent": device.core_percent,
-        "priority": device.priority,
-        "policy": device.policy,
+        "priority": device.priority.value,
+        "policy": device.policy.value,
     }
     # Optional fields are left out when empty so older readers never meet them needlessly.
     if device.share_id is not None:
@@ -226,43 +235,3 @@ def read_boot_id(path: Path = DEFAULT_BOOT_ID_PATH) -> str:
         return path.read_text().strip()
     except OSError as err:
         raise CheckpointError(f"read boot id from {path}: {err}") from err
-
-
-def write_atomically(
-    path: Path,
-    content: bytes,
-    mode: int = 0o600,
-    durable: bool = True,
-    sync_directory: Callable[[], None] | None = None,
-) -> None:
-    """Write ``content`` to ``path`` so readers see the old or the new file, never a torn one.
-
-    ``durable`` also waits until the file and its name are on disk (fsync of the file and directory).
-    """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        try:
-            os.write(fd, content)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-        if durable:
-            if sync_directory is not None:
-                sync_directory()
-            else:
-                fsync_directory(path.parent)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise CheckpointError(f"write {path}: {err}") from err
-
-
-def fsync_directory(directory: Path) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from dra_driver.core.fileio import fsync_directory, write_atomically
 from kubeletplugin.checkpoint import (
     CheckpointCorruptError,
     CheckpointError,
@@ -24,17 +25,10 @@ from kubeletplugin.checkpoint import (
     PreparedClaim,
     decode,
     encode,
-    fsync_directory,
-    write_atomically,
 )
+from kubeletplugin.paths import RECORD_SUFFIX, record_path
 
-RECORD_SUFFIX = ".json"
-
-
-def record_path(directory: Path, uid: str) -> Path:
-    """The file holding one claim's record (readers outside the plugin, such as ``xpushare quota``, use
-    this rather than spelling the name themselves)."""
-    return directory / f"{uid}{RECORD_SUFFIX}"
+RECORD_MODE = 0o600
 
 
 class _GroupSync:
@@ -146,10 +140,14 @@ class CheckpointStore:
         ``PrepareStarted`` record leaves files that the start-up sweep removes).
         """
         content = encode(claim, self.boot_id)
+        path = self.record_path(claim.uid)
         with self._shared_lock():
-            write_atomically(
-                self.record_path(claim.uid), content, durable=durable, sync_directory=self._dir_sync.sync
-            )
+            try:
+                write_atomically(
+                    path, content, mode=RECORD_MODE, durable=durable, sync_directory=self._dir_sync.sync
+                )
+            except OSError as err:
+                raise CheckpointError(f"write {path}: {err}") from err
         with self._mutex:
             self._claims[claim.uid] = claim
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from api.errors import XPUShareError
 from controller.settings import MAX_CLAIMS_PER_DEVICE
 from kubeletplugin.checkpoint import PreparedDevice
-from kubeletplugin.physical import PhysicalShare, by_physical
-from kubeletplugin.quota import within_allocation
+from kubeletplugin.paths import ledger_path
+from kubeletplugin.physical import ClaimLimit
 from shim import library_path
 from shim.ledger import Ledger, LedgerSnapshot
 
@@ -37,13 +37,13 @@ class LedgerFullError(LedgerWriteError):
 
 
 def _refusal(
-    claim_uid: str, share: PhysicalShare, path: Path, ledger: Ledger, err: XPUShareError
+    claim_uid: str, limit: ClaimLimit, path: Path, ledger: Ledger, err: XPUShareError
 ) -> LedgerWriteError:
     """The error for a failed record write: a full ledger gets its own, actionable message."""
     snapshot = ledger.snapshot()
     if snapshot.container(claim_uid) is None and len(snapshot.containers) >= MAX_CLAIMS_PER_DEVICE:
         return LedgerFullError(
-            f"claim {claim_uid}: device {share.device} ({share.uuid}) already holds "
+            f"claim {claim_uid}: device {limit.device} ({limit.uuid}) already holds "
             f"{len(snapshot.containers)} claims, the most its ledger can track ({MAX_CLAIMS_PER_DEVICE}); "
             "free a claim on it or request larger shares so fewer claims fit on one device"
         )
@@ -61,7 +61,7 @@ class Ledgers:
         self._library: Path | None = None
 
     def path(self, uuid: str) -> Path:
-        return self.ledger_dir / uuid
+        return ledger_path(self.ledger_dir, uuid)
 
     def _ledger_class(self) -> type[Ledger] | None:
         if not self._enabled:
@@ -91,17 +91,11 @@ class Ledgers:
         except (OSError, XPUShareError) as err:
             raise LedgerWriteError(f"create device ledgers in {self.ledger_dir}: {err}") from err
 
-    def register(
-        self,
-        claim_uid: str,
-        devices: Iterable[PreparedDevice],
-        quota: Mapping[str, tuple[int, int]] | None = None,
-    ) -> None:
+    def register(self, claim_uid: str, limits: Iterable[ClaimLimit]) -> None:
         """Create or update the claim's record in each device's ledger (idempotent).
 
-        One record per physical device holds the sum of the claim's parts on it (two partitions of one
-        device are one record). ``quota`` (per UUID: memory bytes, core percent), a live quota change
-        that must survive this write, replaces the sums where given; it is bounded by them.
+        One record per physical device (``physical.claim_limits``: the sum of the claim's parts on it,
+        bounded by its live quota), the same values the claim's limits file gets.
         """
         ledger_class = self._ledger_class()
         if ledger_class is None:
@@ -110,15 +104,16 @@ class Ledgers:
             self.ledger_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise LedgerWriteError(f"create ledger directory {self.ledger_dir}: {err}") from err
-        for share in by_physical(devices):
-            memory, cores = within_allocation(share, (quota or {}).get(share.uuid))
-            path = self.path(share.uuid)
+        for limit in limits:
+            path = self.path(limit.uuid)
             try:
-                with ledger_class.create(path, share.uuid, self._total.get(share.uuid, 0)) as ledger:
+                with ledger_class.create(path, limit.uuid, self._total.get(limit.uuid, 0)) as ledger:
                     try:
-                        ledger.set_container(claim_uid, memory, cores, share.priority, share.policy)
+                        ledger.set_container(
+                            claim_uid, limit.memory_bytes, limit.core_percent, limit.priority, limit.policy
+                        )
                     except XPUShareError as err:
-                        raise _refusal(claim_uid, share, path, ledger, err) from err
+                        raise _refusal(claim_uid, limit, path, ledger, err) from err
             except LedgerWriteError:
                 raise
             except XPUShareError as err:

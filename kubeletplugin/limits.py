@@ -14,16 +14,15 @@ recomputes it), so it has no side effects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from api.errors import ConfigValidationError
 from api.v1alpha1.decode import decode_sharing_config, merge_sharing_configs
-from api.v1alpha1.sharing import SharingConfig
+from api.v1alpha1.sharing import ComputePolicy, Priority, SharingConfig
 from controller.settings import SliceSettings
-from controller.slices.modes import partition_entries
+from controller.slices.modes import partitions
 from dra_driver.core.devices import MIB, Device
-from dra_driver.core.quantity import quantity_value
 from kubeletplugin.claims import AllocatedClaim, ClaimError, OpaqueConfig, Result
 
 WHOLE_DEVICE_PERCENT = 100
@@ -51,11 +50,12 @@ class Catalog:
         slice_settings = settings or SliceSettings()
         self._offers: dict[str, Offer] = {}
         for device in devices:
-            for entry in partition_entries(device, slice_settings):
-                if entry["name"] == device.name:
+            for part in partitions(device, slice_settings):
+                if part.name == device.name:
                     continue  # the size-1 partition is the whole device, listed below
-                memory, cores = _partition_size(entry)
-                self._offers[entry["name"]] = Offer(entry["name"], device, memory, cores, partition=True)
+                self._offers[part.name] = Offer(
+                    part.name, device, part.memory_bytes, part.core_percent, partition=True
+                )
             self._offers[device.name] = Offer(
                 device.name, device, device.memory_bytes, WHOLE_DEVICE_PERCENT, partition=False
             )
@@ -66,12 +66,6 @@ class Catalog:
 
     def offers(self) -> list[Offer]:
         return list(self._offers.values())
-
-
-def _partition_size(entry: Mapping[str, object]) -> tuple[int, int]:
-    capacity = entry["capacity"]
-    assert isinstance(capacity, Mapping)
-    return int(quantity_value(capacity["memory"]["value"])), int(quantity_value(capacity["cores"]["value"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +79,8 @@ class Grant:
     offer: Offer
     memory_bytes: int
     core_percent: int
-    priority: str
-    policy: str
+    priority: Priority
+    policy: ComputePolicy
 
     @property
     def exclusive(self) -> bool:
@@ -152,8 +146,8 @@ def _grant(claim: AllocatedClaim, results: Sequence[Result], catalog: Catalog) -
         offer,
         memory,
         cores,
-        config.priority.value,
-        config.computePolicy.value,
+        config.priority,
+        config.computePolicy,
     )
 
 

@@ -7,24 +7,44 @@ the memory limit in bytes, the compute share in percent, the priority, the compu
 the device's ledger inside the container.
 
 The layout belongs to the shim, so the shim's own writer (``shim.limits``) writes it: the plugin and the
-C parser can never disagree on the format. This module adds the per-claim naming and cleanup.
+C parser can never disagree on the format. This module adds the per-claim file (named by
+``kubeletplugin.paths``) and its cleanup.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from dra_driver.core.fileio import remove_file
+from kubeletplugin.paths import LIMITS_SUFFIX, limits_path
+from kubeletplugin.physical import ClaimLimit
 from shim.limits import DeviceLimits, LimitsFileError, write_limits_file
 
-__all__ = ["DeviceLimits", "LimitsFileError", "limits_path", "listed_claims", "remove_limits", "write_limits"]
+__all__ = ["LimitsFileError", "listed_claims", "remove_limits", "write_limits"]
 
 
-def limits_path(limits_dir: Path, claim_uid: str) -> Path:
-    return limits_dir / f"{claim_uid}.limits"
+def write_limits(
+    limits_dir: Path, claim_uid: str, limits: Sequence[ClaimLimit], ledger_dir: str | None = None
+) -> Path:
+    """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container).
 
-
-def write_limits(limits_dir: Path, claim_uid: str, devices: list[DeviceLimits]) -> Path:
-    """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container)."""
+    ``ledger_dir`` is where the device ledgers appear inside the container; ``None``: no ledgers.
+    """
+    devices = [
+        DeviceLimits(
+            uuid=limit.uuid,
+            index=limit.position,
+            memory_limit_bytes=limit.memory_bytes,
+            core_percent=limit.core_percent,
+            priority=limit.priority,
+            policy=limit.policy,
+            ledger_path=f"{ledger_dir}/{limit.uuid}" if ledger_dir is not None else "",
+            memory_max_bytes=limit.memory_max_bytes,
+            core_max_percent=limit.core_max_percent,
+        )
+        for limit in limits
+    ]
     try:
         limits_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -33,15 +53,11 @@ def write_limits(limits_dir: Path, claim_uid: str, devices: list[DeviceLimits]) 
 
 
 def remove_limits(limits_dir: Path, claim_uid: str) -> None:
-    path = limits_path(limits_dir, claim_uid)
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as err:
-        raise LimitsFileError(f"remove limits file {path}: {err}") from err
+    remove_file(limits_path(limits_dir, claim_uid), LimitsFileError, "remove limits file")
 
 
 def listed_claims(limits_dir: Path) -> set[str]:
     """Claim UIDs with a limits file (to find leftovers after a crash)."""
     if not limits_dir.is_dir():
         return set()
-    return {p.name[: -len(".limits")] for p in limits_dir.iterdir() if p.name.endswith(".limits")}
+    return {p.name[: -len(LIMITS_SUFFIX)] for p in limits_dir.iterdir() if p.name.endswith(LIMITS_SUFFIX)}

@@ -4,16 +4,19 @@ One claim may hold two partitions of one physical device (partitioned mode) or t
 requests in consumable mode). The container sees that device once, and the shim keeps one record per
 claim in the device's ledger and reads one limit per device ordinal, so every writer of limits (the
 ledger record, the limits file, live quota changes) works on these sums, never on the parts.
+
+``claim_limits`` turns the shares and the claim's live quota into what each writer receives: computed
+once per write of a claim's files, so the limits file and the ledgers can never disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.devices import DeviceType
 from kubeletplugin.checkpoint import PreparedDevice
-
-_PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +25,12 @@ class PhysicalShare:
 
     uuid: str
     names: tuple[str, ...]  # the published device names of the parts (partitions or the device)
-    device_type: str
+    device_type: DeviceType
     index: int
     memory_bytes: int
     core_percent: int
-    priority: str
-    policy: str
+    priority: Priority
+    policy: ComputePolicy
 
     @property
     def device(self) -> str:
@@ -51,6 +54,7 @@ def by_physical(devices: Iterable[PreparedDevice]) -> list[PhysicalShare]:
     shares = []
     for uuid, parts in grouped.items():
         first = parts[0]
+        fixed = any(p.policy is ComputePolicy.FIXED for p in parts)
         shares.append(
             PhysicalShare(
                 uuid=uuid,
@@ -59,8 +63,61 @@ def by_physical(devices: Iterable[PreparedDevice]) -> list[PhysicalShare]:
                 index=first.index,
                 memory_bytes=sum(p.memory_bytes for p in parts),
                 core_percent=min(100, sum(p.core_percent for p in parts)),
-                priority=max((p.priority for p in parts), key=lambda p: _PRIORITY_RANK.get(p, 1)),
-                policy="fixed" if any(p.policy == "fixed" for p in parts) else first.policy,
+                priority=max((p.priority for p in parts), key=lambda p: p.rank),
+                policy=ComputePolicy.FIXED if fixed else first.policy,
             )
         )
     return shares
+
+
+def within_allocation(share: PhysicalShare, stored: tuple[int, int] | None) -> tuple[int, int]:
+    """A stored quota bounded by the share's allocation (the allocation itself when nothing is stored)."""
+    if stored is None:
+        return share.memory_bytes, share.core_percent
+    memory, cores = stored
+    return max(1, min(memory, share.memory_bytes)), max(0, min(cores, share.core_percent))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLimit:
+    """What one claim may use of one physical device now: its share, bounded by its live quota."""
+
+    uuid: str
+    device: str  # the parts' names, joined (for messages)
+    position: int  # the device's ordinal inside the container
+    memory_bytes: int
+    core_percent: int
+    priority: Priority
+    policy: ComputePolicy
+    memory_max_bytes: int | None = None  # the allocation, when a live quota is applied
+    core_max_percent: int | None = None
+
+
+def claim_limits(
+    devices: Iterable[PreparedDevice], quota: Mapping[str, tuple[int, int]] | None = None
+) -> list[ClaimLimit]:
+    """One limit per physical device, ordered (and numbered) as the container sees the devices.
+
+    ``quota`` (per UUID: memory bytes, core percent), a live quota change that must survive this write,
+    replaces the sums where given, bounded by them; the allocation is then kept as the maximum.
+    """
+    shares = sorted(by_physical(devices), key=lambda s: (s.device_type, s.index))
+    limits = []
+    for position, share in enumerate(shares):
+        stored = (quota or {}).get(share.uuid)
+        memory, cores = within_allocation(share, stored)
+        tuned = stored is not None
+        limits.append(
+            ClaimLimit(
+                uuid=share.uuid,
+                device=share.device,
+                position=position,
+                memory_bytes=memory,
+                core_percent=cores,
+                priority=share.priority,
+                policy=share.policy,
+                memory_max_bytes=share.memory_bytes if tuned else None,
+                core_max_percent=share.core_percent if tuned else None,
+            )
+        )
+    return limits

@@ -38,13 +38,12 @@ from kubeletplugin.kube import KubeClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
 from kubeletplugin.metrics import NodeCollector, NodeMetrics
-from kubeletplugin.quota import NodePaths
 from kubeletplugin.quota_watch import QuotaWatcher
 from kubeletplugin.recovery import RecoveryReport, recover
 from kubeletplugin.registration import RegistrationServicer, add_registration_service
 from kubeletplugin.server import DraService, add_dra_services
 from kubeletplugin.settings import PluginSettings
-from kubeletplugin.state import ClaimPreparer, Paths
+from kubeletplugin.state import ClaimPreparer
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -148,17 +147,19 @@ class Plugin:
 
     def _build_preparer(self) -> ClaimPreparer:
         s = self.settings
+        paths = s.paths
         assert self.client is not None
         layout = cdi.HostLayout.discover(
             s.device_root,
             s.driver_root,
             s.shim_path,
-            s.ledger_dir,
+            paths.ledger_dir,
             vendor_nvidia_cdi_kind=s.nvidia_cdi_kind,
             kind=cdi.kind_for(s.driver_name),
         )
-        s.ledger_dir.mkdir(parents=True, exist_ok=True)
-        store = CheckpointStore(s.checkpoint_dir, read_boot_id(s.boot_id_path), s.checkpoint_lock_timeout_s)
+        paths.ledger_dir.mkdir(parents=True, exist_ok=True)
+        boot_id = read_boot_id(s.boot_id_path)
+        store = CheckpointStore(paths.checkpoint_dir, boot_id, s.checkpoint_lock_timeout_s)
         self._reader = KubeClaimReader(self.client)
         return ClaimPreparer(
             driver=s.driver_name,
@@ -167,13 +168,9 @@ class Plugin:
             catalog=Catalog(self.devices, self._slice_settings()),
             store=store,
             layout=layout,
-            paths=Paths(cdi_dir=s.cdi_dir, limits_dir=s.limits_dir, quota_dir=self._node_paths().quota_dir),
-            ledgers=Ledgers(s.ledger_dir, {d.uuid: d.memory_bytes for d in self.devices}),
+            paths=paths,
+            ledgers=Ledgers(paths.ledger_dir, {d.uuid: d.memory_bytes for d in self.devices}),
         )
-
-    def _node_paths(self) -> NodePaths:
-        s = self.settings
-        return NodePaths(state_dir=s.state_dir, run_dir=s.run_dir, checkpoint=s.checkpoint_dir)
 
     def _start_quota_watch(self) -> None:
         """Apply ``xpushare.io/quota`` claim annotations (before the first prepare can be answered)."""
@@ -181,7 +178,7 @@ class Plugin:
             return
         assert self.preparer is not None
         assert self._reader is not None
-        self.quota_watcher = QuotaWatcher(self.preparer, self._reader, self._node_paths()).start()
+        self.quota_watcher = QuotaWatcher(self.preparer, self._reader).start()
         self.preparer.on_prepared = self.quota_watcher.handle
 
     def _grpc_server(self) -> grpc.Server:

@@ -22,23 +22,22 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from kubernetes.utils.quantity import parse_quantity
-
 from api.errors import ConfigError, XPUShareError
-from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode, write_atomically
-from kubeletplugin.checkpoint_store import record_path
-from kubeletplugin.physical import PhysicalShare, by_physical
+from dra_driver.core.fileio import remove_file, write_atomically
+from dra_driver.core.quantity import QuantityError, parse_quantity
+from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
+from kubeletplugin.paths import NodePaths, quota_record_path
+from kubeletplugin.physical import PhysicalShare, by_physical, within_allocation
 from shim.ledger import Ledger
 from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits_file
 
 log = logging.getLogger(__name__)
 
 ANNOTATION = "xpushare.io/quota"
-QUOTA_DIR = "quota"
 
 
 class QuotaError(XPUShareError):
@@ -71,46 +70,17 @@ class DeviceQuota:
     used_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class NodePaths:
-    """Where the plugin keeps its state on the node (the ``kubelet-plugin`` flags' defaults)."""
-
-    state_dir: Path = Path("/var/lib/xpushare")
-    run_dir: Path = Path("/var/run/xpushare")
-    checkpoint: Path | None = None  # default <state_dir>/checkpoint
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.checkpoint or self.state_dir / "checkpoint"
-
-    def limits_file(self, uid: str) -> Path:
-        return self.run_dir / "limits" / f"{uid}.limits"
-
-    def ledger(self, uuid: str) -> Path:
-        return self.run_dir / "ledger" / uuid
-
-    @property
-    def quota_dir(self) -> Path:
-        return self.state_dir / QUOTA_DIR
-
-    def quota_record(self, uid: str) -> Path:
-        return quota_record_path(self.quota_dir, uid)
-
-
 Quota = dict[str, tuple[int, int]]  # per device UUID: (memory bytes, core percent)
-
-
-def quota_record_path(directory: Path, uid: str) -> Path:
-    return directory / f"{uid}.json"
+QuotaChange = tuple[PhysicalShare, tuple[int, int]]  # a device of the claim and its new quota
 
 
 def parse_memory(text: str) -> int:
     """A memory quantity (``8Gi``, ``512Mi``, bytes) as bytes; raises ConfigError naming the field."""
     try:
-        value = Decimal(parse_quantity(text))  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError, InvalidOperation) as err:
+        value = parse_quantity(text, "memory").value
+    except QuantityError as err:
         raise ConfigError(f"memory: {text!r} is not a quantity (e.g. 8Gi, 512Mi)") from err
-    if value != value.to_integral_value() or value <= 0:
+    if value.denominator != 1 or value <= 0:
         raise ConfigError(f"memory: {text!r} must be a positive whole number of bytes")
     return int(value)
 
@@ -137,7 +107,7 @@ def parse_annotation(text: str) -> QuotaRequest:
 
 def read_prepared(paths: NodePaths, uid: str) -> PreparedClaim:
     """The claim's checkpoint record: what the plugin prepared, hence what may be changed and how far."""
-    record = record_path(paths.checkpoint_dir, uid)
+    record = paths.checkpoint_record(uid)
     try:
         claim, _boot_id = decode(record.read_bytes())
     except FileNotFoundError as err:
@@ -150,9 +120,10 @@ def read_prepared(paths: NodePaths, uid: str) -> PreparedClaim:
 
 
 def _selected(claim: PreparedClaim, device: str | None) -> list[PhysicalShare]:
-    shares = [s for s in by_physical(claim.devices) if device is None or s.named(device)]
+    every = by_physical(claim.devices)
+    shares = [s for s in every if device is None or s.named(device)]
     if not shares:
-        names = ", ".join(f"{s.device} ({s.uuid})" for s in by_physical(claim.devices)) or "none"
+        names = ", ".join(f"{s.device} ({s.uuid})" for s in every) or "none"
         raise InvalidQuotaError(
             f"device: {device!r} is not a device of claim {claim.uid}; its devices: {names}"
         )
@@ -179,24 +150,16 @@ def validate(claim: PreparedClaim, request: QuotaRequest) -> list[PhysicalShare]
     return shares
 
 
-def within_allocation(share: PhysicalShare, stored: tuple[int, int] | None) -> tuple[int, int]:
-    """A stored quota bounded by the share's allocation (the allocation itself when nothing is stored)."""
-    if stored is None:
-        return share.memory_bytes, share.core_percent
-    memory, cores = stored
-    return max(1, min(memory, share.memory_bytes)), max(0, min(cores, share.core_percent))
-
-
-def resolve(claim: PreparedClaim, request: QuotaRequest, current: Quota) -> Quota:
-    """The quota per device after ``request`` (validated), starting from ``current``; pure."""
-    values: Quota = {}
+def resolve(claim: PreparedClaim, request: QuotaRequest, current: Quota) -> list[QuotaChange]:
+    """Each selected device with its quota after ``request`` (validated), starting from ``current``; pure."""
+    changes: list[QuotaChange] = []
     for share in validate(claim, request):
         memory, cores = within_allocation(share, current.get(share.uuid))
-        values[share.uuid] = (
+        changes.append((share, (
             memory if request.memory_bytes is None else request.memory_bytes,
             cores if request.core_percent is None else request.core_percent,
-        )
-    return values
+        )))
+    return changes
 
 
 def _device_quota(uid: str, share: PhysicalShare, ledger: Ledger) -> DeviceQuota:
@@ -268,19 +231,16 @@ def write_quota_record(directory: Path, uid: str, values: Quota) -> None:
     merged = read_quota_record(directory, uid)
     merged.update(values)
     devices = {u: {"memoryBytes": m, "corePercent": c} for u, (m, c) in merged.items()}
+    body = json.dumps({"uid": uid, "devices": devices}, sort_keys=True).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, json.dumps({"uid": uid, "devices": devices}, sort_keys=True).encode())
-    except (OSError, CheckpointError) as err:
+        write_atomically(path, body, mode=0o600)
+    except OSError as err:
         raise QuotaError(f"claim {uid}: record the quota in {path}: {err}") from err
 
 
 def remove_quota_record(directory: Path, uid: str) -> None:
-    path = quota_record_path(directory, uid)
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as err:
-        raise QuotaError(f"claim {uid}: remove its quota record {path}: {err}") from err
+    remove_file(quota_record_path(directory, uid), QuotaError, f"claim {uid}: remove its quota record")
 
 
 def load_quota(paths: NodePaths, uid: str) -> Quota:
@@ -297,13 +257,12 @@ def forget_quota(paths: NodePaths, uid: str) -> None:
     remove_quota_record(paths.quota_dir, uid)
 
 
-def set_quota(paths: NodePaths, claim: PreparedClaim, values: Quota) -> list[DeviceQuota]:
+def set_quota(paths: NodePaths, uid: str, changes: Sequence[QuotaChange]) -> list[DeviceQuota]:
     """Write already validated per-device values: ledgers, then the limits file, then the record."""
-    shares = [s for s in by_physical(claim.devices) if s.uuid in values]
-    quotas = [_apply_ledger(paths, claim.uid, share, values[share.uuid]) for share in shares]
-    _rewrite_limits(paths, claim.uid, {q.uuid: q for q in quotas})
-    write_quota_record(paths.quota_dir, claim.uid, {q.uuid: (q.memory_bytes, q.core_percent) for q in quotas})
-    log.info("quota changed", extra={"claim_uid": claim.uid, "devices": [q.device for q in quotas],
+    quotas = [_apply_ledger(paths, uid, share, value) for share, value in changes]
+    _rewrite_limits(paths, uid, {q.uuid: q for q in quotas})
+    write_quota_record(paths.quota_dir, uid, {q.uuid: (q.memory_bytes, q.core_percent) for q in quotas})
+    log.info("quota changed", extra={"claim_uid": uid, "devices": [q.device for q in quotas],
                                      "memory_bytes": [q.memory_bytes for q in quotas],
                                      "core_percent": [q.core_percent for q in quotas]})
     return quotas
@@ -317,13 +276,13 @@ def apply_quota(
     ``claim`` is the prepared claim when the caller holds it (the plugin); else the checkpoint is read.
     """
     prepared = claim if claim is not None else read_prepared(paths, uid)
-    return set_quota(paths, prepared, resolve(prepared, request, load_quota(paths, uid)))
+    return set_quota(paths, uid, resolve(prepared, request, load_quota(paths, uid)))
 
 
 def restore_allocation(paths: NodePaths, claim: PreparedClaim) -> list[DeviceQuota]:
     """Give the claim its whole allocation back on every device and drop its quota record."""
-    values = {s.uuid: (s.memory_bytes, s.core_percent) for s in by_physical(claim.devices)}
-    quotas = set_quota(paths, claim, values)
+    whole = [(share, (share.memory_bytes, share.core_percent)) for share in by_physical(claim.devices)]
+    quotas = set_quota(paths, claim.uid, whole)
     forget_quota(paths, claim.uid)
     return quotas
 

@@ -30,7 +30,6 @@ from dra_driver.core.kube import ApiError, Backoff
 from kubeletplugin.checkpoint import ClaimState
 from kubeletplugin.quota import (
     ANNOTATION,
-    NodePaths,
     QuotaError,
     apply_quota,
     parse_annotation,
@@ -63,11 +62,10 @@ class QuotaWatcher:
         self,
         preparer: ClaimPreparer,
         api: ClaimWatch,
-        paths: NodePaths,
         watch_timeout_s: int = 300,
         backoff: Backoff = _BACKOFF,
     ) -> None:
-        self.preparer, self.api, self.paths = preparer, api, paths
+        self.preparer, self.api, self.paths = preparer, api, preparer.paths
         self.watch_timeout_s = watch_timeout_s
         self.backoff = backoff
         self._seen: dict[str, str | None] = {}  # claim UID -> annotation value last handled

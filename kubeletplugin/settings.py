@@ -13,6 +13,7 @@ from typing import Any
 from api.errors import ConfigError
 from controller.settings import DRIVER_NAME, SliceMode
 from dra_driver.core.metrics_server import Address, parse_address
+from kubeletplugin.paths import DEFAULT_CDI_DIR, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, NodePaths
 
 UNIX_PATH_MAX = 107  # sun_path holds 108 bytes, one of them the terminating NUL
 
@@ -23,9 +24,9 @@ class PluginSettings:
     driver_name: str = DRIVER_NAME
     registry_dir: Path = Path("/var/lib/kubelet/plugins_registry")
     plugin_dir: Path | None = None  # default: /var/lib/kubelet/plugins/<driver>
-    cdi_dir: Path = Path("/var/run/cdi")
-    state_dir: Path = Path("/var/lib/xpushare")
-    run_dir: Path = Path("/var/run/xpushare")
+    cdi_dir: Path = DEFAULT_CDI_DIR
+    state_dir: Path = DEFAULT_STATE_DIR
+    run_dir: Path = DEFAULT_RUN_DIR
     boot_id_path: Path = Path("/proc/sys/kernel/random/boot_id")
     device_root: Path = Path("/")
     driver_root: Path = Path("/")
@@ -83,13 +84,6 @@ class PluginSettings:
         return self.registry_dir / f"{self.driver_name}-reg.sock"
 
     @property
-    def checkpoint_dir(self) -> Path:
-        return self.state_dir / "checkpoint"
-
-    @property
-    def limits_dir(self) -> Path:
-        return self.run_dir / "limits"
-
-    @property
-    def ledger_dir(self) -> Path:
-        return self.run_dir / "ledger"
+    def paths(self) -> NodePaths:
+        """Every file the plugin keeps on the node, derived from the three directory flags."""
+        return NodePaths(state_dir=self.state_dir, run_dir=self.run_dir, cdi_dir=self.cdi_dir)

@@ -22,9 +22,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -39,8 +38,9 @@ from kubeletplugin.claims import ClaimError, claim_ref, parse_claim
 from kubeletplugin.kube import ClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog, Grant, resolve_limits
-from kubeletplugin.physical import by_physical
-from kubeletplugin.quota import Quota, read_quota_record, remove_quota_record, within_allocation
+from kubeletplugin.paths import NodePaths
+from kubeletplugin.physical import claim_limits
+from kubeletplugin.quota import Quota, read_quota_record, remove_quota_record
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -57,13 +57,6 @@ class ClaimKey:
     @property
     def ref(self) -> str:
         return claim_ref(self.namespace, self.name, self.uid)
-
-
-@dataclass(frozen=True, slots=True)
-class Paths:
-    cdi_dir: Path
-    limits_dir: Path
-    quota_dir: Path | None = None  # live quota records (<state-dir>/quota); None: quotas not kept
 
 
 class _ClaimLocks:
@@ -90,15 +83,24 @@ class _ClaimLocks:
                     self._locks[uid] = (lock, users - 1)
 
 
-def _to_devices(claim_uid: str, grants: list[Grant], layout: cdi.HostLayout) -> list[PreparedDevice]:
-    """Checkpoint entries of the grants, with unique CDI names (one device may carry two shares)."""
+def cdi_names(claim_uid: str, device_names: Iterable[str]) -> list[str]:
+    """The CDI device names of a claim's devices, in order: unique, because one device may carry two
+    shares (the second gets an ordinal). Prepare records them qualified in the checkpoint; every later
+    write of the claim's spec derives them again here from the same device list."""
     seen: dict[str, int] = {}
+    names = []
+    for device in device_names:
+        ordinal = seen.get(device, 0)
+        seen[device] = ordinal + 1
+        names.append(cdi.spec_device_name(claim_uid, device, ordinal))
+    return names
+
+
+def _to_devices(claim_uid: str, grants: list[Grant], layout: cdi.HostLayout) -> list[PreparedDevice]:
+    """Checkpoint entries of the grants, with their CDI ids (``cdi_names``, then the vendor's own)."""
     devices = []
-    for grant in grants:
-        ordinal = seen.get(grant.device, 0)
-        seen[grant.device] = ordinal + 1
+    for grant, name in zip(grants, cdi_names(claim_uid, (g.device for g in grants)), strict=True):
         physical = grant.offer.physical
-        name = cdi.spec_device_name(claim_uid, grant.device, ordinal)
         vendor_ids = cdi.vendor_device_ids(layout, physical.type.value, physical.uuid)
         devices.append(
             PreparedDevice(
@@ -108,7 +110,7 @@ def _to_devices(claim_uid: str, grants: list[Grant], layout: cdi.HostLayout) -> 
                 cdi_device_ids=(cdi.qualified_name(name, layout.kind), *vendor_ids),
                 uuid=physical.uuid,
                 index=physical.index,
-                device_type=physical.type.value,
+                device_type=physical.type,
                 memory_bytes=grant.memory_bytes,
                 core_percent=grant.core_percent,
                 priority=grant.priority,
@@ -133,7 +135,7 @@ class ClaimPreparer:
         catalog: Catalog,
         store: CheckpointStore,
         layout: cdi.HostLayout,
-        paths: Paths,
+        paths: NodePaths,
         ledgers: Ledgers | None = None,
     ) -> None:
         self.driver, self.pool = driver, pool
@@ -224,12 +226,11 @@ class ClaimPreparer:
             self.ledgers.unregister(claim.uid, claim.devices)
 
     def _forget_quota(self, uid: str) -> None:
-        if self.paths.quota_dir is not None:
-            remove_quota_record(self.paths.quota_dir, uid)
+        remove_quota_record(self.paths.quota_dir, uid)
 
     def quota(self, uid: str) -> Quota:
         """The live quota recorded for the claim (per device UUID), empty when none."""
-        return {} if self.paths.quota_dir is None else read_quota_record(self.paths.quota_dir, uid)
+        return read_quota_record(self.paths.quota_dir, uid)
 
     def _forget(self, uid: str) -> None:
         if self.store.get(uid) is not None:
@@ -241,38 +242,21 @@ class ClaimPreparer:
         One limits line and one ledger record per physical device, with the claim's recorded live quota
         applied (the allocation is then written as ``memory-max``/``cores-max``).
         """
-        quota = self.quota(claim.uid)
-        shares = sorted(by_physical(claim.devices), key=lambda s: (s.device_type, s.index))
+        limits = claim_limits(claim.devices, self.quota(claim.uid))
         ledger_dir = cdi.CONTAINER_LEDGER_DIR if self.ledgers is not None else None
-        limits = []
-        for position, share in enumerate(shares):
-            memory, cores = within_allocation(share, quota.get(share.uuid))
-            tuned = share.uuid in quota
-            limits.append(
-                limitsfile.DeviceLimits(
-                    uuid=share.uuid,
-                    index=position,
-                    memory_limit_bytes=memory,
-                    core_percent=cores,
-                    priority=share.priority,
-                    policy=share.policy,
-                    ledger_path=f"{ledger_dir}/{share.uuid}" if ledger_dir is not None else "",
-                    memory_max_bytes=share.memory_bytes if tuned else None,
-                    core_max_percent=share.core_percent if tuned else None,
-                )
-            )
-        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits)
+        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits, ledger_dir)
         if self.ledgers is not None:
-            self.ledgers.register(claim.uid, claim.devices, quota)
+            self.ledgers.register(claim.uid, limits)
+        names = cdi_names(claim.uid, (d.device for d in claim.devices))
         spec_devices = tuple(
             cdi.SpecDevice(
-                name=d.cdi_device_ids[0].split("=", 1)[1],
+                name=name,
                 device_type=d.device_type,
                 index=d.index,
                 minor=d.index if d.minor is None else d.minor,
                 uuid=d.uuid,
             )
-            for d in claim.devices
+            for d, name in zip(claim.devices, names, strict=True)
         )
         with _tracer.start_as_current_span("cdi.write_spec") as span:
             spec = cdi.build_spec(self.layout, cdi.ClaimSpec(claim.uid, spec_devices, path))

@@ -21,12 +21,15 @@ from typing import Any, Self
 from cffi import FFI  # type: ignore[import-untyped]
 
 from api.errors import XPUShareError
+from api.v1alpha1.sharing import ComputePolicy, Priority
 from shim import HEADER_PATH, library_path
-from shim.limits import POLICIES, PRIORITIES
 
 CDEF_BEGIN = "/* XPUSHARE_CDEF_BEGIN */"
 CDEF_END = "/* XPUSHARE_CDEF_END */"
 SLOT_ACTIVE = 1
+# The C side's codes: a priority's code is its rank (low 0, normal 1, high 2); policies guaranteed 0, fixed 1.
+_PRIORITIES = Priority.ranked()
+_POLICIES = (ComputePolicy.GUARANTEED, ComputePolicy.FIXED)
 
 
 class LedgerError(XPUShareError):
@@ -67,8 +70,8 @@ class ContainerUsage:
     peak_bytes: int
     nprocs: int
     core_percent: int
-    priority: str
-    policy: str
+    priority: Priority
+    policy: ComputePolicy
     used_ns: int = 0
     throttled_ns: int = 0
     tokens_ns: int = 0
@@ -145,13 +148,15 @@ class Ledger:
             raise LedgerError(f"ledger {self.path} is closed")
         return self._ptr
 
-    def set_container(self, key: str, limit_bytes: int, core_percent: int = 100, priority: str = "normal",
-                      policy: str = "guaranteed") -> int:
+    def set_container(self, key: str, limit_bytes: int, core_percent: int = 100,
+                      priority: Priority = Priority.NORMAL,
+                      policy: ComputePolicy = ComputePolicy.GUARANTEED) -> int:
         """Create or update a claim's record; the shim never admits past min(file limit, this limit)."""
-        if priority not in PRIORITIES or policy not in POLICIES:
-            raise LedgerError(f"priority/policy: {priority!r}/{policy!r} not in {PRIORITIES}/{POLICIES}")
+        if priority not in _PRIORITIES or policy not in _POLICIES:
+            raise LedgerError(f"priority/policy: {priority!r}/{policy!r} not in "
+                              f"{', '.join(_PRIORITIES)}/{', '.join(_POLICIES)}")
         rc = self._lib.xpushare_ledger_set_container(self._live(), key.encode(), limit_bytes, core_percent,
-                                                     PRIORITIES.index(priority), POLICIES.index(policy))
+                                                     _PRIORITIES.index(priority), _POLICIES.index(policy))
         return _check(rc, f"set container {key!r} (limit {limit_bytes}, cores {core_percent})")
 
     def remove_container(self, key: str) -> None:
@@ -212,8 +217,8 @@ class Ledger:
         ffi = self._ffi
         containers = tuple(
             ContainerUsage(i, ffi.string(c.key).decode(errors="replace"), c.limit_bytes, c.used_bytes,
-                           c.peak_bytes, c.nprocs, c.core_percent, PRIORITIES[min(c.priority, 2)],
-                           POLICIES[min(c.policy, 1)], c.used_ns, c.throttled_ns, c.tokens_ns, c.npending)
+                           c.peak_bytes, c.nprocs, c.core_percent, _PRIORITIES[min(c.priority, 2)],
+                           _POLICIES[min(c.policy, 1)], c.used_ns, c.throttled_ns, c.tokens_ns, c.npending)
             for i, c in enumerate(led.containers) if c.state == SLOT_ACTIVE
         )
         processes = tuple(

@@ -15,24 +15,24 @@ into the device's ledger) may move the limits anywhere up to them, and the shim 
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from api.errors import ConfigError, XPUShareError
+from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.fileio import write_atomically
 
 FORMAT_VERSION = 1
 MAX_DEVICES = 64
 MAX_KEY_LEN = 63
 MAX_PATH_LEN = 255
-PRIORITIES = ("low", "normal", "high")
-POLICIES = ("guaranteed", "fixed")
 FILE_MODE = 0o444
 _TOKEN = re.compile(r"^[^\s=#]+$")
+_Member = TypeVar("_Member", bound=StrEnum)
 
 
 class LimitsFileError(XPUShareError):
@@ -66,8 +66,8 @@ class DeviceLimits:
     index: int
     memory_limit_bytes: int
     core_percent: int = 100
-    priority: str = "normal"
-    policy: str = "guaranteed"
+    priority: Priority = Priority.NORMAL
+    policy: ComputePolicy = ComputePolicy.GUARANTEED
     ledger_path: str = ""
     memory_max_bytes: int | None = None
     core_max_percent: int | None = None
@@ -91,10 +91,19 @@ def _bounded(field: str, value: int, low: int, high: int) -> int:
     return value
 
 
-def _choice(field: str, value: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"{field}: {value!r} must be one of {', '.join(allowed)}")
-    return value
+def _choice(field: str, value: str, allowed: Sequence[_Member]) -> _Member:
+    for member in allowed:
+        if value == member:
+            return member
+    raise ConfigError(f"{field}: {value!r} must be one of {', '.join(allowed)}")
+
+
+def _priority(value: str) -> Priority:
+    return _choice("priority", value, Priority.ranked())
+
+
+def _policy(value: str) -> ComputePolicy:
+    return _choice("policy", value, tuple(ComputePolicy))
 
 
 def _device_line(device: DeviceLimitLike) -> str:
@@ -107,8 +116,8 @@ def _device_line(device: DeviceLimitLike) -> str:
         f"uuid={_token('uuid', device.uuid)}",
         f"memory={_bounded('memory_limit_bytes', device.memory_limit_bytes, 0, 2**64 - 1)}",
         f"cores={_bounded('core_percent', device.core_percent, 0, 100)}",
-        f"priority={_choice('priority', device.priority, PRIORITIES)}",
-        f"policy={_choice('policy', device.policy, POLICIES)}",
+        f"priority={_priority(device.priority)}",
+        f"policy={_policy(device.policy)}",
     ]
     if ledger:
         fields.append(f"ledger={ledger}")
@@ -138,23 +147,9 @@ def render_limits(claim_uid: str, devices: Sequence[DeviceLimitLike]) -> str:
 def write_limits_file(path: Path, claim_uid: str, devices: Sequence[DeviceLimitLike]) -> Path:
     """Write atomically (temp file, fsync, rename) with mode 0444, so readers never see half a file."""
     text = render_limits(claim_uid, devices).encode()
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, text)
-            os.fchmod(fd, FILE_MODE)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(path, text, mode=FILE_MODE)
     except OSError as err:
-        temp.unlink(missing_ok=True)
         raise LimitsFileError(f"write limits file {path}: {err}") from err
     return path
 
@@ -172,8 +167,8 @@ def _parse_device(rest: str, line_no: int) -> DeviceLimits:
             index=_bounded("index", int(values["index"]), 0, MAX_DEVICES - 1),
             memory_limit_bytes=_bounded("memory", int(values.get("memory", "0")), 0, 2**64 - 1),
             core_percent=_bounded("cores", int(values.get("cores", "100")), 0, 100),
-            priority=_choice("priority", values.get("priority", "normal"), PRIORITIES),
-            policy=_choice("policy", values.get("policy", "guaranteed"), POLICIES),
+            priority=_priority(values.get("priority", Priority.NORMAL)),
+            policy=_policy(values.get("policy", ComputePolicy.GUARANTEED)),
             ledger_path=values.get("ledger", ""),
             memory_max_bytes=_optional("memory-max", values, 2**64 - 1),
             core_max_percent=_optional("cores-max", values, 100),

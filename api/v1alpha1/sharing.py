@@ -32,6 +32,19 @@ class Priority(StrEnum):
     NORMAL = "normal"
     LOW = "low"
 
+    @property
+    def rank(self) -> int:
+        """The order under contention, higher first: low 0, normal 1, high 2."""
+        return _PRIORITY_ORDER.index(self)
+
+    @classmethod
+    def ranked(cls) -> tuple[Priority, ...]:
+        """Every priority, lowest first."""
+        return _PRIORITY_ORDER
+
+
+_PRIORITY_ORDER = (Priority.LOW, Priority.NORMAL, Priority.HIGH)
+
 
 class ComputePolicy(StrEnum):
     """guaranteed: the share holds under contention and idle time is usable by anyone;

@@ -86,38 +86,51 @@ def exclusive_entry(device: Device, settings: SliceSettings) -> Entry:
     return _with_taints(entry, device, settings)
 
 
-def partition_size(device: Device, size: Fraction) -> tuple[int, int]:
-    """Memory (whole MiB, rounded down) and cores of one partition of ``size``."""
-    memory = (device.memory_bytes * size.numerator // size.denominator) // MIB * MIB
-    if size == 1:
-        memory = device.memory_bytes
-    return memory, WHOLE_CORES * size.numerator // size.denominator
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One partition that partitioned mode offers of a device (its name in slices and its size)."""
+
+    name: str
+    size: Fraction  # of the device
+    memory_bytes: int  # whole MiB, rounded down (the whole memory for the size-1 partition)
+    core_percent: int
+
+
+def partitions(device: Device, settings: SliceSettings) -> list[Partition]:
+    """The menu of partitions of one device, smallest size first; the node plugin reads sizes here too."""
+    sizes = settings.profile_for(device.model, device.type.value) if device.shareable else (Fraction(1),)
+    menu: list[Partition] = []
+    for size in sorted(set(sizes)):
+        memory = (device.memory_bytes * size.numerator // size.denominator) // MIB * MIB
+        if size == 1:
+            memory = device.memory_bytes
+        cores = WHOLE_CORES * size.numerator // size.denominator
+        for number in range(size.denominator // size.numerator):
+            suffix = "" if size == 1 else f"-{size.numerator}of{size.denominator}-{number}"
+            menu.append(Partition(f"{device.name}{suffix}", size, memory, cores))
+    return menu
 
 
 def partition_entries(device: Device, settings: SliceSettings) -> list[Entry]:
-    """The menu of partitions of one device; each consumes the device's counter set."""
-    sizes = settings.profile_for(device.model, device.type.value) if device.shareable else (Fraction(1),)
+    """The slice entries of ``partitions``; each consumes the device's counter set."""
     entries: list[Entry] = []
-    for size in sorted(set(sizes)):
-        memory, cores = partition_size(device, size)
+    for partition in partitions(device, settings):
         amounts = {
-            "memory": {"value": format_int(memory)},
-            "cores": {"value": format_int(cores, binary=False)},
+            "memory": {"value": format_int(partition.memory_bytes)},
+            "cores": {"value": format_int(partition.core_percent, binary=False)},
         }
-        for number in range(size.denominator // size.numerator):
-            suffix = "" if size == 1 else f"-{size.numerator}of{size.denominator}-{number}"
-            attributes = device_attributes(device, "partitioned")
-            attributes[qualified("partition")] = {"string": str(size)}
-            attributes[qualified("parent")] = {"string": device.name}
-            entry: Entry = {
-                "name": f"{device.name}{suffix}",
-                "attributes": attributes,
-                "capacity": {key: dict(value) for key, value in amounts.items()},
-                "consumesCounters": [
-                    {"counterSet": device.name, "counters": {key: dict(v) for key, v in amounts.items()}}
-                ],
-            }
-            entries.append(_with_taints(entry, device, settings))
+        attributes = device_attributes(device, "partitioned")
+        attributes[qualified("partition")] = {"string": str(partition.size)}
+        attributes[qualified("parent")] = {"string": device.name}
+        entry: Entry = {
+            "name": partition.name,
+            "attributes": attributes,
+            "capacity": {key: dict(value) for key, value in amounts.items()},
+            "consumesCounters": [
+                {"counterSet": device.name, "counters": {key: dict(v) for key, v in amounts.items()}}
+            ],
+        }
+        entries.append(_with_taints(entry, device, settings))
     return entries
 
 

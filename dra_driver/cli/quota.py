@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kubeletplugin.paths import DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, NodePaths
+
 _HELP = (__doc__ or "").replace("``", "")
 
 
@@ -25,14 +27,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add("--memory", default=None, help="new memory limit per device (e.g. 8Gi, 512Mi, bytes)")
     add("--cores", type=int, default=None, help="new compute share per device, percent (0..allocated)")
     add("--device", default=None, help="change one device of the claim only (name or UUID)")
-    add("--state-dir", type=Path, default=Path("/var/lib/xpushare"), help="holds the plugin's checkpoint")
+    add("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="holds the plugin's checkpoint")
     add("--checkpoint-dir", type=Path, default=None, help="checkpoint directory (default STATE/checkpoint)")
-    add("--run-dir", type=Path, default=Path("/var/run/xpushare"), help="holds limits files and ledgers")
+    add("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="holds limits files and ledgers")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from kubeletplugin.quota import NodePaths, QuotaRequest, apply_quota, parse_memory, show_quota
+    from kubeletplugin.quota import QuotaRequest, apply_quota, parse_memory, show_quota
 
     paths = NodePaths(state_dir=args.state_dir, run_dir=args.run_dir, checkpoint=args.checkpoint_dir)
     if args.memory is None and args.cores is None:

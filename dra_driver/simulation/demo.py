@@ -205,7 +205,7 @@ def show_claim_files(plugin: Plugin, claim: ClaimRef, out: TextIO) -> None:
     spec = next(plugin.settings.cdi_dir.glob(f"*{claim.uid}*"))
     heading(out, f"CDI spec the container runtime gets for claim {claim.name} ({spec.name})")
     print(json.dumps(json.loads(spec.read_text()), indent=2), file=out)
-    limits = next(plugin.settings.limits_dir.glob(f"{claim.uid}*"))
+    limits = plugin.settings.paths.limits_file(claim.uid)
     heading(out, f"read-only limits file the shim enforces ({limits.name}, mode {limits.stat().st_mode:o})")
     print(limits.read_text().rstrip(), file=out)
 
@@ -213,9 +213,9 @@ def show_claim_files(plugin: Plugin, claim: ClaimRef, out: TextIO) -> None:
 def claim_environment(plugin: Plugin, claim: ClaimRef, work: Path) -> dict[str, str]:
     """What the claim's container would run with: the shim preloaded and the claim's limits, on the fake
     CUDA runtime (the ledger reached through its host path, since no container runtime is involved)."""
-    limits = next(plugin.settings.limits_dir.glob(f"{claim.uid}*"))
+    limits = plugin.settings.paths.limits_file(claim.uid)
     host_view = work / "hostview" / limits.name
-    workloads.host_view_limits(limits, plugin.settings.ledger_dir, host_view)
+    workloads.host_view_limits(limits, plugin.settings.paths.ledger_dir, host_view)
     env = workloads.cuda_environment(library_path(), host_view, work)
     env["FAKE_CUDA_MEMORY"] = str(FAKE_GPU_BYTES)
     return env
@@ -228,7 +228,7 @@ def gpu_claims(claims: list[ClaimRef]) -> list[ClaimRef]:
 
 
 def enforce_memory(plugin: Plugin, claim: ClaimRef, work: Path, out: TextIO) -> None:
-    limits = read_limits_file(next(plugin.settings.limits_dir.glob(f"{claim.uid}*")))
+    limits = read_limits_file(plugin.settings.paths.limits_file(claim.uid))
     count = limits.devices[0].memory_limit_bytes // CHUNK_BYTES + 1  # one chunk more than the limit
     limited = workloads.run_memory_workload(claim_environment(plugin, claim, work), CHUNK_BYTES, count)
     heading(out, f"memory limit enforced: {claim.name} allocates {count} x 4 GiB on the simulated H100")

@@ -8,8 +8,6 @@ kubeconfig for a local cluster needs, and it keeps the simulator free of certifi
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +17,7 @@ from kubernetes.client import ApiClient
 from kubernetes.config import new_client_from_config_dict
 
 from api.errors import XPUShareError
+from dra_driver.core.fileio import write_atomically
 from dra_driver.simulation.apiserver import objects
 from dra_driver.simulation.apiserver.handler import ApiContext, ApiHandler, ApiHttpServer
 from dra_driver.simulation.apiserver.registry import Registry
@@ -148,12 +147,7 @@ class ApiServer:
         target.parent.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(self.kubeconfig(), sort_keys=False)
         try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
+            write_atomically(target, text.encode(), mode=0o600)
         except OSError as err:
             raise ApiServerError(f"write kubeconfig {target}: {err}") from err
         return target

@@ -77,7 +77,7 @@ def test_ledger_usage_is_read_when_scraped(metered: Plugin, kube_client: client.
     (held,) = _scrape(metered).find("xpushare_claim_memory_used_bytes", claim_uid=uid)
     assert held.value == 0
     uuid = next(d.uuid for d in metered.devices if d.name == held.labels["device"])
-    with Ledger.attach(metered.settings.ledger_dir / uuid) as ledger:
+    with Ledger.attach(metered.settings.paths.ledger(uuid)) as ledger:
         slot = ledger.attach_process(uid, 8 * GIB)  # what a shim does at its first allocation
         try:
             assert ledger.reserve(slot, 3 * GIB, 8 * GIB)

@@ -10,7 +10,7 @@ from pathlib import Path
 from kubernetes import client
 
 from dra_driver.simulation.kubelet import KubeletClient
-from kubeletplugin import cdi, limitsfile
+from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from shim.limits import read_limits_file
 from tests.integration.kubeletplugin.conftest import NODE, Allocate, ref
@@ -64,7 +64,7 @@ def test_claim_allocated_by_the_scheduler_is_prepared_and_unprepared_v1(
     spec = json.loads(cdi.spec_path(plugin.settings.cdi_dir, uid).read_text())
     validate_cdi_spec(spec, schemas_dir)
     assert spec["cdiVersion"] == "0.5.0"
-    limits = read_limits_file(limitsfile.limits_path(plugin.settings.limits_dir, uid))
+    limits = read_limits_file(plugin.settings.paths.limits_file(uid))
     assert [(d.memory_limit_bytes, d.core_percent) for d in limits.devices] == [(16 << 30, 25)]
 
     again = kubelet.prepare([ref(claim)], version="v1")
@@ -73,7 +73,7 @@ def test_claim_allocated_by_the_scheduler_is_prepared_and_unprepared_v1(
     unprepared = kubelet.unprepare([ref(claim)], version="v1")
     assert unprepared.claims[uid].error == ""
     assert not cdi.spec_path(plugin.settings.cdi_dir, uid).exists()
-    assert not limitsfile.limits_path(plugin.settings.limits_dir, uid).exists()
+    assert not plugin.settings.paths.limits_file(uid).exists()
     assert kubelet.unprepare([ref(claim)]).claims[uid].error == ""
 
 
@@ -109,7 +109,7 @@ def test_sharing_config_of_the_claim_reaches_the_limits_file(
     claim = allocate("hi", memory="4Gi", cores="50", config=config)
     uid = claim["metadata"]["uid"]
     assert kubelet.prepare([ref(claim)]).claims[uid].error == ""
-    (entry,) = read_limits_file(limitsfile.limits_path(plugin.settings.limits_dir, uid)).devices
+    (entry,) = read_limits_file(plugin.settings.paths.limits_file(uid)).devices
     assert (entry.priority, entry.policy, entry.core_percent) == ("high", "fixed", 50)
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from kubernetes import client
 
 from dra_driver.simulation.kubelet import KubeletClient
-from kubeletplugin import limitsfile
 from kubeletplugin.plugin import Plugin
 from shim.ledger import Ledger
 from shim.limits import read_limits_file
@@ -30,10 +29,10 @@ def _prepared(plugin: Plugin, kubelet: KubeletClient, allocate: Allocate, name: 
 
 
 def _state(plugin: Plugin, uid: str, uuid: str) -> tuple[tuple[int, int], tuple[int, int]]:
-    with Ledger.attach(plugin.settings.ledger_dir / uuid) as ledger:
+    with Ledger.attach(plugin.settings.paths.ledger(uuid)) as ledger:
         record = ledger.snapshot().container(uid)
     assert record is not None
-    (line,) = read_limits_file(limitsfile.limits_path(plugin.settings.limits_dir, uid)).devices
+    (line,) = read_limits_file(plugin.settings.paths.limits_file(uid)).devices
     return (record.limit_bytes, record.core_percent), (line.memory_limit_bytes, line.core_percent)
 
 

@@ -20,7 +20,7 @@ from kubernetes import client
 
 from dra_driver.simulation.apiserver import ApiServer
 from dra_driver.simulation.kubelet import KubeletClient
-from kubeletplugin import cdi, limitsfile
+from kubeletplugin import cdi
 from kubeletplugin.checkpoint_store import CheckpointStore
 from tests.integration.kubeletplugin.conftest import NODE, NS, NodeDirs, kubeconfig_for, make_allocator, ref
 
@@ -124,19 +124,19 @@ def test_kill_9_between_prepare_and_unprepare_loses_nothing(
         assert {c.error for c in response.claims.values()} == {""}
     kept_uid, deleted_uid = kept["metadata"]["uid"], deleted["metadata"]["uid"]
     spec_before = cdi.spec_path(s.cdi_dir, kept_uid).read_text()
-    limits_before = limitsfile.limits_path(s.limits_dir, kept_uid).read_text()
+    limits_before = s.paths.limits_file(kept_uid).read_text()
 
     assert plugin_process.signal(signal.SIGKILL) == -signal.SIGKILL
     for path in s.cdi_dir.iterdir():  # the CDI directory is tmpfs: a node reboot empties it
         path.unlink()
-    limitsfile.limits_path(s.limits_dir, kept_uid).unlink()
+    s.paths.limits_file(kept_uid).unlink()
     client.CoreV1Api(kube_client).delete_namespaced_pod("deleted-pod", NS)
     client.ResourceV1Api(kube_client).delete_namespaced_resource_claim("deleted", NS)
 
     plugin_process.start()
     with _register(plugin_process) as kubelet:
         assert cdi.spec_path(s.cdi_dir, kept_uid).read_text() == spec_before
-        assert limitsfile.limits_path(s.limits_dir, kept_uid).read_text() == limits_before
+        assert s.paths.limits_file(kept_uid).read_text() == limits_before
         assert not cdi.spec_path(s.cdi_dir, deleted_uid).exists()
         again = kubelet.prepare([ref(kept)])
         assert again.claims[kept_uid] == response.claims[kept_uid]
@@ -144,8 +144,8 @@ def test_kill_9_between_prepare_and_unprepare_loses_nothing(
 
     assert plugin_process.signal(signal.SIGTERM) == 0, plugin_process.logs()
     assert list(s.cdi_dir.iterdir()) == []
-    assert list(s.limits_dir.iterdir()) == []
-    assert CheckpointStore(s.checkpoint_dir, "any").load() == {}
+    assert list(s.paths.limits_dir.iterdir()) == []
+    assert CheckpointStore(s.paths.checkpoint_dir, "any").load() == {}
     assert not s.dra_socket.exists()
     assert not s.registration_socket.exists()
     assert "claim unprepared at start" in plugin_process.logs()
@@ -160,13 +160,13 @@ def test_corrupt_checkpoint_is_reported_with_an_event_and_rebuilt(
         claim = make_allocator(kube_client)("survivor", memory="4Gi", cores="5")
         assert kubelet.prepare([ref(claim)]).claims[claim["metadata"]["uid"]].error == ""
     assert plugin_process.signal(signal.SIGKILL) == -signal.SIGKILL
-    (s.checkpoint_dir / f"{claim['metadata']['uid']}.json").write_bytes(b'{"version": "v1", "checksum": "0"}')
+    s.paths.checkpoint_record(claim["metadata"]["uid"]).write_bytes(b'{"version": "v1", "checksum": "0"}')
 
     plugin_process.start()
     with _register(plugin_process):
         events = client.CoreV1Api(kube_client).list_namespaced_event("default").items
         assert "CheckpointCorrupt" in [e.reason for e in events]
-        rebuilt = CheckpointStore(s.checkpoint_dir, "any").load()
+        rebuilt = CheckpointStore(s.paths.checkpoint_dir, "any").load()
         assert list(rebuilt) == [claim["metadata"]["uid"]]
         assert json.loads(cdi.spec_path(s.cdi_dir, claim["metadata"]["uid"]).read_text())["devices"]
     assert plugin_process.signal(signal.SIGTERM) == 0

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.devices import DeviceType
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice, encode
-from kubeletplugin.quota import NodePaths, QuotaRequest, apply_quota
+from kubeletplugin.paths import NodePaths
+from kubeletplugin.quota import QuotaRequest, apply_quota
 from shim.ledger import Ledger
 from shim.limits import read_limits_file
 from tests.integration.shim.conftest import MIB
@@ -25,8 +28,9 @@ CUDA_ERROR_OUT_OF_MEMORY = 2
 def _prepare(group: TenantGroup, state_dir: Path, spec: TenantSpec) -> NodePaths:
     """What the plugin's prepare leaves behind: checkpoint record, limits file, ledger record."""
     device = PreparedDevice(pool="node-a", device="gpu-0", request_names=("gpu",), cdi_device_ids=("k=v",),
-                            uuid=UUID, index=0, device_type="gpu", memory_bytes=spec.memory,
-                            core_percent=spec.cores, priority=spec.priority, policy=spec.policy,
+                            uuid=UUID, index=0, device_type=DeviceType.GPU, memory_bytes=spec.memory,
+                            core_percent=spec.cores, priority=Priority(spec.priority),
+                            policy=ComputePolicy(spec.policy),
                             share_id="s1")
     claim = PreparedClaim(uid=spec.name, namespace="ns", name="claim", state=ClaimState.PREPARE_COMPLETED,
                           devices=(device,))

@@ -244,3 +244,9 @@ def test_any_read_only_mapping_is_decoded() -> None:
 
     raw = MappingProxyType({"apiVersion": API_VERSION, "kind": KIND, "corePercent": 5})
     assert decode_sharing_config(raw).corePercent == 5
+
+
+def test_priorities_are_ranked_low_to_high() -> None:
+    assert Priority.ranked() == (Priority.LOW, Priority.NORMAL, Priority.HIGH)
+    assert [p.rank for p in Priority.ranked()] == [0, 1, 2]
+    assert max(Priority, key=lambda p: p.rank) is Priority.HIGH

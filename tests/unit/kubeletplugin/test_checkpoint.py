@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.devices import DeviceType
 from kubeletplugin.checkpoint import (
     CheckpointCorruptError,
     CheckpointError,
@@ -35,11 +37,11 @@ def _device(share_id: str | None = None, minor: int | None = 3) -> PreparedDevic
         cdi_device_ids=("xpushare.io/claim=u-npu-3",),
         uuid="NPU-3",
         index=3,
-        device_type="npu",
+        device_type=DeviceType.NPU,
         memory_bytes=16 << 30,
         core_percent=25,
-        priority="normal",
-        policy="guaranteed",
+        priority=Priority.NORMAL,
+        policy=ComputePolicy.GUARANTEED,
         share_id=share_id,
         exclusive=share_id is None,
         minor=minor,
@@ -172,3 +174,12 @@ def test_overlapping_plugins_never_drop_each_others_claims(tmp_path: Path) -> No
 def test_boot_id_is_read_from_the_configured_file(tmp_path: Path) -> None:
     (tmp_path / "boot_id").write_text("5e1f-boot\n")
     assert read_boot_id(tmp_path / "boot_id") == "5e1f-boot"
+
+
+def test_a_priority_or_policy_this_plugin_does_not_know_reads_as_the_default() -> None:
+    document = json.loads(encode(_claim(), "boot-1"))
+    device = document["data"]["claim"]["devices"][0]
+    device["priority"], device["policy"] = "critical", "burst"
+    claim, _ = decode(_resign(document))
+    assert (claim.devices[0].priority, claim.devices[0].policy) == (Priority.NORMAL, ComputePolicy.GUARANTEED)
+    assert claim.devices[1] == _claim().devices[1]

@@ -20,8 +20,9 @@ from kubeletplugin.claims import ClaimError
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
 from kubeletplugin.metrics import NodeCollector, NodeMetrics, error_reason
+from kubeletplugin.paths import NodePaths
 from kubeletplugin.server import DraService
-from kubeletplugin.state import ClaimKey, ClaimPreparer, Paths
+from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim import library_path
 from shim.ledger import Ledger
 from tests.support.plugin_claims import NODE, claim, npu, shared
@@ -58,7 +59,7 @@ def _preparer(tmp_path: Path, ledgers: bool) -> ClaimPreparer:
         catalog=Catalog([npu(0), npu(1)]),
         store=store,
         layout=cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, tmp_path / "ledger"),
-        paths=Paths(tmp_path / "cdi", tmp_path / "limits"),
+        paths=NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path, cdi_dir=tmp_path / "cdi"),
         ledgers=Ledgers(tmp_path / "ledger", totals, enabled=ledgers),
     )
 

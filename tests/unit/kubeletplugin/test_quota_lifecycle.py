@@ -12,12 +12,14 @@ from controller.settings import MAX_CLAIMS_PER_DEVICE
 from dra_driver.core.devices import GIB, MIB
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.accounting import ClaimLimitError
-from kubeletplugin.checkpoint_store import CheckpointStore, record_path
+from kubeletplugin.checkpoint_store import CheckpointStore
 from kubeletplugin.ledgers import LedgerFullError, Ledgers
 from kubeletplugin.limits import Catalog
-from kubeletplugin.quota import NodePaths, QuotaRequest, apply_quota, load_quota, read_prepared, show_quota
+from kubeletplugin.paths import NodePaths, record_path
+from kubeletplugin.physical import claim_limits
+from kubeletplugin.quota import QuotaRequest, apply_quota, load_quota, read_prepared, show_quota
 from kubeletplugin.recovery import recover
-from kubeletplugin.state import ClaimKey, ClaimPreparer, Paths
+from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim import HEADER_PATH
 from shim.ledger import Ledger
 from shim.limits import read_limits_file
@@ -42,7 +44,7 @@ def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
         catalog=Catalog([npu(0), npu(1)]),
         store=CheckpointStore(node.checkpoint_dir, "boot-1"),
         layout=layout,
-        paths=Paths(tmp_path / "cdi", node.run_dir / "limits", node.quota_dir),
+        paths=NodePaths(node.state_dir, node.run_dir, cdi_dir=tmp_path / "cdi"),
         ledgers=Ledgers(node.run_dir / "ledger", {UUID0: 64 * GIB, "NPU-UUID-1": 64 * GIB}),
     )
     preparer.store.load()
@@ -174,4 +176,4 @@ def test_a_full_ledger_is_reported_as_such(tmp_path: Path, reader: MemoryReader)
     key = reader.add(claim(results=[shared("npu-0")]))
     devices = preparer.prepare(key)  # the devices as prepare makes them (its own run directory)
     with pytest.raises(LedgerFullError, match=r"device npu-0 \(NPU-UUID-0\) already holds 64 claims.*64"):
-        ledgers.register(key.uid, devices)
+        ledgers.register(key.uid, claim_limits(devices))

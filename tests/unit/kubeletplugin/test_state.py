@@ -16,8 +16,9 @@ from kubeletplugin.checkpoint_store import CheckpointStore
 from kubeletplugin.claims import ClaimError
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
+from kubeletplugin.paths import NodePaths, limits_path
 from kubeletplugin.recovery import recover
-from kubeletplugin.state import ClaimKey, ClaimPreparer, Paths
+from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim.ledger import Ledger
 from shim.limits import DeviceLimits, read_limits_file
 from tests.support.plugin_claims import NODE, claim, npu, result, shared
@@ -59,7 +60,7 @@ def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
         catalog=Catalog([npu(0), npu(1)]),
         store=CheckpointStore(tmp_path / "state/checkpoint", "boot-1"),
         layout=layout,
-        paths=Paths(tmp_path / "cdi", tmp_path / "limits"),
+        paths=NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path, cdi_dir=tmp_path / "cdi"),
         ledgers=Ledgers(tmp_path / "ledger", {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}),
     )
 
@@ -88,7 +89,7 @@ def test_prepare_writes_limits_spec_and_checkpoint_and_is_idempotent(
     devices = preparer.prepare(key)
     assert [(d.device, d.memory_bytes, d.core_percent) for d in devices] == [("npu-1", 8 * GIB, 30)]
     assert devices[0].cdi_device_ids == (f"xpushare.io/claim={key.uid}-npu-1",)
-    limits = read_limits_file(limitsfile.limits_path(tmp_path / "limits", key.uid))
+    limits = read_limits_file(limits_path(tmp_path / "limits", key.uid))
     assert limits.claim_uid == key.uid
     assert limits.devices == (
         DeviceLimits(
@@ -192,12 +193,12 @@ def test_restart_recreates_files_of_checkpointed_claims(tmp_path: Path, reader: 
     spec = cdi.spec_path(tmp_path / "cdi", key.uid)
     before = spec.read_text()
     spec.unlink()  # /var/run/cdi is tmpfs: a reboot empties it
-    limitsfile.limits_path(tmp_path / "limits", key.uid).unlink()
+    limits_path(tmp_path / "limits", key.uid).unlink()
     second = _preparer(tmp_path, reader)
     report = recover(second, NODE)
     assert report.restored == [key.uid]
     assert spec.read_text() == before
-    assert limitsfile.limits_path(tmp_path / "limits", key.uid).exists()
+    assert limits_path(tmp_path / "limits", key.uid).exists()
     assert second.accounting.used("NPU-UUID-0")[0] == 16 * GIB
 
 

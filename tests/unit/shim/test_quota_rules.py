@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from api.errors import ConfigError
+from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.devices import DeviceType
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice
 from kubeletplugin.quota import QuotaError, QuotaRequest, parse_annotation, parse_memory, validate
 
@@ -14,8 +16,8 @@ GIB = 1 << 30
 def _claim(*devices: tuple[str, int, int]) -> PreparedClaim:
     prepared = tuple(
         PreparedDevice(pool="node", device=name, request_names=("r",), cdi_device_ids=("k=v",),
-                       uuid=f"UUID-{name}", index=i, device_type="gpu", memory_bytes=memory,
-                       core_percent=cores, priority="normal", policy="guaranteed")
+                       uuid=f"UUID-{name}", index=i, device_type=DeviceType.GPU, memory_bytes=memory,
+                       core_percent=cores, priority=Priority.NORMAL, policy=ComputePolicy.GUARANTEED)
         for i, (name, memory, cores) in enumerate(devices)
     )
     return PreparedClaim(uid="uid-1", namespace="ns", name="c", state=ClaimState.PREPARE_COMPLETED,

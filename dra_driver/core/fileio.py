@@ -1,0 +1,74 @@
+"""Atomic file replacement: a reader sees the old file or the new one, never a torn one.
+
+Every file the components hand to another reader (checkpoint records, quota records, limits files, CDI
+specs, kubeconfigs) is written the same way: a temporary file with a unique name in the target's own
+directory (a rename is atomic only within one file system), its mode set explicitly (the process umask
+plays no part), optionally flushed to disk, then renamed over the target. A failed write removes the
+temporary file and raises the ``OSError``; each caller wraps it in its own error naming what it wrote.
+Removing a per-claim file (unprepare, which may run twice) is here too, with the caller's error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["fsync_directory", "remove_file", "write_atomically"]
+
+
+def write_atomically(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int,
+    durable: bool = True,
+    sync_directory: Callable[[], None] | None = None,
+) -> None:
+    """Replace ``path`` with ``data``, file mode ``mode``; raises ``OSError``.
+
+    ``durable`` also waits until the content and the new name are on disk (fsync of the file, then of
+    the directory). ``sync_directory`` replaces that directory fsync (a caller that shares one fsync
+    among concurrent writers); leave ``durable`` off for files whose loss a restart repairs (tmpfs).
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temp = Path(name)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    if durable:
+        if sync_directory is not None:
+            sync_directory()
+        else:
+            fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the names in ``directory`` durable (after a rename or an unlink); raises ``OSError``."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def remove_file(path: Path, error: Callable[[str], Exception], action: str) -> None:
+    """Remove ``path``; a missing file is fine. A failure raises ``error("<action> <path>: <reason>")``."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        raise error(f"{action} {path}: {err}") from err

@@ -1,0 +1,81 @@
+"""Where the node plugin keeps its files on the node: one layout for the plugin, the claim preparer and
+``xpushare quota``.
+
+Three flags place everything (``--cdi-dir``, ``--state-dir``, ``--run-dir``); every file name below them
+is derived here, so the writers, the recovery sweep and the node-side CLI can never disagree::
+
+    <cdi-dir>/<kind>_<uid>.json            CDI spec per claim (named by ``kubeletplugin.cdi``)
+    <state-dir>/checkpoint/<uid>.json      checkpoint record per claim
+    <state-dir>/quota/<uid>.json           live quota per claim
+    <run-dir>/limits/<uid>.limits          read-only limits file per claim
+    <run-dir>/ledger/<device uuid>         ledger per physical device
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_CDI_DIR = Path("/var/run/cdi")
+DEFAULT_STATE_DIR = Path("/var/lib/xpushare")
+DEFAULT_RUN_DIR = Path("/var/run/xpushare")
+RECORD_SUFFIX = ".json"
+LIMITS_SUFFIX = ".limits"
+
+
+def record_path(checkpoint_dir: Path, uid: str) -> Path:
+    """The file holding one claim's checkpoint record."""
+    return checkpoint_dir / f"{uid}{RECORD_SUFFIX}"
+
+
+def quota_record_path(quota_dir: Path, uid: str) -> Path:
+    """The file holding one claim's live quota."""
+    return quota_dir / f"{uid}{RECORD_SUFFIX}"
+
+
+def limits_path(limits_dir: Path, uid: str) -> Path:
+    """The claim's read-only limits file."""
+    return limits_dir / f"{uid}{LIMITS_SUFFIX}"
+
+
+def ledger_path(ledger_dir: Path, uuid: str) -> Path:
+    """The ledger of one physical device."""
+    return ledger_dir / uuid
+
+
+@dataclass(frozen=True, slots=True)
+class NodePaths:
+    """The node's directories (the ``kubelet-plugin`` flags; defaults are a real node's)."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    run_dir: Path = DEFAULT_RUN_DIR
+    checkpoint: Path | None = None  # default <state_dir>/checkpoint
+    cdi_dir: Path = DEFAULT_CDI_DIR
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.checkpoint or self.state_dir / "checkpoint"
+
+    @property
+    def quota_dir(self) -> Path:
+        return self.state_dir / "quota"
+
+    @property
+    def limits_dir(self) -> Path:
+        return self.run_dir / "limits"
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.run_dir / "ledger"
+
+    def checkpoint_record(self, uid: str) -> Path:
+        return record_path(self.checkpoint_dir, uid)
+
+    def quota_record(self, uid: str) -> Path:
+        return quota_record_path(self.quota_dir, uid)
+
+    def limits_file(self, uid: str) -> Path:
+        return limits_path(self.limits_dir, uid)
+
+    def ledger(self, uuid: str) -> Path:
+        return ledger_path(self.ledger_dir, uuid)
