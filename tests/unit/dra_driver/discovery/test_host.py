@@ -1,4 +1,4 @@
-"""Model tables and node facts: PCI address forms, sysfs NUMA nodes and the CANN version file."""
+"""Node facts: PCI address forms, sysfs NUMA nodes and the CANN version file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dra_driver.core.discovery import catalog, host
+from dra_driver.core.discovery import host
 
 
 @pytest.mark.parametrize(
@@ -42,30 +42,3 @@ def test_cann_version_from_install_info(tmp_path: Path) -> None:
     info.write_text("package_name=Ascend-cann-toolkit\nversion=8.0.RC2\ninnerversion=V100R001C18\n")
     assert host.cann_version(str(tmp_path / "*" / "ascend_toolkit_install.info")) == "8.0.RC2"
     assert host.cann_version(str(tmp_path / "missing.info")) == ""
-
-
-@pytest.mark.parametrize(
-    ("chip", "model", "cores"),
-    [
-        ("910B3", "Ascend910B3", 20),
-        ("Ascend910B1", "Ascend910B1", 24),
-        ("310P3", "Ascend310P3", 8),
-        ("999X", "Ascend999X", 0),
-    ],
-)
-def test_ascend_models_and_aicores(chip: str, model: str, cores: int) -> None:
-    assert (catalog.ascend_model(chip), catalog.ascend_aicores(chip)) == (model, cores)
-
-
-def test_nvidia_models_and_sm_counts() -> None:
-    assert (
-        catalog.nvidia_model("NVIDIA H100 80GB HBM3"),
-        catalog.nvidia_sm_count("NVIDIA H100 80GB HBM3"),
-    ) == (
-        "H100-SXM5-80GB",
-        132,
-    )
-    assert (catalog.nvidia_model("NVIDIA RTX 6000 Ada Generation"), catalog.nvidia_sm_count("x")) == (
-        "RTX-6000-Ada-Generation",
-        0,
-    )
