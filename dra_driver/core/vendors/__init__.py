@@ -1,9 +1,11 @@
 """One profile per accelerator vendor, and the registry that maps a ``DeviceType`` to its profile.
 
 Each vendor is a subpackage: ``nvidia`` (NVML) and ``ascend`` (DCMI, npu-smi). Its ``profile`` module
-holds the vendor's facts behind the ``VendorProfile`` protocol; its ``discovery`` module is the
-backend that finds its devices, loaded only when that backend is opened. Code outside this package
-asks the registry (``profile_for``) instead of testing a device's type or vendor name.
+holds the vendor's facts behind the ``VendorProfile`` protocol (``vendors.profile``): device type,
+discovery backend, device nodes, driver files and the container edits of its devices; its
+``discovery`` module is the backend that finds its devices, loaded only when that backend is opened.
+Code outside this package asks the registry (``profile_for``) instead of testing a device's type or
+vendor name.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from collections.abc import Mapping
 
 from dra_driver.core.devices import DeviceType
 from dra_driver.core.vendors import ascend, nvidia
-from dra_driver.core.vendors.profile import VendorProfile, unanswered_device
+from dra_driver.core.vendors.profile import (
+    ClaimedDevice,
+    ContainerEdits,
+    VendorHost,
+    VendorProfile,
+    unanswered_device,
+)
 
 # In DeviceType order (npu, gpu); a CDI spec lists the vendors' shared edits in this order.
 PROFILES: Mapping[DeviceType, VendorProfile] = {
@@ -35,6 +43,9 @@ def profile_of_backend(backend: str) -> VendorProfile:
 __all__ = [
     "DETECTION_ORDER",
     "PROFILES",
+    "ClaimedDevice",
+    "ContainerEdits",
+    "VendorHost",
     "VendorProfile",
     "profile_for",
     "profile_of_backend",

@@ -1,15 +1,32 @@
 """Huawei Ascend's profile: NPUs found through DCMI or npu-smi, published as ``npu`` devices of
-vendor ``huawei``."""
+vendor ``huawei``.
+
+A container gets its NPUs' nodes (``/dev/davinci<physical id>``), the control nodes, read-only mounts of
+the driver's files that exist on the host, and ``ASCEND_VISIBLE_DEVICES`` with the physical ids.
+``ASCEND_RT_VISIBLE_DEVICES`` is never set: the runtime counts devices inside the container from 0, so
+a physical id there fails. The edits do not depend on a CDI spec of Ascend's own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dra_driver.core.devices import DeviceType
+from dra_driver.core.vendors.profile import ClaimedDevice, ContainerEdits, VendorHost, identity_env, present
 
 if TYPE_CHECKING:
     from dra_driver.core.discovery.base import DeviceBackend
+
+CONTROL_NODES = ("/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc")
+DRIVER_FILES = (
+    "/usr/local/Ascend/driver/lib64",
+    "/usr/local/Ascend/driver/version.info",
+    "/etc/ascend_install.info",
+    "/usr/local/dcmi",
+    "/usr/local/bin/npu-smi",
+)
 
 
 class AscendProfile:
@@ -35,6 +52,22 @@ class AscendProfile:
     def device_node(self, minor: int) -> str:
         # Named by the physical id (the minor); the device's index is the runtime's logical id.
         return f"/dev/davinci{minor}"
+
+    def locate(self, driver_root: Path, cdi_kind: str | None = None) -> VendorHost:
+        return VendorHost(mounts=present(driver_root, DRIVER_FILES), cdi_kind=cdi_kind)
+
+    def cdi_device_ids(self, uuid: str, host: VendorHost) -> tuple[str, ...]:
+        return ()
+
+    def device_edits(self, device: ClaimedDevice, host: VendorHost) -> ContainerEdits:
+        return ContainerEdits(
+            env=(identity_env(self.device_type, device),), device_nodes=(self.device_node(device.minor),)
+        )
+
+    def shared_edits(self, devices: Sequence[ClaimedDevice], host: VendorHost) -> ContainerEdits:
+        physical_ids = sorted({device.minor for device in devices})
+        visible = "ASCEND_VISIBLE_DEVICES=" + ",".join(str(i) for i in physical_ids)
+        return ContainerEdits(env=(visible,), device_nodes=CONTROL_NODES, mounts=host.mounts)
 
 
 PROFILE = AscendProfile()

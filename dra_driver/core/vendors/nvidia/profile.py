@@ -1,14 +1,33 @@
-"""NVIDIA's profile: GPUs found through NVML, published as ``gpu`` devices of vendor ``nvidia``."""
+"""NVIDIA's profile: GPUs found through NVML, published as ``gpu`` devices of vendor ``nvidia``.
+
+A container gets its GPUs' nodes, the control nodes and the driver's user-space libraries and
+``nvidia-smi`` (those that exist on the host). Where the node has NVIDIA's own CDI spec (nvidia-ctk's,
+kind ``nvidia.com/gpu``), that spec adds the nodes and the driver, and ours names the device in it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dra_driver.core.devices import DeviceType
+from dra_driver.core.vendors.profile import ClaimedDevice, ContainerEdits, VendorHost, identity_env, present
 
 if TYPE_CHECKING:
     from dra_driver.core.discovery.base import DeviceBackend
+
+CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+LIBRARIES = (
+    "libcuda.so.1",
+    "libnvidia-ml.so.1",
+    "libnvidia-ptxjitcompiler.so.1",
+    "libnvidia-nvvm.so.4",
+    "libcudadebugger.so.1",
+)
+LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
+BINARIES = ("/usr/bin/nvidia-smi",)
+DRIVER_FILES = (*(f"{d}/{lib}" for d in LIBRARY_DIRS for lib in LIBRARIES), *BINARIES)
 
 
 class NvidiaProfile:
@@ -30,6 +49,23 @@ class NvidiaProfile:
 
     def device_node(self, minor: int) -> str:
         return f"/dev/nvidia{minor}"
+
+    def locate(self, driver_root: Path, cdi_kind: str | None = None) -> VendorHost:
+        return VendorHost(mounts=present(driver_root, DRIVER_FILES), cdi_kind=cdi_kind)
+
+    def cdi_device_ids(self, uuid: str, host: VendorHost) -> tuple[str, ...]:
+        return (f"{host.cdi_kind}={uuid}",) if host.cdi_kind else ()
+
+    def device_edits(self, device: ClaimedDevice, host: VendorHost) -> ContainerEdits:
+        env = (identity_env(self.device_type, device),)
+        if host.cdi_kind:  # NVIDIA's spec adds the node and the driver
+            return ContainerEdits(env=env)
+        return ContainerEdits(env=env, device_nodes=(self.device_node(device.minor),))
+
+    def shared_edits(self, devices: Sequence[ClaimedDevice], host: VendorHost) -> ContainerEdits:
+        if host.cdi_kind:
+            return ContainerEdits()
+        return ContainerEdits(device_nodes=CONTROL_NODES, mounts=host.mounts)
 
 
 PROFILE = NvidiaProfile()
