@@ -28,7 +28,7 @@ from typing import Any
 
 from api.errors import XPUShareError
 from dra_driver.core.devices import DeviceType
-from dra_driver.core.vendors import PROFILES, ContainerEdits, VendorHost, profile_for
+from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
 
 CDI_VENDOR = "xpushare.io"
 CDI_CLASS = "claim"
@@ -100,21 +100,19 @@ def _host(root: Path, container_path: str) -> str:
     return str(root / container_path.lstrip("/"))
 
 
-@dataclass(frozen=True, slots=True)
-class SpecDevice:
-    """One device of a claim as the CDI spec needs it: its name in the spec, and what the vendor
-    profile of its type (``device_type``, ``npu`` or ``gpu``) builds the device's edits from."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpecDevice(ClaimedDevice):
+    """One device of a claim as the CDI spec needs it: what its vendor's edits are built from, its name
+    in the spec, and its type, which picks the vendor profile (``npu`` or ``gpu``)."""
 
     name: str
     device_type: str
-    index: int
-    minor: int
-    uuid: str
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimSpec:
-    """The input of ``build_spec``: everything about one claim that shows in its containers."""
+    """The input of ``build_spec``: everything about one claim that shows in its containers. The spec
+    lists ``devices`` in their order, and ``extra_env`` last among the shared variables."""
 
     claim_uid: str
     devices: tuple[SpecDevice, ...]

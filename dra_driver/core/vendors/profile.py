@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from dra_driver.core.devices import Device, DeviceType
 
@@ -51,17 +51,14 @@ class ContainerEdits:
     mounts: tuple[str, ...] = ()
 
 
-class ClaimedDevice(Protocol):
-    """A device of a prepared claim, as its vendor's edits need it."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedDevice:
+    """A device of a prepared claim, as its vendor's edits need it: ``minor`` names its node, ``index``
+    and ``uuid`` the variable that identifies it to the shim."""
 
-    @property
-    def index(self) -> int: ...
-
-    @property
-    def minor(self) -> int: ...
-
-    @property
-    def uuid(self) -> str: ...
+    index: int
+    minor: int
+    uuid: str
 
 
 class VendorProfile(Protocol):
@@ -100,6 +97,36 @@ class VendorProfile(Protocol):
 
     def shared_edits(self, devices: Sequence[ClaimedDevice], host: VendorHost) -> ContainerEdits:
         """The edits that a claim's devices of this vendor share: control nodes, driver files, env."""
+
+
+class BaseProfile:
+    """What most profiles do alike; a profile sets the class attributes and overrides what differs.
+
+    The device node is ``node_prefix`` followed by the minor; the driver files to mount are those of
+    ``driver_files`` that exist below the driver root; a device's edits are its node and its identity
+    variable; there is no vendor CDI spec to name.
+    """
+
+    device_type: ClassVar[DeviceType]
+    node_prefix: ClassVar[str]
+    driver_files: ClassVar[tuple[str, ...]]
+
+    def device_node(self, minor: int) -> str:
+        return f"{self.node_prefix}{minor}"
+
+    def locate(self, driver_root: Path, cdi_kind: str | None = None) -> VendorHost:
+        return VendorHost(mounts=present(driver_root, self.driver_files), cdi_kind=cdi_kind)
+
+    def cdi_device_ids(self, uuid: str, host: VendorHost) -> tuple[str, ...]:
+        return ()
+
+    def device_edits(self, device: ClaimedDevice, host: VendorHost) -> ContainerEdits:
+        node = self.device_node(device.minor)
+        return ContainerEdits(env=(identity_env(self.device_type, device),), device_nodes=(node,))
+
+
+# Both vendors' backends read the NUMA node of a PCI device from sysfs where their library lacks it.
+SYSFS_ROOT_OPTION: Mapping[str, str] = {"sysfs_root": "XPUSHARE_SYSFS_ROOT"}
 
 
 def present(root: Path, paths: Iterable[str]) -> tuple[str, ...]:

@@ -10,11 +10,16 @@ a physical id there fails. The edits do not depend on a CDI spec of Ascend's own
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dra_driver.core.devices import DeviceType
-from dra_driver.core.vendors.profile import ClaimedDevice, ContainerEdits, VendorHost, identity_env, present
+from dra_driver.core.vendors.profile import (
+    SYSFS_ROOT_OPTION,
+    BaseProfile,
+    ClaimedDevice,
+    ContainerEdits,
+    VendorHost,
+)
 
 if TYPE_CHECKING:
     from dra_driver.core.discovery.base import DeviceBackend
@@ -29,7 +34,7 @@ DRIVER_FILES = (
 )
 
 
-class AscendProfile:
+class AscendProfile(BaseProfile):
     """The facts about Ascend NPUs (see ``VendorProfile``)."""
 
     device_type = DeviceType.NPU
@@ -39,30 +44,18 @@ class AscendProfile:
         "dcmi_library": "XPUSHARE_DCMI_LIBRARY",
         "npu_smi": "XPUSHARE_NPU_SMI",
         "ascend_source": "XPUSHARE_ASCEND_SOURCE",
-        "sysfs_root": "XPUSHARE_SYSFS_ROOT",
         "cann_info": "XPUSHARE_CANN_INFO",
+        **SYSFS_ROOT_OPTION,
     }
+    # Nodes are named by the physical id (the minor); a device's index is the runtime's logical id.
+    node_prefix = "/dev/davinci"
+    driver_files = DRIVER_FILES
 
     def open_backend(self, **options: Any) -> DeviceBackend:
         # Imported here so that only a node that asks for Ascend's backend loads cffi and DCMI.
         from dra_driver.core.vendors.ascend.discovery import AscendBackend
 
         return AscendBackend(**options)
-
-    def device_node(self, minor: int) -> str:
-        # Named by the physical id (the minor); the device's index is the runtime's logical id.
-        return f"/dev/davinci{minor}"
-
-    def locate(self, driver_root: Path, cdi_kind: str | None = None) -> VendorHost:
-        return VendorHost(mounts=present(driver_root, DRIVER_FILES), cdi_kind=cdi_kind)
-
-    def cdi_device_ids(self, uuid: str, host: VendorHost) -> tuple[str, ...]:
-        return ()
-
-    def device_edits(self, device: ClaimedDevice, host: VendorHost) -> ContainerEdits:
-        return ContainerEdits(
-            env=(identity_env(self.device_type, device),), device_nodes=(self.device_node(device.minor),)
-        )
 
     def shared_edits(self, devices: Sequence[ClaimedDevice], host: VendorHost) -> ContainerEdits:
         physical_ids = sorted({device.minor for device in devices})

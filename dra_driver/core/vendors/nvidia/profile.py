@@ -8,11 +8,17 @@ kind ``nvidia.com/gpu``), that spec adds the nodes and the driver, and ours name
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dra_driver.core.devices import DeviceType
-from dra_driver.core.vendors.profile import ClaimedDevice, ContainerEdits, VendorHost, identity_env, present
+from dra_driver.core.vendors.profile import (
+    SYSFS_ROOT_OPTION,
+    BaseProfile,
+    ClaimedDevice,
+    ContainerEdits,
+    VendorHost,
+    identity_env,
+)
 
 if TYPE_CHECKING:
     from dra_driver.core.discovery.base import DeviceBackend
@@ -30,16 +36,15 @@ BINARIES = ("/usr/bin/nvidia-smi",)
 DRIVER_FILES = (*(f"{d}/{lib}" for d in LIBRARY_DIRS for lib in LIBRARIES), *BINARIES)
 
 
-class NvidiaProfile:
+class NvidiaProfile(BaseProfile):
     """The facts about NVIDIA GPUs (see ``VendorProfile``)."""
 
     device_type = DeviceType.GPU
     vendor = "nvidia"
     backend = "nvidia"
-    backend_options: Mapping[str, str] = {
-        "nvml_library": "XPUSHARE_NVML_LIBRARY",
-        "sysfs_root": "XPUSHARE_SYSFS_ROOT",
-    }
+    backend_options: Mapping[str, str] = {"nvml_library": "XPUSHARE_NVML_LIBRARY", **SYSFS_ROOT_OPTION}
+    node_prefix = "/dev/nvidia"
+    driver_files = DRIVER_FILES
 
     def open_backend(self, **options: Any) -> DeviceBackend:
         # Imported here so that only a node that asks for NVIDIA's backend loads pynvml.
@@ -47,20 +52,13 @@ class NvidiaProfile:
 
         return NvidiaBackend(**options)
 
-    def device_node(self, minor: int) -> str:
-        return f"/dev/nvidia{minor}"
-
-    def locate(self, driver_root: Path, cdi_kind: str | None = None) -> VendorHost:
-        return VendorHost(mounts=present(driver_root, DRIVER_FILES), cdi_kind=cdi_kind)
-
     def cdi_device_ids(self, uuid: str, host: VendorHost) -> tuple[str, ...]:
         return (f"{host.cdi_kind}={uuid}",) if host.cdi_kind else ()
 
     def device_edits(self, device: ClaimedDevice, host: VendorHost) -> ContainerEdits:
-        env = (identity_env(self.device_type, device),)
         if host.cdi_kind:  # NVIDIA's spec adds the node and the driver
-            return ContainerEdits(env=env)
-        return ContainerEdits(env=env, device_nodes=(self.device_node(device.minor),))
+            return ContainerEdits(env=(identity_env(self.device_type, device),))
+        return super().device_edits(device, host)
 
     def shared_edits(self, devices: Sequence[ClaimedDevice], host: VendorHost) -> ContainerEdits:
         if host.cdi_kind:
