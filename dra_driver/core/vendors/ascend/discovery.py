@@ -19,7 +19,7 @@ from pathlib import Path
 from api.errors import ConfigError, DiscoveryError
 from dra_driver.core.devices import MIB, Device, Health
 from dra_driver.core.discovery import host
-from dra_driver.core.vendors.ascend import catalog, npusmi
+from dra_driver.core.vendors.ascend import cann, catalog, npusmi
 from dra_driver.core.vendors.ascend.dcmi import DcmiCallError, DcmiLibrary
 from dra_driver.core.vendors.ascend.profile import PROFILE
 from dra_driver.core.vendors.profile import unanswered_device
@@ -99,7 +99,7 @@ class AscendBackend:
         self._npu_smi = found
 
     def _runtime_version(self) -> str:
-        return host.cann_version(self.cann_info) if self.cann_info else host.cann_version()
+        return cann.cann_version(self.cann_info) if self.cann_info else cann.cann_version()
 
     def discover(self) -> list[Device]:
         devices = self._discover_dcmi() if self._dcmi is not None else self._discover_npu_smi()

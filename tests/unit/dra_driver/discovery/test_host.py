@@ -1,4 +1,4 @@
-"""Node facts: PCI address forms, sysfs NUMA nodes and the CANN version file."""
+"""Node facts: PCI address forms and sysfs NUMA nodes."""
 
 from __future__ import annotations
 
@@ -34,11 +34,3 @@ def test_numa_node_from_sysfs(tmp_path: Path) -> None:
     assert host.numa_node("0000:1a:00.0", tmp_path) is None
     assert host.numa_node("0000:1b:00.0", tmp_path) is None
     assert host.numa_node("", tmp_path) is None
-
-
-def test_cann_version_from_install_info(tmp_path: Path) -> None:
-    info = tmp_path / "aarch64-linux" / "ascend_toolkit_install.info"
-    info.parent.mkdir()
-    info.write_text("package_name=Ascend-cann-toolkit\nversion=8.0.RC2\ninnerversion=V100R001C18\n")
-    assert host.cann_version(str(tmp_path / "*" / "ascend_toolkit_install.info")) == "8.0.RC2"
-    assert host.cann_version(str(tmp_path / "missing.info")) == ""
