@@ -54,7 +54,7 @@ class ContainerEdits:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimedDevice:
     """A device of a prepared claim, as its vendor's edits need it: ``minor`` names its node, ``index``
-    and ``uuid`` the variable that identifies it to the shim."""
+    and ``uuid`` the variable that names it inside the container."""
 
     index: int
     minor: int
