@@ -3,11 +3,12 @@
 One transient spec per claim, named after the claim UID, written atomically into the CDI directory
 (tmpfs on real nodes, so the plugin re-creates the specs of checkpointed claims when it starts).
 
-The spec's devices carry only their own device node; everything the claim's containers share (the
-vendor's control nodes and driver mounts, the shim, ``LD_PRELOAD``, the read-only limits file, the
-device ledger directory, ``XPUSHARE_*`` and ``ASCEND_VISIBLE_DEVICES``) sits in the spec-level edits,
-which the runtime applies whenever any device of the spec is injected. ``ASCEND_RT_VISIBLE_DEVICES`` is
-never set: the runtime counts devices inside the container from 0, so a physical id there fails.
+This module knows no vendor: what a device of a type needs (its node, the vendor's control nodes,
+driver files and variables) comes from the vendor profile of that type (``dra_driver.core.vendors``),
+in container paths that this module maps to host paths. The spec's devices carry only their own edits;
+everything the claim's containers share (the vendors' shared edits, the shim, ``LD_PRELOAD``, the
+read-only limits file, the device ledger directory and ``XPUSHARE_*``) sits in the spec-level edits,
+which the runtime applies whenever any device of the spec is injected.
 
 The spec declares the lowest ``cdiVersion`` its features need (containerd 1.7.0-1.7.11, CRI-O 1.26 and
 podman 4.3-4.6 accept nothing newer than 0.5.0); the rules mirror the upstream ``specs-go`` checks.
@@ -16,15 +17,16 @@ podman 4.3-4.6 accept nothing newer than 0.5.0); the rules mirror the upstream `
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from api.errors import XPUShareError
+from dra_driver.core.devices import DeviceType
 from dra_driver.core.fileio import write_atomically
+from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
 
 CDI_VENDOR = "xpushare.io"
 CDI_CLASS = "claim"
@@ -35,24 +37,6 @@ CONTAINER_SHIM_PATH = "/usr/local/xpushare/lib/libxpushare.so"
 CONTAINER_LIMITS_PATH = "/etc/xpushare/limits"
 CONTAINER_LEDGER_DIR = "/var/run/xpushare/ledger"
 
-ASCEND_CONTROL_NODES = ("/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc")
-ASCEND_MOUNTS = (
-    "/usr/local/Ascend/driver/lib64",
-    "/usr/local/Ascend/driver/version.info",
-    "/etc/ascend_install.info",
-    "/usr/local/dcmi",
-    "/usr/local/bin/npu-smi",
-)
-NVIDIA_CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
-NVIDIA_LIBRARIES = (
-    "libcuda.so.1",
-    "libnvidia-ml.so.1",
-    "libnvidia-ptxjitcompiler.so.1",
-    "libnvidia-nvvm.so.4",
-    "libcudadebugger.so.1",
-)
-NVIDIA_LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
-NVIDIA_BINARIES = ("/usr/bin/nvidia-smi",)
 READ_ONLY = ("ro", "nosuid", "nodev", "bind")
 READ_WRITE = ("rw", "nosuid", "nodev", "bind")
 
@@ -65,19 +49,18 @@ class CdiError(XPUShareError):
 
 @dataclass(frozen=True, slots=True)
 class HostLayout:
-    """Where the node keeps the vendor's files; computed once at start, not per claim.
+    """Where the node keeps what containers get; computed once at start, not per claim.
 
     ``device_root`` and ``driver_root`` prefix the container paths on the host (``/`` on a real node; a
-    temporary directory in tests, which hold fake device nodes there).
+    temporary directory in tests, which hold fake device nodes there). ``vendors`` holds what each
+    vendor's profile found on the host; a type missing from it gets no driver files.
     """
 
     device_root: Path
     driver_root: Path
     shim_path: Path | None
     ledger_dir: Path
-    ascend_mounts: tuple[str, ...] = ()
-    nvidia_mounts: tuple[str, ...] = ()
-    vendor_nvidia_cdi_kind: str | None = None
+    vendors: Mapping[DeviceType, VendorHost] = field(default_factory=dict)
     kind: str = CDI_KIND
 
     @classmethod
@@ -88,45 +71,46 @@ class HostLayout:
         shim_path: Path | None,
         ledger_dir: Path,
         *,
-        vendor_nvidia_cdi_kind: str | None = None,
+        vendor_cdi_kinds: Mapping[DeviceType, str] | None = None,
         kind: str = CDI_KIND,
     ) -> HostLayout:
-        """Look up which vendor files exist (mounting a missing one would fail the container)."""
-        nvidia_files = [f"{d}/{lib}" for d in NVIDIA_LIBRARY_DIRS for lib in NVIDIA_LIBRARIES]
+        """Have each vendor's profile look up which of its files exist (mounting a missing one would
+        fail the container); ``vendor_cdi_kinds`` names the vendors' own CDI specs on this node."""
+        own_kinds = vendor_cdi_kinds or {}
         return cls(
             device_root=device_root,
             driver_root=driver_root,
             shim_path=shim_path,
             ledger_dir=ledger_dir,
-            ascend_mounts=_existing(driver_root, ASCEND_MOUNTS),
-            nvidia_mounts=_existing(driver_root, (*nvidia_files, *NVIDIA_BINARIES)),
-            vendor_nvidia_cdi_kind=vendor_nvidia_cdi_kind,
+            vendors={t: p.locate(driver_root, own_kinds.get(t)) for t, p in PROFILES.items()},
             kind=kind,
         )
 
+    def vendor(self, device_type: DeviceType | str) -> VendorHost:
+        """What the vendor of ``device_type`` has on this node."""
+        return self.vendors.get(DeviceType(device_type), _NOTHING_FOUND)
 
-def _existing(root: Path, paths: Iterable[str]) -> tuple[str, ...]:
-    return tuple(p for p in paths if os.path.lexists(_host(root, p)))
+
+_NOTHING_FOUND = VendorHost()
 
 
 def _host(root: Path, container_path: str) -> str:
     return str(root / container_path.lstrip("/"))
 
 
-@dataclass(frozen=True, slots=True)
-class SpecDevice:
-    """One device of a claim as the CDI spec needs it."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpecDevice(ClaimedDevice):
+    """One device of a claim as the CDI spec needs it: what its vendor's edits are built from, its name
+    in the spec, and its type, which picks the vendor profile (``npu`` or ``gpu``)."""
 
     name: str
     device_type: str
-    index: int
-    minor: int
-    uuid: str
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimSpec:
-    """The input of ``build_spec``: everything about one claim that shows in its containers."""
+    """The input of ``build_spec``: everything about one claim that shows in its containers. The spec
+    lists ``devices`` in their order, and ``extra_env`` last among the shared variables."""
 
     claim_uid: str
     devices: tuple[SpecDevice, ...]
@@ -159,9 +143,7 @@ def spec_path(cdi_dir: Path, claim_uid: str, kind: str = CDI_KIND) -> Path:
 
 def vendor_device_ids(layout: HostLayout, device_type: str, uuid: str) -> tuple[str, ...]:
     """Extra CDI ids naming the vendor's own spec for this device (NVIDIA's nvidia-ctk spec)."""
-    if device_type == "gpu" and layout.vendor_nvidia_cdi_kind:
-        return (f"{layout.vendor_nvidia_cdi_kind}={uuid}",)
-    return ()
+    return profile_for(device_type).cdi_device_ids(uuid, layout.vendor(device_type))
 
 
 def _node(layout: HostLayout, path: str) -> dict[str, Any]:
@@ -174,36 +156,48 @@ def _mount(root: Path, path: str, options: Sequence[str] = READ_ONLY) -> dict[st
     return {"hostPath": _host(root, path), "containerPath": path, "options": list(options)}
 
 
-def _device_edits(layout: HostLayout, device: SpecDevice) -> dict[str, Any]:
-    # The identity variable also keeps the edits non-empty, which CDI requires of every device.
-    edits: dict[str, Any] = {
-        "env": [f"XPUSHARE_DEVICE_{device.device_type.upper()}{device.index}={device.uuid}"]
-    }
-    if device.device_type == "npu":
-        # /dev/davinci<N> is named by the physical id (the minor); the index is the runtime's logical id.
-        edits["deviceNodes"] = [_node(layout, f"/dev/davinci{device.minor}")]
-    elif not layout.vendor_nvidia_cdi_kind:  # else the vendor's spec adds the node and the driver
-        edits["deviceNodes"] = [_node(layout, f"/dev/nvidia{device.minor}")]
-    return edits
-
-
 def _bind(host: Path, container: str, options: Sequence[str] = READ_ONLY) -> dict[str, Any]:
     return {"hostPath": str(host), "containerPath": container, "options": list(options)}
 
 
+def _cdi_edits(
+    layout: HostLayout, env: Sequence[str], nodes: Sequence[str], mounts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """CDI ``containerEdits``; lists that would be empty are left out."""
+    edits: dict[str, Any] = {"env": list(env)}
+    if mounts:
+        edits["mounts"] = mounts
+    if nodes:
+        edits["deviceNodes"] = [_node(layout, path) for path in nodes]
+    return edits
+
+
+def _device_edits(layout: HostLayout, device: SpecDevice) -> dict[str, Any]:
+    edits = profile_for(device.device_type).device_edits(device, layout.vendor(device.device_type))
+    driver_files = [_mount(layout.driver_root, path) for path in edits.mounts]
+    return _cdi_edits(layout, edits.env, edits.device_nodes, driver_files)
+
+
+def _vendor_edits(layout: HostLayout, claim: ClaimSpec) -> ContainerEdits:
+    """The shared edits of each vendor that the claim has devices of, in ``PROFILES`` order."""
+    env: list[str] = []
+    nodes: list[str] = []
+    mounts: list[str] = []
+    for device_type, profile in PROFILES.items():
+        devices = [d for d in claim.devices if d.device_type == device_type]
+        if devices:
+            edits = profile.shared_edits(devices, layout.vendor(device_type))
+            env += edits.env
+            nodes += edits.device_nodes
+            mounts += edits.mounts
+    return ContainerEdits(tuple(env), tuple(nodes), tuple(mounts))
+
+
 def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
-    kinds = {d.device_type for d in claim.devices}
-    nodes: list[dict[str, Any]] = []
-    mounts: list[dict[str, Any]] = []
+    vendor = _vendor_edits(layout, claim)
     env = [f"XPUSHARE_CLAIM_UID={claim.claim_uid}", f"XPUSHARE_LIMITS_FILE={CONTAINER_LIMITS_PATH}"]
-    if "npu" in kinds:
-        nodes += [_node(layout, p) for p in ASCEND_CONTROL_NODES]
-        mounts += [_mount(layout.driver_root, p) for p in layout.ascend_mounts]
-        ids = sorted({d.minor for d in claim.devices if d.device_type == "npu"})
-        env.append("ASCEND_VISIBLE_DEVICES=" + ",".join(str(i) for i in ids))
-    if "gpu" in kinds and not layout.vendor_nvidia_cdi_kind:
-        nodes += [_node(layout, p) for p in NVIDIA_CONTROL_NODES]
-        mounts += [_mount(layout.driver_root, p) for p in layout.nvidia_mounts]
+    env += vendor.env
+    mounts = [_mount(layout.driver_root, path) for path in vendor.mounts]
     if layout.shim_path is not None:
         mounts.append(_bind(layout.shim_path, CONTAINER_SHIM_PATH))
         env += [f"LD_PRELOAD={CONTAINER_SHIM_PATH}", f"XPUSHARE_SHIM={CONTAINER_SHIM_PATH}"]
@@ -212,10 +206,7 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
     for uuid in sorted({d.uuid for d in claim.devices}):
         mounts.append(_bind(layout.ledger_dir / uuid, f"{CONTAINER_LEDGER_DIR}/{uuid}", READ_WRITE))
     env += [f"XPUSHARE_LEDGER_DIR={CONTAINER_LEDGER_DIR}", *claim.extra_env]
-    edits: dict[str, Any] = {"env": env, "mounts": mounts}
-    if nodes:
-        edits["deviceNodes"] = nodes
-    return edits
+    return _cdi_edits(layout, env, vendor.device_nodes, mounts)
 
 
 def build_spec(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from dra_driver.core.discovery.base import DeviceBackend, open_backend
 from dra_driver.core.metrics import Registry, default_registry
 from dra_driver.core.metrics_server import MetricsServer
 from dra_driver.core.telemetry import tracer
+from dra_driver.core.vendors import nvidia
 from kubeletplugin import cdi
 from kubeletplugin.checkpoint import read_boot_id
 from kubeletplugin.checkpoint_store import CheckpointStore
@@ -154,7 +155,7 @@ class Plugin:
             s.driver_root,
             s.shim_path,
             paths.ledger_dir,
-            vendor_nvidia_cdi_kind=s.nvidia_cdi_kind,
+            vendor_cdi_kinds={nvidia.PROFILE.device_type: s.nvidia_cdi_kind} if s.nvidia_cdi_kind else None,
             kind=cdi.kind_for(s.driver_name),
         )
         paths.ledger_dir.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,10 @@
-"""Device discovery: one ``DeviceBackend`` interface over the mock inventory, NVML and DCMI/npu-smi.
+"""Device discovery: one ``DeviceBackend`` interface over the mock inventory and the vendors' backends.
 
-Only this package imports vendor libraries (``pynvml`` in ``nvidia``, the DCMI cffi declarations in
-``dcmi``); callers open a backend with ``open_backend`` or ``backend_from_settings`` and work with
-``dra_driver.core.devices.Device`` values. See docs/discovery.md for options and troubleshooting.
+This package holds what is vendor-neutral: the interface and ``open_backend`` (``base``), node facts
+from sysfs (``host``) and the mock backend (``mock``, which simulates devices of any type). Each
+vendor's backend lives with its profile in ``dra_driver.core.vendors.<vendor>``, the only place its
+library is loaded. Callers open a backend with ``open_backend`` or ``backend_from_settings`` and work
+with ``dra_driver.core.devices.Device`` values. See docs/discovery.md for options and troubleshooting.
 """
 
 from dra_driver.core.discovery.base import (

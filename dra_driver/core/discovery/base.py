@@ -1,45 +1,38 @@
 """The one interface every device backend implements, and the factory that picks a backend.
 
 Everything above discovery (slice publishing, claim preparation, the health stream) sees only
-``DeviceBackend`` and plain ``Device`` values; vendor libraries stay behind the modules of this package.
-Backends are chosen by name (``mock``, ``nvidia``, ``ascend``) or detected (``auto``), and take their
-options as keyword arguments, each with an ``XPUSHARE_*`` environment variable as the default so an
-operator can point a backend at a library without a code change.
+``DeviceBackend`` and plain ``Device`` values; vendor libraries stay behind the vendors' own discovery
+modules (``dra_driver.core.vendors.<vendor>.discovery``). Backends are chosen by name (``mock``, or a
+vendor profile's backend: ``nvidia``, ``ascend``) or detected (``auto``), and take their options as
+keyword arguments, each with an ``XPUSHARE_*`` environment variable as the default so an operator can
+point a backend at a library without a code change.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from api.errors import ConfigError, DiscoveryError
+from dra_driver.core import vendors
 from dra_driver.core.devices import Device
 
 log = logging.getLogger(__name__)
 
-BACKEND_KINDS = ("mock", "nvidia", "ascend", "auto")
+MOCK = "mock"
+# The mock backend's options; each vendor profile names its own backend's.
+_MOCK_OPTIONS: Mapping[str, str] = {"inventory": "XPUSHARE_INVENTORY"}
+
+BACKEND_KINDS = (MOCK, *(profile.backend for profile in vendors.DETECTION_ORDER), "auto")
 
 # Option name -> environment variable consulted when the option is not given.
 OPTION_ENV: Mapping[str, str] = {
-    "inventory": "XPUSHARE_INVENTORY",
-    "nvml_library": "XPUSHARE_NVML_LIBRARY",
-    "dcmi_library": "XPUSHARE_DCMI_LIBRARY",
-    "npu_smi": "XPUSHARE_NPU_SMI",
-    "ascend_source": "XPUSHARE_ASCEND_SOURCE",
-    "sysfs_root": "XPUSHARE_SYSFS_ROOT",
-    "cann_info": "XPUSHARE_CANN_INFO",
+    **_MOCK_OPTIONS,
+    **{key: env for profile in vendors.DETECTION_ORDER for key, env in profile.backend_options.items()},
 }
 BACKEND_ENV = "XPUSHARE_DISCOVERY_BACKEND"
-
-# Options each backend accepts; anything else is a configuration error, not silently ignored.
-_BACKEND_OPTIONS: Mapping[str, frozenset[str]] = {
-    "mock": frozenset({"inventory"}),
-    "nvidia": frozenset({"nvml_library", "sysfs_root"}),
-    "ascend": frozenset({"dcmi_library", "npu_smi", "ascend_source", "sysfs_root", "cann_info"}),
-}
 
 
 @runtime_checkable
@@ -70,26 +63,24 @@ def resolve_options(options: Mapping[str, Any], environ: Mapping[str, str] | Non
     return resolved
 
 
-def _constructor(kind: str) -> Callable[..., DeviceBackend]:
-    # Imported lazily so that choosing the mock backend never loads cffi or pynvml.
-    module_name, class_name = {
-        "mock": ("dra_driver.core.discovery.mock", "MockBackend"),
-        "nvidia": ("dra_driver.core.discovery.nvidia", "NvidiaBackend"),
-        "ascend": ("dra_driver.core.discovery.ascend", "AscendBackend"),
-    }[kind]
-    constructor: Callable[..., DeviceBackend] = getattr(importlib.import_module(module_name), class_name)
-    return constructor
-
-
 def _open_one(kind: str, options: Mapping[str, Any]) -> DeviceBackend:
-    accepted = {key: value for key, value in options.items() if key in _BACKEND_OPTIONS[kind]}
-    return _constructor(kind)(**accepted)
+    """Open one backend with the options it accepts (``open_backend`` has refused unknown ones)."""
+    constructor: Callable[..., DeviceBackend]
+    if kind == MOCK:
+        # Imported here, as each profile imports its backend, so that no backend loads what it needn't.
+        from dra_driver.core.discovery.mock import MockBackend
+
+        constructor, accepted = MockBackend, _MOCK_OPTIONS
+    else:
+        profile = vendors.profile_of_backend(kind)
+        constructor, accepted = profile.open_backend, profile.backend_options
+    return constructor(**{key: value for key, value in options.items() if key in accepted})
 
 
 def _auto(options: Mapping[str, Any]) -> DeviceBackend:
-    """Try the NVIDIA backend, then the Ascend one; report every attempt when none works."""
+    """Try each vendor's backend in detection order; report every attempt when none works."""
     failures: list[str] = []
-    for kind in ("nvidia", "ascend"):
+    for kind in (profile.backend for profile in vendors.DETECTION_ORDER):
         try:
             backend = _open_one(kind, options)
         except DiscoveryError as err:
@@ -111,10 +102,9 @@ def open_backend(
     if kind not in BACKEND_KINDS:
         raise ConfigError(f"discovery backend: {kind!r} is not one of {', '.join(BACKEND_KINDS)}")
     resolved = resolve_options(options, environ)
-    known = set().union(*_BACKEND_OPTIONS.values())
-    unknown = sorted(set(resolved) - known)
+    unknown = sorted(set(resolved) - set(OPTION_ENV))
     if unknown:
-        allowed = ", ".join(sorted(known))
+        allowed = ", ".join(sorted(OPTION_ENV))
         raise ConfigError(f"discovery options: unknown {', '.join(unknown)} (allowed: {allowed})")
     if kind == "auto":
         return _auto(resolved)

@@ -1,25 +1,15 @@
-"""Node facts that live outside the vendor libraries: NUMA nodes from sysfs and the CANN version.
+"""Node facts that live outside the vendor libraries: PCI addresses and NUMA nodes from sysfs.
 
-Both backends need the NUMA node of a PCI device when the vendor library does not report it, and the
-Ascend backend publishes the CANN toolkit version (the runtime version that claims select on). The
-roots are parameters so tests point them at temporary trees.
+Both vendor backends need the NUMA node of a PCI device when the vendor library does not report it.
+The sysfs root is a parameter so tests point it at a temporary tree.
 """
 
 from __future__ import annotations
 
-import glob
-import logging
 import re
 from pathlib import Path
 
-log = logging.getLogger(__name__)
-
 _BUS_ID = re.compile(r"^(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
-
-DEFAULT_CANN_INFO = (
-    "/usr/local/Ascend/ascend-toolkit/latest/*/ascend_toolkit_install.info",
-    "/usr/local/Ascend/ascend-toolkit/latest/version.cfg",
-)
 
 
 def normalize_bus_id(raw: str) -> str:
@@ -45,26 +35,3 @@ def numa_node(bus_id: str, sysfs_root: str | Path = "/sys") -> int | None:
     except (OSError, ValueError):
         return None
     return value if value >= 0 else None
-
-
-def cann_version(patterns: str | tuple[str, ...] = DEFAULT_CANN_INFO) -> str:
-    """The CANN toolkit version from its install info file (``version=8.0.RC2``), "" when not found."""
-    for pattern in (patterns,) if isinstance(patterns, str) else patterns:
-        for candidate in sorted(glob.glob(pattern)):
-            version = _read_version(Path(candidate))
-            if version:
-                return version
-    return ""
-
-
-def _read_version(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as err:
-        log.debug("cannot read CANN info", extra={"path": str(path), "error": str(err)})
-        return ""
-    for line in lines:
-        key, _, value = line.partition("=")
-        if key.strip().lower() in {"version", "runtime_running_version"} and value.strip():
-            return value.strip().strip('"').strip("[]").split(":")[0]
-    return ""

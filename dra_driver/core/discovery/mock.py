@@ -67,25 +67,8 @@ class InventoryDevice(BaseModel):
         return parse_memory(value) if isinstance(value, str) else value
 
     def to_device(self) -> Device:
-        return Device(
-            type=self.type,
-            vendor=self.vendor,
-            model=self.model,
-            uuid=self.uuid,
-            index=self.index,
-            memory_bytes=self.memory,
-            cores=self.cores,
-            device_node=self.device_node,
-            minor=self.minor,
-            pci_bus_id=self.pci_bus_id,
-            numa_node=self.numa_node,
-            driver_version=self.driver_version,
-            runtime_version=self.runtime_version,
-            health=self.health,
-            health_message=self.health_message,
-            shareable=self.shareable,
-            extra=dict(self.extra),
-        )
+        # Every field is the Device field of the same name, but memory, which is in bytes there.
+        return Device(memory_bytes=self.memory, **self.model_dump(exclude={"memory"}))
 
 
 class Inventory(BaseModel):

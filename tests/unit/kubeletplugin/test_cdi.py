@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from dra_driver.core.devices import DeviceType
+from dra_driver.core.vendors.nvidia.profile import CONTROL_NODES as NVIDIA_CONTROL_NODES
 from kubeletplugin import cdi
 from tests.support.cdi_schema import validate_cdi_spec
 
@@ -25,7 +27,8 @@ def _ascend_root(root: Path) -> Path:
 
 def _layout(root: Path, shim: bool = True, nvidia_kind: str | None = None) -> cdi.HostLayout:
     shim_path = root / "libxpushare.so" if shim else None
-    return cdi.HostLayout.discover(root, root, shim_path, root / "ledger", vendor_nvidia_cdi_kind=nvidia_kind)
+    own_kinds = {DeviceType.GPU: nvidia_kind} if nvidia_kind else None
+    return cdi.HostLayout.discover(root, root, shim_path, root / "ledger", vendor_cdi_kinds=own_kinds)
 
 
 def _spec_of(layout: cdi.HostLayout, devices: tuple[cdi.SpecDevice, ...], uid: str = UID) -> dict[str, Any]:
@@ -95,7 +98,7 @@ def test_nvidia_spec_mounts_only_the_driver_files_present(tmp_path: Path, schema
     validate_cdi_spec(spec, schemas_dir)
     assert spec["devices"][0]["containerEdits"]["deviceNodes"][0]["path"] == "/dev/nvidia1"
     shared = spec["containerEdits"]
-    assert [n["path"] for n in shared["deviceNodes"]] == list(cdi.NVIDIA_CONTROL_NODES)
+    assert [n["path"] for n in shared["deviceNodes"]] == list(NVIDIA_CONTROL_NODES)
     paths = [m["containerPath"] for m in shared["mounts"]]
     assert "/usr/lib/x86_64-linux-gnu/libcuda.so.1" in paths
     assert "/usr/bin/nvidia-smi" in paths

@@ -9,9 +9,9 @@ import pytest
 
 from api.errors import ConfigError, DiscoveryError
 from dra_driver.core.discovery import DeviceBackend, backend_from_settings, open_backend
-from dra_driver.core.discovery.ascend import AscendBackend
 from dra_driver.core.discovery.mock import MockBackend
-from dra_driver.core.discovery.nvidia import NvidiaBackend
+from dra_driver.core.vendors.ascend.discovery import AscendBackend
+from dra_driver.core.vendors.nvidia.discovery import NvidiaBackend
 from tests.support.fakevendor import dcmi_config, nvml_config
 
 

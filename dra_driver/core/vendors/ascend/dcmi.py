@@ -185,57 +185,49 @@ class DcmiLibrary:
         self._call("dcmi_get_card_num_list", count, cards, MAX_CARD_NUM)
         return [cards[i] for i in range(min(count[0], MAX_CARD_NUM))]
 
+    def _out(self, function: str, ctype: str, *args: Any) -> Any:
+        """Call ``function`` with ``args`` and then a new ``ctype`` for it to fill; return that."""
+        value = _ffi.new(ctype)
+        self._call(function, *args, value)
+        return value
+
     def device_count(self, card: int) -> int:
-        count = _ffi.new("int *")
-        self._call("dcmi_get_device_num_in_card", card, count)
-        return int(count[0])
+        return int(self._out("dcmi_get_device_num_in_card", "int *", card)[0])
 
     def logic_id(self, card: int, device: int) -> int:
-        value = _ffi.new("int *")
+        value = _ffi.new("int *")  # the one call that takes its output first
         self._call("dcmi_get_device_logic_id", value, card, device)
         return int(value[0])
 
     def physical_id(self, logic_id: int) -> int:
-        value = _ffi.new("unsigned int *")
-        self._call("dcmi_get_device_phyid_from_logicid", logic_id, value)
-        return int(value[0])
+        return int(self._out("dcmi_get_device_phyid_from_logicid", "unsigned int *", logic_id)[0])
 
     def chip_info(self, card: int, device: int) -> ChipInfo:
-        info = _ffi.new("struct dcmi_chip_info *")
-        self._call("dcmi_get_device_chip_info", card, device, info)
+        info = self._out("dcmi_get_device_chip_info", "struct dcmi_chip_info *", card, device)
         return ChipInfo(
             _string(info.chip_type), _string(info.chip_name), _string(info.chip_ver), int(info.aicore_cnt)
         )
 
     def hbm_mib(self, card: int, device: int) -> int:
         """Total on-chip memory (HBM) in MB, as DCMI reports it."""
-        info = _ffi.new("struct dcmi_hbm_info *")
-        self._call("dcmi_get_device_hbm_info", card, device, info)
-        return int(info.memory_size)
+        return int(self._out("dcmi_get_device_hbm_info", "struct dcmi_hbm_info *", card, device).memory_size)
 
     def memory_mib(self, card: int, device: int) -> int:
         """Total device DDR memory in MB (chips without HBM, such as the 310P)."""
-        info = _ffi.new("struct dcmi_get_memory_info_stru *")
-        self._call("dcmi_get_device_memory_info_v3", card, device, info)
-        return int(info.memory_size)
+        ctype = "struct dcmi_get_memory_info_stru *"
+        return int(self._out("dcmi_get_device_memory_info_v3", ctype, card, device).memory_size)
 
     def health(self, card: int, device: int) -> int:
-        value = _ffi.new("unsigned int *")
-        self._call("dcmi_get_device_health", card, device, value)
-        return int(value[0])
+        return int(self._out("dcmi_get_device_health", "unsigned int *", card, device)[0])
 
     def pcie_info(self, card: int, device: int) -> PcieInfo:
-        info = _ffi.new("struct dcmi_pcie_info_all *")
-        self._call("dcmi_get_device_pcie_info_v2", card, device, info)
+        info = self._out("dcmi_get_device_pcie_info_v2", "struct dcmi_pcie_info_all *", card, device)
         return PcieInfo(info.domain, info.bdf_busid, info.bdf_deviceid, info.bdf_funcid)
 
     def vdie_id(self, card: int, device: int) -> str:
         """The chip's virtual die id, formatted as Ascend's tools print it (five 8-digit hex words)."""
-        die = _ffi.new("struct dcmi_die_id *")
-        self._call("dcmi_get_device_die_v2", card, device, self._lib.VDIE, die)
+        die = self._out("dcmi_get_device_die_v2", "struct dcmi_die_id *", card, device, self._lib.VDIE)
         return "-".join(f"{die.soc_die[i]:08X}" for i in range(5))
 
     def share_enabled(self, card: int, device: int) -> bool:
-        value = _ffi.new("int *")
-        self._call("dcmi_get_device_share_enable", card, device, value)
-        return bool(value[0])
+        return bool(self._out("dcmi_get_device_share_enable", "int *", card, device)[0])

@@ -38,6 +38,8 @@ class NpuSmiChip:
 
 @dataclass(frozen=True, slots=True)
 class NpuSmiInfo:
+    """What ``npu-smi info`` shows: its version (the driver's) and every chip."""
+
     version: str
     chips: tuple[NpuSmiChip, ...]
 

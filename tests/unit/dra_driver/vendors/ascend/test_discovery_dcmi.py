@@ -9,7 +9,7 @@ import pytest
 
 from api.errors import ConfigError, DiscoveryError
 from dra_driver.core.devices import GIB, MIB, DeviceType, Health
-from dra_driver.core.discovery.ascend import AscendBackend, health_from_dcmi
+from dra_driver.core.vendors.ascend.discovery import AscendBackend, health_from_dcmi
 from tests.support.fakevendor import FakeNpu, dcmi_config
 
 NPU0 = FakeNpu()

@@ -8,8 +8,8 @@ import pytest
 
 from api.errors import DiscoveryError
 from dra_driver.core.devices import GIB, MIB, Health
-from dra_driver.core.discovery import npusmi
-from dra_driver.core.discovery.ascend import AscendBackend
+from dra_driver.core.vendors.ascend import npusmi
+from dra_driver.core.vendors.ascend.discovery import AscendBackend
 from tests.support.fakevendor import NPU_SMI_FIXTURES, fake_npu_smi
 
 

@@ -1,28 +1,14 @@
-"""Facts about accelerator models that the vendor libraries do not always report.
+"""Facts about NVIDIA GPU models that NVML does not always report.
 
 NVML's ``nvmlDeviceGetNumGpuCores`` counts CUDA cores, not streaming multiprocessors, and
 ``nvmlDeviceGetAttributes`` (which does give the SM count) answers NOT_SUPPORTED on some drivers and
-products, so the NVIDIA backend falls back to this table. DCMI reports the AI Core count in its chip
-information on current drivers; the table covers drivers that leave it at zero. Model names are the ones
-published in the ``model`` attribute (DeviceClass selectors and CEL expressions match on them).
+products, so the NVIDIA backend falls back to this table. Model names are the ones published in the
+``model`` attribute (DeviceClass selectors and CEL expressions match on them).
 """
 
 from __future__ import annotations
 
 import re
-
-# Ascend chip name (as DCMI's chip_name / npu-smi's Name column gives it) -> AI Core count.
-ASCEND_AICORES: dict[str, int] = {
-    "910B1": 24,
-    "910B2": 24,
-    "910B2C": 24,
-    "910B3": 20,
-    "910B4": 20,
-    "910": 32,
-    "310P3": 8,
-    "310P1": 10,
-    "310": 2,
-}
 
 # NVML product name -> (published model, SM count).
 NVIDIA_MODELS: dict[str, tuple[str, int]] = {
@@ -45,20 +31,6 @@ NVIDIA_MODELS: dict[str, tuple[str, int]] = {
 }
 
 _NOT_LABEL = re.compile(r"[^A-Za-z0-9]+")
-
-
-def ascend_model(chip_name: str) -> str:
-    """``910B3`` -> ``Ascend910B3`` (names that already start with Ascend are kept)."""
-    name = chip_name.strip()
-    return name if name.lower().startswith("ascend") else f"Ascend{name}"
-
-
-def ascend_aicores(chip_name: str) -> int:
-    """AI Cores of a chip by name, 0 when the model is not known."""
-    name = chip_name.strip()
-    if name.lower().startswith("ascend"):
-        name = name[len("ascend") :]
-    return ASCEND_AICORES.get(name.upper(), 0)
 
 
 def nvidia_model(product_name: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from api.errors import DiscoveryError
 from dra_driver.core.devices import GIB, MIB, DeviceType, Health
-from dra_driver.core.discovery.nvidia import NvidiaBackend
+from dra_driver.core.vendors.nvidia.discovery import NvidiaBackend
 from tests.support.fakevendor import FakeGpu, nvml_config
 
 SECOND_GPU = FakeGpu(

@@ -28,8 +28,11 @@ from typing import Any
 import pynvml
 
 from api.errors import DiscoveryError
-from dra_driver.core.devices import Device, DeviceType, Health
-from dra_driver.core.discovery import catalog, host
+from dra_driver.core.devices import Device, Health
+from dra_driver.core.discovery import host
+from dra_driver.core.vendors.nvidia import catalog
+from dra_driver.core.vendors.nvidia.profile import PROFILE
+from dra_driver.core.vendors.profile import unanswered_device
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ def _optional(query: Any, *args: Any) -> Any:
 class NvidiaBackend:
     """NVIDIA GPUs as NVML reports them."""
 
-    name = "nvidia"
+    name = PROFILE.backend
 
     def __init__(self, nvml_library: str | None = None, sysfs_root: str | Path = "/sys") -> None:
         self.library = nvml_library or SONAME
@@ -148,21 +151,10 @@ class NvidiaBackend:
         except pynvml.NVMLError as err:
             message = f"NVML: device {index} does not answer: {_error_text(err)}"
             log.warning("GPU does not answer during discovery", extra={"index": index, "error": message})
-            return Device(
-                type=DeviceType.GPU,
-                vendor="nvidia",
-                model="unknown",
-                uuid=f"GPU-unknown-{index}",
-                index=index,
-                memory_bytes=0,
-                cores=0,
-                device_node=f"/dev/nvidia{index}",
-                minor=index,
-                driver_version=driver,
-                runtime_version=cuda,
-                health=Health.UNHEALTHY,
-                health_message=message,
+            placeholder = unanswered_device(
+                PROFILE, uuid=f"GPU-unknown-{index}", index=index, minor=index, versions=(driver, cuda)
             )
+            return placeholder.with_health(Health.UNHEALTHY, message)
 
     def _query(self, index: int, driver: str, cuda: str) -> Device:
         handle = pynvml.nvmlDeviceGetHandleByIndex(index)
@@ -179,14 +171,14 @@ class NvidiaBackend:
         if sm_count == 0:
             log.warning("SM count unknown for this product", extra={"product": product})
         return Device(
-            type=DeviceType.GPU,
-            vendor="nvidia",
+            type=PROFILE.device_type,
+            vendor=PROFILE.vendor,
             model=catalog.nvidia_model(product),
             uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
             index=pynvml.nvmlDeviceGetIndex(handle),
             memory_bytes=pynvml.nvmlDeviceGetMemoryInfo(handle).total,
             cores=sm_count,
-            device_node=f"/dev/nvidia{minor}",
+            device_node=PROFILE.device_node(minor),
             minor=minor,
             pci_bus_id=bus_id,
             numa_node=numa if numa is not None else host.numa_node(bus_id, self.sysfs_root),

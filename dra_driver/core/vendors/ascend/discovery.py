@@ -17,9 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from api.errors import ConfigError, DiscoveryError
-from dra_driver.core.devices import MIB, Device, DeviceType, Health
-from dra_driver.core.discovery import catalog, host, npusmi
-from dra_driver.core.discovery.dcmi import DcmiCallError, DcmiLibrary
+from dra_driver.core.devices import MIB, Device, Health
+from dra_driver.core.discovery import host
+from dra_driver.core.vendors.ascend import cann, catalog, npusmi
+from dra_driver.core.vendors.ascend.dcmi import DcmiCallError, DcmiLibrary
+from dra_driver.core.vendors.ascend.profile import PROFILE
+from dra_driver.core.vendors.profile import unanswered_device
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def _npu_smi_uuid(chip: npusmi.NpuSmiChip) -> str:
 class AscendBackend:
     """Ascend NPUs; ``source`` tells whether DCMI or npu-smi answered."""
 
-    name = "ascend"
+    name = PROFILE.backend
 
     def __init__(
         self,
@@ -96,7 +99,7 @@ class AscendBackend:
         self._npu_smi = found
 
     def _runtime_version(self) -> str:
-        return host.cann_version(self.cann_info) if self.cann_info else host.cann_version()
+        return cann.cann_version(self.cann_info) if self.cann_info else cann.cann_version()
 
     def discover(self) -> list[Device]:
         devices = self._discover_dcmi() if self._dcmi is not None else self._discover_npu_smi()
@@ -127,18 +130,12 @@ class AscendBackend:
             physical = self._dcmi.physical_id(logic)
         except DcmiCallError:
             physical = logic
-        base = Device(
-            type=DeviceType.NPU,
-            vendor="huawei",
-            model="unknown",
+        base = unanswered_device(
+            PROFILE,
             uuid=f"npu-card{card}-chip{chip}",
             index=logic,
-            memory_bytes=0,
-            cores=0,
-            device_node=f"/dev/davinci{physical}",
             minor=physical,
-            driver_version=driver,
-            runtime_version=runtime,
+            versions=(driver, runtime),
             extra={"cardId": str(card), "chipId": str(chip)},
         )
         try:
@@ -211,14 +208,14 @@ class AscendBackend:
             else ("device-share enabled" if share else "device-share disabled")
         )
         return Device(
-            type=DeviceType.NPU,
-            vendor="huawei",
+            type=PROFILE.device_type,
+            vendor=PROFILE.vendor,
             model=catalog.ascend_model(chip.name),
             uuid=_npu_smi_uuid(chip),
             index=logical,
             memory_bytes=chip.memory_mib * MIB,
             cores=catalog.ascend_aicores(chip.name),
-            device_node=f"/dev/davinci{chip.physical_id}",
+            device_node=PROFILE.device_node(chip.physical_id),
             minor=chip.physical_id,
             pci_bus_id=bus_id,
             numa_node=host.numa_node(bus_id, self.sysfs_root),

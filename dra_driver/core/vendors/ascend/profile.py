@@ -1,0 +1,66 @@
+"""Huawei Ascend's profile: NPUs found through DCMI or npu-smi, published as ``npu`` devices of
+vendor ``huawei``.
+
+A container gets its NPUs' nodes (``/dev/davinci<physical id>``), the control nodes, read-only mounts of
+the driver's files that exist on the host, and ``ASCEND_VISIBLE_DEVICES`` with the physical ids.
+``ASCEND_RT_VISIBLE_DEVICES`` is never set: the runtime counts devices inside the container from 0, so
+a physical id there fails. The edits do not depend on a CDI spec of Ascend's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dra_driver.core.devices import DeviceType
+from dra_driver.core.vendors.profile import (
+    SYSFS_ROOT_OPTION,
+    BaseProfile,
+    ClaimedDevice,
+    ContainerEdits,
+    VendorHost,
+)
+
+if TYPE_CHECKING:
+    from dra_driver.core.discovery.base import DeviceBackend
+
+CONTROL_NODES = ("/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc")
+DRIVER_FILES = (
+    "/usr/local/Ascend/driver/lib64",
+    "/usr/local/Ascend/driver/version.info",
+    "/etc/ascend_install.info",
+    "/usr/local/dcmi",
+    "/usr/local/bin/npu-smi",
+)
+
+
+class AscendProfile(BaseProfile):
+    """The facts about Ascend NPUs (see ``VendorProfile``)."""
+
+    device_type = DeviceType.NPU
+    vendor = "huawei"
+    backend = "ascend"
+    backend_options: Mapping[str, str] = {
+        "dcmi_library": "XPUSHARE_DCMI_LIBRARY",
+        "npu_smi": "XPUSHARE_NPU_SMI",
+        "ascend_source": "XPUSHARE_ASCEND_SOURCE",
+        "cann_info": "XPUSHARE_CANN_INFO",
+        **SYSFS_ROOT_OPTION,
+    }
+    # Nodes are named by the physical id (the minor); a device's index is the runtime's logical id.
+    node_prefix = "/dev/davinci"
+    driver_files = DRIVER_FILES
+
+    def open_backend(self, **options: Any) -> DeviceBackend:
+        # Imported here so that only a node that asks for Ascend's backend loads cffi and DCMI.
+        from dra_driver.core.vendors.ascend.discovery import AscendBackend
+
+        return AscendBackend(**options)
+
+    def shared_edits(self, devices: Sequence[ClaimedDevice], host: VendorHost) -> ContainerEdits:
+        physical_ids = sorted({device.minor for device in devices})
+        visible = "ASCEND_VISIBLE_DEVICES=" + ",".join(str(i) for i in physical_ids)
+        return ContainerEdits(env=(visible,), device_nodes=CONTROL_NODES, mounts=host.mounts)
+
+
+PROFILE = AscendProfile()
