@@ -266,7 +266,7 @@ static uint64_t admit(struct xps_comp *c, struct xpushare_ledger *ledger, int pr
         settle(c, ledger, proc, vendor, now); /* finished work lets others borrow while this one waits */
     }
     if (now > started) {
-        uint32_t k = ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS;
+        uint32_t k = xps__proc_container(&ledger->procs[proc]);
         __atomic_add_fetch(&ledger->containers[k].throttled_ns, now - started, __ATOMIC_RELAXED);
     }
     return now;

@@ -4,6 +4,8 @@
 #ifndef XPUSHARE_INTERNAL_H
 #define XPUSHARE_INTERNAL_H
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +239,7 @@ XPS_HIDDEN int xps__compute_init_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__compute_recount(struct xpushare_ledger *ledger);
 
 /* ledger.c: the lock and journal every update uses (procs.c updates process slots with them). */
+XPS_HIDDEN int xps__init_robust_mutex(pthread_mutex_t *mutex);
 XPS_HIDDEN int xps__ledger_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__ledger_unlock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__journal_begin(struct xpushare_ledger *ledger, uint32_t container, uint32_t proc);
@@ -246,6 +249,35 @@ XPS_HIDDEN int xps__attach(struct xpushare_ledger *ledger, int fd, const char *k
                             uint32_t core_percent, uint32_t priority, uint32_t policy);
 XPS_HIDDEN int xps__set_container_locked(struct xpushare_ledger *ledger, const char *key, uint64_t limit_bytes,
                                          uint32_t core_percent, uint32_t priority, uint32_t policy);
+
+/* Whether `proc` is no process slot of `ledger` (the check every per-process entry point starts with). */
+static inline int xps__bad_proc(const struct xpushare_ledger *ledger, int proc) {
+    return ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS;
+}
+
+/* Check `proc` and take the ledger lock for an update of its slot: 0 with the lock held, or -errno. */
+static inline int xps__lock_proc(struct xpushare_ledger *ledger, int proc) {
+    return xps__bad_proc(ledger, proc) ? -EINVAL : xps__ledger_lock(ledger);
+}
+
+/* Index of the container record a process slot belongs to (bounded, whatever the slot holds). */
+static inline uint32_t xps__proc_container(const struct xpushare_proc *p) {
+    return p->container % XPUSHARE_MAX_CONTAINERS;
+}
+
+/* Journal an update of process slot `proc` and its container record; returns that record. */
+static inline struct xpushare_container *xps__journal_proc(struct xpushare_ledger *ledger, int proc) {
+    uint32_t c = xps__proc_container(&ledger->procs[proc]);
+    xps__journal_begin(ledger, c, (uint32_t)proc);
+    return &ledger->containers[c];
+}
+
+/* Take `bytes` off a container's and the device's used bytes, never below zero. */
+static inline void xps__uncount_bytes(struct xpushare_ledger *ledger, struct xpushare_container *c,
+                                      uint64_t bytes) {
+    c->used_bytes -= bytes < c->used_bytes ? bytes : c->used_bytes;
+    ledger->used_bytes -= bytes < ledger->used_bytes ? bytes : ledger->used_bytes;
+}
 
 /* hashmap.c: allocation -> (size, device), preallocated. */
 enum xps_map_kind { XPS_MAP_PTR, XPS_MAP_HANDLE, XPS_MAP_COUNT };
