@@ -294,4 +294,136 @@ XPS_HIDDEN void xps__map_reset(void);
         xps_r_;                                                                                         \
     })
 
+/*
+ * Hooks of the vendor files (cuda.c, ascend.c): the same bodies around each vendor's own signatures,
+ * hence macros. A vendor file defines, before it uses them:
+ *   XPS_HOOK_STATUS   the status type its functions return
+ *   XPS_HOOK_OK       its success status
+ *   XPS_HOOK_MISSING  what a hook answers when the real function cannot be found
+ *   XPS_HOOK_NOMEM    what an allocation over the limit answers
+ *   XPS_HOOK_VENDOR   its enum xps_vendor (the compute share's events)
+ * and, for allocation hooks, a static int reserve_current(uint64_t bytes) (xps__reserve_on on the
+ * calling thread's device).
+ */
+#define XPS_REAL(name) ((name##_fn)xps__real_fn(XPS_SYM_##name))
+
+/* The real function's type (name_fn) and the exported hook's head; the body follows in braces. */
+#define XPS_HOOK(name, params)                                                                          \
+    typedef XPS_HOOK_STATUS(*name##_fn) params;                                                         \
+    XPUSHARE_EXTERN XPS_HOOK_STATUS name params
+
+/* A hook's first statement: the real function in `real`, XPS_HOOK_MISSING without one. */
+#define XPS_HOOK_REAL(name)                                                                             \
+    name##_fn real = XPS_REAL(name);                                                                    \
+    if (XPS_UNLIKELY(real == NULL))                                                                     \
+        return XPS_HOOK_MISSING
+
+/* The calling thread's device by the vendor's own getter (cuCtxGetDevice, rtGetDevice); -1 if none. */
+static inline int xps__current_device(enum xps_vendor vendor) {
+    typedef int (*get_fn)(int *);
+    enum xps_sym sym = vendor == XPS_VENDOR_CUDA ? XPS_SYM_cuCtxGetDevice : XPS_SYM_rtGetDevice;
+    get_fn get = (get_fn)xps__real_fn(sym);
+    int dev = -1;
+    if (get == NULL || XPS_GUARDED(get(&dev)) != 0)
+        return -1;
+    return dev;
+}
+
+#define XPS_DENY (-2)
+
+/* Device to charge (>= 0), -1 to pass through untracked, XPS_DENY when over the limit. */
+static inline int xps__reserve_on(int dev, uint64_t bytes) {
+    int rc = xps__reserve(dev, bytes);
+    return rc > 0 ? dev : (rc == 0 ? -1 : XPS_DENY);
+}
+
+/* After the real allocation: keep the charge and remember it, or give it back. */
+static inline void xps__settle(int ok, enum xps_map_kind kind, uint64_t key, uint64_t bytes, int dev) {
+    if (dev >= 0 && (!ok || xps__map_put(kind, key, bytes, dev) != 0))
+        xps__release(dev, bytes); /* a full map cannot track the free: do not count what we cannot return */
+}
+
+/* Before a free: take the allocation out of the map (its address may be reused at once); dev -1: unknown. */
+static inline void xps__untrack(enum xps_map_kind kind, uint64_t key, int *dev, uint64_t *size) {
+    *dev = -1;
+    if (!xps__map_take(kind, key, size, dev))
+        *dev = -1;
+}
+
+/* After the real free: return the bytes, or put the allocation back if the free failed (still held). */
+static inline void xps__finish_free(int ok, enum xps_map_kind kind, uint64_t key, int dev, uint64_t size) {
+    if (dev < 0)
+        return;
+    if (ok)
+        xps__release(dev, size);
+    else
+        xps__map_put(kind, key, size, dev);
+}
+
+/* Memory-info hooks: replace the real figures with the limit's when `device()` is a limited device. */
+static inline void xps__report_limit(int (*device)(void), size_t *free_bytes, size_t *total_bytes) {
+    uint64_t f, t;
+    if (free_bytes != NULL && total_bytes != NULL &&
+        xps__mem_info(device(), *free_bytes, *total_bytes, &f, &t)) {
+        *free_bytes = f;
+        *total_bytes = t;
+    }
+}
+
+/* An allocation: reserved before the real call, settled after it; `key` (read after the call) maps it. */
+#define XPS_ALLOC_HOOK(name, params, call, bytes, kind, key)                                            \
+    XPS_HOOK(name, params) {                                                                            \
+        XPS_HOOK_REAL(name);                                                                            \
+        if (xps__guard)                                                                                 \
+            return real call;                                                                           \
+        int dev = reserve_current(bytes);                                                               \
+        if (dev == XPS_DENY)                                                                            \
+            return XPS_HOOK_NOMEM;                                                                      \
+        XPS_HOOK_STATUS rc = XPS_GUARDED(real call);                                                    \
+        xps__settle(rc == XPS_HOOK_OK, kind, key, bytes, dev);                                          \
+        return rc;                                                                                      \
+    }
+
+/* A free of the allocation mapped under `key`. */
+#define XPS_FREE_HOOK(name, params, call, kind, key)                                                    \
+    XPS_HOOK(name, params) {                                                                            \
+        XPS_HOOK_REAL(name);                                                                            \
+        if (xps__guard)                                                                                 \
+            return real call;                                                                           \
+        int dev;                                                                                        \
+        uint64_t size = 0;                                                                              \
+        xps__untrack(kind, key, &dev, &size);                                                           \
+        XPS_HOOK_STATUS rc = XPS_GUARDED(real call);                                                    \
+        xps__finish_free(rc == XPS_HOOK_OK, kind, key, dev, size);                                      \
+        return rc;                                                                                      \
+    }
+
+/*
+ * A compute-share hook: enter(vendor, stream) before the real call and leave(vendor) after it (only
+ * after a successful one when `success_only`), with compute control on and outside the shim's own calls.
+ */
+#define XPS_COMPUTE_HOOK(name, params, call, stream, enter, leave, success_only)                        \
+    XPS_HOOK(name, params) {                                                                            \
+        XPS_HOOK_REAL(name);                                                                            \
+        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                    \
+            return real call;                                                                           \
+        enter(XPS_HOOK_VENDOR, stream);                                                                 \
+        XPS_HOOK_STATUS rc = real call;                                                                 \
+        if (!(success_only) || rc == XPS_HOOK_OK)                                                       \
+            leave(XPS_HOOK_VENDOR);                                                                     \
+        return rc;                                                                                      \
+    }
+
+/* A launch: the thread-local launch boundary (its slow path may wait there: the throttle). */
+#define XPS_LAUNCH_HOOK(name, params, call, stream)                                                     \
+    XPS_COMPUTE_HOOK(name, params, call, stream, xps__launch_enter, xps__launch_exit, 0)
+
+/* A synchronize: events of what this thread launched recorded first, finished work settled after. */
+#define XPS_SYNC_HOOK(name, params, call, stream)                                                       \
+    XPS_COMPUTE_HOOK(name, params, call, stream, xps__compute_sync_before, xps__compute_sync_after, 0)
+
+/* A synchronous copy ends a batch as a synchronize does; the work is settled once the copy succeeded. */
+#define XPS_COPY_HOOK(name, params, call)                                                               \
+    XPS_COMPUTE_HOOK(name, params, call, NULL, xps__compute_sync_before, xps__compute_sync_after, 1)
+
 #endif
