@@ -21,7 +21,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from api.errors import ConfigError, XPUShareError
 
@@ -37,25 +36,6 @@ _TOKEN = re.compile(r"^[^\s=#]+$")
 
 class LimitsFileError(XPUShareError):
     """The limits file could not be written or read."""
-
-
-class DeviceLimitLike(Protocol):
-    """What the writer needs of a device's limits (the plugin passes its own dataclass)."""
-
-    @property
-    def uuid(self) -> str: ...
-    @property
-    def index(self) -> int: ...
-    @property
-    def memory_limit_bytes(self) -> int: ...
-    @property
-    def core_percent(self) -> int: ...
-    @property
-    def priority(self) -> str: ...
-    @property
-    def policy(self) -> str: ...
-    @property
-    def ledger_path(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +77,7 @@ def _choice(field: str, value: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def _device_line(device: DeviceLimitLike) -> str:
+def _device_line(device: DeviceLimits) -> str:
     ledger = device.ledger_path
     if ledger and (not ledger.startswith("/") or len(ledger) > MAX_PATH_LEN or not _TOKEN.match(ledger)):
         raise ConfigError(f"ledger_path: {ledger!r} must be an absolute path of at most {MAX_PATH_LEN} "
@@ -112,6 +92,8 @@ def _device_line(device: DeviceLimitLike) -> str:
     ]
     if ledger:
         fields.append(f"ledger={ledger}")
+    # Any object with DeviceLimits' required fields is accepted (a plugin's own dataclass): the optional
+    # ones are read with defaults.
     memory_max = getattr(device, "memory_max_bytes", None)
     cores_max = getattr(device, "core_max_percent", None)
     if memory_max is not None:
@@ -122,7 +104,7 @@ def _device_line(device: DeviceLimitLike) -> str:
     return "device " + " ".join(fields)
 
 
-def render_limits(claim_uid: str, devices: Sequence[DeviceLimitLike]) -> str:
+def render_limits(claim_uid: str, devices: Sequence[DeviceLimits]) -> str:
     """The file's text (pure); raises ConfigError naming the first bad field."""
     if len(devices) > MAX_DEVICES:
         raise ConfigError(f"devices: {len(devices)} given, at most {MAX_DEVICES}")
@@ -135,7 +117,7 @@ def render_limits(claim_uid: str, devices: Sequence[DeviceLimitLike]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_limits_file(path: Path, claim_uid: str, devices: Sequence[DeviceLimitLike]) -> Path:
+def write_limits_file(path: Path, claim_uid: str, devices: Sequence[DeviceLimits]) -> Path:
     """Write atomically (temp file, fsync, rename) with mode 0444, so readers never see half a file."""
     text = render_limits(claim_uid, devices).encode()
     temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
