@@ -18,6 +18,11 @@ from api.errors import ConfigError
 from dra_driver.core.devices import MIB
 from dra_driver.core.kube import Backoff
 
+# The most claims one physical device can hold at once: the shim's ledger has this many claim records.
+# The scheduler does not know it, so consumable slices keep it with their memory minimum
+# (``SliceSettings.memory_min_for``).
+from shim import MAX_CLAIMS_PER_DEVICE
+
 DRIVER_NAME: Final = "xpushare.io"
 ATTRIBUTE_DOMAIN: Final = "xpushare.io"
 UNHEALTHY_TAINT_KEY: Final = "xpushare.io/unhealthy"
@@ -49,12 +54,6 @@ DEFAULT_PARTITION_PROFILES: Final = MappingProxyType(
         "ascend310p": _fractions("1/7", "2/7", "4/7"),
     }
 )
-
-
-# The most claims one physical device can hold at once: the shim's ledger has this many claim records
-# (XPUSHARE_MAX_CONTAINERS in shim/include/xpushare.h). The scheduler does not know it, so consumable
-# slices keep it with their memory minimum (``SliceSettings.memory_min_for``).
-MAX_CLAIMS_PER_DEVICE = 64
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from api.errors import XPUShareError
-from controller.settings import MAX_CLAIMS_PER_DEVICE
 from kubeletplugin.checkpoint import PreparedClaim
+from shim import MAX_CLAIMS_PER_DEVICE
 
 
 class OvercommitError(XPUShareError):

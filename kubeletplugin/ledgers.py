@@ -18,11 +18,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from api.errors import XPUShareError
-from controller.settings import MAX_CLAIMS_PER_DEVICE
 from kubeletplugin.checkpoint import PreparedDevice
 from kubeletplugin.paths import ledger_path
 from kubeletplugin.physical import ClaimLimit
-from shim import library_path
+from shim import MAX_CLAIMS_PER_DEVICE, library_path
 from shim.ledger import Ledger, LedgerSnapshot
 
 log = logging.getLogger(__name__)

@@ -1,17 +1,32 @@
 """The enforcing interposer (a C library loaded with LD_PRELOAD) and the Python view of its ledgers.
 
 The library is compiled by the package's build hook (``setup.py``) into ``shim/_lib``; ``library_path``
-is how every Python caller (the plugin writing CDI specs, the ledger binding, tests) finds it.
+is how every Python caller (the plugin writing CDI specs, the ledger binding, tests) finds it. The
+ledger's capacity is read from the public header, so it needs neither cffi nor the compiled library.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Final
 
 LIBRARY_NAME = "libxpushare.so"
 HEADER_PATH = Path(__file__).resolve().parent / "include" / "xpushare.h"
 LIBRARY_ENV = "XPUSHARE_SHIM_LIBRARY"
+
+
+def header_define(name: str, header: Path = HEADER_PATH) -> int:
+    """The value of an integer ``#define`` of the public header (``XPUSHARE_MAX_CONTAINERS``)."""
+    match = re.search(rf"^#define {re.escape(name)}\s+(\d+)\s*$", header.read_text(), re.MULTILINE)
+    if match is None:
+        raise LookupError(f"{header}: no integer #define {name}")
+    return int(match.group(1))
+
+
+# The most claims one device's ledger can track at once: its claim (container) records.
+MAX_CLAIMS_PER_DEVICE: Final = header_define("XPUSHARE_MAX_CONTAINERS")
 
 
 def library_path() -> Path:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from api.errors import ConfigError, XPUShareError
 from api.v1alpha1.sharing import ComputePolicy, Priority
@@ -37,25 +37,6 @@ _Member = TypeVar("_Member", bound=StrEnum)
 
 class LimitsFileError(XPUShareError):
     """The limits file could not be written or read."""
-
-
-class DeviceLimitLike(Protocol):
-    """What the writer needs of a device's limits (the plugin passes its own dataclass)."""
-
-    @property
-    def uuid(self) -> str: ...
-    @property
-    def index(self) -> int: ...
-    @property
-    def memory_limit_bytes(self) -> int: ...
-    @property
-    def core_percent(self) -> int: ...
-    @property
-    def priority(self) -> str: ...
-    @property
-    def policy(self) -> str: ...
-    @property
-    def ledger_path(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +87,7 @@ def _policy(value: str) -> ComputePolicy:
     return _choice("policy", value, tuple(ComputePolicy))
 
 
-def _device_line(device: DeviceLimitLike) -> str:
+def _device_line(device: DeviceLimits) -> str:
     ledger = device.ledger_path
     if ledger and (not ledger.startswith("/") or len(ledger) > MAX_PATH_LEN or not _TOKEN.match(ledger)):
         raise ConfigError(f"ledger_path: {ledger!r} must be an absolute path of at most {MAX_PATH_LEN} "
@@ -121,6 +102,8 @@ def _device_line(device: DeviceLimitLike) -> str:
     ]
     if ledger:
         fields.append(f"ledger={ledger}")
+    # Any object with DeviceLimits' required fields is accepted (a plugin's own dataclass): the optional
+    # ones are read with defaults.
     memory_max = getattr(device, "memory_max_bytes", None)
     cores_max = getattr(device, "core_max_percent", None)
     if memory_max is not None:
@@ -131,7 +114,7 @@ def _device_line(device: DeviceLimitLike) -> str:
     return "device " + " ".join(fields)
 
 
-def render_limits(claim_uid: str, devices: Sequence[DeviceLimitLike]) -> str:
+def render_limits(claim_uid: str, devices: Sequence[DeviceLimits]) -> str:
     """The file's text (pure); raises ConfigError naming the first bad field."""
     if len(devices) > MAX_DEVICES:
         raise ConfigError(f"devices: {len(devices)} given, at most {MAX_DEVICES}")
@@ -144,7 +127,7 @@ def render_limits(claim_uid: str, devices: Sequence[DeviceLimitLike]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_limits_file(path: Path, claim_uid: str, devices: Sequence[DeviceLimitLike]) -> Path:
+def write_limits_file(path: Path, claim_uid: str, devices: Sequence[DeviceLimits]) -> Path:
     """Write atomically (temp file, fsync, rename) with mode 0444, so readers never see half a file."""
     text = render_limits(claim_uid, devices).encode()
     try:

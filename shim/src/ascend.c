@@ -17,47 +17,25 @@ typedef void *rtStream_t;
 #define ACL_ERROR_RT_FEATURE_NOT_SUPPORT 207000
 #define ACL_ERROR_RT_MEMORY_ALLOCATION 207001
 
-#define REAL(name) ((name##_fn)xps__real_fn(XPS_SYM_##name))
-
-typedef rtError_t (*rtGetDevice_fn)(int32_t *);
+/* What the hook macros of internal.h answer here: the rt API's own codes. */
+#define XPS_HOOK_STATUS rtError_t
+#define XPS_HOOK_OK RT_SUCCESS
+#define XPS_HOOK_MISSING ACL_ERROR_RT_FEATURE_NOT_SUPPORT
+#define XPS_HOOK_NOMEM ACL_ERROR_RT_MEMORY_ALLOCATION
+#define XPS_HOOK_VENDOR XPS_VENDOR_RT
 
 static int current_device(void) {
     if (!__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE))
         return -1;
-    rtGetDevice_fn get = REAL(rtGetDevice);
-    int32_t dev = -1;
-    if (get == NULL || XPS_GUARDED(get(&dev)) != RT_SUCCESS)
-        return -1;
-    return dev;
+    return xps__current_device(XPS_VENDOR_RT);
 }
 
-#define DENY (-2)
 static int reserve_current(uint64_t bytes) {
-    int dev = current_device();
-    int rc = xps__reserve(dev, bytes);
-    return rc > 0 ? dev : (rc == 0 ? -1 : DENY);
-}
-
-static rtError_t settle(rtError_t rc, enum xps_map_kind kind, void *key, uint64_t bytes, int dev) {
-    if (dev >= 0 && (rc != RT_SUCCESS || xps__map_put(kind, (uint64_t)(uintptr_t)key, bytes, dev) != 0))
-        xps__release(dev, bytes);
-    return rc;
+    return xps__reserve_on(current_device(), bytes);
 }
 
 #define ALLOC_HOOK(name, params, call, out, bytes, kind)                                                 \
-    typedef rtError_t(*name##_fn) params;                                                                \
-    XPUSHARE_EXTERN rtError_t name params {                                                              \
-        name##_fn real = REAL(name);                                                                     \
-        if (XPS_UNLIKELY(real == NULL))                                                                  \
-            return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;                                                     \
-        if (xps__guard)                                                                                  \
-            return real call;                                                                            \
-        int dev = reserve_current(bytes);                                                                \
-        if (dev == DENY)                                                                                 \
-            return ACL_ERROR_RT_MEMORY_ALLOCATION;                                                       \
-        rtError_t rc = XPS_GUARDED(real call);                                                           \
-        return settle(rc, kind, out ? *out : NULL, bytes, dev);                                          \
-    }
+    XPS_ALLOC_HOOK(name, params, call, bytes, kind, (uint64_t)(uintptr_t)((out) ? *(out) : NULL))
 
 ALLOC_HOOK(rtMalloc, (void **ptr, uint64_t size, uint32_t type, uint16_t module), (ptr, size, type, module),
            ptr, size, XPS_MAP_PTR)
@@ -73,75 +51,31 @@ ALLOC_HOOK(rtMallocPhysical, (void **handle, size_t size, const void *prop, uint
            (handle, size, prop, flags), handle, size, XPS_MAP_HANDLE)
 
 #define FREE_HOOK(name, param, kind)                                                                     \
-    typedef rtError_t(*name##_fn)(void *);                                                               \
-    XPUSHARE_EXTERN rtError_t name(void *param) {                                                        \
-        name##_fn real = REAL(name);                                                                     \
-        if (XPS_UNLIKELY(real == NULL))                                                                  \
-            return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;                                                     \
-        if (xps__guard)                                                                                  \
-            return real(param);                                                                          \
-        uint64_t size = 0;                                                                               \
-        int dev = -1;                                                                                    \
-        if (!xps__map_take(kind, (uint64_t)(uintptr_t)param, &size, &dev))                               \
-            dev = -1;                                                                                    \
-        rtError_t rc = XPS_GUARDED(real(param));                                                         \
-        if (dev >= 0 && rc == RT_SUCCESS)                                                                \
-            xps__release(dev, size);                                                                     \
-        else if (dev >= 0)                                                                               \
-            xps__map_put(kind, (uint64_t)(uintptr_t)param, size, dev);                                   \
-        return rc;                                                                                       \
-    }
+    XPS_FREE_HOOK(name, (void *param), (param), kind, (uint64_t)(uintptr_t)param)
 
 FREE_HOOK(rtFree, ptr, XPS_MAP_PTR)
 FREE_HOOK(rtDvppFree, ptr, XPS_MAP_PTR)
 FREE_HOOK(rtMemFreeManaged, ptr, XPS_MAP_PTR)
 FREE_HOOK(rtFreePhysical, handle, XPS_MAP_HANDLE)
 
-static void report_limit(size_t *free_bytes, size_t *total_bytes) {
-    uint64_t f, t;
-    if (free_bytes != NULL && total_bytes != NULL &&
-        xps__mem_info(current_device(), *free_bytes, *total_bytes, &f, &t)) {
-        *free_bytes = f;
-        *total_bytes = t;
-    }
-}
-
-typedef rtError_t (*rtMemGetInfoEx_fn)(uint32_t, size_t *, size_t *);
-XPUSHARE_EXTERN rtError_t rtMemGetInfoEx(uint32_t type, size_t *free_bytes, size_t *total_bytes) {
-    rtMemGetInfoEx_fn real = REAL(rtMemGetInfoEx);
-    if (XPS_UNLIKELY(real == NULL))
-        return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;
+XPS_HOOK(rtMemGetInfoEx, (uint32_t type, size_t *free_bytes, size_t *total_bytes)) {
+    XPS_HOOK_REAL(rtMemGetInfoEx);
     rtError_t rc = real(type, free_bytes, total_bytes);
     if (rc == RT_SUCCESS && !xps__guard)
-        report_limit(free_bytes, total_bytes);
+        xps__report_limit(current_device, free_bytes, total_bytes);
     return rc;
 }
 
-typedef int (*aclrtGetMemInfo_fn)(uint32_t, size_t *, size_t *);
-XPUSHARE_EXTERN int aclrtGetMemInfo(uint32_t attr, size_t *free_bytes, size_t *total_bytes) {
-    aclrtGetMemInfo_fn real = REAL(aclrtGetMemInfo);
-    if (XPS_UNLIKELY(real == NULL))
-        return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;
+XPS_HOOK(aclrtGetMemInfo, (uint32_t attr, size_t *free_bytes, size_t *total_bytes)) {
+    XPS_HOOK_REAL(aclrtGetMemInfo);
     int rc = XPS_GUARDED(real(attr, free_bytes, total_bytes));
     if (rc == RT_SUCCESS && !xps__guard)
-        report_limit(free_bytes, total_bytes);
+        xps__report_limit(current_device, free_bytes, total_bytes);
     return rc;
 }
 
 /* Launches: the compute-share launch boundary (compute.c), charged by rt events on the launch's stream. */
-#define LAUNCH_HOOK(name, params, call)                                                                  \
-    typedef rtError_t(*name##_fn) params;                                                                \
-    XPUSHARE_EXTERN rtError_t name params {                                                              \
-        name##_fn real = REAL(name);                                                                     \
-        if (XPS_UNLIKELY(real == NULL))                                                                  \
-            return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;                                                     \
-        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                     \
-            return real call;                                                                            \
-        xps__launch_enter(XPS_VENDOR_RT, s);                                                             \
-        rtError_t rc = real call;                                                                        \
-        xps__launch_exit(XPS_VENDOR_RT);                                                                 \
-        return rc;                                                                                       \
-    }
+#define LAUNCH_HOOK(name, params, call) XPS_LAUNCH_HOOK(name, params, call, s)
 
 /*
  * Completion points: synchronizes (stream, event, context, device) and the synchronous copy. The host
@@ -150,30 +84,15 @@ XPUSHARE_EXTERN int aclrtGetMemInfo(uint32_t attr, size_t *free_bytes, size_t *t
  * succeeded, as on CUDA). aclrtSynchronizeDevice(WithTimeout), aclrtSynchronizeStream(WithTimeout) and
  * aclrtMemcpy call these rt functions, so ACL users are covered.
  */
-#define SYNC_HOOK(name, params, call, stream, settle_if)                                                 \
-    typedef rtError_t(*name##_fn) params;                                                                \
-    XPUSHARE_EXTERN rtError_t name params {                                                              \
-        name##_fn real = REAL(name);                                                                     \
-        if (XPS_UNLIKELY(real == NULL))                                                                  \
-            return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;                                                     \
-        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                     \
-            return real call;                                                                            \
-        xps__compute_sync_before(XPS_VENDOR_RT, stream);                                                 \
-        rtError_t rc = real call;                                                                        \
-        if (settle_if)                                                                                   \
-            xps__compute_sync_after(XPS_VENDOR_RT);                                                      \
-        return rc;                                                                                       \
-    }
-
-SYNC_HOOK(rtStreamSynchronize, (rtStream_t s), (s), s, 1)
-SYNC_HOOK(rtStreamSynchronizeWithTimeout, (rtStream_t s, int32_t timeout), (s, timeout), s, 1)
-SYNC_HOOK(rtEventSynchronize, (void *event), (event), NULL, 1)
-SYNC_HOOK(rtCtxSynchronize, (void), (), NULL, 1)
-SYNC_HOOK(rtDeviceSynchronize, (void), (), NULL, 1)
-SYNC_HOOK(rtDeviceSynchronizeWithTimeout, (int32_t timeout), (timeout), NULL, 1)
+XPS_SYNC_HOOK(rtStreamSynchronize, (rtStream_t s), (s), s)
+XPS_SYNC_HOOK(rtStreamSynchronizeWithTimeout, (rtStream_t s, int32_t timeout), (s, timeout), s)
+XPS_SYNC_HOOK(rtEventSynchronize, (void *event), (event), NULL)
+XPS_SYNC_HOOK(rtCtxSynchronize, (void), (), NULL)
+XPS_SYNC_HOOK(rtDeviceSynchronize, (void), (), NULL)
+XPS_SYNC_HOOK(rtDeviceSynchronizeWithTimeout, (int32_t timeout), (timeout), NULL)
 /* rtMemcpyKind_t is an enum: passed as an int. */
-SYNC_HOOK(rtMemcpy, (void *dst, uint64_t dest_max, const void *src, uint64_t count, int kind),
-          (dst, dest_max, src, count, kind), NULL, rc == RT_SUCCESS)
+XPS_COPY_HOOK(rtMemcpy, (void *dst, uint64_t dest_max, const void *src, uint64_t count, int kind),
+              (dst, dest_max, src, count, kind))
 
 typedef const void *cptr;
 LAUNCH_HOOK(rtKernelLaunch, (cptr stub, uint32_t dim, void *args, uint32_t size, void *sm, rtStream_t s),

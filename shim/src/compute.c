@@ -76,7 +76,6 @@ void xps__compute_init(const struct xps_limits *limits) {
 
 /* --- vendor calls (real functions, guarded) ----------------------------------------------------------- */
 
-typedef int (*dev_fn)(int *);
 typedef int (*cu_create_fn)(void **, unsigned);
 typedef int (*rt_create_fn)(void **);
 typedef int (*record_fn)(void *, void *);
@@ -84,14 +83,6 @@ typedef int (*query_fn)(void *);
 typedef int (*elapsed_fn)(float *, void *, void *);
 
 #define SYM(vendor, cu, rt) xps__real_fn((vendor) == XPS_VENDOR_CUDA ? XPS_SYM_##cu : XPS_SYM_##rt)
-
-static int current_device(enum xps_vendor vendor) {
-    dev_fn get = (dev_fn)SYM(vendor, cuCtxGetDevice, rtGetDevice);
-    int dev = -1;
-    if (get == NULL || XPS_GUARDED(get(&dev)) != 0)
-        return -1;
-    return dev;
-}
 
 static int event_create(enum xps_vendor vendor, void **ev) {
     if (vendor == XPS_VENDOR_CUDA) {
@@ -266,7 +257,7 @@ static uint64_t admit(struct xps_comp *c, struct xpushare_ledger *ledger, int pr
         settle(c, ledger, proc, vendor, now); /* finished work lets others borrow while this one waits */
     }
     if (now > started) {
-        uint32_t k = ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS;
+        uint32_t k = xps__proc_container(&ledger->procs[proc]);
         __atomic_add_fetch(&ledger->containers[k].throttled_ns, now - started, __ATOMIC_RELAXED);
     }
     return now;
@@ -293,7 +284,7 @@ void xps__compute_before(enum xps_vendor vendor, void *stream) {
         return;
     int saved = errno, proc = -1;
     const struct xps_limit *limit = NULL;
-    int dev = current_device(vendor);
+    int dev = xps__current_device(vendor);
     struct xpushare_ledger *ledger = xps__device_ledger(dev, &proc, &limit);
     t->dev = ledger != NULL ? dev : -1;
     if (ledger == NULL || comps[dev].failed) {

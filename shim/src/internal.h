@@ -4,6 +4,8 @@
 #ifndef XPUSHARE_INTERNAL_H
 #define XPUSHARE_INTERNAL_H
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +239,7 @@ XPS_HIDDEN int xps__compute_init_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__compute_recount(struct xpushare_ledger *ledger);
 
 /* ledger.c: the lock and journal every update uses (procs.c updates process slots with them). */
+XPS_HIDDEN int xps__init_robust_mutex(pthread_mutex_t *mutex);
 XPS_HIDDEN int xps__ledger_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__ledger_unlock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__journal_begin(struct xpushare_ledger *ledger, uint32_t container, uint32_t proc);
@@ -246,6 +249,35 @@ XPS_HIDDEN int xps__attach(struct xpushare_ledger *ledger, int fd, const char *k
                             uint32_t core_percent, uint32_t priority, uint32_t policy);
 XPS_HIDDEN int xps__set_container_locked(struct xpushare_ledger *ledger, const char *key, uint64_t limit_bytes,
                                          uint32_t core_percent, uint32_t priority, uint32_t policy);
+
+/* Whether `proc` is no process slot of `ledger` (the check every per-process entry point starts with). */
+static inline int xps__bad_proc(const struct xpushare_ledger *ledger, int proc) {
+    return ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS;
+}
+
+/* Check `proc` and take the ledger lock for an update of its slot: 0 with the lock held, or -errno. */
+static inline int xps__lock_proc(struct xpushare_ledger *ledger, int proc) {
+    return xps__bad_proc(ledger, proc) ? -EINVAL : xps__ledger_lock(ledger);
+}
+
+/* Index of the container record a process slot belongs to (bounded, whatever the slot holds). */
+static inline uint32_t xps__proc_container(const struct xpushare_proc *p) {
+    return p->container % XPUSHARE_MAX_CONTAINERS;
+}
+
+/* Journal an update of process slot `proc` and its container record; returns that record. */
+static inline struct xpushare_container *xps__journal_proc(struct xpushare_ledger *ledger, int proc) {
+    uint32_t c = xps__proc_container(&ledger->procs[proc]);
+    xps__journal_begin(ledger, c, (uint32_t)proc);
+    return &ledger->containers[c];
+}
+
+/* Take `bytes` off a container's and the device's used bytes, never below zero. */
+static inline void xps__uncount_bytes(struct xpushare_ledger *ledger, struct xpushare_container *c,
+                                      uint64_t bytes) {
+    c->used_bytes -= bytes < c->used_bytes ? bytes : c->used_bytes;
+    ledger->used_bytes -= bytes < ledger->used_bytes ? bytes : ledger->used_bytes;
+}
 
 /* hashmap.c: allocation -> (size, device), preallocated. */
 enum xps_map_kind { XPS_MAP_PTR, XPS_MAP_HANDLE, XPS_MAP_COUNT };
@@ -261,5 +293,137 @@ XPS_HIDDEN void xps__map_reset(void);
         xps__guard--;                                                                                   \
         xps_r_;                                                                                         \
     })
+
+/*
+ * Hooks of the vendor files (cuda.c, ascend.c): the same bodies around each vendor's own signatures,
+ * hence macros. A vendor file defines, before it uses them:
+ *   XPS_HOOK_STATUS   the status type its functions return
+ *   XPS_HOOK_OK       its success status
+ *   XPS_HOOK_MISSING  what a hook answers when the real function cannot be found
+ *   XPS_HOOK_NOMEM    what an allocation over the limit answers
+ *   XPS_HOOK_VENDOR   its enum xps_vendor (the compute share's events)
+ * and, for allocation hooks, a static int reserve_current(uint64_t bytes) (xps__reserve_on on the
+ * calling thread's device).
+ */
+#define XPS_REAL(name) ((name##_fn)xps__real_fn(XPS_SYM_##name))
+
+/* The real function's type (name_fn) and the exported hook's head; the body follows in braces. */
+#define XPS_HOOK(name, params)                                                                          \
+    typedef XPS_HOOK_STATUS(*name##_fn) params;                                                         \
+    XPUSHARE_EXTERN XPS_HOOK_STATUS name params
+
+/* A hook's first statement: the real function in `real`, XPS_HOOK_MISSING without one. */
+#define XPS_HOOK_REAL(name)                                                                             \
+    name##_fn real = XPS_REAL(name);                                                                    \
+    if (XPS_UNLIKELY(real == NULL))                                                                     \
+        return XPS_HOOK_MISSING
+
+/* The calling thread's device by the vendor's own getter (cuCtxGetDevice, rtGetDevice); -1 if none. */
+static inline int xps__current_device(enum xps_vendor vendor) {
+    typedef int (*get_fn)(int *);
+    enum xps_sym sym = vendor == XPS_VENDOR_CUDA ? XPS_SYM_cuCtxGetDevice : XPS_SYM_rtGetDevice;
+    get_fn get = (get_fn)xps__real_fn(sym);
+    int dev = -1;
+    if (get == NULL || XPS_GUARDED(get(&dev)) != 0)
+        return -1;
+    return dev;
+}
+
+#define XPS_DENY (-2)
+
+/* Device to charge (>= 0), -1 to pass through untracked, XPS_DENY when over the limit. */
+static inline int xps__reserve_on(int dev, uint64_t bytes) {
+    int rc = xps__reserve(dev, bytes);
+    return rc > 0 ? dev : (rc == 0 ? -1 : XPS_DENY);
+}
+
+/* After the real allocation: keep the charge and remember it, or give it back. */
+static inline void xps__settle(int ok, enum xps_map_kind kind, uint64_t key, uint64_t bytes, int dev) {
+    if (dev >= 0 && (!ok || xps__map_put(kind, key, bytes, dev) != 0))
+        xps__release(dev, bytes); /* a full map cannot track the free: do not count what we cannot return */
+}
+
+/* Before a free: take the allocation out of the map (its address may be reused at once); dev -1: unknown. */
+static inline void xps__untrack(enum xps_map_kind kind, uint64_t key, int *dev, uint64_t *size) {
+    *dev = -1;
+    if (!xps__map_take(kind, key, size, dev))
+        *dev = -1;
+}
+
+/* After the real free: return the bytes, or put the allocation back if the free failed (still held). */
+static inline void xps__finish_free(int ok, enum xps_map_kind kind, uint64_t key, int dev, uint64_t size) {
+    if (dev < 0)
+        return;
+    if (ok)
+        xps__release(dev, size);
+    else
+        xps__map_put(kind, key, size, dev);
+}
+
+/* Memory-info hooks: replace the real figures with the limit's when `device()` is a limited device. */
+static inline void xps__report_limit(int (*device)(void), size_t *free_bytes, size_t *total_bytes) {
+    uint64_t f, t;
+    if (free_bytes != NULL && total_bytes != NULL &&
+        xps__mem_info(device(), *free_bytes, *total_bytes, &f, &t)) {
+        *free_bytes = f;
+        *total_bytes = t;
+    }
+}
+
+/* An allocation: reserved before the real call, settled after it; `key` (read after the call) maps it. */
+#define XPS_ALLOC_HOOK(name, params, call, bytes, kind, key)                                            \
+    XPS_HOOK(name, params) {                                                                            \
+        XPS_HOOK_REAL(name);                                                                            \
+        if (xps__guard)                                                                                 \
+            return real call;                                                                           \
+        int dev = reserve_current(bytes);                                                               \
+        if (dev == XPS_DENY)                                                                            \
+            return XPS_HOOK_NOMEM;                                                                      \
+        XPS_HOOK_STATUS rc = XPS_GUARDED(real call);                                                    \
+        xps__settle(rc == XPS_HOOK_OK, kind, key, bytes, dev);                                          \
+        return rc;                                                                                      \
+    }
+
+/* A free of the allocation mapped under `key`. */
+#define XPS_FREE_HOOK(name, params, call, kind, key)                                                    \
+    XPS_HOOK(name, params) {                                                                            \
+        XPS_HOOK_REAL(name);                                                                            \
+        if (xps__guard)                                                                                 \
+            return real call;                                                                           \
+        int dev;                                                                                        \
+        uint64_t size = 0;                                                                              \
+        xps__untrack(kind, key, &dev, &size);                                                           \
+        XPS_HOOK_STATUS rc = XPS_GUARDED(real call);                                                    \
+        xps__finish_free(rc == XPS_HOOK_OK, kind, key, dev, size);                                      \
+        return rc;                                                                                      \
+    }
+
+/*
+ * A compute-share hook: enter(vendor, stream) before the real call and leave(vendor) after it (only
+ * after a successful one when `success_only`), with compute control on and outside the shim's own calls.
+ */
+#define XPS_COMPUTE_HOOK(name, params, call, stream, enter, leave, success_only)                        \
+    XPS_HOOK(name, params) {                                                                            \
+        XPS_HOOK_REAL(name);                                                                            \
+        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                    \
+            return real call;                                                                           \
+        enter(XPS_HOOK_VENDOR, stream);                                                                 \
+        XPS_HOOK_STATUS rc = real call;                                                                 \
+        if (!(success_only) || rc == XPS_HOOK_OK)                                                       \
+            leave(XPS_HOOK_VENDOR);                                                                     \
+        return rc;                                                                                      \
+    }
+
+/* A launch: the thread-local launch boundary (its slow path may wait there: the throttle). */
+#define XPS_LAUNCH_HOOK(name, params, call, stream)                                                     \
+    XPS_COMPUTE_HOOK(name, params, call, stream, xps__launch_enter, xps__launch_exit, 0)
+
+/* A synchronize: events of what this thread launched recorded first, finished work settled after. */
+#define XPS_SYNC_HOOK(name, params, call, stream)                                                       \
+    XPS_COMPUTE_HOOK(name, params, call, stream, xps__compute_sync_before, xps__compute_sync_after, 0)
+
+/* A synchronous copy ends a batch as a synchronize does; the work is settled once the copy succeeded. */
+#define XPS_COPY_HOOK(name, params, call)                                                               \
+    XPS_COMPUTE_HOOK(name, params, call, NULL, xps__compute_sync_before, xps__compute_sync_after, 1)
 
 #endif

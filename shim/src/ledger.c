@@ -77,12 +77,13 @@ void xps__journal_end(struct xpushare_ledger *ledger) {
     __atomic_store_n(&ledger->journal.active, 0, __ATOMIC_RELEASE);
 }
 
-static int init_mutex(struct xpushare_ledger *ledger) {
+/* A robust process-shared mutex, as every lock stored in a ledger file is; 0 or -errno. */
+int xps__init_robust_mutex(pthread_mutex_t *mutex) {
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
     pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    int rc = pthread_mutex_init(ledger_mutex(ledger), &attr);
+    int rc = pthread_mutex_init(mutex, &attr);
     pthread_mutexattr_destroy(&attr);
     return -rc;
 }
@@ -101,7 +102,7 @@ static int init_file(int fd, const char *uuid, uint64_t total_bytes) {
     ledger->max_procs = XPUSHARE_MAX_PROCS;
     strncpy(ledger->uuid, uuid ? uuid : "", sizeof(ledger->uuid) - 1);
     ledger->total_bytes = total_bytes;
-    int rc = init_mutex(ledger);
+    int rc = xps__init_robust_mutex(ledger_mutex(ledger));
     if (rc == 0)
         rc = xps__compute_init_lock(ledger);
     __atomic_store_n(&ledger->magic, (uint64_t)XPUSHARE_LEDGER_MAGIC, __ATOMIC_RELEASE);
@@ -255,13 +256,11 @@ XPUSHARE_EXTERN int xpushare_ledger_remove_container(struct xpushare_ledger *led
 
 XPUSHARE_EXTERN int xpushare_ledger_reserve(struct xpushare_ledger *ledger, int proc, uint64_t bytes,
                                             uint64_t limit_bytes) {
-    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
-        return -EINVAL;
-    int rc = xps__ledger_lock(ledger);
+    int rc = xps__lock_proc(ledger, proc);
     if (rc != 0)
         return rc;
     struct xpushare_proc *p = &ledger->procs[proc];
-    struct xpushare_container *c = &ledger->containers[p->container % XPUSHARE_MAX_CONTAINERS];
+    struct xpushare_container *c = &ledger->containers[xps__proc_container(p)];
     uint64_t limit = limit_bytes;
     if (c->limit_bytes != 0 && (limit == 0 || c->limit_bytes < limit))
         limit = c->limit_bytes; /* the plugin may lower a running claim's limit, never raise the file's */
@@ -270,7 +269,7 @@ XPUSHARE_EXTERN int xpushare_ledger_reserve(struct xpushare_ledger *ledger, int 
     } else if (limit != 0 && (bytes > limit || c->used_bytes > limit - bytes)) {
         rc = -ENOMEM;
     } else {
-        xps__journal_begin(ledger, p->container % XPUSHARE_MAX_CONTAINERS, (uint32_t)proc);
+        xps__journal_proc(ledger, proc);
         c->used_bytes += bytes;
         p->used_bytes += bytes;
         ledger->used_bytes += bytes;
@@ -287,20 +286,16 @@ XPUSHARE_EXTERN int xpushare_ledger_reserve(struct xpushare_ledger *ledger, int 
 }
 
 XPUSHARE_EXTERN int xpushare_ledger_release(struct xpushare_ledger *ledger, int proc, uint64_t bytes) {
-    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
-        return -EINVAL;
-    int rc = xps__ledger_lock(ledger);
+    int rc = xps__lock_proc(ledger, proc);
     if (rc != 0)
         return rc;
     struct xpushare_proc *p = &ledger->procs[proc];
     if (p->state == XPUSHARE_SLOT_ACTIVE) {
-        struct xpushare_container *c = &ledger->containers[p->container % XPUSHARE_MAX_CONTAINERS];
-        xps__journal_begin(ledger, p->container % XPUSHARE_MAX_CONTAINERS, (uint32_t)proc);
+        struct xpushare_container *c = xps__journal_proc(ledger, proc);
         if (bytes > p->used_bytes)
             bytes = p->used_bytes; /* never underflow, whatever the caller claims */
         p->used_bytes -= bytes;
-        c->used_bytes -= bytes < c->used_bytes ? bytes : c->used_bytes;
-        ledger->used_bytes -= bytes < ledger->used_bytes ? bytes : ledger->used_bytes;
+        xps__uncount_bytes(ledger, c, bytes);
         xps__journal_end(ledger);
     }
     xps__ledger_unlock(ledger);

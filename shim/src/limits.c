@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,15 +27,6 @@ static int parse_u64(const char *text, uint64_t max, uint64_t *out) {
     return 0;
 }
 
-static int parse_word(const char *value, const char *const *words, int count, uint32_t *out) {
-    for (int i = 0; i < count; i++)
-        if (strcmp(value, words[i]) == 0) {
-            *out = (uint32_t)i;
-            return 0;
-        }
-    return -EINVAL;
-}
-
 static int copy_text(char *dest, size_t size, const char *value) {
     if (strlen(value) >= size)
         return -EINVAL;
@@ -42,35 +34,73 @@ static int copy_text(char *dest, size_t size, const char *value) {
     return 0;
 }
 
-static int device_field(struct xps_limit *d, const char *key, const char *value) {
-    static const char *const priorities[] = {"low", "normal", "high"};
-    static const char *const policies[] = {"guaranteed", "fixed"};
-    uint64_t v = 0;
-    int rc = 0;
-    if (strcmp(key, "index") == 0) {
-        rc = parse_u64(value, XPUSHARE_MAX_DEVICES - 1, &v);
-        d->index = (int)v;
-    } else if (strcmp(key, "uuid") == 0) {
-        rc = copy_text(d->uuid, sizeof(d->uuid), value);
-    } else if (strcmp(key, "memory") == 0) {
-        rc = parse_u64(value, UINT64_MAX, &d->memory_bytes);
-    } else if (strcmp(key, "cores") == 0) {
-        rc = parse_u64(value, 100, &v);
-        d->core_percent = (uint32_t)v;
-    } else if (strcmp(key, "priority") == 0) {
-        rc = parse_word(value, priorities, 3, &d->priority);
-    } else if (strcmp(key, "policy") == 0) {
-        rc = parse_word(value, policies, 2, &d->policy);
-    } else if (strcmp(key, "ledger") == 0) {
-        rc = copy_text(d->ledger, sizeof(d->ledger), value);
-    } else if (strcmp(key, "memory-max") == 0) {
-        rc = parse_u64(value, UINT64_MAX, &d->memory_max);
-    } else if (strcmp(key, "cores-max") == 0) {
-        rc = parse_u64(value, 100, &v);
-        d->cores_max = (uint32_t)v;
-        d->has_cores_max = 1;
+/* The keys of a device line: what each holds and where it goes in struct xps_limit. */
+enum field_kind { FIELD_NUMBER, FIELD_WORD, FIELD_TEXT };
+struct field {
+    const char *key;
+    enum field_kind kind;
+    size_t offset, size;       /* the member */
+    uint64_t max;              /* FIELD_NUMBER: the largest value */
+    const char *const *words;  /* FIELD_WORD: the values, stored as their index */
+    size_t given;              /* offset of a uint32_t set to 1 when the key is present; 0: none */
+};
+
+static const char *const priorities[] = {"low", "normal", "high", NULL};
+static const char *const policies[] = {"guaranteed", "fixed", NULL};
+
+#define MEMBER(name) offsetof(struct xps_limit, name), sizeof(((struct xps_limit *)0)->name)
+static const struct field fields[] = {
+    {"index", FIELD_NUMBER, MEMBER(index), XPUSHARE_MAX_DEVICES - 1, NULL, 0},
+    {"uuid", FIELD_TEXT, MEMBER(uuid), 0, NULL, 0},
+    {"memory", FIELD_NUMBER, MEMBER(memory_bytes), UINT64_MAX, NULL, 0},
+    {"cores", FIELD_NUMBER, MEMBER(core_percent), 100, NULL, 0},
+    {"priority", FIELD_WORD, MEMBER(priority), 0, priorities, 0},
+    {"policy", FIELD_WORD, MEMBER(policy), 0, policies, 0},
+    {"ledger", FIELD_TEXT, MEMBER(ledger), 0, NULL, 0},
+    {"memory-max", FIELD_NUMBER, MEMBER(memory_max), UINT64_MAX, NULL, 0},
+    {"cores-max", FIELD_NUMBER, MEMBER(cores_max), 100, NULL, offsetof(struct xps_limit, has_cores_max)},
+};
+#undef MEMBER
+_Static_assert(offsetof(struct xps_limit, has_cores_max) != 0, "offset 0 means no presence flag");
+_Static_assert(sizeof(((struct xps_limit *)0)->has_cores_max) == sizeof(uint32_t), "flags are 32 bits");
+_Static_assert(sizeof(((struct xps_limit *)0)->index) == sizeof(uint32_t), "index is stored as 32 bits");
+
+static int parse_word(const char *value, const char *const *words, uint64_t *out) {
+    for (int i = 0; words[i] != NULL; i++)
+        if (strcmp(value, words[i]) == 0) {
+            *out = (uint64_t)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* Store a parsed number into a 32- or 64-bit member (the table's max keeps 32-bit ones in range). */
+static void store_number(char *member, size_t size, uint64_t v) {
+    if (size == sizeof(uint32_t)) {
+        uint32_t narrow = (uint32_t)v;
+        memcpy(member, &narrow, sizeof(narrow));
+    } else {
+        memcpy(member, &v, sizeof(v));
     }
-    return rc; /* unknown keys are ignored: newer writers stay readable */
+}
+
+static int device_field(struct xps_limit *d, const char *key, const char *value) {
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const struct field *f = &fields[i];
+        if (strcmp(key, f->key) != 0)
+            continue;
+        char *member = (char *)d + f->offset;
+        if (f->given != 0)
+            store_number((char *)d + f->given, sizeof(uint32_t), 1);
+        if (f->kind == FIELD_TEXT)
+            return copy_text(member, f->size, value);
+        uint64_t v = 0;
+        int rc = f->kind == FIELD_WORD ? parse_word(value, f->words, &v) : parse_u64(value, f->max, &v);
+        if (rc == 0)
+            store_number(member, f->size, v);
+        return rc;
+    }
+    return 0; /* unknown keys are ignored: newer writers stay readable */
 }
 
 static int parse_device(char *rest, struct xps_limits *out) {

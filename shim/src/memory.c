@@ -205,7 +205,7 @@ int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *fr
     errno = saved;
     if (state != 1)
         return 0;
-    uint32_t c = d->ledger->procs[d->proc].container % XPUSHARE_MAX_CONTAINERS;
+    uint32_t c = xps__proc_container(&d->ledger->procs[d->proc]);
     uint64_t total = xps__memory_ceiling(&d->limit);
     uint64_t live = __atomic_load_n(&d->ledger->containers[c].limit_bytes, __ATOMIC_ACQUIRE);
     if (live != 0 && live < total)

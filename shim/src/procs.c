@@ -106,14 +106,13 @@ int xps__attach(struct xpushare_ledger *ledger, int fd, const char *key, uint64_
     return -ENOSPC;
 }
 
-/* Return a process's bytes and free its slot (called with the lock held). */
-static uint64_t retire_proc(struct xpushare_ledger *ledger, int proc) {
+/* Return a process's bytes and free its slot (called with the lock held); adds the bytes to `*reclaimed`
+ * when given, once the update is complete. */
+static void retire_proc(struct xpushare_ledger *ledger, int proc, uint64_t *reclaimed) {
     struct xpushare_proc *p = &ledger->procs[proc];
-    struct xpushare_container *c = &ledger->containers[p->container % XPUSHARE_MAX_CONTAINERS];
-    xps__journal_begin(ledger, p->container % XPUSHARE_MAX_CONTAINERS, (uint32_t)proc);
+    struct xpushare_container *c = xps__journal_proc(ledger, proc);
     uint64_t bytes = p->used_bytes;
-    c->used_bytes -= bytes < c->used_bytes ? bytes : c->used_bytes;
-    ledger->used_bytes -= bytes < ledger->used_bytes ? bytes : ledger->used_bytes;
+    xps__uncount_bytes(ledger, c, bytes);
     if (c->nprocs > 0)
         c->nprocs--;
     if (p->pending) { /* its work is gone with it: stop counting it in the virtual clock */
@@ -122,17 +121,16 @@ static uint64_t retire_proc(struct xpushare_ledger *ledger, int proc) {
     }
     memset(p, 0, sizeof(*p));
     xps__journal_end(ledger);
-    return bytes;
+    if (reclaimed != NULL)
+        *reclaimed += bytes;
 }
 
 XPUSHARE_EXTERN int xpushare_ledger_detach(struct xpushare_ledger *ledger, int fd, int proc) {
-    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
-        return -EINVAL;
-    int rc = xps__ledger_lock(ledger);
+    int rc = xps__lock_proc(ledger, proc);
     if (rc != 0)
         return rc;
     if (ledger->procs[proc].state == XPUSHARE_SLOT_ACTIVE)
-        retire_proc(ledger, proc);
+        retire_proc(ledger, proc, NULL);
     xps__ledger_unlock(ledger);
     if (fd >= 0)
         liveness_lock(fd, proc, F_UNLCK, F_OFD_SETLK, NULL);
@@ -164,8 +162,7 @@ XPUSHARE_EXTERN int xpushare_ledger_reclaim(struct xpushare_ledger *ledger, int 
         /* Re-check under the lock: a slot is claimed (liveness lock taken) under this same lock. */
         if (p->state == XPUSHARE_SLOT_ACTIVE && !(p->pid == self && p->start_time == self_start) &&
             xpushare_proc_alive(fd, i) == 0) {
-            uint64_t bytes = retire_proc(ledger, i);
-            ledger->reclaimed_bytes += bytes;
+            retire_proc(ledger, i, &ledger->reclaimed_bytes);
             reclaimed++;
         }
         xps__ledger_unlock(ledger);

@@ -46,7 +46,7 @@ static void recount_locked(struct xpushare_ledger *ledger) {
     for (int i = 0; i < XPUSHARE_MAX_PROCS; i++) {
         struct xpushare_proc *p = &ledger->procs[i];
         if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == XPUSHARE_SLOT_ACTIVE && p->pending) {
-            per_container[p->container % XPUSHARE_MAX_CONTAINERS]++;
+            per_container[xps__proc_container(p)]++;
             total++;
         }
     }
@@ -70,13 +70,7 @@ void xps__compute_unlock(struct xpushare_ledger *ledger) {
 }
 
 int xps__compute_init_lock(struct xpushare_ledger *ledger) {
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    int rc = pthread_mutex_init(compute_mutex(ledger), &attr);
-    pthread_mutexattr_destroy(&attr);
-    return -rc;
+    return xps__init_robust_mutex(compute_mutex(ledger));
 }
 
 /* Reconcile the pending counts with the process records (dead processes' flags were dropped). */
@@ -99,14 +93,14 @@ static void advance_locked(struct xpushare_ledger *ledger, uint64_t now) {
 
 XPUSHARE_EXTERN int xpushare_compute_pending(struct xpushare_ledger *ledger, int proc, int pending,
                                              uint64_t now_ns, uint64_t *vclock_out) {
-    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+    if (xps__bad_proc(ledger, proc))
         return -EINVAL;
     int rc = xps__compute_lock(ledger);
     if (rc != 0)
         return rc;
     advance_locked(ledger, now_ns);
     struct xpushare_proc *p = &ledger->procs[proc];
-    struct xpushare_container *c = &ledger->containers[p->container % XPUSHARE_MAX_CONTAINERS];
+    struct xpushare_container *c = &ledger->containers[xps__proc_container(p)];
     if (p->state != XPUSHARE_SLOT_ACTIVE) {
         rc = -ESRCH;
     } else if (pending && !p->pending) {
@@ -160,7 +154,7 @@ XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledge
 
 XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger, int proc,
                                                   uint64_t recorded_ns) {
-    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+    if (xps__bad_proc(ledger, proc))
         return -EINVAL;
     if (__atomic_load_n(&ledger->npending, __ATOMIC_ACQUIRE) <= 1)
         return 0;
@@ -176,9 +170,9 @@ XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger
 }
 
 XPUSHARE_EXTERN int xpushare_ledger_charge(struct xpushare_ledger *ledger, int proc, uint64_t device_ns) {
-    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+    if (xps__bad_proc(ledger, proc))
         return -EINVAL;
-    struct xpushare_container *c = &ledger->containers[ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS];
+    struct xpushare_container *c = &ledger->containers[xps__proc_container(&ledger->procs[proc])];
     __atomic_add_fetch(&c->used_ns, device_ns, __ATOMIC_RELAXED);
     int64_t tokens = __atomic_load_n(&c->tokens_ns, __ATOMIC_RELAXED), next;
     /* A guaranteed claim's debt stops at one bucket: time borrowed while alone is not paid back. */
@@ -207,9 +201,9 @@ static uint64_t priority_hold(struct xpushare_ledger *ledger, uint32_t priority,
 }
 
 XPUSHARE_EXTERN int xpushare_compute_shadowed(struct xpushare_ledger *ledger, int proc, uint64_t now_ns) {
-    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+    if (xps__bad_proc(ledger, proc))
         return -EINVAL;
-    struct xpushare_container *c = &ledger->containers[ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS];
+    struct xpushare_container *c = &ledger->containers[xps__proc_container(&ledger->procs[proc])];
     for (uint32_t p = __atomic_load_n(&c->priority, __ATOMIC_RELAXED) % 3 + 1; p <= XPUSHARE_PRIORITY_HIGH; p++) {
         uint64_t last = __atomic_load_n(&ledger->active_ns[p], __ATOMIC_ACQUIRE);
         if (last != 0 && now_ns < last + XPUSHARE_PRIORITY_SHADOW_NS)
@@ -229,9 +223,9 @@ static void mark_admitted(struct xpushare_ledger *ledger, struct xpushare_contai
 
 XPUSHARE_EXTERN int64_t xpushare_compute_admit(struct xpushare_ledger *ledger, int proc, uint64_t now_ns,
                                                uint32_t max_percent) {
-    if (ledger == NULL || proc < 0 || proc >= XPUSHARE_MAX_PROCS)
+    if (xps__bad_proc(ledger, proc))
         return -EINVAL;
-    struct xpushare_container *c = &ledger->containers[ledger->procs[proc].container % XPUSHARE_MAX_CONTAINERS];
+    struct xpushare_container *c = &ledger->containers[xps__proc_container(&ledger->procs[proc])];
     uint32_t share = __atomic_load_n(&c->core_percent, __ATOMIC_RELAXED);
     uint32_t priority = __atomic_load_n(&c->priority, __ATOMIC_RELAXED) % 3;
     uint32_t policy = __atomic_load_n(&c->policy, __ATOMIC_RELAXED);
