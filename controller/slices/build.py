@@ -18,7 +18,6 @@ from typing import Any
 from api.errors import XPUShareError
 from controller.settings import SliceMode, SliceSettings
 from controller.slices.modes import (
-    Entry,
     ModeOutput,
     consumable_entry,
     counter_set,
@@ -26,6 +25,7 @@ from controller.slices.modes import (
     partition_entries,
 )
 from dra_driver.core.devices import Device, dns_label
+from dra_driver.core.kubetypes import SliceDevice
 
 API_VERSION = "resource.k8s.io/v1"
 MODE_LABEL = "xpushare.io/slice-mode"
@@ -53,10 +53,10 @@ def mode_output(devices: Sequence[Device], mode: SliceMode, settings: SliceSetti
     raise SliceBuildError(f"mode: {mode.value!r} is not concrete; allowed consumable, partitioned, exclusive")
 
 
-def pack_devices(entries: Iterable[Entry], settings: SliceSettings) -> list[list[Entry]]:
+def pack_devices(entries: Iterable[SliceDevice], settings: SliceSettings) -> list[list[SliceDevice]]:
     """Fill slices in order; a slice closes when the next device would break its limit."""
-    chunks: list[list[Entry]] = []
-    current: list[Entry] = []
+    chunks: list[list[SliceDevice]] = []
+    current: list[SliceDevice] = []
     restricted = False
     for entry in entries:
         entry_restricted = "taints" in entry or "consumesCounters" in entry

@@ -15,22 +15,20 @@ from typing import Any
 from controller.settings import SliceSettings
 from controller.slices.attributes import device_attributes, qualified, unhealthy_taints
 from dra_driver.core.devices import MIB, Device
+from dra_driver.core.kubetypes import CounterSet, SliceDevice
 from dra_driver.core.quantity import format_int
 
 WHOLE_CORES = 100
-
-Entry = dict[str, Any]
-
 
 @dataclass(frozen=True, slots=True)
 class ModeOutput:
     """Device entries and the counter sets they consume (empty outside partitioned mode)."""
 
-    devices: list[Entry]
-    counter_sets: list[Entry]
+    devices: list[SliceDevice]
+    counter_sets: list[CounterSet]
 
 
-def _with_taints(entry: Entry, device: Device, settings: SliceSettings) -> Entry:
+def _with_taints(entry: SliceDevice, device: Device, settings: SliceSettings) -> SliceDevice:
     taints = unhealthy_taints(device) if settings.device_taints else []
     if taints:
         entry["taints"] = taints
@@ -50,7 +48,7 @@ def _memory_policy(memory: int, settings: SliceSettings) -> dict[str, Any] | Non
     }
 
 
-def consumable_entry(device: Device, settings: SliceSettings) -> Entry:
+def consumable_entry(device: Device, settings: SliceSettings) -> SliceDevice:
     """A device that claims share by capacity; a device that cannot be shared is offered whole."""
     if not device.shareable:
         return exclusive_entry(device, settings)
@@ -65,7 +63,7 @@ def consumable_entry(device: Device, settings: SliceSettings) -> Entry:
             "validRange": {"min": "0", "step": format_int(settings.cores_step, binary=False)},
         },
     }
-    entry: Entry = {
+    entry: SliceDevice = {
         "name": device.name,
         "attributes": device_attributes(device, "consumable"),
         "capacity": {"memory": memory, "cores": cores},
@@ -74,8 +72,8 @@ def consumable_entry(device: Device, settings: SliceSettings) -> Entry:
     return _with_taints(entry, device, settings)
 
 
-def exclusive_entry(device: Device, settings: SliceSettings) -> Entry:
-    entry: Entry = {
+def exclusive_entry(device: Device, settings: SliceSettings) -> SliceDevice:
+    entry: SliceDevice = {
         "name": device.name,
         "attributes": device_attributes(device, "exclusive"),
         "capacity": {
@@ -111,9 +109,9 @@ def partitions(device: Device, settings: SliceSettings) -> list[Partition]:
     return menu
 
 
-def partition_entries(device: Device, settings: SliceSettings) -> list[Entry]:
+def partition_entries(device: Device, settings: SliceSettings) -> list[SliceDevice]:
     """The slice entries of ``partitions``; each consumes the device's counter set."""
-    entries: list[Entry] = []
+    entries: list[SliceDevice] = []
     for partition in partitions(device, settings):
         amounts = {
             "memory": {"value": format_int(partition.memory_bytes)},
@@ -122,7 +120,7 @@ def partition_entries(device: Device, settings: SliceSettings) -> list[Entry]:
         attributes = device_attributes(device, "partitioned")
         attributes[qualified("partition")] = {"string": str(partition.size)}
         attributes[qualified("parent")] = {"string": device.name}
-        entry: Entry = {
+        entry: SliceDevice = {
             "name": partition.name,
             "attributes": attributes,
             "capacity": {key: dict(value) for key, value in amounts.items()},
@@ -134,7 +132,7 @@ def partition_entries(device: Device, settings: SliceSettings) -> list[Entry]:
     return entries
 
 
-def counter_set(device: Device) -> Entry:
+def counter_set(device: Device) -> CounterSet:
     return {
         "name": device.name,
         "counters": {

@@ -3,7 +3,8 @@
 Objects travel as the API's JSON (``dict``) on the hot paths, where building the official client's
 models would cost milliseconds per ResourceSlice (see ``dra_driver.core.kube``). ``Obj`` is any such
 object or part of one; ``ObjView`` is one that the code only reads. The parts that several modules build
-and read (the device entries of a ResourceSlice) have a ``TypedDict`` so their keys are checked.
+and read (the device entries and counter sets of a ResourceSlice) have a ``TypedDict`` so their keys are
+checked.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ Obj = dict[str, Any]
 ObjView = Mapping[str, Any]
 
 
-class QuantityValue(TypedDict):
-    """``{"value": "16Gi"}``: a capacity or counter as the API writes it."""
+class CounterSet(TypedDict):
+    """One entry of a ResourceSlice's ``spec.sharedCounters``: counters that partitions consume."""
 
-    value: str
+    name: str
+    counters: dict[str, Obj]
 
 
 class SliceDevice(TypedDict, total=False):
