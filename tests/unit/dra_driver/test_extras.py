@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,16 @@ def test_the_extra_holds_what_the_simulation_imports() -> None:
     for package in ("cel-python", "jsonschema"):
         assert package not in base
         assert package in extra
+
+
+def test_the_simulated_devices_ship_inside_the_package() -> None:
+    """The demo builds its fake runtimes and tenant program from package files, never from tests/."""
+    import dra_driver
+    from dra_driver.simulation import workloads
+
+    package = Path(dra_driver.__file__).resolve().parent
+    sources = [workloads.FAKES_DIR / "cuda" / "fake_cuda.c", workloads.FAKES_DIR / "common" / "fake_device.h",
+               workloads.FAKES_DIR / "ascend" / "fake_runtime.c", workloads.PROGRAMS_DIR / "tenant.c"]
+    for source in sources:
+        assert source.is_file(), source
+        assert source.resolve().is_relative_to(package), source
