@@ -17,6 +17,7 @@ from typing import Final
 from api.errors import ConfigError
 from dra_driver.core.devices import MIB
 from dra_driver.core.kube import Backoff
+from dra_driver.core.vendors import PROFILES
 
 # The most claims one physical device can hold at once: the shim's ledger has this many claim records.
 # The scheduler does not know it, so consumable slices keep it with their memory minimum
@@ -41,18 +42,10 @@ class SliceMode(StrEnum):
 FALLBACK_ORDER: Final = (SliceMode.CONSUMABLE, SliceMode.PARTITIONED, SliceMode.EXCLUSIVE)
 
 
-def _fractions(*texts: str) -> tuple[Fraction, ...]:
-    return tuple(Fraction(text) for text in texts)
-
-
-# Keys are matched against the device model (longest case-insensitive prefix wins), then the device type.
+# Each vendor's menus (its profile's); keys are matched against the device model (longest
+# case-insensitive prefix wins), then the device type.
 DEFAULT_PARTITION_PROFILES: Final = MappingProxyType(
-    {
-        "gpu": _fractions("1/8", "1/4", "1/2", "1"),
-        "npu": _fractions("1/4", "1/2", "1"),
-        "ascend910": _fractions("1/4", "1/2", "1"),
-        "ascend310p": _fractions("1/7", "2/7", "4/7"),
-    }
+    {key: sizes for profile in PROFILES.values() for key, sizes in profile.partition_sizes.items()}
 )
 
 

@@ -13,7 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from controller.settings import ATTRIBUTE_DOMAIN, UNHEALTHY_TAINT_KEY
-from dra_driver.core.devices import Device, DeviceType, Health
+from dra_driver.core.devices import Device, Health
+from dra_driver.core.vendors import profile_for
 
 MAX_STRING = 64
 PCI_BUS_ID_ATTRIBUTE = "resource.kubernetes.io/pciBusID"
@@ -67,8 +68,7 @@ def device_attributes(device: Device, sharing: str) -> dict[str, dict[str, Any]]
         version = semver(text) if text else None
         if version is not None:
             attributes[qualified(name)] = {"version": version}
-    count_name = "aicoreCount" if device.type is DeviceType.NPU else "smCount"
-    attributes[qualified(count_name)] = {"int": device.cores}
+    attributes[qualified(profile_for(device.type).cores_attribute)] = {"int": device.cores}
     if device.numa_node is not None:
         attributes[qualified("numaNode")] = {"int": device.numa_node}
     if device.pci_bus_id:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -80,6 +81,14 @@ class VendorProfile(Protocol):
     def backend_options(self) -> Mapping[str, str]:
         """Options its backend accepts, each with the environment variable that gives its default."""
 
+    @property
+    def cores_attribute(self) -> str:
+        """The attribute that publishes its devices' compute units (``smCount``, ``aicoreCount``)."""
+
+    @property
+    def partition_sizes(self) -> Mapping[str, tuple[Fraction, ...]]:
+        """Partitioned mode's default menus: keyed by a lower-case model prefix, or by the device type."""
+
     def open_backend(self, **options: Any) -> DeviceBackend:
         """Open its discovery backend; raises ``DiscoveryError`` when the vendor library cannot work."""
 
@@ -110,6 +119,8 @@ class BaseProfile:
     device_type: ClassVar[DeviceType]
     node_prefix: ClassVar[str]
     driver_files: ClassVar[tuple[str, ...]]
+    cores_attribute: ClassVar[str]
+    partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]]
 
     def device_node(self, minor: int) -> str:
         return f"{self.node_prefix}{minor}"
@@ -127,6 +138,11 @@ class BaseProfile:
 
 # Both vendors' backends read the NUMA node of a PCI device from sysfs where their library lacks it.
 SYSFS_ROOT_OPTION: Mapping[str, str] = {"sysfs_root": "XPUSHARE_SYSFS_ROOT"}
+
+
+def fractions(*texts: str) -> tuple[Fraction, ...]:
+    """``fractions("1/4", "1/2", "1")``: a partition menu as written in profiles and flags."""
+    return tuple(Fraction(text) for text in texts)
 
 
 def present(root: Path, paths: Iterable[str]) -> tuple[str, ...]:

@@ -10,7 +10,8 @@ a physical id there fails. The edits do not depend on a CDI spec of Ascend's own
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dra_driver.core.devices import DeviceType
 from dra_driver.core.vendors.profile import (
@@ -19,6 +20,7 @@ from dra_driver.core.vendors.profile import (
     ClaimedDevice,
     ContainerEdits,
     VendorHost,
+    fractions,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +52,13 @@ class AscendProfile(BaseProfile):
     # Nodes are named by the physical id (the minor); a device's index is the runtime's logical id.
     node_prefix = "/dev/davinci"
     driver_files = DRIVER_FILES
+    cores_attribute = "aicoreCount"
+    # The chips' own hard-slicing templates: 910 by quarters, 310P by sevenths (its 7 AI cores).
+    partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]] = {
+        "npu": fractions("1/4", "1/2", "1"),
+        "ascend910": fractions("1/4", "1/2", "1"),
+        "ascend310p": fractions("1/7", "2/7", "4/7"),
+    }
 
     def open_backend(self, **options: Any) -> DeviceBackend:
         # Imported here so that only a node that asks for Ascend's backend loads cffi and DCMI.

@@ -8,7 +8,8 @@ kind ``nvidia.com/gpu``), that spec adds the nodes and the driver, and ours name
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dra_driver.core.devices import DeviceType
 from dra_driver.core.vendors.profile import (
@@ -17,6 +18,7 @@ from dra_driver.core.vendors.profile import (
     ClaimedDevice,
     ContainerEdits,
     VendorHost,
+    fractions,
     identity_env,
 )
 
@@ -45,6 +47,11 @@ class NvidiaProfile(BaseProfile):
     backend_options: Mapping[str, str] = {"nvml_library": "XPUSHARE_NVML_LIBRARY", **SYSFS_ROOT_OPTION}
     node_prefix = "/dev/nvidia"
     driver_files = DRIVER_FILES
+    cores_attribute = "smCount"
+    # Time-sliced shares of any GPU; MIG-style hard partitions are not what this menu offers.
+    partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]] = {
+        "gpu": fractions("1/8", "1/4", "1/2", "1"),
+    }
 
     def open_backend(self, **options: Any) -> DeviceBackend:
         # Imported here so that only a node that asks for NVIDIA's backend loads pynvml.

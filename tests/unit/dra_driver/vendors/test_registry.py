@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,21 @@ def test_the_registry_and_the_mock_backend_load_no_vendor_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("device_type", "attribute"), [(DeviceType.GPU, "smCount"), (DeviceType.NPU, "aicoreCount")]
+)
+def test_each_vendor_names_its_compute_unit_attribute(device_type: DeviceType, attribute: str) -> None:
+    assert profile_for(device_type).cores_attribute == attribute
+
+
+def test_the_default_partition_menus_are_the_vendors_own() -> None:
+    from controller.settings import DEFAULT_PARTITION_PROFILES
+
+    expected = {key: sizes for p in PROFILES.values() for key, sizes in p.partition_sizes.items()}
+    assert dict(DEFAULT_PARTITION_PROFILES) == expected
+    assert DEFAULT_PARTITION_PROFILES["ascend310p"] == (Fraction(1, 7), Fraction(2, 7), Fraction(4, 7))
+    assert DEFAULT_PARTITION_PROFILES["gpu"][0] == Fraction(1, 8)
+    for sizes in expected.values():
+        assert all(0 < size <= 1 for size in sizes)
