@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kubernetes import client
+from upstream import use_upstream_schemas
 
 from dra_driver.simulation.apiserver.store import Store
 
@@ -209,6 +210,7 @@ def main() -> int:
     parser.add_argument("--gets", type=int, default=2000, help="GETs per round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    print(use_upstream_schemas())
     sim, port = start_sim()
     try:
         rows = measure_raw(args, port) + measure_typed(args, port)

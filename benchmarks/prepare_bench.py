@@ -28,6 +28,7 @@ from typing import Any
 import grpc
 import yaml
 from kubernetes import client
+from upstream import use_upstream_schemas
 
 from api.kubelet import dra_v1_grpc, dra_v1_pb2
 from dra_driver.core.discovery.base import open_backend
@@ -172,6 +173,7 @@ def main() -> int:
     parser.add_argument("--claims", type=int, default=400, help="claims per phase (latency, then throughput)")
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
+    print(use_upstream_schemas())
     logging.basicConfig(level=logging.WARNING)
     devices = max(2, (2 * args.claims) // 48 + 1)  # a device ledger holds at most 64 claims
     work = Path(tempfile.mkdtemp(prefix="xps-bench-"))

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kubernetes import client
+from upstream import use_upstream_schemas
 
 from controller.publisher import KubeApi, SlicePublisher, list_pools
 from controller.settings import RetrySettings, SliceMode, SliceSettings
@@ -110,6 +111,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer nodes and repeats (a smoke run)")
     args = parser.parse_args()
+    print(use_upstream_schemas())
     repeats, nodes = (3, 100) if args.quick else (7, 1000)
     # Go's net/http (a real API server) sends with TCP_NODELAY; without it the embedded server's split
     # header/body writes meet delayed ACKs and add 40 ms to every call, which would measure the simulator.

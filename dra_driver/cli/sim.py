@@ -39,9 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                            help="drop the fields of this feature gate on write, like an API server with the "
                                 f"gate off (repeatable; one of {', '.join(sorted(GATES))})")
     apiserver.add_argument("--schemas", type=Path, default=None,
-                           help="directory of the upstream Kubernetes OpenAPI v3 documents "
-                                "(default ../shared/schemas/k8s beside the project, or "
-                                "$XPUSHARE_K8S_SCHEMAS)")
+                           help="directory of the upstream Kubernetes OpenAPI v3 documents to validate "
+                                "against (default $XPUSHARE_K8S_SCHEMAS; none: DRA limits only)")
     apiserver.add_argument("--tls", action="store_true",
                            help="serve HTTPS with a self-signed certificate (trusted by the kubeconfig)")
     apiserver.set_defaults(handler=run_apiserver)

@@ -81,13 +81,66 @@ def _label_errors(key: str, value: Any) -> list[Obj]:
     return errors
 
 
+# The parts the checks below walk, and the JSON type each must have (``[]``: every element of a list).
+# With the upstream schemas loaded a wrong type is refused before these checks run; without them, this
+# keeps a malformed body a 422 instead of a server error.
+_SLICE_SHAPE: tuple[tuple[str, type], ...] = (
+    ("spec", dict),
+    ("spec.devices", list),
+    ("spec.devices[]", dict),
+    ("spec.devices[].attributes", dict),
+    ("spec.devices[].capacity", dict),
+    ("spec.sharedCounters", list),
+    ("spec.sharedCounters[]", dict),
+    ("spec.pool", dict),
+)
+_CLAIM_SHAPE: tuple[tuple[str, type], ...] = (
+    ("spec", dict),
+    ("spec.devices", dict),
+    ("spec.devices.requests", list),
+)
+_TEMPLATE_SHAPE = (("spec", dict), *((f"spec.{path}", kind) for path, kind in _CLAIM_SHAPE))
+_TYPE_NAMES: dict[type, str] = {dict: "object", list: "array"}
+
+
+def _values(obj: Any, path: str) -> list[tuple[str, Any]]:
+    """The values present at ``path``, each with its own path (list elements numbered)."""
+    found: list[tuple[str, Any]] = [("", obj)]
+    for part in path.split("."):
+        name, each = part.removesuffix("[]"), part.endswith("[]")
+        step: list[tuple[str, Any]] = []
+        for where, value in found:
+            child = value.get(name) if isinstance(value, dict) else None
+            if child is None:
+                continue
+            here = f"{where}.{name}" if where else name
+            if each and isinstance(child, list):
+                step += [(f"{here}[{index}]", item) for index, item in enumerate(child)]
+            elif not each:
+                step.append((here, child))
+        found = step
+    return found
+
+
+def shape_errors(obj: Obj, shape: tuple[tuple[str, type], ...]) -> list[Obj]:
+    """A cause for every value on ``shape``'s paths that is not of its JSON type."""
+    errors: list[Obj] = []
+    for path, wanted in shape:
+        for where, value in _values(obj, path):
+            if not isinstance(value, wanted):
+                message = f'Invalid value: "{type(value).__name__}": must be of type {_TYPE_NAMES[wanted]}'
+                errors.append(cause(where, message, "FieldValueTypeInvalid"))
+    return errors
+
+
 def dra_errors(kind: ResourceKind, obj: Obj) -> list[Obj]:
     if kind.kind == "ResourceSlice":
-        return slice_errors(obj.get("spec") or {})
+        return shape_errors(obj, _SLICE_SHAPE) or slice_errors(obj.get("spec") or {})
     if kind.kind == "ResourceClaim":
-        return claim_spec_errors("spec", obj.get("spec") or {})
+        return shape_errors(obj, _CLAIM_SHAPE) or claim_spec_errors("spec", obj.get("spec") or {})
     if kind.kind == "ResourceClaimTemplate":
-        return claim_spec_errors("spec.spec", (obj.get("spec") or {}).get("spec") or {})
+        spec = (obj.get("spec") or {}).get("spec") if isinstance(obj.get("spec"), dict) else None
+        return shape_errors(obj, _TEMPLATE_SHAPE) or claim_spec_errors("spec.spec", spec or {})
     return []
 
 

@@ -1,7 +1,7 @@
 """Structural validation against the upstream Kubernetes OpenAPI v3 documents.
 
-The documents (one per group/version, unmodified, from ``schemas/k8s`` beside the project or the
-directory named by ``XPUSHARE_K8S_SCHEMAS``) are loaded once; each kind's validator is compiled once and
+The documents (one per group/version, unmodified, from the directory named by ``XPUSHARE_K8S_SCHEMAS``
+or given to the server) are loaded once; each kind's validator is compiled once and
 cached, because compiling costs far more than validating. Refs like ``#/components/schemas/...`` are
 resolved by the ``referencing`` library inside the document that holds them.
 
@@ -37,23 +37,25 @@ _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 
 
-def default_schema_dir() -> Path:
-    """``../shared/schemas/k8s`` relative to the project root, unless overridden by the environment."""
+def default_schema_dir() -> Path | None:
+    """The directory named by ``$XPUSHARE_K8S_SCHEMAS``; None (no upstream schemas) when it is unset.
+
+    The package ships no copy of the upstream documents and never looks for them beside a checkout:
+    tests and benchmarks name theirs through the variable.
+    """
     override = os.environ.get(SCHEMAS_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[4] / "shared" / "schemas" / "k8s"
+    return Path(override) if override else None
 
 
 class SchemaSet:
     """The loaded OpenAPI documents of one schema directory, with per-kind validators cached."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory or Path()
         # Without the upstream documents (an installed package, no checkout beside shared/), the server
         # still serves: writes are then checked only against the DRA limits, and quantities are kept
         # as written. ApiServer warns when this happens.
-        self.available = directory.is_dir()
+        self.available = directory is not None and directory.is_dir()
         self._lock = threading.Lock()
         self._docs: dict[str, Obj] = {}
         self._validators: dict[str, Draft202012Validator] = {}
@@ -257,6 +259,6 @@ def normalize(components: dict[str, Obj], schema: Obj, value: Any, found: Normal
 
 
 @functools.cache
-def shared_schema_set(directory: str) -> SchemaSet:
+def shared_schema_set(directory: str | None) -> SchemaSet:
     """One SchemaSet per directory for the whole process, so every server reuses compiled validators."""
-    return SchemaSet(Path(directory))
+    return SchemaSet(Path(directory) if directory is not None else None)

@@ -51,7 +51,7 @@ class ApiServer:
         self.requested_port = port
         self.gates = Gates.from_names(list(disabled_gates))
         directory = schema_dir or default_schema_dir()
-        self.schemas: SchemaSet = shared_schema_set(str(directory))
+        self.schemas: SchemaSet = shared_schema_set(str(directory) if directory is not None else None)
         if not self.schemas.available:
             _log.warning("upstream Kubernetes schemas not found: objects are checked against the DRA limits "
                          "only (set %s to their directory)", SCHEMAS_ENV, extra={"directory": str(directory)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from kubernetes import client
 
 from dra_driver.simulation.apiserver import ApiServer
@@ -52,6 +53,7 @@ def test_version_through_the_client(kube_client: client.ApiClient) -> None:
     assert info.git_version.startswith("v1.36")
 
 
+@pytest.mark.usefixtures("k8s_schemas")
 def test_openapi_v3_serves_the_upstream_documents(apiserver: ApiServer) -> None:
     _, index, _ = rawhttp.request(apiserver, "GET", "/openapi/v3")
     url = index["paths"]["apis/resource.k8s.io/v1"]["serverRelativeURL"]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dra_driver.simulation.apiserver.patch import json_patch, merge_patch, strategic_merge
 from dra_driver.simulation.apiserver.registry import Registry
-from dra_driver.simulation.apiserver.schema import default_schema_dir, shared_schema_set
+from dra_driver.simulation.apiserver.schema import shared_schema_set
 from dra_driver.simulation.apiserver.status import StatusError
 
 
 @pytest.fixture(scope="module")
-def pod_schema() -> tuple[dict[str, object], dict[str, object]]:
+def pod_schema(k8s_schemas: Path) -> tuple[dict[str, object], dict[str, object]]:
     kind = Registry().lookup("", "v1", "pods")
     assert kind is not None
-    schemas = shared_schema_set(str(default_schema_dir()))
+    schemas = shared_schema_set(str(k8s_schemas))
     return schemas.components(kind), schemas.root(kind)
 
 

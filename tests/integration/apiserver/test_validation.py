@@ -59,6 +59,7 @@ def test_object_name_must_be_a_dns_subdomain(apiserver: ApiServer) -> None:
     assert _fields(status) == ["metadata.name"]
 
 
+@pytest.mark.usefixtures("k8s_schemas")
 def test_wrong_type_names_the_field(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     body["spec"]["pool"]["generation"] = "one"
@@ -67,6 +68,7 @@ def test_wrong_type_names_the_field(apiserver: ApiServer) -> None:
     assert status["details"]["causes"][0]["reason"] == "FieldValueTypeInvalid"
 
 
+@pytest.mark.usefixtures("k8s_schemas")
 def test_missing_required_field_names_the_field(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     del body["spec"]["driver"]
@@ -95,6 +97,7 @@ def test_more_than_eight_counter_sets_is_invalid(apiserver: ApiServer) -> None:
     assert _fields(status) == ["spec.sharedCounters"]
 
 
+@pytest.mark.usefixtures("k8s_schemas")
 def test_quantities_accept_numbers_and_come_back_canonical(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     body["spec"]["devices"][0]["capacity"] = {"cores": {"value": 100}, "memory": {"value": "65536Mi"},
@@ -105,6 +108,7 @@ def test_quantities_accept_numbers_and_come_back_canonical(apiserver: ApiServer)
     assert capacity == {"cores": {"value": "100"}, "memory": {"value": "64Gi"}, "clock": {"value": "1500m"}}
 
 
+@pytest.mark.usefixtures("k8s_schemas")
 def test_a_malformed_quantity_names_the_field(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     body["spec"]["devices"][0]["capacity"]["memory"] = {"value": "lots"}
@@ -120,6 +124,7 @@ def test_several_errors_are_reported_together(apiserver: ApiServer) -> None:
     assert _fields(status) == ["spec.devices[0].name", "spec.devices[1].name"]
 
 
+@pytest.mark.usefixtures("k8s_schemas")
 def test_unknown_fields_are_dropped_with_a_warning_and_rejected_when_strict(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     body["spec"]["bogus"] = True
@@ -202,3 +207,25 @@ def test_without_the_upstream_schemas_the_server_serves_and_still_enforces_the_d
             resource.create_resource_slice(objects.resource_slice("big", "n1", devices=129))
         assert info.value.status == 422
     assert "upstream Kubernetes schemas not found" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda body: body.update(spec=7), "spec"),
+        (lambda body: body["spec"].update(devices={"name": "a"}), "spec.devices"),
+        (lambda body: body["spec"]["devices"].__setitem__(1, "gpu-1"), "spec.devices[1]"),
+        (lambda body: body["spec"]["devices"][0].update(attributes=["type"]), "spec.devices[0].attributes"),
+        (lambda body: body["spec"].update(pool="node-a"), "spec.pool"),
+    ],
+)
+def test_without_the_upstream_schemas_a_body_of_the_wrong_shape_is_a_422_naming_the_field(
+    tmp_path: Any, change: Any, field: str
+) -> None:
+    """The DRA checks walk the body: a wrong type there is the client's error, never a server error."""
+    body = objects.resource_slice("s1", "n1", devices=2)
+    change(body)
+    with ApiServer(schema_dir=tmp_path / "absent") as server:
+        status = _rejected(server, body)
+    assert status["code"] == 422
+    assert _fields(status) == [field]
