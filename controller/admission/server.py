@@ -1,8 +1,14 @@
 """The admission webhook's HTTPS server: POST an AdmissionReview to ``/validate``, get one back.
 
 The API server only calls webhooks over TLS; the certificate and key come from files (mounted from a
-Secret that cert-manager or the Helm chart provides). ``/healthz`` answers probes. Each request is
-handled on its own thread; the decision itself is pure (``review.review``).
+Secret that cert-manager or the Helm chart provides). ``/healthz`` answers probes. Each connection is
+served on its own thread, TLS handshake included, under ``httpserve.Limits`` deadlines, so no client
+can stall another's review; with ``failurePolicy: Ignore`` a stalled webhook would admit everything.
+
+Every request gets an answer: HTTP 400 (or 408, 411, 413) with a line naming what is wrong when the
+body is not an AdmissionReview at all (not a JSON object, nested too deeply, too large), else an
+AdmissionReview, denying with the field (``request.object.metadata: must be an object``) when the
+review itself is malformed. The decision itself is pure (``review.review``).
 """
 
 from __future__ import annotations
@@ -11,11 +17,10 @@ import json
 import logging
 import ssl
 from pathlib import Path
-from typing import Any
 
 from api.errors import XPUShareError
-from controller.admission.review import review
-from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, Endpoint, QuietHandler
+from controller.admission.review import json_type, review
+from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, Endpoint, Limits, QuietHandler
 from dra_driver.core.telemetry import tracer
 
 log = logging.getLogger(__name__)
@@ -43,16 +48,14 @@ class _Handler(QuietHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server dispatches by this name
         if self.path.split("?", 1)[0] != "/validate":
-            self.send_body(404, b"not found", "text/plain")
+            self.send_body(404, b"not found", "text/plain", close=True)  # its body was not read
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if not 0 < length <= MAX_BODY:
-            self.send_body(400, b"body missing or too large", "text/plain")
-            return
-        try:
-            body: Any = json.loads(self.rfile.read(length))
-        except ValueError:
-            self.send_body(400, b"body is not JSON", "text/plain")
+        data = self.read_body(MAX_BODY)
+        if data is None:
+            return  # refused and answered
+        problem, body = parse_review(data)
+        if problem:
+            self.send_body(400, f"{problem}\n".encode())
             return
         with _tracer.start_as_current_span("xpushare.admission_review") as span:
             answer = review(body, self.server.driver_name)
@@ -63,6 +66,21 @@ class _Handler(QuietHandler):
         )
         self.send_body(200, json.dumps(answer).encode(), "application/json")
 
+
+def parse_review(data: bytes) -> tuple[str, object]:
+    """(problem, body): the problem is empty when ``data`` is a JSON object, the shape of an
+    AdmissionReview; whether it is a well-formed one is ``review``'s to say."""
+    if not data:
+        return "request body: empty; expected an AdmissionReview", None
+    try:
+        body = json.loads(data)
+    except RecursionError:  # the C parser gives up after ~1,000 levels, so this costs little
+        return "request body: JSON nested too deeply for an AdmissionReview", None
+    except ValueError as err:  # UnicodeDecodeError included
+        return f"request body: not JSON: {err}", None
+    if not isinstance(body, dict):
+        return f"request body: must be a JSON object, an AdmissionReview (got {json_type(body)})", None
+    return "", body
 
 
 class WebhookServer(Endpoint):
@@ -77,6 +95,8 @@ class WebhookServer(Endpoint):
         driver_name: str,
         host: str = "0.0.0.0",  # noqa: S104 - the API server reaches the webhook through its Service
         port: int = 8443,
+        *,
+        limits: Limits | None = None,
     ) -> None:
         try:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -85,10 +105,8 @@ class WebhookServer(Endpoint):
         except (OSError, ssl.SSLError) as err:
             raise WebhookError(f"load webhook certificate {cert_file} and key {key_file}: {err}") from err
         try:
-            self._server = _Server((host, port), _Handler)
+            self._server = _Server((host, port), _Handler, limits=limits, tls=context)
         except OSError as err:
             raise WebhookError(f"listen on {host}:{port}: {err}") from err
         self._server.driver_name = driver_name
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._runner = BackgroundServer(self._server, "xpushare-webhook")
-

@@ -3,7 +3,8 @@ readiness at ``/readyz``, served by the standard library in a daemon thread.
 
 Plain HTTP on purpose: what it serves is counts and sizes, the same a node exporter shows, and
 Prometheus scrapes pods directly. Each request is rendered on its own thread from the registry, so a
-slow scraper never delays another, and nothing is computed between scrapes.
+slow scraper never delays another, and nothing is computed between scrapes. The same deadlines as the
+webhook's (``httpserve.Limits``) cut off an idle or trickling client, so none can pin a thread.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import socket
 from collections.abc import Callable
 
 from api.errors import ConfigError, XPUShareError
-from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, Endpoint, QuietHandler
+from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, Endpoint, Limits, QuietHandler
 from dra_driver.core.metrics import Registry
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,17 @@ class MetricsServer(Endpoint):
     _listening = "metrics endpoint listening"
 
     def __init__(
-        self, registry: Registry, address: Address, ready: Callable[[], bool] | None = None
+        self,
+        registry: Registry,
+        address: Address,
+        ready: Callable[[], bool] | None = None,
+        *,
+        limits: Limits | None = None,
     ) -> None:
         host, port = address
         server_class = _Server6 if ":" in host else _Server
         try:
-            self._server = server_class((host, port), _Handler)
+            self._server = server_class((host, port), _Handler, limits=limits)
         except OSError as err:
             raise MetricsServerError(f"metrics endpoint: listen on {host}:{port}: {err}") from err
         self._server.registry = registry

@@ -4,13 +4,16 @@ the address flag's parsing."""
 from __future__ import annotations
 
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from api.errors import ConfigError
+from dra_driver.core.httpserve import Limits
 from dra_driver.core.metrics import Registry
 from dra_driver.core.metrics_server import MetricsServer, MetricsServerError, parse_address
 from tests.support.prometheus import scrape
@@ -95,3 +98,64 @@ def test_addresses(text: str, expected: tuple[str, int] | None) -> None:
 def test_bad_addresses_name_the_flag(text: str) -> None:
     with pytest.raises(ConfigError, match="--metrics-address"):
         parse_address(text)
+
+
+FAST = Limits(idle_seconds=1.0, header_seconds=1.0, body_seconds=1.0, write_seconds=2.0, max_connections=3)
+SLACK = 1.5  # seconds a cut-off may come after its deadline on a loaded machine
+
+
+def _until_closed(sock: socket.socket, within: float) -> tuple[float, bytes]:
+    """(seconds until the server closed ``sock``, what it sent before)."""
+    sock.settimeout(within)
+    start, received = time.monotonic(), b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - start, received
+
+
+def _timed_get(url: str) -> float:
+    start = time.monotonic()
+    assert _get(url)[0] == 200
+    return time.monotonic() - start
+
+
+def test_idle_and_trickling_clients_are_cut_off_and_delay_nobody(registry: Registry) -> None:
+    server = MetricsServer(registry, ("127.0.0.1", 0), limits=replace(FAST, max_connections=16)).start()
+    address = ("127.0.0.1", server.port)
+    try:
+        with socket.create_connection(address) as idle, socket.create_connection(address) as slow:
+            slow.sendall(b"GET /metr")  # and nothing more: the headers' deadline runs
+            assert max(_timed_get(f"{server.url}/healthz") for _ in range(5)) < 0.5
+            _, answer = _until_closed(slow, FAST.header_seconds + SLACK)
+            assert answer.startswith(b"HTTP/1.1 408 ")
+            assert answer.endswith(b"request headers: not received within 1 s\n")
+            _, answer = _until_closed(idle, FAST.idle_seconds + SLACK)
+            assert answer == b""  # an idle connection is closed without a word
+    finally:
+        server.stop()
+
+
+def test_connections_over_the_limit_are_closed_at_once_and_service_resumes(registry: Registry) -> None:
+    server = MetricsServer(registry, ("127.0.0.1", 0), limits=replace(FAST, idle_seconds=30)).start()
+    address = ("127.0.0.1", server.port)
+    held = [socket.create_connection(address) for _ in range(FAST.max_connections)]
+    try:
+        time.sleep(0.2)  # all accepted
+        with socket.create_connection(address) as extra:
+            seconds, answer = _until_closed(extra, 5)
+            assert (seconds, answer) < (1.0, b"\x00")  # closed well before any deadline, with no answer
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while True:  # the held connections' threads see the close and free their slots
+        try:
+            assert _get(f"{server.url}/healthz") == (200, "ok\n")
+            break
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    server.stop()

@@ -11,6 +11,7 @@ from tests.unit.controller.admission.objects import (
     BAD,
     DRIVER,
     GOOD,
+    MALFORMED_REVIEWS,
     admission_review,
     claim,
     configs,
@@ -84,3 +85,37 @@ def test_parameters_that_are_not_an_object_are_denied() -> None:
     obj = claim([{"opaque": {"driver": DRIVER, "parameters": "corePercent=5"}}])
     message = review(admission_review(obj), DRIVER)["response"]["status"]["message"]
     assert "spec.devices.config[0].opaque.parameters" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "message"), [(b, m) for _, b, m in MALFORMED_REVIEWS], ids=[c for c, _, _ in MALFORMED_REVIEWS]
+)
+def test_a_malformed_review_is_denied_naming_the_field(body: Any, message: str) -> None:
+    response = review(body, DRIVER)["response"]
+    assert response["allowed"] is False
+    assert message in response["status"]["message"]
+
+
+def test_a_malformed_envelope_is_a_bad_request_and_keeps_the_uid() -> None:
+    body = admission_review(claim(configs(GOOD)))
+    body["request"]["kind"] = "ResourceClaim"
+    response = review(body, DRIVER)["response"]
+    assert response["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002"
+    assert response["status"] == {
+        "code": 400,
+        "reason": "BadRequest",
+        "message": "request.kind: must be an object (got a string)",
+    }
+
+
+def test_a_delete_needs_no_object() -> None:
+    body = admission_review(claim(configs(BAD)), "DELETE")
+    body["request"]["object"] = None
+    assert review(body, DRIVER)["response"]["allowed"] is True
+
+
+def test_names_of_the_wrong_type_are_not_trusted() -> None:
+    obj = claim(configs(BAD))
+    obj["metadata"] = {"name": ["x"], "namespace": {"a": 1}}
+    message = review(admission_review(obj), DRIVER)["response"]["status"]["message"]
+    assert message.startswith("invalid xpushare.io config in ResourceClaim ?:")
