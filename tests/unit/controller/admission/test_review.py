@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from controller.admission import review
+from controller.admission import review, review_json
 from tests.unit.controller.admission.objects import (
     BAD,
     DRIVER,
@@ -84,3 +85,30 @@ def test_parameters_that_are_not_an_object_are_denied() -> None:
     obj = claim([{"opaque": {"driver": DRIVER, "parameters": "corePercent=5"}}])
     message = review(admission_review(obj), DRIVER)["response"]["status"]["message"]
     assert "spec.devices.config[0].opaque.parameters" in message
+
+
+def test_review_json_refuses_a_field_given_twice_in_parameters() -> None:
+    parameters = '{"apiVersion": "xpushare.io/v1alpha1", "kind": "SharingConfig", "priority": "low"'
+    body = json.dumps(admission_review(claim(configs(GOOD)))).replace(
+        json.dumps(GOOD), parameters + ', "priority": "high"}')
+    response = review_json(body.encode(), DRIVER)["response"]
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 422
+    assert "spec.devices.config[0].opaque.parameters.priority: field given more than once" in (
+        response["status"]["message"])
+
+
+@pytest.mark.parametrize("raw", [b"{", b"\xff", b'{"request": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_review_json_answers_a_body_that_is_not_json_with_400(raw: bytes) -> None:
+    response = review_json(raw, DRIVER)["response"]
+    assert (response["allowed"], response["status"]["code"]) == (False, 400)
+
+
+@pytest.mark.parametrize("kind", [["ResourceClaim"], {"kind": "ResourceClaim"}, 7])
+def test_a_kind_that_is_not_a_string_is_not_ours_and_no_crash(kind: Any) -> None:
+    request = admission_review(claim(configs(BAD)))
+    request["request"]["kind"]["kind"] = kind
+    request["request"]["object"]["kind"] = kind
+    assert review(request, DRIVER)["response"]["allowed"] is True
+    request["request"]["kind"] = ["ResourceClaim"]
+    assert review(request, DRIVER)["response"]["allowed"] is True
