@@ -239,6 +239,10 @@ def load_documents(text: str, name: str) -> list[Any]:
         mark = getattr(err, "problem_mark", None)
         where = " at line {}, column {}".format(*_position(text, mark)) if mark is not None else ""
         problem = getattr(err, "problem", None) or type(err).__name__
+        if isinstance(err, yaml.reader.ReaderError):  # a character YAML forbids: it has an offset, no mark
+            before = text.encode()[: err.position].decode(errors="ignore")  # libyaml counts bytes
+            line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+            where, problem = f" at line {line}, column {column}", f"{err.reason} (#x{err.character:04x})"
         if "maximum nesting depth" in problem:  # libyaml's own bound (1000), met before ours
             raise ConfigError(f"{name} is nested too deeply to be a config: more than {MAX_DEPTH} "
                               f"levels{where}") from err

@@ -99,6 +99,8 @@ def test_hostile_document_gets_one_line_naming_where(
                  id="self-referencing map"),
     pytest.param("a: !!int abc\n", "FILE is neither valid YAML nor JSON at line 1, column 4: "
                  'cannot read "abc" as tag:yaml.org,2002:int', id="tag the value cannot hold"),
+    pytest.param("é: b\nc: \x00\n", "FILE is neither valid YAML nor JSON at line 2, column 4: control "
+                 "characters are not allowed (#x0000)", id="control character"),
     pytest.param("a: !!bool maybe\n", "FILE is neither valid YAML nor JSON at line 1, column 4: cannot read",
                  id="bool tag on a word"),
     # The document's mapping is the first level.
