@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from api.errors import ConfigValidationError, Issue, join_path
+from api.parsed import ParsedObject, describe, parse_int
 from api.v1alpha1.sharing import API_VERSION, KIND, MAX_PARAMETERS_BYTES, SharingConfig
 
 RawParameters = bytes | str | Mapping[str, Any]
@@ -25,15 +26,8 @@ _TOO_DEEP = "is nested too deeply (a SharingConfig holds no nested values)"
 _RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
 
 
-class _Object(dict[str, Any]):
-    """A parsed JSON object that remembers which of its keys appeared more than once."""
-
-    duplicates: list[str]
-
-
-def _object_hook(pairs: list[tuple[str, Any]]) -> _Object:
-    obj = _Object()
-    obj.duplicates = []
+def _object_hook(pairs: list[tuple[str, Any]]) -> ParsedObject:
+    obj = ParsedObject()
     for key, value in pairs:
         if key in obj:
             obj.duplicates.append(key)
@@ -45,11 +39,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _parse(raw: bytes | str) -> Any:
-    """Parse JSON text, refusing what Go's decoder refuses too (NaN, Infinity, invalid UTF-8)."""
+def parse_json(raw: bytes | str) -> Any:
+    """Parse JSON text, refusing what Go's decoder refuses too (NaN, Infinity, invalid UTF-8).
+
+    Objects come back as ``ParsedObject``s that remember keys given twice, and integers too long to
+    convert as ``OutOfRangeInt``, so that whoever parses a whole request with this (admission) keeps what
+    ``decode_object_configs`` needs to refuse them.
+    """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(text, object_pairs_hook=_object_hook, parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_object_hook, parse_constant=_reject_constant,
+                          parse_int=parse_int)
     except UnicodeDecodeError as err:
         issue = Issue("", f"is not valid UTF-8 (byte {err.start})")
         raise ConfigValidationError([issue]) from err
@@ -62,16 +62,22 @@ def _parse(raw: bytes | str) -> Any:
         raise ConfigValidationError([Issue("", _TOO_DEEP)]) from err
 
 
-def _size(raw: RawParameters) -> int:
+def _size(raw: bytes | str) -> int:
     if isinstance(raw, bytes):
         return len(raw)
-    if isinstance(raw, str):
-        return len(raw.encode("utf-8", "surrogatepass"))
-    # A mapping came from YAML or a parsed object: measure it as the API server stores it, compact JSON.
+    return len(raw.encode("utf-8", "surrogatepass"))
+
+
+def _size_parsed(raw: Any) -> int:
+    # A parsed value (from YAML or JSON): measure it as the API server stores it, compact JSON. Keys JSON
+    # cannot encode are skipped here and reported by validation.
     try:
-        text = json.dumps(raw, separators=(",", ":"), default=str)
+        text = json.dumps(raw, separators=(",", ":"), default=str, skipkeys=True)
     except RecursionError as err:
         raise ConfigValidationError([Issue("", _TOO_DEEP)]) from err
+    except ValueError as err:  # a circular value, or an int past Python's conversion limit
+        raise ConfigValidationError([Issue("", "has no JSON form (a value inside itself, or an integer "
+                                                 "too long to write)")]) from err
     return len(text.encode("utf-8", "surrogatepass"))
 
 
@@ -82,17 +88,32 @@ def decode_sharing_config(raw: RawParameters, path: str = "") -> SharingConfig:
     ``spec.devices.config[0].opaque.parameters``) and prefixes every issue. Raises
     ``ConfigValidationError`` listing every problem found.
     """
+    return _decode(raw, path, parse=isinstance(raw, bytes | str))
+
+
+def decode_parsed(value: Any, path: str = "") -> SharingConfig:
+    """Decode parameters already parsed from YAML or JSON, whatever their type.
+
+    Unlike ``decode_sharing_config``, a string here is a JSON string, not JSON text: it is refused as the
+    API server's copy of it would be, and nothing is parsed again.
+    """
+    return _decode(value, path, parse=False)
+
+
+def _decode(raw: Any, path: str, *, parse: bool) -> SharingConfig:
     try:
-        size = _size(raw)
+        size = _size(raw) if parse else _size_parsed(raw)
         if size > MAX_PARAMETERS_BYTES:
             issue = Issue("", f"is {size} bytes, over the limit of {MAX_PARAMETERS_BYTES} bytes")
             raise ConfigValidationError([issue])
-        data: Any = _parse(raw) if isinstance(raw, bytes | str) else raw
+        data: Any = parse_json(raw) if parse else raw
         if isinstance(data, Mapping) and not isinstance(data, dict):
             data = dict(data)  # strict validation wants a dict; any read-only mapping is fine here
     except ConfigValidationError as err:
         raise err.with_prefix(path) from err.__cause__
+    # What the parsed object recorded: keys given twice, keys that were not strings (left out of it).
     issues = [Issue(key, "field given more than once") for key in getattr(data, "duplicates", ())]
+    issues += [Issue("", f"field names must be strings (got {got})") for got in getattr(data, "bad_keys", ())]
     try:
         config = SharingConfig.model_validate(data)
     except ValidationError as err:
@@ -123,7 +144,7 @@ def _issue(detail: ErrorDetails) -> Issue:
 
 
 def _message(detail: ErrorDetails) -> str:
-    got = _describe(detail.get("input"))
+    got = describe(detail.get("input"))
     kind, loc = detail["type"], detail["loc"]
     field = SharingConfig.model_fields.get(str(loc[0])) if loc else None
     if not loc:
@@ -163,16 +184,3 @@ def _allowed(field: FieldInfo, *, with_type: bool) -> str:
     if annotation is int and with_type:
         return f"an integer {bounds}".rstrip()
     return bounds or str(annotation)
-
-
-def _describe(value: Any) -> str:
-    """A value as the user wrote it, in JSON terms, short enough for one line."""
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "an array"
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = type(value).__name__
-    return text if len(text) <= 40 else text[:37] + "..."

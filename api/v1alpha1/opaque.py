@@ -8,13 +8,13 @@ mapping of its JSON or YAML form, so this works for any ``resource.k8s.io`` vers
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from api.errors import ConfigValidationError, Issue, join_path
-from api.v1alpha1.decode import decode_sharing_config
+from api.parsed import describe
+from api.v1alpha1.decode import decode_parsed
 from api.v1alpha1.sharing import SharingConfig
 
 DRIVER_NAME = "xpushare.io"
@@ -43,9 +43,10 @@ def find_opaque_parameters(obj: Mapping[str, Any], driver: str = DRIVER_NAME) ->
     malformed; configs of other drivers are skipped.
     """
     kind = obj.get("kind")
-    if kind not in CONFIG_LISTS:
+    if not isinstance(kind, str) or kind not in CONFIG_LISTS:  # a list or an object is not hashable
         allowed = ", ".join(CONFIG_LISTS)
-        raise ConfigValidationError([Issue("kind", f"must be one of {allowed} (got {kind!r})")])
+        got = repr(kind) if isinstance(kind, str) else describe(kind)
+        raise ConfigValidationError([Issue("kind", f"must be one of {allowed} (got {got})")])
     found: list[OpaqueParameters] = []
     issues: list[Issue] = []
     for keys in CONFIG_LISTS[str(kind)]:
@@ -68,10 +69,8 @@ def decode_object_configs(
     for found in find_opaque_parameters(obj, driver):
         # Parameters are already parsed here: anything but an object is refused as it is, even a string
         # that happens to hold JSON text, as the API server would store it as a JSON string.
-        params = found.parameters
-        raw = params if isinstance(params, Mapping) else json.dumps(params, default=str)
         try:
-            decoded.append((found.path, decode_sharing_config(raw, found.path)))
+            decoded.append((found.path, decode_parsed(found.parameters, found.path)))
         except ConfigValidationError as err:
             issues.extend(err.issues)
     if issues:

@@ -9,6 +9,11 @@ Configs of other drivers are not ours to judge and pass untouched.
 The API server only sends well-typed reviews, but anyone who reaches the port can send anything, so
 the envelope's types are checked before use and a malformed one is denied with the field's path from
 the review's root (``request.object.metadata: must be an object``), never answered with a crash.
+
+A field given twice inside opaque parameters reaches the webhook as the client sent it (the API server
+keeps parameters as raw JSON), and ``json.loads`` keeps the last value silently. The server parses the
+body with the decoder's own parser (``parse_json``), which remembers duplicates, so the rule holds here
+as in ``xpushare config validate`` and at prepare time.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ import logging
 import ssl
 from pathlib import Path
 
-from api.errors import XPUShareError
+from api.errors import ConfigValidationError, XPUShareError
+from api.v1alpha1.decode import parse_json
 from controller.admission.review import json_type, review
 from dra_driver.core.httpserve import BackgroundServer, DaemonHTTPServer, Endpoint, Limits, QuietHandler
 from dra_driver.core.telemetry import tracer
@@ -73,11 +74,13 @@ def parse_review(data: bytes) -> tuple[str, object]:
     if not data:
         return "request body: empty; expected an AdmissionReview", None
     try:
-        body = json.loads(data)
-    except RecursionError:  # the C parser gives up after ~1,000 levels, so this costs little
-        return "request body: JSON nested too deeply for an AdmissionReview", None
-    except ValueError as err:  # UnicodeDecodeError included
-        return f"request body: not JSON: {err}", None
+        # The decoder's parser: it keeps fields given twice in parameters for the config check to refuse,
+        # and turns too-deep nesting (RecursionError) and bad UTF-8 into a message.
+        body = parse_json(data)
+    except ConfigValidationError as err:
+        if isinstance(err.__cause__, RecursionError):  # the C parser gives up after ~1,000 levels
+            return "request body: JSON nested too deeply for an AdmissionReview", None
+        return f"request body: not JSON: {err.issues[0].message.removeprefix('is not valid JSON: ')}", None
     if not isinstance(body, dict):
         return f"request body: must be a JSON object, an AdmissionReview (got {json_type(body)})", None
     return "", body

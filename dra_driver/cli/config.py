@@ -5,22 +5,23 @@ It applies exactly the checks of admission and of the kubelet plugin (both decod
 holds a bare SharingConfig, or DeviceClasses, ResourceClaims and ResourceClaimTemplates whose opaque
 configs for the driver are checked; configs of other drivers are skipped. Several YAML documents may
 follow one another. Problems go to stdout, one per line with the path inside the object, exit status 1.
+A file that cannot be read gives one line on stderr saying why and where: not UTF-8, not YAML, or past
+the limits of ``api.yamlfile`` (size, nesting, aliases that would multiply it).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from api.errors import ConfigError, ConfigValidationError
-from api.v1alpha1 import DRIVER_NAME, decode_object_configs, decode_sharing_config
+from api.parsed import key_issues
+from api.v1alpha1 import DRIVER_NAME, decode_object_configs, decode_parsed
 from api.v1alpha1.opaque import CONFIG_LISTS
+from api.yamlfile import load_documents
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Larger files are refused before parsing: no config object comes anywhere near this."""
@@ -55,32 +56,22 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def validate_document(document: Any, driver: str, index: int, count: int) -> list[str]:
-    """Every problem in one document, one line each; lines name the document when the file holds several."""
+    """Every problem in one document, one line each; lines name the document when the file holds several.
+
+    Keys given twice or not strings are refused anywhere in the document, as kubectl and the API server
+    refuse them; those inside our parameters are reported by the decoder too, so lines are deduplicated.
+    """
     prefix = f"document {index + 1}: " if count > 1 else ""
+    issues = key_issues(document)
+    kind = document.get("kind") if isinstance(document, Mapping) else None
     try:
-        if isinstance(document, Mapping) and document.get("kind") in CONFIG_LISTS:
+        if isinstance(kind, str) and kind in CONFIG_LISTS:
             decode_object_configs(document, driver)
         else:
-            decode_sharing_config(document if isinstance(document, Mapping) else _as_json(document))
+            decode_parsed(document)
     except ConfigValidationError as err:
-        return [prefix + str(issue) for issue in err.issues]
-    return []
-
-
-def load_documents(text: str, name: str) -> list[Any]:
-    """The non-empty YAML documents of ``text`` (JSON is YAML too); a parse error names line and column."""
-    try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or type(err).__name__
-        raise ConfigError(f"{name} is neither valid YAML nor JSON{where}: {problem}") from err
-    except RecursionError as err:
-        raise ConfigError(f"{name} is nested too deeply to be a config") from err
-    if not documents:
-        raise ConfigError(f"{name} holds no object to validate")
-    return documents
+        issues.extend(err.issues)
+    return [prefix + line for line in dict.fromkeys(str(issue) for issue in issues)]
 
 
 def _read(file: str, name: str) -> str:
@@ -99,9 +90,3 @@ def _read(file: str, name: str) -> str:
 def _read_file(path: Path) -> bytes:
     with path.open("rb") as file:
         return file.read(MAX_FILE_BYTES + 1)
-
-
-def _as_json(value: Any) -> str:
-    # A document that is not an object (a list, a scalar) is handed over as JSON text so that the decoder
-    # reports it as it reports any non-object parameters.
-    return json.dumps(value, default=str)

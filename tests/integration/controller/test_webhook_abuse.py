@@ -134,7 +134,7 @@ REFUSED: list[tuple[str, bytes, int, str, bool]] = [
     ("not JSON", raw_post(b"{not json"), 400, "request body: not JSON", False),
     ("truncated JSON", raw_post(TRUNCATED), 400, "request body: not JSON", False),
     ("not UTF-8", raw_post(b'{"a": "\xff"}'), 400, "request body: not JSON", False),
-    ("5,000-digit number", raw_post(b"1" * 5000), 400, "request body: not JSON", False),
+    ("5,000-digit number", raw_post(b"1" * 5000), 400, "request body: must be a JSON object", False),
     (
         "an array",
         raw_post(b"[]"),

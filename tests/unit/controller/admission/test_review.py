@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from controller.admission import review
+from controller.admission.server import parse_review
 from tests.unit.controller.admission.objects import (
     BAD,
     DRIVER,
@@ -119,3 +121,37 @@ def test_names_of_the_wrong_type_are_not_trusted() -> None:
     obj["metadata"] = {"name": ["x"], "namespace": {"a": 1}}
     message = review(admission_review(obj), DRIVER)["response"]["status"]["message"]
     assert message.startswith("invalid xpushare.io config in ResourceClaim ?:")
+
+
+def test_a_field_given_twice_in_parameters_is_refused_at_admission() -> None:
+    parameters = '{"apiVersion": "xpushare.io/v1alpha1", "kind": "SharingConfig", "priority": "low"'
+    body = json.dumps(admission_review(claim(configs(GOOD)))).replace(
+        json.dumps(GOOD), parameters + ', "priority": "high"}')
+    problem, parsed = parse_review(body.encode())
+    assert problem == ""
+    response = review(parsed, DRIVER)["response"]
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 422
+    assert "spec.devices.config[0].opaque.parameters.priority: field given more than once" in (
+        response["status"]["message"])
+
+
+@pytest.mark.parametrize("raw", [b"{", b"\xff", b'{"request": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_a_body_that_is_not_json_is_a_problem_named_before_review(raw: bytes) -> None:
+    problem, parsed = parse_review(raw)
+    assert problem.startswith("request body: ")
+    assert parsed is None
+
+
+@pytest.mark.parametrize("kind", [["ResourceClaim"], {"kind": "ResourceClaim"}, 7])
+def test_a_kind_that_is_not_a_string_is_denied_naming_the_field_not_a_crash(kind: Any) -> None:
+    request = admission_review(claim(configs(BAD)))
+    request["request"]["kind"]["kind"] = kind
+    request["request"]["object"]["kind"] = kind
+    response = review(request, DRIVER)["response"]
+    assert (response["allowed"], response["status"]["code"]) == (False, 400)
+    assert response["status"]["message"].startswith("request.kind.kind: must be a string")
+    request["request"]["kind"] = ["ResourceClaim"]
+    response = review(request, DRIVER)["response"]
+    assert (response["allowed"], response["status"]["code"]) == (False, 400)
+    assert response["status"]["message"].startswith("request.kind: must be an object")
