@@ -129,6 +129,10 @@ XPS_HIDDEN void *xps__hook_for_pointer(void *real);
 XPS_HIDDEN void xps__bind_family_from_handle(int sym, void *handle);
 XPS_HIDDEN void xps__bind_family_from_pointer(int sym, void *real);
 XPS_HIDDEN void *xps__real_dlsym(void *handle, const char *name);
+XPS_HIDDEN void *xps__real_dlvsym(void *handle, const char *name, const char *version);
+
+/* elfsym.c: the address of function `name` in libc (or libdl) by its symbol table, `self` excluded. */
+XPS_HIDDEN void *xps__libc_function(const char *name, void *self);
 
 /* Real pointer of a symbol: one load on the hot path, resolved once on first use. */
 static inline void *xps__real_fn(enum xps_sym sym) {
