@@ -169,8 +169,16 @@ XPS_HIDDEN int xps__limits_parse(const char *text, struct xps_limits *out);
 XPS_HIDDEN int xps__limits_load(const char *path, struct xps_limits *out);
 
 /* memory.c: per-device admission against the ledger. */
-XPS_HIDDEN extern int xps__enforcing;
+XPS_HIDDEN extern int xps__enforcing; /* 1 once a limits file is loaded; 0: allocations are refused */
 XPS_HIDDEN void xps__memory_init(const struct xps_limits *limits);
+/* No usable limits file (rc -errno, line > 0 for a parse error): refuse every device allocation. */
+XPS_HIDDEN void xps__memory_refuse(const char *path, int rc, int line);
+XPS_HIDDEN int xps__limits_settle(void);
+
+/* Whether limits are loaded; off the hot path, waits for the set-up (a hook may run before it). */
+static inline int xps__limits_usable(void) {
+    return XPS_LIKELY(__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE)) || xps__limits_settle();
+}
 XPS_HIDDEN int xps__device_by_uuid(const char *uuid);
 XPS_HIDDEN int xps__reserve(int dev, uint64_t bytes);
 XPS_HIDDEN void xps__release(int dev, uint64_t bytes);
