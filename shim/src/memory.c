@@ -30,7 +30,7 @@ struct xps_dev {
 };
 
 int xps__enforcing;
-static struct xps_dev devices[XPUSHARE_MAX_DEVICES];
+static struct xps_dev devices[XPUSHARE_MAX_DEVICES] __attribute__((aligned(64)));
 static char claim_key[XPUSHARE_KEY_LEN];
 
 /* Why allocations are refused (no usable limits file), said once per process at the first one. */
@@ -47,7 +47,8 @@ void xps__memory_refuse(const char *path, int rc, int line) {
     refusal.line = line;
 }
 
-static void warn_refused(void) {
+/* Cold and out of line, as the set-up below: the allocation path's code stays as it was. */
+__attribute__((noinline, cold)) static void warn_refused(void) {
     if (__atomic_exchange_n(&refusal.warned, 1, __ATOMIC_RELAXED))
         return;
     if (refusal.line > 0)
@@ -57,7 +58,7 @@ static void warn_refused(void) {
         xps__warn("limits file %s: %s; device allocations refused", refusal.path, strerror(-refusal.rc));
 }
 
-int xps__limits_settle(void) {
+__attribute__((noinline, cold)) int xps__limits_settle(void) {
     int saved = errno;
     xps__ensure_init();
     errno = saved;
