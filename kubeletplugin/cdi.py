@@ -27,6 +27,7 @@ from api.errors import XPUShareError
 from dra_driver.core.devices import DeviceType
 from dra_driver.core.fileio import write_atomically
 from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
+from shim import LIMITS_PATH
 
 CDI_VENDOR = "xpushare.io"
 CDI_CLASS = "claim"
@@ -34,7 +35,7 @@ CDI_KIND = f"{CDI_VENDOR}/{CDI_CLASS}"
 
 # Where things appear inside the container; fixed so workloads and the shim can rely on them.
 CONTAINER_SHIM_PATH = "/usr/local/xpushare/lib/libxpushare.so"
-CONTAINER_LIMITS_PATH = "/etc/xpushare/limits"
+CONTAINER_LIMITS_PATH = LIMITS_PATH  # the shim's built-in path (xpushare.h): no variable moves it
 CONTAINER_LEDGER_DIR = "/var/run/xpushare/ledger"
 
 READ_ONLY = ("ro", "nosuid", "nodev", "bind")

@@ -1,10 +1,11 @@
 """The read-only limits file of a claim: what the shim inside the container enforces.
 
-The plugin writes one file per claim on the host and the CDI spec mounts it read-only (its path in
-``XPUSHARE_LIMITS_FILE``), so a tenant cannot raise its own limits (an environment variable could be
-overwritten by the workload). Per device it holds the identity, the device's index inside the container,
-the memory limit in bytes, the compute share in percent, the priority, the compute policy and the path of
-the device's ledger inside the container.
+The plugin writes one file per claim on the host and the CDI spec mounts it read-only at the path built
+into the shim (``shim.LIMITS_PATH``, ``/etc/xpushare/limits``), so a tenant cannot raise its own limits
+(an environment variable could be overwritten by the workload, so none names the file to the shim). Per
+device it holds the identity, the device's index inside the container, the memory limit in bytes, the
+compute share in percent, the priority, the compute policy and the path of the device's ledger inside
+the container.
 
 The layout belongs to the shim, so the shim's own writer (``shim.limits``) writes it: the plugin and the
 C parser can never disagree on the format. This module adds the per-claim file (named by

@@ -25,8 +25,19 @@ def header_define(name: str, header: Path = HEADER_PATH) -> int:
     return int(match.group(1))
 
 
+def header_string(name: str, header: Path = HEADER_PATH) -> str:
+    """The value of a string ``#define`` of the public header (``XPUSHARE_LIMITS_PATH``)."""
+    match = re.search(rf'^#define {re.escape(name)}\s+"([^"\\]*)"\s*$', header.read_text(), re.MULTILINE)
+    if match is None:
+        raise LookupError(f"{header}: no string #define {name}")
+    return match.group(1)
+
+
 # The most claims one device's ledger can track at once: its claim (container) records.
 MAX_CLAIMS_PER_DEVICE: Final = header_define("XPUSHARE_MAX_CONTAINERS")
+# Where the shim reads its limits inside a container: fixed when the library is built (no environment
+# variable moves it), so the CDI spec mounts the claim's limits file exactly there.
+LIMITS_PATH: Final = header_string("XPUSHARE_LIMITS_PATH")
 
 
 def library_path() -> Path:
@@ -34,4 +45,9 @@ def library_path() -> Path:
     override = os.environ.get(LIBRARY_ENV)
     if override:
         return Path(override)
+    return packaged_library_path()
+
+
+def packaged_library_path() -> Path:
+    """The production library ``pip install`` built (it reads only ``LIMITS_PATH``)."""
     return Path(__file__).resolve().parent / "_lib" / LIBRARY_NAME

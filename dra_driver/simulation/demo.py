@@ -216,7 +216,9 @@ def claim_environment(plugin: Plugin, claim: ClaimRef, work: Path) -> dict[str, 
     limits = plugin.settings.paths.limits_file(claim.uid)
     host_view = work / "hostview" / limits.name
     workloads.host_view_limits(limits, plugin.settings.paths.ledger_dir, host_view)
-    env = workloads.cuda_environment(library_path(), host_view, work)
+    # On the host there is no /etc/xpushare/limits: the simulation build reads the claim's file from
+    # XPUSHARE_LIMITS_FILE, which the packaged library (the one the CDI spec mounts) ignores.
+    env = workloads.cuda_environment(workloads.build_simulation_shim(), host_view, work)
     env["FAKE_CUDA_MEMORY"] = str(FAKE_GPU_BYTES)
     return env
 

@@ -9,6 +9,7 @@ wherever XPUShare is installed with a C compiler beside it (the demo, the tests,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from api.errors import XPUShareError
 from dra_driver.simulation.cbuild import compile_c, have_compiler
+from shim import buildinfo
 from shim.limits import DeviceLimits, read_limits_file, write_limits_file
 
 CSRC_DIR = Path(__file__).resolve().parent / "csrc"
@@ -69,13 +71,27 @@ def build_fake_ascend() -> tuple[Path, Path]:
     return runtime, acl
 
 
+def build_simulation_shim() -> Path:
+    """The shim built from the package's sources with the test hooks (``shim.buildinfo``), so processes on
+    the host read the limits file ``XPUSHARE_LIMITS_FILE`` names. The packaged library ignores that variable
+    and reads only the fixed container path, which a process on the host does not have: it would refuse
+    every allocation. Flags and sources are the package build's; only the test hooks are added."""
+    # The version script is read by the linker, not the compiler: its hash keys the build cache too.
+    map_hash = hashlib.sha256(buildinfo.VERSION_SCRIPT.read_bytes()).hexdigest()[:12]
+    flags = [*buildinfo.cflags(test_hooks=True), f"-I{buildinfo.INCLUDE_DIR}", *buildinfo.link_flags(),
+             f"-DXPS_MAP_{map_hash}"]
+    return compile_c(buildinfo.sources(), buildinfo.LIBRARY_NAME, shared=True, flags=flags, libs=["-ldl"])
+
+
 def build_tenant() -> Path:
     return compile_c([PROGRAMS_DIR / "tenant.c"], "tenant", libs=["-ldl"])
 
 
 def cuda_environment(shim: Path | None, limits_file: Path | None, state_dir: Path,
                      base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a process on the fake CUDA device, as a claim's container sets it up."""
+    """The environment of a process on the fake CUDA device, as a claim's container sets it up.
+
+    ``shim`` must be a simulation build (``build_simulation_shim``) for ``limits_file`` to be read."""
     env = {k: v for k, v in (os.environ if base is None else base).items()
            if not k.startswith(("XPUSHARE_", "FAKE_", "LD_PRELOAD"))}
     env["LD_LIBRARY_PATH"] = str(build_fake_cuda().parent)

@@ -7,7 +7,7 @@
  * (shim/ledger.py) reads the declarations between the XPUSHARE_CDEF markers with cffi, so C and Python
  * share one layout. Keep that section free of preprocessor logic other than integer #defines.
  *
- * Limits file (read-only in the container, path in XPUSHARE_LIMITS_FILE), one record per line:
+ * Limits file (read-only in the container, at XPUSHARE_LIMITS_PATH below), one record per line:
  *
  *     # comment
  *     version 1
@@ -46,6 +46,15 @@ extern "C" {
 #endif
 
 #define XPUSHARE_EXTERN __attribute__((visibility("default")))
+
+/*
+ * Where the shim reads its limits: fixed at build time, so no environment variable can point a process
+ * at a file of its own (the node plugin mounts the claim's file here read-only; kubeletplugin/cdi.py
+ * reads this line). Only a build with -DXPUSHARE_TEST_HOOKS (tests and the local simulation, never the
+ * packaged library) honours XPUSHARE_LIMITS_FILE instead. Without a usable file here, every device
+ * allocation is refused.
+ */
+#define XPUSHARE_LIMITS_PATH "/etc/xpushare/limits"
 
 /* XPUSHARE_CDEF_BEGIN */
 #define XPUSHARE_LEDGER_MAGIC 0x5844475253505558

@@ -30,8 +30,11 @@ static int current_device(void) {
     return xps__current_device(XPS_VENDOR_RT);
 }
 
+/* Without limits there is no device to look up: xps__reserve refuses the allocation. */
 static int reserve_current(uint64_t bytes) {
-    return xps__reserve_on(current_device(), bytes);
+    if (XPS_UNLIKELY(!xps__limits_usable()))
+        return xps__reserve_on(-1, bytes);
+    return xps__reserve_on(xps__current_device(XPS_VENDOR_RT), bytes);
 }
 
 #define ALLOC_HOOK(name, params, call, out, bytes, kind)                                                 \

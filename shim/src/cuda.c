@@ -39,8 +39,9 @@ static int current_device(void) {
     return xps__current_device(XPS_VENDOR_CUDA);
 }
 
+/* Without limits there is no device to look up: xps__reserve refuses the allocation. */
 static int reserve_current(uint64_t bytes) {
-    if (XPS_UNLIKELY(!__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE)))
+    if (XPS_UNLIKELY(!xps__limits_usable()))
         return xps__reserve_on(-1, bytes);
     return xps__reserve_on(current_device(), bytes);
 }

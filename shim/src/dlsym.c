@@ -1,5 +1,5 @@
 /*
- * dlsym.c - interception by resolved pointer: the dlsym and cuGetProcAddress hooks.
+ * dlsym.c - interception by resolved pointer: the dlsym, dlvsym and cuGetProcAddress hooks.
  *
  * Frameworks rarely call vendor functions by link-time name: PyTorch dlopens libcuda and asks
  * cuGetProcAddress for every driver entry point, with versions and per-thread-stream variants. Both
@@ -8,18 +8,22 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <string.h>
 
 #include "internal.h"
 
 #define CUDA_SUCCESS 0
 #define CUDA_ERROR_NOT_FOUND 500
 
-/* One definition serves both glibc versions of dlsym: the shim's symbol carries no version, which
-   the dynamic linker accepts for references to dlsym@GLIBC_2.2.5 and dlsym@GLIBC_2.34 alike. */
-XPUSHARE_EXTERN void *dlsym(void *handle, const char *name) {
-    void *real = xps__real_dlsym(handle, name);
-    if (real == NULL || xps__guard)
-        return real;
+/* A real address found for `name`: the hook when the shim hooks it, else the address itself. */
+static void *hook_lookup(void *handle, const char *name, void *real) {
+    if (name != NULL && name[0] == 'd') {
+        /* The lookup functions themselves, from any handle: glibc's would look past the shim. */
+        if (strcmp(name, "dlsym") == 0)
+            return (void *)dlsym;
+        if (strcmp(name, "dlvsym") == 0)
+            return (void *)dlvsym;
+    }
     int sym = xps__sym_by_name(name);
     if (sym >= 0) {
         void *hook = xps__hook_of(sym);
@@ -33,6 +37,28 @@ XPUSHARE_EXTERN void *dlsym(void *handle, const char *name) {
     }
     void *hook = xps__hook_for_pointer(real);
     return hook != NULL ? hook : real;
+}
+
+/* One definition serves both glibc versions of dlsym: the shim's symbol carries no version, which
+   the dynamic linker accepts for references to dlsym@GLIBC_2.2.5 and dlsym@GLIBC_2.34 alike. */
+XPUSHARE_EXTERN void *dlsym(void *handle, const char *name) {
+    void *real = xps__real_dlsym(handle, name);
+    if (real == NULL || xps__guard)
+        return real;
+    return hook_lookup(handle, name, real);
+}
+
+/*
+ * Versioned lookups: glibc's dlvsym asks for an exact version, which the shim's unversioned symbols never
+ * match, so dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34") would reach glibc's dlsym and through it the real
+ * vendor functions. The hook lets the real lookup run and answers as dlsym does (the hooks of dlsym,
+ * dlvsym and every symbol the shim hooks), so versioned lookups lead to the same hooks.
+ */
+XPUSHARE_EXTERN void *dlvsym(void *handle, const char *name, const char *version) {
+    void *real = xps__real_dlvsym(handle, name, version);
+    if (real == NULL || xps__guard)
+        return real;
+    return hook_lookup(handle, name, real);
 }
 
 static void map_proc(void *real_gpa, void **pfn) {

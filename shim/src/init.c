@@ -1,9 +1,15 @@
 /*
- * init.c - one-time set-up: read the limits file named by XPUSHARE_LIMITS_FILE and prepare the devices.
+ * init.c - one-time set-up: read the limits file at XPUSHARE_LIMITS_PATH and prepare the devices.
  *
- * Runs from a constructor and, for hooks called before constructors (another library's constructor may
- * allocate), from pthread_once at first use. Nothing here touches the device: ledgers are attached at a
- * process's first allocation, so a process that never uses the accelerator pays only this read.
+ * The path is fixed at build time: an environment variable cannot point the shim at a file the tenant
+ * wrote. Only a test or simulation build (-DXPUSHARE_TEST_HOOKS, see shim/buildinfo.py) takes the path
+ * from XPUSHARE_LIMITS_FILE. Without a usable file the shim fails closed: every device allocation is
+ * refused (memory.c says why, once, at the first one); nothing is printed here, so a process that loads
+ * the library and never allocates (the node plugin reading ledgers through cffi) sees nothing.
+ *
+ * Runs from a constructor and, for allocations made before constructors (another library's constructor
+ * may allocate), from pthread_once at first use. Nothing here touches the device: ledgers are attached at
+ * a process's first allocation, so a process that never uses the accelerator pays only this read.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,19 +45,25 @@ static void after_fork_child(void) {
     xps__map_reset();
 }
 
+/* The limits file: the fixed path, or in a test build the one XPUSHARE_LIMITS_FILE names. */
+static const char *limits_path(void) {
+#ifdef XPUSHARE_TEST_HOOKS
+    const char *path = getenv("XPUSHARE_LIMITS_FILE");
+    if (path != NULL && path[0] != '\0')
+        return path;
+#endif
+    return XPUSHARE_LIMITS_PATH;
+}
+
 static void init_once(void) {
     int saved = errno;
     static struct xps_limits limits;
-    const char *path = getenv("XPUSHARE_LIMITS_FILE");
-    int rc = -ENOENT;
-    if (path != NULL && path[0] != '\0') {
-        rc = xps__limits_load(path, &limits);
-        if (rc != 0)
-            xps__warn("limits file %s unusable (%s, line %d): not enforcing", path, strerror(-rc),
-                      limits.error_line);
-    }
+    const char *path = limits_path();
+    int rc = xps__limits_load(path, &limits);
     if (rc == 0)
         xps__memory_init(&limits);
+    else
+        xps__memory_refuse(path, rc, limits.error_line);
     pthread_atfork(NULL, NULL, after_fork_child);
     errno = saved;
 }

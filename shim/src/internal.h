@@ -129,6 +129,10 @@ XPS_HIDDEN void *xps__hook_for_pointer(void *real);
 XPS_HIDDEN void xps__bind_family_from_handle(int sym, void *handle);
 XPS_HIDDEN void xps__bind_family_from_pointer(int sym, void *real);
 XPS_HIDDEN void *xps__real_dlsym(void *handle, const char *name);
+XPS_HIDDEN void *xps__real_dlvsym(void *handle, const char *name, const char *version);
+
+/* elfsym.c: the address of function `name` in libc (or libdl) by its symbol table, `self` excluded. */
+XPS_HIDDEN void *xps__libc_function(const char *name, void *self);
 
 /* Real pointer of a symbol: one load on the hot path, resolved once on first use. */
 static inline void *xps__real_fn(enum xps_sym sym) {
@@ -165,8 +169,16 @@ XPS_HIDDEN int xps__limits_parse(const char *text, struct xps_limits *out);
 XPS_HIDDEN int xps__limits_load(const char *path, struct xps_limits *out);
 
 /* memory.c: per-device admission against the ledger. */
-XPS_HIDDEN extern int xps__enforcing;
+XPS_HIDDEN extern int xps__enforcing; /* 1 once a limits file is loaded; 0: allocations are refused */
 XPS_HIDDEN void xps__memory_init(const struct xps_limits *limits);
+/* No usable limits file (rc -errno, line > 0 for a parse error): refuse every device allocation. */
+XPS_HIDDEN void xps__memory_refuse(const char *path, int rc, int line);
+XPS_HIDDEN int xps__limits_settle(void);
+
+/* Whether limits are loaded; off the hot path, waits for the set-up (a hook may run before it). */
+static inline int xps__limits_usable(void) {
+    return XPS_LIKELY(__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE)) || xps__limits_settle();
+}
 XPS_HIDDEN int xps__device_by_uuid(const char *uuid);
 XPS_HIDDEN int xps__reserve(int dev, uint64_t bytes);
 XPS_HIDDEN void xps__release(int dev, uint64_t bytes);

@@ -1,8 +1,9 @@
 /*
  * limits.c - parse the read-only limits file the node plugin writes (format in xpushare.h).
  *
- * Read once at start-up; a malformed line is reported and the file rejected as a whole, so a half-read
- * file never enforces wrong limits.
+ * Read once at start-up; a malformed line, a file cut short (no newline at its end, or no device) or a
+ * read error rejects the file as a whole, so a half-read file never enforces wrong limits: the shim then
+ * refuses device allocations (memory.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -166,15 +167,21 @@ int xps__limits_parse(const char *text, struct xps_limits *out) {
         rc = parse_line(line, out);
     }
     free(copy);
+    /* The writer ends every record with a newline: a file without one at its end was cut short. */
+    if (rc == 0 && (text[0] == '\0' || text[strlen(text) - 1] != '\n'))
+        rc = -EINVAL;
     if (rc == 0 && out->version != 1)
         rc = -EPROTO;
     if (rc == 0 && out->claim[0] == '\0')
         rc = -EINVAL;
+    if (rc == 0 && out->count == 0)
+        rc = -EINVAL; /* every claim has a device: none means a file cut short at a line's end */
     out->error_line = rc == 0 ? 0 : line_no;
     return rc;
 }
 
 int xps__limits_load(const char *path, struct xps_limits *out) {
+    out->error_line = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -184,10 +191,15 @@ int xps__limits_load(const char *path, struct xps_limits *out) {
         return -ENOMEM;
     }
     size_t len = 0;
-    ssize_t n;
+    ssize_t n = 0;
     while (len < LIMITS_MAX_BYTES && (n = read(fd, buf + len, LIMITS_MAX_BYTES - len)) > 0)
         len += (size_t)n;
+    int read_error = n < 0 ? -errno : 0;
     close(fd);
+    if (read_error != 0) {
+        free(buf);
+        return read_error;
+    }
     buf[len] = '\0';
     int rc = xps__limits_parse(buf, out);
     free(buf);

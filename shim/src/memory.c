@@ -30,9 +30,40 @@ struct xps_dev {
 };
 
 int xps__enforcing;
-static struct xps_dev devices[XPUSHARE_MAX_DEVICES];
+static struct xps_dev devices[XPUSHARE_MAX_DEVICES] __attribute__((aligned(64)));
 static char claim_key[XPUSHARE_KEY_LEN];
-static int warned_passthrough;
+
+/* Why allocations are refused (no usable limits file), said once per process at the first one. */
+static struct {
+    char path[512];
+    int rc;   /* -errno */
+    int line; /* > 0: where the parse failed */
+    int warned;
+} refusal = {"", -ENOENT, 0, 0};
+
+void xps__memory_refuse(const char *path, int rc, int line) {
+    snprintf(refusal.path, sizeof(refusal.path), "%s", path);
+    refusal.rc = rc;
+    refusal.line = line;
+}
+
+/* Cold and out of line, as the set-up below: the allocation path's code stays as it was. */
+__attribute__((noinline, cold)) static void warn_refused(void) {
+    if (__atomic_exchange_n(&refusal.warned, 1, __ATOMIC_RELAXED))
+        return;
+    if (refusal.line > 0)
+        xps__warn("limits file %s: %s (line %d); device allocations refused", refusal.path,
+                  strerror(-refusal.rc), refusal.line);
+    else
+        xps__warn("limits file %s: %s; device allocations refused", refusal.path, strerror(-refusal.rc));
+}
+
+__attribute__((noinline, cold)) int xps__limits_settle(void) {
+    int saved = errno;
+    xps__ensure_init();
+    errno = saved;
+    return __atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE);
+}
 
 void xps__memory_init(const struct xps_limits *limits) {
     memcpy(claim_key, limits->claim, sizeof(claim_key));
@@ -114,11 +145,6 @@ static int maybe_reclaim(struct xps_dev *d, uint64_t interval) {
     return xpushare_ledger_reclaim(d->ledger, d->fd);
 }
 
-static void warn_passthrough(void) {
-    if (!__atomic_exchange_n(&warned_passthrough, 1, __ATOMIC_RELAXED))
-        xps__warn("no usable limits file (XPUSHARE_LIMITS_FILE): device memory is not limited");
-}
-
 /* The file's allocation bounds every live change; the ledger record holds the current quota. */
 uint64_t xps__memory_ceiling(const struct xps_limit *limit) {
     if (limit->memory_bytes == 0 || limit->memory_max == 0)
@@ -164,11 +190,11 @@ int xps__maybe_reclaim(int dev) {
     return rc;
 }
 
-/* 1: counted against dev; 0: not limited (pass through, untracked); -1: over the limit. */
+/* 1: counted against dev; 0: not limited (pass through, untracked); -1: over the limit or no limits file. */
 int xps__reserve(int dev, uint64_t bytes) {
-    if (XPS_UNLIKELY(!__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE))) {
-        warn_passthrough();
-        return 0;
+    if (XPS_UNLIKELY(!xps__limits_usable())) {
+        warn_refused(); /* fail closed: without its limits a process gets no device memory */
+        return -1;
     }
     if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES || !devices[dev].configured)
         return 0;
@@ -230,6 +256,7 @@ __attribute__((destructor)) static void detach_all(void) {
 
 /* In a forked child: the parent's slots are not ours; join again at the first allocation. */
 void xps__memory_after_fork(void) {
+    refusal.warned = 0; /* a new process: it says why at its own first allocation */
     for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++) {
         struct xps_dev *d = &devices[i];
         d->lock = 0;

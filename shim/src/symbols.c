@@ -31,13 +31,30 @@ void *xps__real[XPS_SYM_COUNT];
 static int family_bound[XPS_FAM_COUNT];
 
 typedef void *(*dlsym_fn)(void *, const char *);
+typedef void *(*dlvsym_fn)(void *, const char *, const char *);
 static dlsym_fn real_dlsym_ptr;
+static dlvsym_fn real_dlvsym_ptr;
+
+/* glibc's dlvsym: the shim's own references to dlvsym bind to its hook, so it is read from libc's table. */
+static dlvsym_fn real_dlvsym(void) {
+    dlvsym_fn fn = __atomic_load_n(&real_dlvsym_ptr, __ATOMIC_ACQUIRE);
+    if (XPS_UNLIKELY(fn == NULL)) {
+        fn = (dlvsym_fn)xps__libc_function("dlvsym", (void *)dlvsym);
+        __atomic_store_n(&real_dlvsym_ptr, fn, __ATOMIC_RELEASE);
+    }
+    return fn;
+}
+
+void *xps__real_dlvsym(void *handle, const char *name, const char *version) {
+    dlvsym_fn fn = real_dlvsym();
+    return fn != NULL ? fn(handle, name, version) : NULL;
+}
 
 /* glibc exports dlsym under two versions; ask for the newest first, then the original one. */
 static dlsym_fn find_real_dlsym(void) {
     static const char *const versions[] = {"GLIBC_2.34", "GLIBC_2.2.5", "GLIBC_2.17", "GLIBC_2.0"};
     for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
-        void *p = dlvsym(RTLD_NEXT, "dlsym", versions[i]);
+        void *p = xps__real_dlvsym(RTLD_NEXT, "dlsym", versions[i]);
         if (p != NULL)
             return (dlsym_fn)p;
     }

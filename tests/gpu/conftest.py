@@ -11,13 +11,14 @@ Running them on a GPU machine, from the repository root, with the interpreter th
     PYTHONPATH=$PWD python3 -m pytest -m gpu tests/gpu -rs -v
     PYTHONPATH=$PWD python3 benchmarks/share_accuracy_torch.py --seconds 5
 
-The shim is ``shim.library_path()`` (``shim/_lib/libxpushare.so``, built by ``pip install -e .``); when
-it is missing the tests compile it with gcc exactly as the package build does. The ledger is created
-and the claim recorded in it as the node plugin does, through ``shim.ledger`` (cffi); where cffi is
+The shim is its test build (``find_shim``): compiled with gcc as the package build does, plus the test
+hooks, so ``XPUSHARE_LIMITS_FILE`` names each claim's limits file (the packaged
+``shim/_lib/libxpushare.so`` reads only ``/etc/xpushare/limits`` and ignores the variable). The ledger
+is created and the claim recorded in it as the node plugin does, through ``shim.ledger`` (cffi); where cffi is
 missing the shim creates both itself at the first allocation and the ledger checks are left out.
 
 With the session's device tool (the sources are sent; the shim is compiled there into tests/.build,
-which stays between calls on a warm machine; add ``carry=["shim/_lib"]`` to send a built one instead),
+which stays between calls on a warm machine),
 two calls of about 3 and 4 minutes, output kept under ``$OUT``::
 
     run(kind="nvidia-h100-x1", timeout_s=600, command="export PYTHONPATH=$PWD PYTHONUNBUFFERED=1; "

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.errors import XPUShareError
-from shim import LIBRARY_ENV, buildinfo, library_path
+from shim import LIBRARY_ENV, buildinfo
 from shim.limits import DeviceLimits, write_limits_file
 
 MIB = 1 << 20
@@ -109,26 +109,23 @@ def probe() -> Gpu | str:
 
 
 def find_shim() -> Path | str:
-    """The packaged shim (``shim.library_path()``); missing, it is compiled here as the package build does.
-
-    Built with ``shim.buildinfo.compile_command`` (what ``pip install`` runs) into a directory named by
-    the sources' hash, so a GPU machine without the project installed tests the sources it was sent.
+    """The shim's test build, compiled here from the sources (``shim.buildinfo.compile_command`` with the
+    test hooks, so ``XPUSHARE_LIMITS_FILE`` names each claim's limits file; the packaged library ignores
+    the variable and reads only ``/etc/xpushare/limits``), into a directory named by the sources' hash,
+    so a GPU machine without the project installed tests the sources it was sent.
     """
-    packaged = library_path()
-    if packaged.is_file():
-        return packaged
     compiler = shutil.which(os.environ.get("CC", "gcc"))
     if compiler is None:
-        return f"shim not built ({packaged} missing) and no C compiler to build it: run pip install -e ."
+        return "no C compiler to build the shim's test build"
     inputs = [*buildinfo.sources(), *sorted(buildinfo.INCLUDE_DIR.glob("*.h")), buildinfo.VERSION_SCRIPT]
-    digest = hashlib.sha256(b"".join(path.read_bytes() for path in inputs)).hexdigest()[:16]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in inputs) + b"test-hooks").hexdigest()[:16]
     target = BUILD_DIR / digest / buildinfo.LIBRARY_NAME
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / buildinfo.LIBRARY_NAME
-        ok, output = _command(buildinfo.compile_command(compiler, built), 300)
+        ok, output = _command(buildinfo.compile_command(compiler, built, test_hooks=True), 300)
         if not ok:
             return f"shim build failed: {output}"
         os.replace(built, target)

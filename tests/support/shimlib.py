@@ -4,7 +4,8 @@ Shared by the shim's own tests, the benchmarks and any test that needs a limited
 GPU). ``TenantGroup`` runs tenant processes (claims) sharing one fake device and measures the share of
 the device each got (the demo's version is ``simulation.workloads.split_shares``). Everything is compiled
 through ``compile_c`` (cached by content), with the shim's flags taken from ``shim/buildinfo.py`` so
-tests exercise the library exactly as ``pip install`` builds it.
+tests exercise the library as ``pip install`` builds it, plus the test hooks (``XPUSHARE_LIMITS_FILE``
+names the limits file; ``build_production_shim`` is the build without them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dra_driver.simulation.workloads import (
     START_DELAY_NS,
     build_fake_ascend,
     build_fake_cuda,
+    build_simulation_shim,
     build_tenant,
     run_together,
     tenant_argv,
@@ -39,8 +41,14 @@ TEST_PROGRAMS_DIR = Path(__file__).resolve().parents[1] / "integration" / "shim"
 
 
 def build_shim() -> Path:
+    """The test build: the package's flags plus the test hooks (``XPUSHARE_LIMITS_FILE`` is honoured)."""
+    return build_simulation_shim()
+
+
+def build_production_shim() -> Path:
+    """The shim exactly as ``pip install`` builds it (no test hooks), cached like the other builds."""
     map_hash = hashlib.sha256(buildinfo.VERSION_SCRIPT.read_bytes()).hexdigest()[:12]
-    flags = [*buildinfo.CFLAGS, f"-I{buildinfo.INCLUDE_DIR}", *buildinfo.link_flags(),
+    flags = [*buildinfo.cflags(), f"-I{buildinfo.INCLUDE_DIR}", *buildinfo.link_flags(),
              f"-DXPS_MAP_{map_hash}"]
     return compile_c(buildinfo.sources(), buildinfo.LIBRARY_NAME, shared=True, flags=flags, libs=["-ldl"])
 

@@ -115,13 +115,14 @@ print("codes", codes, "free", free.value, "total", total.value)
     assert result.stdout.strip() == f"codes [0, 0, 0, 2] free 0 total {3 * MIB}", result.stderr
 
 
-def test_without_a_limits_file_everything_passes_and_one_warning_is_printed(setup: ShimSetup,
-                                                                            cuda_client: Path) -> None:
+def test_without_a_limits_file_every_allocation_is_refused_and_one_line_says_why(setup: ShimSetup,
+                                                                                  cuda_client: Path) -> None:
+    # No XPUSHARE_LIMITS_FILE: the test build reads the fixed path, absent on this host (fail closed).
     result = setup.run([cuda_client, "dlsym", "--", "alloc", 600 * MIB, "alloc", 300 * MIB, "info"])
-    assert result.codes("alloc") == [0, 0]
-    assert result.value("info", "total") == 1 << 30  # the fake device's real size
-    assert result.stderr.count("xpushare:") == 1
-    assert "no usable limits file" in result.stderr
+    assert result.codes("alloc") == [CUDA_ERROR_OUT_OF_MEMORY, CUDA_ERROR_OUT_OF_MEMORY]
+    assert setup.cuda_state.peak() == 0  # nothing reached the device
+    assert result.stderr == ("xpushare: limits file /etc/xpushare/limits: No such file or directory; "
+                             "device allocations refused\n")
 
 
 def test_a_process_that_never_touches_the_device_is_unaffected(setup: ShimSetup) -> None:
@@ -139,15 +140,16 @@ def test_a_process_that_never_touches_the_device_is_unaffected(setup: ShimSetup)
      "version 1\nclaim a\ndevice index=0\ndevice index=0\n",
      "version 1\nclaim a\ndevice index=0 cores=101\n"],
 )
-def test_a_malformed_limits_file_is_reported_and_not_half_applied(setup: ShimSetup, cuda_client: Path,
-                                                                  text: str) -> None:
+def test_a_malformed_limits_file_is_reported_and_refuses_allocations(setup: ShimSetup, cuda_client: Path,
+                                                                     text: str) -> None:
     setup.add_device(0, MIB)
     setup.limits_file.chmod(0o644)
     setup.limits_file.write_text(text)
-    result = setup.run([cuda_client, "dlsym", "--", "alloc", 2 * MIB])
-    assert result.codes("alloc") == [0]
-    assert "unusable" in result.stderr
-    assert result.stderr.count("\n") == 2
+    result = setup.run([cuda_client, "dlsym", "--", "alloc", 2 * MIB, "alloc", 4096])
+    assert result.codes("alloc") == [CUDA_ERROR_OUT_OF_MEMORY, CUDA_ERROR_OUT_OF_MEMORY]
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"xpushare: limits file {setup.limits_file}: ")
+    assert result.stderr.endswith("; device allocations refused\n")
 
 
 def test_launches_from_every_process_land_on_the_shared_device_timeline(setup: ShimSetup,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
+
 from shim import buildinfo
-from tests.support.shimlib import ShimSetup, build_fake_ascend, build_fake_cuda
+from tests.support.shimlib import ShimSetup, build_fake_ascend, build_fake_cuda, build_program
 
 LOOKUP = """
 import ctypes, sys
@@ -50,3 +52,16 @@ def test_dlsym_and_cuGetProcAddress_return_the_hook_for_every_hooked_symbol(setu
     expected = {"cuLaunchKernelEx_ptsz", "cuMemcpyDtoH_v2_ptds", "rtMalloc", "rtKernelLaunchWithHandleV2",
                 "rtModelExecute"}
     assert expected <= {name for kind, name in found if kind == "dlsym"}
+
+
+@pytest.mark.parametrize("route", ["dlsym", "dlvsym", "gpa", "gpa_v2"])
+def test_versioned_lookups_lead_to_the_hooks(setup: ShimSetup, route: str) -> None:
+    setup.add_device(0, 1 << 20)
+    client = build_program("dlvsym_client")
+    over = setup.run([client, route, 2 << 20])
+    assert over.lines("alloc") == ["alloc rc=2"], over.stdout + over.stderr  # CUDA_ERROR_OUT_OF_MEMORY
+    within = setup.run([client, route, 1 << 19])
+    assert within.lines("alloc") == ["alloc rc=0"], within.stdout + within.stderr
+    # Without the shim the same route reaches the device: the check above can fail.
+    bare = ShimSetup(setup.root, preload=False).run([client, route, 2 << 20])
+    assert bare.lines("alloc") == ["alloc rc=0"], bare.stdout + bare.stderr

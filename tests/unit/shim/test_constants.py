@@ -46,3 +46,22 @@ def test_a_missing_define_is_an_error(tmp_path: Path) -> None:
     assert shim.header_define("XPUSHARE_MAX_PROCS", header) == 1024
     with pytest.raises(LookupError, match="XPUSHARE_MAX_CONTAINERS"):
         shim.header_define("XPUSHARE_MAX_CONTAINERS", header)
+
+
+def test_the_cdi_spec_mounts_the_limits_file_where_the_library_reads_it() -> None:
+    from kubeletplugin import cdi
+
+    assert shim.LIMITS_PATH == "/etc/xpushare/limits"
+    assert cdi.CONTAINER_LIMITS_PATH is shim.LIMITS_PATH
+    packaged = shim.packaged_library_path()
+    if not packaged.is_file():
+        pytest.skip(f"no packaged library at {packaged} (pip install -e . builds it)")
+    assert shim.LIMITS_PATH.encode() + b"\0" in packaged.read_bytes()  # the string the C code opens
+
+
+def test_a_string_define_is_read_from_the_header(tmp_path: Path) -> None:
+    header = tmp_path / "h.h"
+    header.write_text('#define A "/x/y"\n#define B 3\n')
+    assert shim.header_string("A", header) == "/x/y"
+    with pytest.raises(LookupError):
+        shim.header_string("B", header)
