@@ -79,6 +79,8 @@ _WRITE_PARAMS = (
     ("fieldValidation", "How the server treats unknown and duplicate fields in the body: Ignore, Warn "
                         "(the default) or Strict."),
 )
+_PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
+                "application/strategic-merge-patch+json")
 _LIST_PARAMS = ("labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "timeoutSeconds",
                 "watch", "allowWatchBookmarks", "sendInitialEvents")
 
@@ -239,7 +241,9 @@ def _operation(kind: ResourceKind, action: str, verb: str, *, body: str | None, 
         "x-kubernetes-group-version-kind": {"group": kind.group, "kind": kind.kind, "version": kind.version},
     }
     if body is not None:
-        op["requestBody"] = {"content": {"*/*": {"schema": {"$ref": _V3_REF + body}}}}
+        # kubectl computes a strategic merge patch only where the PATCH operation accepts one.
+        media = _PATCH_TYPES if action == "patch" else ("*/*",)
+        op["requestBody"] = {"content": {m: {"schema": {"$ref": _V3_REF + body}} for m in media}}
     return op
 
 
@@ -331,11 +335,12 @@ def _v2_operation(op: Obj) -> Obj:
     body = out.pop("requestBody", None)
     if body is not None:
         params.append({"name": "body", "in": "body", "required": True,
-                       "schema": body["content"]["*/*"]["schema"]})
+                       "schema": next(iter(body["content"].values()))["schema"]})
     out["parameters"] = params
     schema = out["responses"]["200"]["content"]["application/json"]["schema"]
     out["responses"] = {"200": {"description": "OK", "schema": schema}}
-    out["consumes"], out["produces"] = ["*/*"], ["application/json"]
+    out["consumes"] = list(body["content"]) if body is not None else ["*/*"]
+    out["produces"] = ["application/json"]
     converted: Obj = _v2_schema(out)
     return converted
 

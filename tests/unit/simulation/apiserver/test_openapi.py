@@ -66,7 +66,8 @@ def test_a_quantity_may_be_a_number_as_on_a_real_server() -> None:
 @pytest.mark.parametrize(("change", "path"), [
     (lambda body: body["spec"].update(nodeName=7), ["spec", "nodeName"]),
     (lambda body: body["spec"]["pool"].update(generation="one"), ["spec", "pool", "generation"]),
-    (lambda body: body["spec"]["devices"][0].update(attributes=["type"]), ["spec", "devices", 0, "attributes"]),
+    (lambda body: body["spec"]["devices"][0].update(attributes=["type"]),
+     ["spec", "devices", 0, "attributes"]),
     (lambda body: body["spec"]["pool"].pop("name"), ["spec", "pool"]),
 ])
 def test_a_wrong_shape_is_an_error_at_its_field(change: Any, path: list[object]) -> None:
@@ -99,6 +100,14 @@ def test_patch_operations_declare_field_validation() -> None:
         for operation in patches:
             assert {"name": "fieldValidation", "in": "query"}.items() <= next(
                 p for p in operation["parameters"] if p["name"] == "fieldValidation").items()
+
+
+def test_patch_operations_accept_strategic_merge_patch() -> None:
+    """Without it kubectl's client-side apply leaves the v3 document for the v2 one (JSON never served
+    to it, see the handler) to compute its patch."""
+    paths = openapi.v3_documents()["api__v1_openapi.json"]["paths"]
+    content = paths["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"]["requestBody"]["content"]
+    assert "application/strategic-merge-patch+json" in content
 
 
 def test_strategic_merge_keys_for_the_lists_kubectl_patches() -> None:
