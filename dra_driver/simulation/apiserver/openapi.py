@@ -129,8 +129,8 @@ def components() -> dict[str, Obj]:
     out: dict[str, Obj] = {}
     for kind in KINDS:
         for class_name, name, kind_name in _kind_models(kind):
-            if not hasattr(models, class_name):
-                continue
+            if class_name != kind.model and not hasattr(models, class_name):
+                continue  # a list model is only documentation; the kind's own model must exist
             raw = _pydantic_schema(class_name)
             names = {d: upstream_name(d, kind.group, frozen) for d in raw.get("$defs", {})}
             names[class_name] = name
