@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                 f"gate off (repeatable; one of {', '.join(sorted(GATES))})")
     apiserver.add_argument("--schemas", type=Path, default=None,
                            help="directory of the upstream Kubernetes OpenAPI v3 documents to validate "
-                                "against (default $XPUSHARE_K8S_SCHEMAS; none: DRA limits only)")
+                                "against (default $XPUSHARE_K8S_SCHEMAS; none: documents generated from the "
+                                "kubernetes client models)")
     apiserver.add_argument("--tls", action="store_true",
                            help="serve HTTPS with a self-signed certificate (trusted by the kubeconfig)")
     apiserver.set_defaults(handler=run_apiserver)

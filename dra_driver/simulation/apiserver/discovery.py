@@ -2,7 +2,8 @@
 
 kubectl and client-go find resources only through these documents: the verbs, kinds, short names and
 the namespaced flag of every resource, and the status subresources. The OpenAPI v3 index points at the
-upstream documents themselves, which kubectl reads to learn that the server does field validation.
+upstream documents themselves (or at the generated ones, see ``openapi``), which kubectl reads to learn
+that the server does field validation.
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ def openapi_v3_index(registry: Registry) -> Obj:
         prefix = f"apis/{kind.group}/{kind.version}" if kind.group else f"api/{kind.version}"
         paths[prefix] = {"serverRelativeURL": f"/openapi/v3/{prefix}?hash={kind.schema_doc[:16]}"}
     return {"paths": paths}
+
+
+def openapi_document_prefixes(registry: Registry) -> dict[str, str]:
+    """Document file name -> the ``/openapi/v3/`` path part that serves it, one per group/version."""
+    return {kind.schema_doc: f"apis/{kind.group}/{kind.version}" if kind.group else f"api/{kind.version}"
+            for kind in registry.kinds}
 
 
 def openapi_document_name(path_parts: list[str]) -> str | None:

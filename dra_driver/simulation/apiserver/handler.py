@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from dra_driver.simulation.apiserver import discovery
+from dra_driver.simulation.apiserver import discovery, openapi
 from dra_driver.simulation.apiserver.patch import PATCH_TYPES
 from dra_driver.simulation.apiserver.registry import Registry
 from dra_driver.simulation.apiserver.resources import ListResult, Resources, WriteOptions
@@ -29,6 +29,7 @@ from dra_driver.simulation.apiserver.status import (
     StatusError,
     bad_request,
     method_not_allowed,
+    not_acceptable,
     path_not_found,
     success,
     too_large,
@@ -193,6 +194,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             return True
         elif parts[:2] == ["openapi", "v3"]:
             return self._openapi(path, parts[2:])
+        elif parts == ["openapi", "v2"] and not ctx.schemas.available:
+            return self._openapi_v2()
         else:
             return False
         self._send_json(200, answer)
@@ -207,17 +210,30 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _openapi(self, path: str, rest: list[str]) -> bool:
         ctx = self.server.context
-        if not rest:
+        if not rest and ctx.schemas.available:
             self._send_json(200, discovery.openapi_v3_index(ctx.registry))
+            return True
+        if not rest:
+            self._send_json(200, openapi.v3_index(discovery.openapi_document_prefixes(ctx.registry)))
             return True
         name = discovery.openapi_document_name(rest)
         try:
             payload = ctx.schemas.raw_document(name) if name else None
-        except OSError:
+        except (OSError, KeyError):
             payload = None
         if payload is None:
             raise path_not_found(path)
         self._send(200, payload)
+        return True
+
+    def _openapi_v2(self) -> bool:
+        """The generated swagger document, in JSON only: a client that accepts nothing but protobuf gets
+        the 406 a server gives for a media type it cannot produce."""
+        accept = self.headers.get("Accept", "") or "*/*"
+        ranges = {part.split(";")[0].strip() for part in accept.split(",")}
+        if not ranges & {"application/json", "application/*", "*/*"}:
+            raise not_acceptable()
+        self._send(200, openapi.v2_payload())
         return True
 
     # -- resources ---------------------------------------------------------------------------------

@@ -82,8 +82,8 @@ def _label_errors(key: str, value: Any) -> list[Obj]:
 
 
 # The parts the checks below walk, and the JSON type each must have (``[]``: every element of a list).
-# With the upstream schemas loaded a wrong type is refused before these checks run; without them, this
-# keeps a malformed body a 422 instead of a server error.
+# Structural validation (upstream or generated documents) refuses a wrong type before these checks run;
+# this keeps a malformed body a 422 instead of a server error should a schema let one through.
 _SLICE_SHAPE: tuple[tuple[str, type], ...] = (
     ("spec", dict),
     ("spec.devices", list),

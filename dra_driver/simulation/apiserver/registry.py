@@ -24,6 +24,9 @@ class ResourceKind:
     namespaced: bool
     schema: str
     schema_doc: str
+    model: str = ""
+    """The ``kubernetes.client.models`` class of the kind: the OpenAPI documents are generated from it
+    when the upstream ones are absent."""
     has_status: bool = False
     short_names: tuple[str, ...] = ()
     field_labels: tuple[str, ...] = ()
@@ -65,16 +68,16 @@ _RES = "resource.k8s.io"
 KINDS: tuple[ResourceKind, ...] = (
     ResourceKind(
         "", "v1", "namespaces", "Namespace", False, "io.k8s.api.core.v1.Namespace", _CORE_DOC,
-        has_status=True, short_names=("ns",), field_labels=("status.phase",),
+        model="V1Namespace", has_status=True, short_names=("ns",), field_labels=("status.phase",),
         delete_returns_object=False, initial_status=(("phase", "Active"),),
     ),
     ResourceKind(
-        "", "v1", "nodes", "Node", False, "io.k8s.api.core.v1.Node", _CORE_DOC,
+        "", "v1", "nodes", "Node", False, "io.k8s.api.core.v1.Node", _CORE_DOC, model="V1Node",
         has_status=True, short_names=("no",), field_labels=("spec.unschedulable",),
         delete_returns_object=False,
     ),
     ResourceKind(
-        "", "v1", "pods", "Pod", True, "io.k8s.api.core.v1.Pod", _CORE_DOC,
+        "", "v1", "pods", "Pod", True, "io.k8s.api.core.v1.Pod", _CORE_DOC, model="V1Pod",
         has_status=True, short_names=("po",), categories=("all",),
         field_labels=(
             "spec.nodeName", "spec.schedulerName", "spec.serviceAccountName", "spec.restartPolicy",
@@ -83,7 +86,7 @@ KINDS: tuple[ResourceKind, ...] = (
         clear_status_on_create=True, initial_status=(("phase", "Pending"),),
     ),
     ResourceKind(
-        "", "v1", "events", "Event", True, "io.k8s.api.core.v1.Event", _CORE_DOC,
+        "", "v1", "events", "Event", True, "io.k8s.api.core.v1.Event", _CORE_DOC, model="CoreV1Event",
         short_names=("ev",), delete_returns_object=False,
         field_labels=(
             "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
@@ -93,23 +96,24 @@ KINDS: tuple[ResourceKind, ...] = (
     ),
     ResourceKind(
         _RES, "v1", "resourceslices", "ResourceSlice", False, "io.k8s.api.resource.v1.ResourceSlice",
-        _RESOURCE_DOC, field_labels=("spec.nodeName", "spec.driver", "spec.pool.name"),
+        _RESOURCE_DOC, model="V1ResourceSlice",
+        field_labels=("spec.nodeName", "spec.driver", "spec.pool.name"),
     ),
     ResourceKind(
         _RES, "v1", "resourceclaims", "ResourceClaim", True, "io.k8s.api.resource.v1.ResourceClaim",
-        _RESOURCE_DOC, has_status=True, clear_status_on_create=True,
+        _RESOURCE_DOC, model="ResourceV1ResourceClaim", has_status=True, clear_status_on_create=True,
     ),
     ResourceKind(
         _RES, "v1", "resourceclaimtemplates", "ResourceClaimTemplate", True,
-        "io.k8s.api.resource.v1.ResourceClaimTemplate", _RESOURCE_DOC,
+        "io.k8s.api.resource.v1.ResourceClaimTemplate", _RESOURCE_DOC, model="V1ResourceClaimTemplate",
     ),
     ResourceKind(
         _RES, "v1", "deviceclasses", "DeviceClass", False, "io.k8s.api.resource.v1.DeviceClass",
-        _RESOURCE_DOC,
+        _RESOURCE_DOC, model="V1DeviceClass",
     ),
     ResourceKind(
         "coordination.k8s.io", "v1", "leases", "Lease", True, "io.k8s.api.coordination.v1.Lease",
-        _COORD_DOC, delete_returns_object=False,
+        _COORD_DOC, model="V1Lease", delete_returns_object=False,
     ),
 )
 

@@ -1,7 +1,8 @@
-"""Structural validation against the upstream Kubernetes OpenAPI v3 documents.
+"""Structural validation against the Kubernetes OpenAPI v3 documents.
 
-The documents (one per group/version, unmodified, from the directory named by ``XPUSHARE_K8S_SCHEMAS``
-or given to the server) are loaded once; each kind's validator is compiled once and
+The documents (one per group/version: the upstream ones, unmodified, from the directory named by
+``XPUSHARE_K8S_SCHEMAS`` or given to the server; without them, those generated from the client models
+by ``openapi``) are loaded once; each kind's validator is compiled once and
 cached, because compiling costs far more than validating. Refs like ``#/components/schemas/...`` are
 resolved by the ``referencing`` library inside the document that holds them.
 
@@ -28,6 +29,7 @@ from referencing.jsonschema import DRAFT202012
 from api.errors import ConfigError
 from dra_driver.core.kubetypes import Obj
 from dra_driver.core.quantity import QuantityError, canonical
+from dra_driver.simulation.apiserver import openapi
 from dra_driver.simulation.apiserver.registry import ResourceKind
 from dra_driver.simulation.apiserver.status import cause
 
@@ -53,8 +55,8 @@ class SchemaSet:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory or Path()
         # Without the upstream documents (an installed package, no checkout beside shared/), the server
-        # still serves: writes are then checked only against the DRA limits, and quantities are kept
-        # as written. ApiServer warns when this happens.
+        # serves and validates against documents generated from the client models instead. ApiServer
+        # warns when this happens.
         self.available = directory is not None and directory.is_dir()
         self._lock = threading.Lock()
         self._docs: dict[str, Obj] = {}
@@ -62,6 +64,8 @@ class SchemaSet:
 
     def document(self, name: str) -> Obj:
         with self._lock:
+            if name not in self._docs and not self.available:
+                self._docs[name] = openapi.v3_documents()[name]
             if name not in self._docs:
                 path = self.directory / name
                 try:
@@ -72,11 +76,13 @@ class SchemaSet:
             return self._docs[name]
 
     def raw_document(self, name: str) -> bytes:
+        """The document as served: the upstream file's bytes, or the generated document (KeyError when
+        there is none of that name)."""
+        if not self.available:
+            return openapi.v3_payloads()[name]
         return (self.directory / name).read_bytes()
 
     def components(self, kind: ResourceKind) -> dict[str, Obj]:
-        if not self.available:
-            return {}
         comps: dict[str, Obj] = self.document(kind.schema_doc)["components"]["schemas"]
         return comps
 
@@ -96,8 +102,6 @@ class SchemaSet:
 
     def validate(self, kind: ResourceKind, obj: Obj) -> list[Obj]:
         """Status causes for every schema violation in ``obj`` (empty when it is valid)."""
-        if not self.available:
-            return []
         errors = sorted(self.validator(kind).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
         return [_to_cause(err) for err in _leaves(errors)]
 

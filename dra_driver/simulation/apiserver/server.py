@@ -53,8 +53,9 @@ class ApiServer:
         directory = schema_dir or default_schema_dir()
         self.schemas: SchemaSet = shared_schema_set(str(directory) if directory is not None else None)
         if not self.schemas.available:
-            _log.warning("upstream Kubernetes schemas not found: objects are checked against the DRA limits "
-                         "only (set %s to their directory)", SCHEMAS_ENV, extra={"directory": str(directory)})
+            _log.warning("upstream Kubernetes schemas not found: serving and validating against OpenAPI "
+                         "documents generated from the kubernetes client models (set %s to their "
+                         "directory)", SCHEMAS_ENV, extra={"directory": str(directory)})
         self.registry = Registry()
         self.store = Store(history)
         self.resources = Resources(self.store, self.schemas, self.gates)

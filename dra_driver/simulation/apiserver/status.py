@@ -84,6 +84,10 @@ def unsupported_media(content_type: str) -> StatusError:
                     f'application/json-patch+json, application/apply-patch+yaml (got "{content_type}")')
 
 
+def not_acceptable() -> StatusError:
+    return StatusError(406, "NotAcceptable", "only the following media types are accepted: application/json")
+
+
 def too_large() -> StatusError:
     return StatusError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
 

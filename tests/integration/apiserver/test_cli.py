@@ -118,7 +118,6 @@ spec:
 """
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 def test_kubectl_get_apply_watch_and_delete(served: Path, tmp_path: Path) -> None:
     assert "default" in _kubectl(served, tmp_path, "get", "namespaces")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from kubernetes import client
 
 from dra_driver.simulation.apiserver import ApiServer
@@ -35,7 +34,6 @@ def test_merge_patch_merges_maps_deletes_nulls_and_replaces_lists(
     assert patched["spec"]["driver"] == "xpushare.io"  # type: ignore[index]
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 def test_strategic_merge_merges_containers_by_name(apiserver: ApiServer, core: client.CoreV1Api) -> None:
     body = objects.pod("p1")
     body["spec"]["containers"].append({"name": "sidecar", "image": "busybox"})
@@ -46,7 +44,6 @@ def test_strategic_merge_merges_containers_by_name(apiserver: ApiServer, core: c
     assert containers == {"main": "alpine", "sidecar": "busybox"}
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 def test_strategic_merge_delete_directive_and_primitive_list_union(
         apiserver: ApiServer, core: client.CoreV1Api) -> None:
     body = objects.pod("p1")
@@ -63,7 +60,6 @@ def test_strategic_merge_delete_directive_and_primitive_list_union(
                                                              ["a.example.com/x", "b.example.com/y"]}})
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 def test_typed_client_dict_patch_is_strategic_and_merges_conditions_by_type(core: client.CoreV1Api) -> None:
     core.create_node(objects.node("n1"))
     core.patch_node_status("n1", {"status": {"conditions": [

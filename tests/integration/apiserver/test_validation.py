@@ -59,7 +59,6 @@ def test_object_name_must_be_a_dns_subdomain(apiserver: ApiServer) -> None:
     assert _fields(status) == ["metadata.name"]
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 def test_wrong_type_names_the_field(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     body["spec"]["pool"]["generation"] = "one"
@@ -68,7 +67,6 @@ def test_wrong_type_names_the_field(apiserver: ApiServer) -> None:
     assert status["details"]["causes"][0]["reason"] == "FieldValueTypeInvalid"
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 def test_missing_required_field_names_the_field(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     del body["spec"]["driver"]
@@ -97,7 +95,6 @@ def test_more_than_eight_counter_sets_is_invalid(apiserver: ApiServer) -> None:
     assert _fields(status) == ["spec.sharedCounters"]
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 def test_quantities_accept_numbers_and_come_back_canonical(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     body["spec"]["devices"][0]["capacity"] = {"cores": {"value": 100}, "memory": {"value": "65536Mi"},
@@ -108,7 +105,6 @@ def test_quantities_accept_numbers_and_come_back_canonical(apiserver: ApiServer)
     assert capacity == {"cores": {"value": "100"}, "memory": {"value": "64Gi"}, "clock": {"value": "1500m"}}
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 def test_a_malformed_quantity_names_the_field(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     body["spec"]["devices"][0]["capacity"]["memory"] = {"value": "lots"}
@@ -124,7 +120,6 @@ def test_several_errors_are_reported_together(apiserver: ApiServer) -> None:
     assert _fields(status) == ["spec.devices[0].name", "spec.devices[1].name"]
 
 
-@pytest.mark.usefixtures("k8s_schemas")
 def test_unknown_fields_are_dropped_with_a_warning_and_rejected_when_strict(apiserver: ApiServer) -> None:
     body = objects.resource_slice("s1", "n1")
     body["spec"]["bogus"] = True
