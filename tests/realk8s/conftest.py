@@ -263,3 +263,13 @@ def kubelet(consumable_plugin: Plugin) -> Iterator[KubeletClient]:
     with KubeletClient(consumable_plugin.settings.registration_socket) as kubelet_client:
         kubelet_client.register()
         yield kubelet_client
+
+
+@pytest.fixture
+def namespace(real_cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace on the default cluster, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    real_cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    with contextlib.suppress(ApiException):
+        real_cluster.core.delete_namespace(name)
