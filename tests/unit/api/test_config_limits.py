@@ -153,12 +153,15 @@ def bomb(levels: int, width: int = 9) -> str:
 
 
 MEMORY_LIMIT = 300 * 1024 * 1024
+# The peak is VmHWM of this process's own memory map: ru_maxrss survives execve, so it would report the
+# forking test runner's size instead.
 CHILD = """\
 import resource, sys
 from dra_driver.cli import main
 code = main(sys.argv[1:])
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(f"{usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}", file=sys.stderr)
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(f"{usage.ru_utime + usage.ru_stime} {peak}", file=sys.stderr)
 sys.exit(code)
 """
 
