@@ -27,6 +27,7 @@ from api.errors import XPUShareError
 from dra_driver.core.devices import DeviceType
 from dra_driver.core.fileio import write_atomically
 from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
+from kubeletplugin.paths import file_name_part
 
 CDI_VENDOR = "xpushare.io"
 CDI_CLASS = "claim"
@@ -138,7 +139,7 @@ def _prefix(kind: str) -> str:
 
 
 def spec_path(cdi_dir: Path, claim_uid: str, kind: str = CDI_KIND) -> Path:
-    return cdi_dir / f"{_prefix(kind)}{claim_uid}.json"
+    return cdi_dir / f"{_prefix(kind)}{file_name_part(claim_uid)}.json"
 
 
 def vendor_device_ids(layout: HostLayout, device_type: str, uuid: str) -> tuple[str, ...]:
