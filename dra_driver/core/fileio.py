@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["fsync_directory", "remove_file", "write_atomically"]
+__all__ = ["fsync_directory", "read_regular_file", "remove_entry", "remove_file", "write_atomically"]
 
 
 def write_atomically(
@@ -72,3 +74,39 @@ def remove_file(path: Path, error: Callable[[str], Exception], action: str) -> N
         path.unlink(missing_ok=True)
     except OSError as err:
         raise error(f"{action} {path}: {err}") from err
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The content of ``path`` if it is a regular file of at most ``max_bytes``; else ``OSError``.
+
+    For state files that a damaged node or another process may have replaced: the file is opened
+    without following a symlink and without blocking (a FIFO would hang the reader), then checked on the
+    open descriptor, so a directory, a device or an oversized file is refused before anything is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path}: not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, min(65536, max_bytes + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise OSError(f"{path}: larger than the limit of {max_bytes} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def remove_entry(path: Path) -> None:
+    """Remove whatever ``path`` is (a file, a symlink, a directory tree); a missing one is fine.
+
+    For damaged state: a directory named like a record would block the rename of the rebuilt record.
+    Raises ``OSError``.
+    """
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
