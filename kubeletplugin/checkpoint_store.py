@@ -18,7 +18,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dra_driver.core.fileio import fsync_directory, read_regular_file, remove_entry, write_atomically
+from dra_driver.core.fileio import (
+    ensure_directory,
+    fsync_directory,
+    read_regular_file,
+    remove_entry,
+    write_atomically,
+)
 from kubeletplugin.checkpoint import (
     CheckpointCorruptError,
     CheckpointError,
@@ -102,7 +108,7 @@ class CheckpointStore:
     def load(self) -> dict[str, PreparedClaim]:
         """Read every record; damaged ones are left out and listed in ``corrupt`` (file name -> reason)."""
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            ensure_directory(self.path, 0o700, tighten=False)
         except OSError as err:
             raise CheckpointError(f"create checkpoint directory {self.path}: {err}") from err
         with self._exclusive_lock(), self._mutex:

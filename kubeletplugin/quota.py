@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from api.errors import ConfigError, XPUShareError
-from dra_driver.core.fileio import read_regular_file, remove_file, write_atomically
+from dra_driver.core.fileio import ensure_directory, read_regular_file, remove_file, write_atomically
 from dra_driver.core.quantity import QuantityError, parse_quantity
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
 from kubeletplugin.paths import RECORD_SUFFIX, NodePaths, quota_record_path
@@ -253,7 +253,7 @@ def write_quota_record(directory: Path, uid: str, values: Quota) -> None:
     devices = {u: {"memoryBytes": m, "corePercent": c} for u, (m, c) in merged.items()}
     body = json.dumps({"uid": uid, "devices": devices}, sort_keys=True).encode()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_directory(path.parent, 0o700, tighten=False)
         write_atomically(path, body, mode=0o600)
     except OSError as err:
         raise QuotaError(f"claim {uid}: record the quota in {path}: {err}") from err

@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["fsync_directory", "read_regular_file", "remove_entry", "remove_file", "write_atomically"]
+__all__ = [
+    "ensure_directory",
+    "fsync_directory",
+    "read_regular_file",
+    "remove_entry",
+    "remove_file",
+    "remove_stale_temps",
+    "write_atomically",
+]
 
 
 def write_atomically(
@@ -110,3 +119,49 @@ def remove_entry(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+
+
+# ``write_atomically``'s temporary names: ``.<target name>.<8 random characters of mkstemp>.tmp``.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def ensure_directory(path: Path, mode: int, *, tighten: bool = True) -> None:
+    """Create ``path`` (and missing parents) with ``mode`` whatever the umask; raises ``OSError``.
+
+    ``tighten`` also removes from an existing ``path`` every permission bit that ``mode`` lacks, so a
+    directory created looser by an older version (or under umask 000) is fixed at start.
+    """
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, mode)
+            os.chmod(directory, mode)  # mkdir's mode is filtered by the umask
+    if tighten:
+        bits = stat.S_IMODE(os.stat(path).st_mode)
+        if bits & ~mode:
+            os.chmod(path, bits & mode)
+
+
+def remove_stale_temps(directory: Path, target_prefix: str = "") -> list[str]:
+    """Remove the temporary files that writers killed inside ``write_atomically`` left in ``directory``.
+
+    Only names of that pattern whose target starts with ``target_prefix`` (a shared directory holds
+    other programs' files). Call it before this process writes there; returns the names removed.
+    Failures to remove one are skipped (the next start tries again).
+    """
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(directory):
+            match = _TEMP_NAME.fullmatch(entry.name)
+            if match is None or not match["target"].startswith(target_prefix):
+                continue
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
