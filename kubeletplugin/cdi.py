@@ -25,8 +25,9 @@ from typing import Any
 
 from api.errors import XPUShareError
 from dra_driver.core.devices import DeviceType
-from dra_driver.core.fileio import write_atomically
+from dra_driver.core.fileio import ensure_directory, write_atomically
 from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
+from kubeletplugin.paths import file_name_part
 from shim import LIMITS_PATH
 
 CDI_VENDOR = "xpushare.io"
@@ -139,7 +140,7 @@ def _prefix(kind: str) -> str:
 
 
 def spec_path(cdi_dir: Path, claim_uid: str, kind: str = CDI_KIND) -> Path:
-    return cdi_dir / f"{_prefix(kind)}{claim_uid}.json"
+    return cdi_dir / f"{_prefix(kind)}{file_name_part(claim_uid)}.json"
 
 
 def vendor_device_ids(layout: HostLayout, device_type: str, uuid: str) -> tuple[str, ...]:
@@ -269,7 +270,7 @@ def write_spec(cdi_dir: Path, claim_uid: str, spec: dict[str, Any]) -> Path:
     """Write the claim's spec atomically (temp file in the same directory, rename), mode 0644."""
     path = spec_path(cdi_dir, claim_uid, spec.get("kind", CDI_KIND))
     try:
-        cdi_dir.mkdir(parents=True, exist_ok=True)
+        ensure_directory(cdi_dir, 0o755, tighten=False)
         # Not durable: the CDI directory is tmpfs on real nodes, and a spec lost in a crash is
         # re-created from the checkpoint at start. The rename alone keeps readers from torn files.
         write_atomically(path, json.dumps(spec, separators=(",", ":")).encode(), mode=0o644, durable=False)

@@ -11,13 +11,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dra_driver.core.fileio import fsync_directory, write_atomically
+from dra_driver.core.fileio import (
+    ensure_directory,
+    fsync_directory,
+    read_regular_file,
+    remove_entry,
+    write_atomically,
+)
 from kubeletplugin.checkpoint import (
     CheckpointCorruptError,
     CheckpointError,
@@ -26,9 +33,15 @@ from kubeletplugin.checkpoint import (
     decode,
     encode,
 )
+from kubeletplugin.names import valid_uid
 from kubeletplugin.paths import RECORD_SUFFIX, record_path
 
+log = logging.getLogger(__name__)
+
 RECORD_MODE = 0o600
+# A record is a few KiB even for a claim of many devices; anything far larger is not one of ours, and
+# decoding it could take the process down (deeply nested JSON raises RecursionError).
+MAX_RECORD_BYTES = 1 << 20
 
 
 class _GroupSync:
@@ -95,7 +108,7 @@ class CheckpointStore:
     def load(self) -> dict[str, PreparedClaim]:
         """Read every record; damaged ones are left out and listed in ``corrupt`` (file name -> reason)."""
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            ensure_directory(self.path, 0o700, tighten=False)
         except OSError as err:
             raise CheckpointError(f"create checkpoint directory {self.path}: {err}") from err
         with self._exclusive_lock(), self._mutex:
@@ -105,25 +118,37 @@ class CheckpointStore:
             return dict(self._claims)
 
     def _read_record(self, path: Path) -> None:
+        """Load one record; whatever cannot be read or trusted is listed in ``corrupt``, never raised,
+        so that no file in the directory can make the plugin crash-loop at start."""
         try:
-            claim, boot_id = decode(path.read_bytes())
+            claim, boot_id = decode(read_regular_file(path, MAX_RECORD_BYTES))
         except CheckpointCorruptError as err:
             self.corrupt[path.name] = str(err)
             return
-        except OSError as err:
-            raise CheckpointError(f"read {path}: {err}") from err
+        except Exception as err:  # any failure to read a record makes it corrupt
+            self.corrupt[path.name] = f"unreadable: {err!r}"[:300]
+            return
         if claim.uid != path.name[: -len(RECORD_SUFFIX)]:
             self.corrupt[path.name] = f"holds claim {claim.uid}, not the one its name says"
+            return
+        if not valid_uid(claim.uid):
+            self.corrupt[path.name] = f"claim uid {claim.uid!r} is not a Kubernetes UID"
             return
         self._claims[claim.uid] = claim
         self.previous_boot_id = boot_id
 
     def discard_corrupt(self) -> None:
-        """Delete the damaged records (after they were reported)."""
+        """Delete the damaged records (after they were reported), whatever they are (a directory named
+        like a record too: it would block the rebuilt record's rename). A failure is logged: the record
+        is then reported again at the next start."""
         with self._exclusive_lock():
             for name in self.corrupt:
-                with contextlib.suppress(FileNotFoundError):
-                    (self.path / name).unlink()
+                try:
+                    remove_entry(self.path / name)
+                except OSError as err:
+                    log.error(
+                        "corrupt checkpoint record not removed", extra={"record": name, "error": str(err)}
+                    )
 
     def claims(self) -> dict[str, PreparedClaim]:
         with self._mutex:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from api.errors import XPUShareError
+from dra_driver.core.fileio import ensure_directory
 from kubeletplugin.checkpoint import PreparedDevice
 from kubeletplugin.paths import ledger_path
 from kubeletplugin.physical import ClaimLimit
@@ -83,7 +84,7 @@ class Ledgers:
         if ledger_class is None:
             return
         try:
-            self.ledger_dir.mkdir(parents=True, exist_ok=True)
+            ensure_directory(self.ledger_dir, 0o755, tighten=False)
             for uuid, total in self._total.items():
                 with ledger_class.create(self.path(uuid), uuid, total):
                     pass
@@ -100,7 +101,7 @@ class Ledgers:
         if ledger_class is None:
             return
         try:
-            self.ledger_dir.mkdir(parents=True, exist_ok=True)
+            ensure_directory(self.ledger_dir, 0o755, tighten=False)
         except OSError as err:
             raise LedgerWriteError(f"create ledger directory {self.ledger_dir}: {err}") from err
         for limit in limits:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dra_driver.core.fileio import remove_file
+from dra_driver.core.fileio import ensure_directory, remove_file
 from kubeletplugin.paths import LIMITS_SUFFIX, limits_path
 from kubeletplugin.physical import ClaimLimit
 from shim.limits import DeviceLimits, LimitsFileError, write_limits_file
@@ -47,7 +47,7 @@ def write_limits(
         for limit in limits
     ]
     try:
-        limits_dir.mkdir(parents=True, exist_ok=True)
+        ensure_directory(limits_dir, 0o755, tighten=False)
     except OSError as err:
         raise LimitsFileError(f"create limits directory {limits_dir}: {err}") from err
     return write_limits_file(limits_path(limits_dir, claim_uid), claim_uid, devices)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.errors import XPUShareError
+
 DEFAULT_CDI_DIR = Path("/var/run/cdi")
 DEFAULT_STATE_DIR = Path("/var/lib/xpushare")
 DEFAULT_RUN_DIR = Path("/var/run/xpushare")
@@ -23,24 +25,41 @@ RECORD_SUFFIX = ".json"
 LIMITS_SUFFIX = ".limits"
 
 
+class UnsafeFileNameError(XPUShareError, ValueError):
+    """A name that would leave its directory (a path separator, ``..``) was about to become a file name."""
+
+
+def file_name_part(value: str, what: str = "claim uid") -> str:
+    """``value`` if it is safe inside a file name, else ``UnsafeFileNameError``.
+
+    The last line of defence behind the checks on the wire (``kubeletplugin.names``): whatever path a
+    UID came by, it can never name a file outside the plugin's directories.
+    """
+    if "/" in value or "\0" in value or ".." in value:
+        raise UnsafeFileNameError(
+            f"{what} {value!r} cannot be part of a file name; allowed: no '/', NUL or '..'"
+        )
+    return value
+
+
 def record_path(checkpoint_dir: Path, uid: str) -> Path:
     """The file holding one claim's checkpoint record."""
-    return checkpoint_dir / f"{uid}{RECORD_SUFFIX}"
+    return checkpoint_dir / f"{file_name_part(uid)}{RECORD_SUFFIX}"
 
 
 def quota_record_path(quota_dir: Path, uid: str) -> Path:
     """The file holding one claim's live quota."""
-    return quota_dir / f"{uid}{RECORD_SUFFIX}"
+    return quota_dir / f"{file_name_part(uid)}{RECORD_SUFFIX}"
 
 
 def limits_path(limits_dir: Path, uid: str) -> Path:
     """The claim's read-only limits file."""
-    return limits_dir / f"{uid}{LIMITS_SUFFIX}"
+    return limits_dir / f"{file_name_part(uid)}{LIMITS_SUFFIX}"
 
 
 def ledger_path(ledger_dir: Path, uuid: str) -> Path:
     """The ledger of one physical device."""
-    return ledger_dir / uuid
+    return ledger_dir / file_name_part(uuid, "device uuid")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from controller.publisher import KubeApi, PublishError, SlicePublisher
 from controller.settings import SliceSettings
 from dra_driver.core.devices import Device
 from dra_driver.core.discovery.base import DeviceBackend, open_backend
+from dra_driver.core.fileio import ensure_directory
 from dra_driver.core.metrics import Registry, default_registry
 from dra_driver.core.metrics_server import MetricsServer
 from dra_driver.core.telemetry import tracer
@@ -39,6 +40,7 @@ from kubeletplugin.kube import KubeClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
 from kubeletplugin.metrics import NodeCollector, NodeMetrics
+from kubeletplugin.nodedirs import SHARED_DIR_MODE, prepare_directories
 from kubeletplugin.quota_watch import QuotaWatcher
 from kubeletplugin.recovery import RecoveryReport, recover
 from kubeletplugin.registration import RegistrationServicer, add_registration_service
@@ -108,6 +110,7 @@ class Plugin:
         with _tracer.start_as_current_span("plugin.start"):
             self._start_metrics()
             self._discover()
+            prepare_directories(self.settings.paths, cdi.kind_for(self.settings.driver_name))
             self.preparer = self._build_preparer()
             self.recovery = recover(self.preparer, self.settings.node_name)
             if self.preparer.ledgers is not None:
@@ -158,7 +161,7 @@ class Plugin:
             vendor_cdi_kinds={nvidia.PROFILE.device_type: s.nvidia_cdi_kind} if s.nvidia_cdi_kind else None,
             kind=cdi.kind_for(s.driver_name),
         )
-        paths.ledger_dir.mkdir(parents=True, exist_ok=True)
+        ensure_directory(paths.ledger_dir, SHARED_DIR_MODE)
         boot_id = read_boot_id(s.boot_id_path)
         store = CheckpointStore(paths.checkpoint_dir, boot_id, s.checkpoint_lock_timeout_s)
         self._reader = KubeClaimReader(self.client)

@@ -27,10 +27,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from api.errors import ConfigError, XPUShareError
-from dra_driver.core.fileio import remove_file, write_atomically
+from dra_driver.core.fileio import ensure_directory, read_regular_file, remove_file, write_atomically
 from dra_driver.core.quantity import QuantityError, parse_quantity
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
-from kubeletplugin.paths import NodePaths, quota_record_path
+from kubeletplugin.paths import RECORD_SUFFIX, NodePaths, quota_record_path
 from kubeletplugin.physical import PhysicalShare, by_physical, within_allocation
 from shim.ledger import Ledger
 from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits_file
@@ -38,6 +38,8 @@ from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits
 log = logging.getLogger(__name__)
 
 ANNOTATION = "xpushare.io/quota"
+# A quota record holds two numbers per device; anything far larger is damage, not a record.
+MAX_QUOTA_RECORD_BYTES = 64 << 10
 
 
 class QuotaError(XPUShareError):
@@ -212,17 +214,35 @@ def _rewrite_limits(paths: NodePaths, uid: str, quotas: dict[str, DeviceQuota]) 
         raise QuotaError(f"claim {uid}: rewrite its limits file: {err}") from err
 
 
+def _decode_quota_record(path: Path) -> Quota:
+    """A quota record's values; raises whatever reading or decoding it raises."""
+    body = json.loads(read_regular_file(path, MAX_QUOTA_RECORD_BYTES))
+    return {str(uuid): (int(v["memoryBytes"]), int(v["corePercent"])) for uuid, v in body["devices"].items()}
+
+
 def read_quota_record(directory: Path, uid: str) -> Quota:
     """The quota last applied to a claim, per device UUID; empty when none (or unreadable: logged)."""
     path = quota_record_path(directory, uid)
     try:
-        body = json.loads(path.read_bytes())
-        return {uuid: (int(v["memoryBytes"]), int(v["corePercent"])) for uuid, v in body["devices"].items()}
+        return _decode_quota_record(path)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        log.warning("quota record unreadable, ignored", extra={"claim_uid": uid, "error": str(err)})
+    except Exception as err:  # a damaged record (even RecursionError) means no quota, never a crash
+        log.warning("quota record unreadable, ignored", extra={"claim_uid": uid, "error": repr(err)})
         return {}
+
+
+def damaged_quota_records(directory: Path) -> dict[str, str]:
+    """The quota records that cannot be read (file name -> reason), for recovery to report and remove."""
+    if not directory.is_dir():
+        return {}
+    damaged = {}
+    for path in sorted(directory.glob(f"*{RECORD_SUFFIX}")):
+        try:
+            _decode_quota_record(path)
+        except Exception as err:  # any failure to read a record makes it damaged
+            damaged[path.name] = f"unreadable: {err!r}"[:300]
+    return damaged
 
 
 def write_quota_record(directory: Path, uid: str, values: Quota) -> None:
@@ -233,7 +253,7 @@ def write_quota_record(directory: Path, uid: str, values: Quota) -> None:
     devices = {u: {"memoryBytes": m, "corePercent": c} for u, (m, c) in merged.items()}
     body = json.dumps({"uid": uid, "devices": devices}, sort_keys=True).encode()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_directory(path.parent, 0o700, tighten=False)
         write_atomically(path, body, mode=0o600)
     except OSError as err:
         raise QuotaError(f"claim {uid}: record the quota in {path}: {err}") from err

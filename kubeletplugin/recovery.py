@@ -7,8 +7,10 @@ so on every start the plugin:
 - rolls back claims a crash left in ``PrepareStarted``;
 - unprepares claims that were deleted (or re-created under a new UID) while it was down;
 - removes spec and limits files that no checkpointed claim owns;
-- on a corrupt checkpoint: logs it, posts a Warning event on the Node, and rebuilds the checkpoint from
-  the API server (every claim allocated on this node and reserved for a pod), instead of crash-looping.
+- on a corrupt checkpoint (any record that cannot be read or trusted, a directory named like a record
+  included): logs it, posts a Warning event on the Node, and rebuilds the checkpoint from
+  the API server (every claim allocated on this node and reserved for a pod), instead of crash-looping;
+- the same for unreadable quota records: reported, removed, re-applied from the claims' annotations.
 
 When the API server cannot be reached, nothing is deleted: a claim is only unprepared on proof that it
 is gone.
@@ -21,11 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.errors import XPUShareError
+from dra_driver.core.fileio import remove_entry
 from dra_driver.core.kube import ApiError
 from dra_driver.core.telemetry import tracer
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.accounting import holdings_of
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim
+from kubeletplugin.quota import damaged_quota_records
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ class RecoveryReport:
     removed: list[str] = field(default_factory=list)
     rebuilt: list[str] = field(default_factory=list)
     corrupt: str | None = None
+    corrupt_quota: str | None = None
     rebooted: bool = False
 
 
@@ -55,6 +60,30 @@ def _load(preparer: ClaimPreparer, node_name: str, report: RecoveryReport) -> di
         preparer.reader.node_event(node_name, "CheckpointCorrupt", message)
         preparer.store.discard_corrupt()
     return claims
+
+
+def _check_quota_records(preparer: ClaimPreparer, node_name: str, report: RecoveryReport) -> None:
+    """Report and remove quota records that cannot be read (the claims then run with their whole
+    allocation until the quota watcher re-applies their ``xpushare.io/quota`` annotation from the API
+    server); left in place, one would fail every later write of that claim's quota."""
+    directory = preparer.paths.quota_dir
+    damaged = damaged_quota_records(directory)
+    if not damaged:
+        return
+    details = "; ".join(f"{name}: {reason}" for name, reason in damaged.items())
+    report.corrupt_quota = details
+    log.error("quota records corrupt; removed", extra={"records": details})
+    preparer.reader.node_event(
+        node_name,
+        "QuotaRecordCorrupt",
+        f"quota records {directory}: {len(damaged)} corrupt record(s) ({details[:700]}); removed, the "
+        "claims' quota annotations are applied again",
+    )
+    for name in damaged:
+        try:
+            remove_entry(directory / name)
+        except OSError as err:
+            log.error("corrupt quota record not removed", extra={"record": name, "error": str(err)})
 
 
 def _live_claims(preparer: ClaimPreparer) -> dict[str, dict[str, Any]] | None:
@@ -125,6 +154,7 @@ def recover(preparer: ClaimPreparer, node_name: str) -> RecoveryReport:
     report = RecoveryReport()
     with _tracer.start_as_current_span("plugin.recover") as span:
         claims = _load(preparer, node_name, report)
+        _check_quota_records(preparer, node_name, report)
         previous = preparer.store.previous_boot_id
         report.rebooted = previous is not None and previous != preparer.store.boot_id
         if report.rebooted:

@@ -4,6 +4,8 @@ The two versions differ only in ``share_id`` (v1 only), so both servicers transl
 ``DraService``. Each call gets a span (parent: the trace context the kubelet sent in gRPC metadata, when it
 sent one) and each claim a child span; claims of one call are prepared in parallel, and a claim's failure
 is that claim's ``error``, never the call's: the answer holds exactly one entry per requested claim.
+Each claim's UID, name and namespace are checked (``kubeletplugin.names``) before anything else, since the
+UID becomes file names.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dra_driver.core.metrics import default_registry
 from dra_driver.core.telemetry import tracer
 from kubeletplugin.checkpoint import PreparedDevice
 from kubeletplugin.metrics import NodeMetrics
+from kubeletplugin.names import check_claim_name
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 
 log = logging.getLogger(__name__)
@@ -51,10 +54,15 @@ class DraService:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def prepare(self, keys: Sequence[ClaimKey]) -> dict[str, Outcome]:
-        return self._each(keys, "prepare_claim", self.preparer.prepare)
+        def run(key: ClaimKey) -> list[PreparedDevice]:
+            check_claim_name(key.namespace, key.name, key.uid)
+            return self.preparer.prepare(key)
+
+        return self._each(keys, "prepare_claim", run)
 
     def unprepare(self, keys: Sequence[ClaimKey]) -> dict[str, str]:
         def run(key: ClaimKey) -> list[PreparedDevice]:
+            check_claim_name(key.namespace, key.name, key.uid)
             self.preparer.unprepare(key)
             return []
 

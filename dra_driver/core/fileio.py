@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["fsync_directory", "remove_file", "write_atomically"]
+__all__ = [
+    "ensure_directory",
+    "fsync_directory",
+    "read_regular_file",
+    "remove_entry",
+    "remove_file",
+    "remove_stale_temps",
+    "write_atomically",
+]
 
 
 def write_atomically(
@@ -72,3 +83,85 @@ def remove_file(path: Path, error: Callable[[str], Exception], action: str) -> N
         path.unlink(missing_ok=True)
     except OSError as err:
         raise error(f"{action} {path}: {err}") from err
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The content of ``path`` if it is a regular file of at most ``max_bytes``; else ``OSError``.
+
+    For state files that a damaged node or another process may have replaced: the file is opened
+    without following a symlink and without blocking (a FIFO would hang the reader), then checked on the
+    open descriptor, so a directory, a device or an oversized file is refused before anything is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path}: not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, min(65536, max_bytes + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise OSError(f"{path}: larger than the limit of {max_bytes} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def remove_entry(path: Path) -> None:
+    """Remove whatever ``path`` is (a file, a symlink, a directory tree); a missing one is fine.
+
+    For damaged state: a directory named like a record would block the rename of the rebuilt record.
+    Raises ``OSError``.
+    """
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# ``write_atomically``'s temporary names: ``.<target name>.<8 random characters of mkstemp>.tmp``.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def ensure_directory(path: Path, mode: int, *, tighten: bool = True) -> None:
+    """Create ``path`` (and missing parents) with ``mode`` whatever the umask; raises ``OSError``.
+
+    ``tighten`` also removes from an existing ``path`` every permission bit that ``mode`` lacks, so a
+    directory created looser by an older version (or under umask 000) is fixed at start.
+    """
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, mode)
+            os.chmod(directory, mode)  # mkdir's mode is filtered by the umask
+    if tighten:
+        bits = stat.S_IMODE(os.stat(path).st_mode)
+        if bits & ~mode:
+            os.chmod(path, bits & mode)
+
+
+def remove_stale_temps(directory: Path, target_prefix: str = "") -> list[str]:
+    """Remove the temporary files that writers killed inside ``write_atomically`` left in ``directory``.
+
+    Only names of that pattern whose target starts with ``target_prefix`` (a shared directory holds
+    other programs' files). Call it before this process writes there; returns the names removed.
+    Failures to remove one are skipped (the next start tries again).
+    """
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(directory):
+            match = _TEMP_NAME.fullmatch(entry.name)
+            if match is None or not match["target"].startswith(target_prefix):
+                continue
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed

@@ -171,3 +171,28 @@ def test_corrupt_checkpoint_is_reported_with_an_event_and_rebuilt(
         assert json.loads(cdi.spec_path(s.cdi_dir, claim["metadata"]["uid"]).read_text())["devices"]
     assert plugin_process.signal(signal.SIGTERM) == 0
     assert "checkpoint corrupt" in plugin_process.logs()
+
+
+def test_kill_9_cycles_leave_no_stale_temp_files(
+    plugin_process: PluginProcess, kube_client: client.ApiClient
+) -> None:
+    """A writer killed between mkstemp and rename leaves ``.<name>.<random>.tmp``; the next start removes
+    it (before: 59 such files after 60 cycles)."""
+    s = plugin_process.settings
+    temps = [
+        s.paths.checkpoint_dir / ".0b4f-1.json.a1b2c3d4.tmp",
+        s.paths.limits_dir / ".0b4f-1.limits.a1b2c3d4.tmp",
+        s.cdi_dir / f".{cdi.spec_path(s.cdi_dir, '0b4f-1').name}.a1b2c3d4.tmp",
+    ]
+    for _cycle in range(3):
+        plugin_process.start()
+        with _register(plugin_process):
+            assert [t for t in temps if t.exists()] == [], plugin_process.logs()
+        assert plugin_process.signal(signal.SIGKILL) == -signal.SIGKILL
+        for temp in temps:  # what the killed writer leaves
+            temp.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_bytes(b"half")
+    plugin_process.start()
+    with _register(plugin_process):
+        assert [t for t in temps if t.exists()] == []
+    assert plugin_process.signal(signal.SIGTERM) == 0
