@@ -18,7 +18,6 @@ from dra_driver.core.vendors.profile import (
     ClaimedDevice,
     ContainerEdits,
     VendorHost,
-    fractions,
     identity_env,
 )
 
@@ -50,7 +49,7 @@ class NvidiaProfile(BaseProfile):
     cores_attribute = "smCount"
     # Time-sliced shares of any GPU; MIG-style hard partitions are not what this menu offers.
     partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]] = {
-        "gpu": fractions("1/8", "1/4", "1/2", "1"),
+        "gpu": tuple(Fraction(eighths, 8) for eighths in (1, 2, 4, 8)),
     }
 
     def open_backend(self, **options: Any) -> DeviceBackend:
