@@ -15,10 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from api.errors import ConfigError, DiscoveryError
+from api.yamlfile import load_documents
 from dra_driver.core.devices import Device, DeviceType, Health
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,13 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
         except OSError as err:
             raise DiscoveryError(f"read inventory {path}: {err.strerror or err}") from err
     try:
-        data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        # The bounded loader of config files: an inventory is small, and aliases must not multiply it.
+        documents = [json.loads(text)] if source.endswith(".json") else load_documents(text, "the file")
+    except (json.JSONDecodeError, ConfigError) as err:
         raise ConfigError(f"{source}: not valid YAML/JSON: {err}") from err
+    if len(documents) != 1:
+        raise ConfigError(f"{source}: holds {len(documents)} YAML documents; an inventory is one")
+    data = documents[0]
     try:
         return Inventory.model_validate(data)
     except ValidationError as err:

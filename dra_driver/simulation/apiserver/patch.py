@@ -16,8 +16,8 @@ import copy
 import json
 from typing import Any
 
-import yaml
-
+from api.errors import ConfigError
+from api.yamlfile import load_documents
 from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver.schema import child, resolve
 from dra_driver.simulation.apiserver.status import bad_request
@@ -217,10 +217,14 @@ def parse_patch(content_type: str, body: bytes) -> Any:
 def decode_document(body: bytes, as_yaml: bool) -> Any:
     """A JSON or YAML body as data; what does not decode is a 400 quoting the parser's complaint."""
     if as_yaml:
+        # Bounded like config files: a request's aliases may repeat parts of it, not multiply it.
         try:
-            return yaml.safe_load(body)
-        except yaml.YAMLError as err:
+            documents = load_documents(body.decode(), "the YAML body")
+        except (ConfigError, UnicodeDecodeError) as err:
             raise bad_request(f"error decoding YAML: {err}") from err
+        if len(documents) != 1:
+            raise bad_request(f"error decoding YAML: expected one document, found {len(documents)}")
+        return documents[0]
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:

@@ -88,3 +88,16 @@ def test_keep_alive_connection_survives_errors(apiserver: ApiServer) -> None:
             assert response.status in (200, 404)
     finally:
         conn.close()
+
+
+def test_a_yaml_body_whose_aliases_would_multiply_it_is_a_400_at_once(apiserver: ApiServer) -> None:
+    """The server reads YAML bodies with the bounded loader of config files, so a few hundred bytes of
+    nested aliases are refused before they expand (safe_load took seconds and a gigabyte)."""
+    levels = ['a0: &a0 ["lol"]']
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    body = ("\n".join(levels) + "\n").encode()
+    status, result, _ = rawhttp.request(apiserver, "POST", SLICES, body, content_type="application/yaml")
+    assert status == 400
+    assert "once alias" in result["message"]
+    status, _, _ = rawhttp.request(apiserver, "GET", SLICES, None)
+    assert status == 200

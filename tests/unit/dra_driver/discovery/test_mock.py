@@ -131,3 +131,19 @@ def test_unreadable_inventory_during_health_check_marks_devices_unhealthy(tmp_pa
 )
 def test_memory_quantities(text: str, expected: int) -> None:
     assert parse_memory(text) == expected
+
+
+def test_an_inventory_whose_aliases_would_multiply_it_is_refused_before_expansion(tmp_path: Path) -> None:
+    levels = ['a0: &a0 ["lol"]']
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(levels) + "\n")
+    with pytest.raises(ConfigError, match="once alias"):
+        load_inventory(path)
+
+
+def test_an_inventory_of_two_documents_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text("devices: []\n---\ndevices: []\n")
+    with pytest.raises(ConfigError, match="holds 2 YAML documents"):
+        load_inventory(path)
