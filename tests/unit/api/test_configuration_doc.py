@@ -26,7 +26,7 @@ def validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str) -> t
 
 def test_valid_examples_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     examples = [body for lang, invalid, body in blocks() if lang == "yaml" and not invalid]
-    assert len(examples) == 3
+    assert len(examples) == 4
     for body in examples:
         assert validate(tmp_path, capsys, body) == (0, "valid\n"), body
 

@@ -1,0 +1,94 @@
+"""Asking for a size that every mode honours: on a cluster whose API server drops capacity requests
+(``DRAConsumableCapacity`` off, the default of Kubernetes 1.34 and 1.35), ``auto`` publishes partitions,
+and a claim selects one by its capacity with CEL. The capacity request alone is dropped at write, and
+the claim then gets the first partition, whatever its size: the hazard the selector avoids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.settings import SliceMode
+from dra_driver.core.quantity import quantity_value
+from tests.realk8s.conftest import TestNode, install_device_classes, wait_for
+
+# The documented selector for "at least 16Gi and 25 % of a GPU" (docs/configuration.md).
+AT_LEAST_16GI_25PCT = (
+    'device.capacity["xpushare.io"].memory.compareTo(quantity("16Gi")) >= 0 && '
+    'device.capacity["xpushare.io"].cores.compareTo(quantity("25")) >= 0'
+)
+
+
+def claim(node: TestNode, name: str, exactly: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaim",
+        "metadata": {"name": name, "namespace": node.namespace},
+        "spec": {"devices": {"requests": [{"name": "gpu", "exactly": exactly}]}},
+    }
+    created = node.cluster.resource.create_namespaced_resource_claim(node.namespace, body)  # type: ignore[arg-type]
+    return node.cluster.json(created)  # type: ignore[no-any-return]
+
+
+def pod(node: TestNode, name: str, claim_name: str) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": node.namespace},
+        "spec": {
+            "containers": [{"name": "main", "image": "busybox", "resources": {"claims": [{"name": "gpu"}]}}],
+            "resourceClaims": [{"name": "gpu", "resourceClaimName": claim_name}],
+            "tolerations": [{"operator": "Exists"}],
+        },
+    }
+    node.cluster.core.create_namespaced_pod(node.namespace, body)  # type: ignore[arg-type]
+
+
+def allocated_device(node: TestNode, claim_name: str) -> dict[str, Any]:
+    """The slice entry of the device the scheduler gave the claim, once it did."""
+
+    def allocated() -> str | None:
+        read = node.cluster.resource.read_namespaced_resource_claim(claim_name, node.namespace)
+        allocation = (node.cluster.json(read).get("status") or {}).get("allocation")
+        return allocation["devices"]["results"][0]["device"] if allocation else None
+
+    name = wait_for(f"claim {claim_name} allocated", allocated, timeout_s=30)
+    devices = [d for s in node.slices() for d in s["spec"].get("devices") or []]
+    return next(d for d in devices if d["name"] == name)
+
+
+def size_of(device: dict[str, Any]) -> tuple[int, int]:
+    capacity = device["capacity"]
+    return int(quantity_value(capacity["memory"]["value"])), int(quantity_value(capacity["cores"]["value"]))
+
+
+def test_a_capacity_selector_gets_at_least_its_size_where_capacity_requests_are_dropped(
+    old_node: TestNode,
+) -> None:
+    install_device_classes(old_node.cluster)
+    plugin = old_node.start_plugin(SliceMode.AUTO)
+    try:
+        wait_for("partitioned slices", lambda: any(
+            d.get("consumesCounters") for s in old_node.slices() for d in s["spec"].get("devices") or []))
+        selected = claim(old_node, "selected", {
+            "deviceClassName": "gpu.xpushare.io",
+            "selectors": [{"cel": {"expression": AT_LEAST_16GI_25PCT}}],
+        })
+        requested = claim(old_node, "requested", {
+            "deviceClassName": "gpu.xpushare.io",
+            "capacity": {"requests": {"memory": "16Gi", "cores": "25"}},
+        })
+        # This API server drops what its gate does not know, silently: the hazard of issue #16.
+        assert "capacity" not in requested["spec"]["devices"]["requests"][0]["exactly"]
+        assert selected["spec"]["devices"]["requests"][0]["exactly"]["selectors"]
+        pod(old_node, "selected", "selected")
+        pod(old_node, "requested", "requested")
+
+        memory, cores = size_of(allocated_device(old_node, "selected"))
+        assert memory >= 16 << 30
+        assert cores >= 25
+        # The smallest partition that fits: a quarter of the H100 (20Gi, 25 %), not a half or the whole.
+        assert (memory, cores) == (20 << 30, 25)
+        memory, cores = size_of(allocated_device(old_node, "requested"))
+        assert memory < 16 << 30, "the request was honoured although the server dropped it"
+    finally:
+        plugin.stop()
