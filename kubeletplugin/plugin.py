@@ -46,6 +46,7 @@ from kubeletplugin.recovery import RecoveryReport, recover
 from kubeletplugin.registration import RegistrationServicer, add_registration_service
 from kubeletplugin.server import DraService, add_dra_services
 from kubeletplugin.settings import PluginSettings
+from kubeletplugin.sizes import UNSIZED_REASON, unsized_partitions
 from kubeletplugin.state import ClaimPreparer
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class Plugin:
             self._collector = NodeCollector(self.preparer)
             self.registry.register(self._collector)
             self._start_quota_watch()
+            self.preparer.on_prepared = self._after_prepare
             self._start_dra_server()
             self._publish(self.devices)
             self._start_registration()
@@ -183,7 +185,17 @@ class Plugin:
         assert self.preparer is not None
         assert self._reader is not None
         self.quota_watcher = QuotaWatcher(self.preparer, self._reader).start()
-        self.preparer.on_prepared = self.quota_watcher.handle
+
+    def _after_prepare(self, claim: dict[str, Any]) -> None:
+        """Once per newly prepared claim, before the kubelet gets the answer: tell the user a size it did
+        not choose (``kubeletplugin.sizes``), then apply the claim's quota annotation."""
+        assert self.preparer is not None
+        if self._reader is not None:
+            preparer = self.preparer
+            for message in unsized_partitions(claim, preparer.catalog, preparer.driver, preparer.pool):
+                self._reader.claim_event(claim, UNSIZED_REASON, message)
+        if self.quota_watcher is not None:
+            self.quota_watcher.handle(claim)
 
     def _grpc_server(self) -> grpc.Server:
         return grpc.server(

@@ -9,6 +9,8 @@ from typing import Any
 
 from controller.settings import SliceMode
 from dra_driver.core.quantity import quantity_value
+from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
+from kubeletplugin.sizes import UNSIZED_REASON
 from tests.realk8s.conftest import TestNode, install_device_classes, wait_for
 
 # The documented selector for "at least 16Gi and 25 % of a GPU" (docs/configuration.md).
@@ -90,5 +92,17 @@ def test_a_capacity_selector_gets_at_least_its_size_where_capacity_requests_are_
         assert (memory, cores) == (20 << 30, 25)
         memory, cores = size_of(allocated_device(old_node, "requested"))
         assert memory < 16 << 30, "the request was honoured although the server dropped it"
+
+        # Prepared as the kubelet does: the claim that named no size is told what it got, on the claim.
+        with KubeletClient(plugin.settings.registration_socket) as kubelet:
+            kubelet.register()
+            claims = [old_node.cluster.json(old_node.cluster.resource.read_namespaced_resource_claim(
+                name, old_node.namespace)) for name in ("selected", "requested")]
+            response = kubelet.prepare([ClaimRef.of(c) for c in claims], version="v1")
+            assert all(response.claims[c["metadata"]["uid"]].error == "" for c in claims)
+        events = old_node.cluster.core.list_namespaced_event(old_node.namespace).items
+        notices = {e.involved_object.name: e.message for e in events if e.reason == UNSIZED_REASON}
+        assert list(notices) == ["requested"]
+        assert f"({memory >> 30}Gi, {cores} % of the device's cores)" in notices["requested"]
     finally:
         plugin.stop()
