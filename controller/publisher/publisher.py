@@ -238,6 +238,12 @@ class SlicePublisher:
         old = self.mode
         self.mode = FALLBACK_ORDER[FALLBACK_ORDER.index(old) + 1]
         message = f"{why}; falling back from {old.value} to {self.mode.value} slices"
+        if old is SliceMode.CONSUMABLE:
+            # The same server drops capacity.requests from claims: say so where operators look.
+            message += (
+                "; this API server also drops capacity.requests from claims, so claims must select a size "
+                'with CEL on device.capacity["<driver>"] (docs/configuration.md) or get any partition'
+            )
         log.warning("slice mode fallback: %s", message, extra={"node": self.node_name})
         self._fallbacks.inc(node=self.node_name, from_mode=old.value, to_mode=self.mode.value)
         self.events.warning(self.node_name, self.node_uid, "SliceModeFallback", message)

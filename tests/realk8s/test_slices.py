@@ -144,6 +144,7 @@ def test_auto_mode_falls_back_to_partitioned_when_consumable_capacity_is_gated_o
     assert event.type == "Warning"
     assert event.involved_object.kind == "Node"
     assert "dropped the fields of consumable mode" in event.message
+    assert "drops capacity.requests from claims" in event.message
 
 
 def test_explicit_consumable_mode_on_a_gated_off_server_is_reported_not_changed(
