@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     validate.add_argument("file", help="YAML or JSON file, or - for stdin")
     validate.add_argument("--driver-name", default=DRIVER_NAME,
                           help=f"driver whose opaque configs are checked (default {DRIVER_NAME})")
+    validate.add_argument("--kubeconfig", default=None, metavar="PATH",
+                          help="also ask this cluster whether it keeps the claims' capacity requests, and "
+                               "warn about each request it would drop")
     validate.set_defaults(handler=run_validate)
 
 
@@ -48,11 +51,22 @@ def run_validate(args: argparse.Namespace) -> int:
     documents = load_documents(_read(args.file, name), name)
     problems = [line for index, document in enumerate(documents)
                 for line in validate_document(document, args.driver_name, index, len(documents))]
+    if args.kubeconfig is not None:
+        for warning in _cluster_warnings(documents, args.kubeconfig):
+            print(warning)
     if problems:
         print("\n".join(problems))
         return 1
     print("valid")
     return 0
+
+
+def _cluster_warnings(documents: list[Any], kubeconfig: str) -> list[str]:
+    from dra_driver.cli.capacity_probe import dropped_request_warnings
+    from dra_driver.core.kube import KubeApi, load_api_client
+
+    with load_api_client(kubeconfig) as api_client:
+        return dropped_request_warnings(documents, KubeApi(api_client))
 
 
 def validate_document(document: Any, driver: str, index: int, count: int) -> list[str]:
