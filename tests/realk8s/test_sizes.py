@@ -11,6 +11,7 @@ from controller.settings import SliceMode
 from dra_driver.core.quantity import quantity_value
 from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
 from kubeletplugin.sizes import UNSIZED_REASON
+from shim.limits import read_limits_file
 from tests.realk8s.conftest import TestNode, install_device_classes, wait_for
 
 # The documented selector for "at least 16Gi and 25 % of a GPU" (docs/configuration.md).
@@ -104,5 +105,36 @@ def test_a_capacity_selector_gets_at_least_its_size_where_capacity_requests_are_
         notices = {e.involved_object.name: e.message for e in events if e.reason == UNSIZED_REASON}
         assert list(notices) == ["requested"]
         assert f"({memory >> 30}Gi, {cores} % of the device's cores)" in notices["requested"]
+    finally:
+        plugin.stop()
+
+
+def test_in_exclusive_mode_the_sharing_config_sizes_a_whole_device_on_any_cluster(old_node: TestNode) -> None:
+    """Exclusive mode needs no gate: the claim takes a whole device and its SharingConfig sets the limits."""
+    install_device_classes(old_node.cluster)
+    plugin = old_node.start_plugin(SliceMode.EXCLUSIVE)
+    try:
+        sharing = {"apiVersion": "xpushare.io/v1alpha1", "kind": "SharingConfig", "memoryMiB": 16384,
+                   "corePercent": 25}
+        body = {
+            "apiVersion": "resource.k8s.io/v1",
+            "kind": "ResourceClaim",
+            "metadata": {"name": "exclusive", "namespace": old_node.namespace},
+            "spec": {"devices": {
+                "requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.xpushare.io"}}],
+                "config": [{"opaque": {"driver": "xpushare.io", "parameters": sharing}}],
+            }},
+        }
+        old_node.cluster.resource.create_namespaced_resource_claim(old_node.namespace, body)  # type: ignore[arg-type]
+        pod(old_node, "exclusive", "exclusive")
+        assert size_of(allocated_device(old_node, "exclusive")) == (80 << 30, 100)  # the whole H100
+        obj = old_node.cluster.json(old_node.cluster.resource.read_namespaced_resource_claim(
+            "exclusive", old_node.namespace))
+        with KubeletClient(plugin.settings.registration_socket) as kubelet:
+            kubelet.register()
+            response = kubelet.prepare([ClaimRef.of(obj)], version="v1")
+        assert response.claims[obj["metadata"]["uid"]].error == ""
+        limits = read_limits_file(plugin.settings.paths.limits_file(obj["metadata"]["uid"]))
+        assert [(d.memory_limit_bytes, d.core_percent) for d in limits.devices] == [(16 << 30, 25)]
     finally:
         plugin.stop()
