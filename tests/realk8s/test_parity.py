@@ -137,7 +137,6 @@ SCENARIOS = [
         "a claim config is copied into the allocation with its requests",
         SliceMode.CONSUMABLE,
         (claim(request(GPU, "8Gi", "10"), config=[opaque_config("xpu")]),),
-        bug="the stand-in leaves out the requests of allocated config entries",
     ),
     Scenario(
         "a CEL selector with a syntax error is refused at create",
