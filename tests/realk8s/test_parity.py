@@ -4,9 +4,10 @@ the ``SimScheduler`` stand-in, comparing the decisions.
 
 Both sides see the same ResourceSlices (those the node plugin published on the real cluster, copied into
 the embedded server) and the same DeviceClasses. Each step of a scenario creates one ResourceClaim and a
-pod using it, then waits for the decision before the next step: refused at create (the HTTP status),
-pending (``PodScheduled=False``), or placed (per allocated device: the device, its consumedCapacity in
-bytes/units, whether it has a shareID; plus the ``requests`` of each allocated config entry).
+pod using it, then waits for the decision before the next step: refused at create (the HTTP status
+and the fields it names), pending (``PodScheduled=False``), or placed (per allocated device: the
+device, its consumedCapacity in bytes/units, whether it has a shareID; plus the ``requests`` of each
+allocated config entry).
 
 A row that differs on purpose says so in ``differs`` with the reason, and the test asserts that it does
 differ (so the table stays true when either side changes).
@@ -14,6 +15,7 @@ differ (so the table stays true when either side changes).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,7 +144,6 @@ SCENARIOS = [
         "a CEL selector with a syntax error is refused at create",
         SliceMode.CONSUMABLE,
         (claim(request(NPU, "8Gi", "10", selector='device.attributes["xpushare.io"].index ==')),),
-        bug="the embedded server stores a claim whose CEL does not compile",
     ),
 ]
 
@@ -187,7 +188,8 @@ class Side:
         try:
             self.resource.create_namespaced_resource_claim(self.namespace, body)  # type: ignore[arg-type]
         except ApiException as err:
-            return ("refused", err.status)
+            causes = json.loads(err.body).get("details", {}).get("causes") or []
+            return ("refused", err.status, tuple(sorted(c.get("field", "") for c in causes)))
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
