@@ -100,6 +100,20 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "a deleted pod's share is freed for the next claim",
+        SliceMode.CONSUMABLE,
+        (
+            npu("32Gi", "50"),
+            npu("32Gi", "50"),
+            npu("32Gi", "50"),
+            npu("32Gi", "50"),
+            {"deletePod": 1},
+            npu("16Gi", "25"),
+            npu("16Gi", "25"),
+            npu("16Gi", "25"),
+        ),
+    ),
+    Scenario(
         "memory-only and no-capacity requests take the requestPolicy defaults",
         SliceMode.CONSUMABLE,
         (npu("16Gi", None), npu(None, None), claim(request(GPU, "10Gi")), claim(request(GPU))),
@@ -209,6 +223,18 @@ class Side:
         found: JSON = self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
         return found
 
+    def delete(self, index: int) -> None:
+        # No kubelet confirms a graceful deletion of a bound pod: delete at once, as `--force` does.
+        self.core.delete_namespaced_pod(f"p{index}", self.namespace, grace_period_seconds=0)
+
+    def released(self, index: int) -> Decision | None:
+        """Once the deleted pod's claim is no longer reserved: whether it is still allocated."""
+        found = self.json(self.resource.read_namespaced_resource_claim(f"c{index}", self.namespace))
+        status = found.get("status") or {}
+        if status.get("reservedFor"):
+            return None
+        return ("released", "allocated" if status.get("allocation") else "deallocated")
+
     def outcome(self, index: int) -> Decision | None:
         pod = self.json(self.core.read_namespaced_pod(f"p{index}", self.namespace))
         if pod["spec"].get("nodeName"):
@@ -224,6 +250,11 @@ def run_real(node: TestNode, scenario: Scenario) -> list[Decision]:
     side = Side(node.cluster.api, node.namespace)
     decisions = []
     for index, spec in enumerate(scenario.steps):
+        if "deletePod" in spec:
+            gone = spec["deletePod"]
+            side.delete(gone)
+            decisions.append(wait_for(f"claim c{gone} released", lambda g=gone: side.released(g)))  # type: ignore[misc]
+            continue
         refused = side.create(index, spec)
         decisions.append(refused or wait_for(f"step {index} decided", lambda i=index: side.outcome(i)))  # type: ignore[misc]
     return decisions
@@ -246,6 +277,11 @@ def run_sim(slices: list[JSON], node_name: str, scenario: Scenario) -> list[Deci
         scheduler = SimScheduler(api)
         decisions = []
         for index, spec in enumerate(scenario.steps):
+            if "deletePod" in spec:
+                side.delete(spec["deletePod"])
+                scheduler.schedule_once()
+                decisions.append(side.released(spec["deletePod"]) or ("still reserved",))
+                continue
             refused = side.create(index, spec)
             if refused is None:
                 scheduler.schedule_once()
