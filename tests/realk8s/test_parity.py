@@ -29,8 +29,9 @@ from kubernetes.utils import parse_quantity
 from controller.deviceclasses import device_classes
 from controller.settings import SliceMode
 from dra_driver.simulation.apiserver import ApiServer
+from dra_driver.simulation.gates import CONSUMABLE_CAPACITY
 from dra_driver.simulation.scheduler import SimScheduler
-from tests.realk8s.conftest import DRIVER, TestNode, wait_for
+from tests.realk8s.conftest import DRIVER, TestNode, install_device_classes, wait_for
 
 JSON = dict[str, Any]
 Decision = tuple[Any, ...]
@@ -162,6 +163,22 @@ SCENARIOS = [
 ]
 
 
+# On a server with DRAConsumableCapacity off (tests run them on ``old_cluster``): the plugin's consumable
+# slices lose their sharing fields, claims lose their capacity requests; both are dropped, not refused.
+OLD_SCENARIOS = [
+    Scenario(
+        "gate off: capacity requests are dropped and devices are whole",
+        SliceMode.CONSUMABLE,
+        (npu("16Gi", "25"), claim(request(NPU, "16Gi", "25", count=2)), npu("16Gi", "25")),
+    ),
+    Scenario(
+        "gate off: a two-device claim with capacity requests",
+        SliceMode.CONSUMABLE,
+        (claim(request(NPU, "16Gi", "25", count=2)), npu(None, None)),
+    ),
+]
+
+
 def _quantities(values: JSON | None) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((k, _bytes(v)) for k, v in (values or {}).items()))
 
@@ -202,7 +219,7 @@ class Side:
         try:
             self.resource.create_namespaced_resource_claim(self.namespace, body)  # type: ignore[arg-type]
         except ApiException as err:
-            causes = json.loads(err.body).get("details", {}).get("causes") or []
+            causes = json.loads(err.body or "{}").get("details", {}).get("causes") or []
             return ("refused", err.status, tuple(sorted(c.get("field", "") for c in causes)))
         pod = {
             "apiVersion": "v1",
@@ -265,8 +282,10 @@ def _copy(obj: JSON) -> JSON:
     return {**obj, "metadata": {"name": meta["name"], "labels": meta.get("labels") or {}}}
 
 
-def run_sim(slices: list[JSON], node_name: str, scenario: Scenario) -> list[Decision]:
-    with ApiServer() as server, server.client() as api:
+def run_sim(
+    slices: list[JSON], node_name: str, scenario: Scenario, disabled_gates: tuple[str, ...] = ()
+) -> list[Decision]:
+    with ApiServer(disabled_gates=disabled_gates) as server, server.client() as api:
         side = Side(api, "default")
         for device_class in device_classes(DRIVER):
             side.resource.create_device_class(device_class)  # type: ignore[arg-type]
@@ -303,16 +322,20 @@ def published(node: TestNode, request: pytest.FixtureRequest) -> Iterator[list[J
         plugin.stop()
 
 
-@pytest.mark.parametrize(
-    ("published", "scenario"),
-    [pytest.param(s, s, id=s.name.replace(" ", "-")) for s in SCENARIOS],
-    indirect=["published"],
-)
-def test_the_stand_in_decides_as_the_real_scheduler(
-    node: TestNode, published: list[JSON], scenario: Scenario
-) -> None:
-    real = run_real(node, scenario)
-    sim = run_sim(published, node.name, scenario)
+@pytest.fixture
+def old_published(old_node: TestNode, request: pytest.FixtureRequest) -> Iterator[list[JSON]]:
+    install_device_classes(old_node.cluster)
+    scenario: Scenario = request.param
+    plugin = old_node.start_plugin(scenario.mode)
+    try:
+        wait_for("the plugin's slices", lambda: old_node.slices() or None)
+        time.sleep(0.5)
+        yield old_node.slices()
+    finally:
+        plugin.stop()
+
+
+def check(scenario: Scenario, real: list[Decision], sim: list[Decision]) -> None:
     if scenario.bug:
         if real != sim:
             pytest.xfail(f"{scenario.bug}: real {real} != stand-in {sim}")
@@ -321,3 +344,27 @@ def test_the_stand_in_decides_as_the_real_scheduler(
         assert real != sim, f"no longer differs ({scenario.differs}): {real}"
         return
     assert sim == real, f"the stand-in decided {sim}, the real scheduler {real}"
+
+
+@pytest.mark.parametrize(
+    ("published", "scenario"),
+    [pytest.param(s, s, id=s.name.replace(" ", "-")) for s in SCENARIOS],
+    indirect=["published"],
+)
+def test_the_stand_in_decides_as_the_real_scheduler(
+    node: TestNode, published: list[JSON], scenario: Scenario
+) -> None:
+    check(scenario, run_real(node, scenario), run_sim(published, node.name, scenario))
+
+
+@pytest.mark.parametrize(
+    ("old_published", "scenario"),
+    [pytest.param(s, s, id=s.name.replace(" ", "-")) for s in OLD_SCENARIOS],
+    indirect=["old_published"],
+)
+def test_with_consumable_capacity_off_the_stand_in_decides_as_the_real_scheduler(
+    old_node: TestNode, old_published: list[JSON], scenario: Scenario
+) -> None:
+    """Against a control plane with DRAConsumableCapacity off, and the embedded server with it off."""
+    real = run_real(old_node, scenario)
+    check(scenario, real, run_sim(old_published, old_node.name, scenario, (CONSUMABLE_CAPACITY,)))
