@@ -115,6 +115,11 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "claims from ResourceClaimTemplates fill a GPU",
+        SliceMode.CONSUMABLE,
+        tuple({"template": claim(request(GPU, "20Gi", "50"))} for _ in range(3)),
+    ),
+    Scenario(
         "memory-only and no-capacity requests take the requestPolicy defaults",
         SliceMode.CONSUMABLE,
         (npu("16Gi", None), npu(None, None), claim(request(GPU, "10Gi")), claim(request(GPU))),
@@ -209,15 +214,27 @@ class Side:
         self.core, self.resource = client.CoreV1Api(api), client.ResourceV1Api(api)
 
     def create(self, index: int, spec: JSON) -> Decision | None:
+        """A claim ``c<index>`` (or, for ``{"template": spec}``, a template ``t<index>``) and a pod."""
         name = f"c{index}"
-        body = {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceClaim",
-            "metadata": {"name": name, "namespace": self.namespace},
-            "spec": spec,
-        }
+        reference = {"name": "xpu", "resourceClaimName": name}
         try:
-            self.resource.create_namespaced_resource_claim(self.namespace, body)  # type: ignore[arg-type]
+            if "template" in spec:
+                reference = {"name": "xpu", "resourceClaimTemplateName": f"t{index}"}
+                template = {
+                    "apiVersion": "resource.k8s.io/v1",
+                    "kind": "ResourceClaimTemplate",
+                    "metadata": {"name": f"t{index}", "namespace": self.namespace},
+                    "spec": {"spec": spec["template"]},
+                }
+                self.resource.create_namespaced_resource_claim_template(self.namespace, template)  # type: ignore[arg-type]
+            else:
+                body = {
+                    "apiVersion": "resource.k8s.io/v1",
+                    "kind": "ResourceClaim",
+                    "metadata": {"name": name, "namespace": self.namespace},
+                    "spec": spec,
+                }
+                self.resource.create_namespaced_resource_claim(self.namespace, body)  # type: ignore[arg-type]
         except ApiException as err:
             causes = json.loads(err.body or "{}").get("details", {}).get("causes") or []
             return ("refused", err.status, tuple(sorted(c.get("field", "") for c in causes)))
@@ -229,7 +246,7 @@ class Side:
                 "containers": [
                     {"name": "main", "image": "busybox", "resources": {"claims": [{"name": "xpu"}]}}
                 ],
-                "resourceClaims": [{"name": "xpu", "resourceClaimName": name}],
+                "resourceClaims": [reference],
                 "tolerations": [{"operator": "Exists"}],
             },
         }
@@ -255,7 +272,9 @@ class Side:
     def outcome(self, index: int) -> Decision | None:
         pod = self.json(self.core.read_namespaced_pod(f"p{index}", self.namespace))
         if pod["spec"].get("nodeName"):
-            found = self.resource.read_namespaced_resource_claim(f"c{index}", self.namespace)
+            statuses = (pod.get("status") or {}).get("resourceClaimStatuses") or []
+            name = statuses[0]["resourceClaimName"] if statuses else f"c{index}"
+            found = self.resource.read_namespaced_resource_claim(name, self.namespace)
             return decision_of(self.json(found))
         for condition in (pod.get("status") or {}).get("conditions") or ():
             if condition["type"] == "PodScheduled" and condition["status"] == "False":
