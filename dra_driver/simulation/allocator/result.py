@@ -3,8 +3,9 @@
 Follows kube-scheduler: one result per device (``<request>/<subrequest>`` for a subrequest) with
 ``shareID`` and every capacity in ``consumedCapacity`` for shared devices; class configs first
 (``FromClass``, each class once, listing the requests that used it), then claim configs
-(``FromClaim``) that apply to an allocated request; a config whose request list covers every request
-drops the list ("empty means all"). A node-local device pins the claim to the node with a
+(``FromClaim``) that apply to an allocated request, with their ``requests`` copied as the claim lists
+them (an empty list meaning all); a class config whose request list covers every request drops the
+list ("empty means all"). A node-local device pins the claim to the node with a
 ``metadata.name`` field selector; devices reachable through a slice node selector carry that selector.
 """
 
@@ -20,14 +21,14 @@ from dra_driver.simulation.allocator.search import ClaimResult, DeviceResult
 __all__ = ["allocation_json"]
 
 
-
 def allocation_json(result: ClaimResult, classes: Mapping[str, DeviceClass], node: Node) -> Obj:
     """The ``status.allocation`` object for one allocated claim."""
     devices: Obj = {"results": [_device_json(d) for d in result.devices]}
-    config = _class_configs(result, classes) + _claim_configs(result)
+    config = _class_configs(result, classes)
     for entry in config:
         if len(entry.get("requests", ())) == len(result.claim.requests):
             entry.pop("requests")
+    config += _claim_configs(result)
     if config:
         devices["config"] = config
     allocation: Obj = {"devices": devices}

@@ -14,6 +14,7 @@ from typing import Any
 
 from dra_driver.core.kubetypes import Obj
 from dra_driver.core.quantity import QuantityError, stored_value
+from dra_driver.simulation.apiserver import celcheck
 from dra_driver.simulation.apiserver.registry import ResourceKind
 from dra_driver.simulation.apiserver.status import cause
 
@@ -137,10 +138,16 @@ def dra_errors(kind: ResourceKind, obj: Obj) -> list[Obj]:
     if kind.kind == "ResourceSlice":
         return shape_errors(obj, _SLICE_SHAPE) or slice_errors(obj.get("spec") or {})
     if kind.kind == "ResourceClaim":
-        return shape_errors(obj, _CLAIM_SHAPE) or claim_spec_errors("spec", obj.get("spec") or {})
+        spec = obj.get("spec") or {}
+        return shape_errors(obj, _CLAIM_SHAPE) or (
+            claim_spec_errors("spec", spec) + celcheck.claim_selector_errors("spec", spec))
     if kind.kind == "ResourceClaimTemplate":
         spec = (obj.get("spec") or {}).get("spec") if isinstance(obj.get("spec"), dict) else None
-        return shape_errors(obj, _TEMPLATE_SHAPE) or claim_spec_errors("spec.spec", spec or {})
+        spec = spec or {}
+        return shape_errors(obj, _TEMPLATE_SHAPE) or (
+            claim_spec_errors("spec.spec", spec) + celcheck.claim_selector_errors("spec.spec", spec))
+    if kind.kind == "DeviceClass" and isinstance(obj.get("spec"), dict):
+        return celcheck.class_selector_errors(obj["spec"])
     return []
 
 

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kubernetes import client
@@ -83,6 +84,7 @@ class SimScheduler:
         self._driver = driver_name
         self._interval = poll_interval
         self._cel = cel or CelCache()
+        self._seen_pods: set[Any] = set()
 
     def run(self, stop: threading.Event) -> None:
         """Schedule until ``stop`` is set, one pass per poll interval; API errors are logged, not fatal."""
@@ -97,6 +99,7 @@ class SimScheduler:
         """One pass over the pending pods, in a fixed order."""
         report = PassReport()
         with _tracer.start_as_current_span("simscheduler.pass"):
+            self._release_claims_of_gone_pods(report)
             snapshot = self._snapshot()
             for pod in self._pending_pods():
                 try:
@@ -105,6 +108,43 @@ class SimScheduler:
                     _log.warning("scheduling a pod failed", extra={"pod": _key(pod), "error": str(err)})
                     report.errors[_key(pod)] = str(err)
         return report
+
+    def _release_claims_of_gone_pods(self, report: PassReport) -> None:
+        """As the resourceclaim controller does: drop ``reservedFor`` entries of pods that are gone, and
+        deallocate a claim that is then reserved for nobody, so its devices are free again.
+
+        Only pods this stand-in saw in an earlier pass count as gone: entries naming pods it never saw
+        (claims written by hand, as tests do) are left alone."""
+        live = {p["metadata"].get("uid") for p in self._cluster.pods()}
+        gone, self._seen_pods = self._seen_pods - live, live
+        if not gone:
+            return
+        for claim in self._cluster.claims():
+            reserved = (claim.get("status") or {}).get("reservedFor") or []
+            if not any(r.get("resource") == "pods" and r.get("uid") in gone for r in reserved):
+                continue
+            try:
+                retry_conflicts(partial(self._release, claim, gone), f"release resourceclaim {_key(claim)}")
+            except XPUShareError as err:
+                _log.warning("releasing a claim failed", extra={"claim": _key(claim), "error": str(err)})
+                report.errors[_key(claim)] = str(err)
+
+    def _release(self, claim: Obj, gone: set[Any]) -> Obj | None:
+        meta = claim["metadata"]
+        current = self._cluster.claim(meta["namespace"], meta["name"])
+        if current is None:
+            return None
+        status = current.setdefault("status", {})
+        reserved = status.get("reservedFor") or []
+        status["reservedFor"] = [
+            r for r in reserved if r.get("resource") != "pods" or r.get("uid") not in gone
+        ]
+        if not status["reservedFor"]:
+            status.pop("reservedFor")
+            status.pop("allocation", None)
+            status.pop("devices", None)
+        _log.info("claim released", extra={"claim": _key(claim), "deallocated": "allocation" not in status})
+        return self._cluster.replace_claim_status(current)
 
     def _snapshot(self) -> _Snapshot:
         nodes = sorted(
