@@ -33,10 +33,10 @@ from dra_driver.core.discovery.base import open_backend
 from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.settings import PluginSettings
-from tests.conftest import PROJECT_ROOT, SHARED_DIR
+from tests.conftest import SHARED_DIR
+from tests.support.plugin_node import INVENTORY, node_settings, prepare_node_root
 
 K8S_DIR = SHARED_DIR / "k8s"
-INVENTORY = PROJECT_ROOT / "dra_driver/core/discovery/inventory/default.yaml"
 DRIVER = "xpushare.io"
 ALL_GATES = (
     "DynamicResourceAllocation=true,DRAConsumableCapacity=true,DRAPartitionableDevices=true,"
@@ -146,23 +146,8 @@ class TestNode:
     sockets: Path
 
     def settings(self, **overrides: Any) -> PluginSettings:
-        values: dict[str, Any] = {
-            "node_name": self.name,
-            "registry_dir": self.sockets / "registry",
-            "plugin_dir": self.sockets / "plugin",
-            "cdi_dir": self.root / "cdi",
-            "state_dir": self.root / "state",
-            "run_dir": self.root / "run",
-            "boot_id_path": self.root / "boot_id",
-            "device_root": self.root / "host",
-            "driver_root": self.root / "host",
-            "shim_path": self.root / "host/libxpushare.so",
-            "discovery_backend": "mock",
-            "discovery_options": {"inventory": str(INVENTORY)},
-            "health_interval_s": 5.0,
-        }
-        values.update(overrides)
-        return PluginSettings(**values)
+        return node_settings(self.root, self.sockets, self.name, INVENTORY,
+                             **{"health_interval_s": 5.0, **overrides})
 
     def start_plugin(self, mode: SliceMode) -> Plugin:
         settings = self.settings(slice_mode=mode)
@@ -191,6 +176,23 @@ def _create_node(cluster: Cluster, name: str) -> None:
             }
         },
     )
+
+
+def create_pod(node: TestNode, name: str, template: str = "", *, claim: str = "") -> None:
+    """A pod with one claim named ``xpu``: made from ``template``, or the existing ``claim``."""
+    source = {"resourceClaimTemplateName": template} if template else {"resourceClaimName": claim}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": node.namespace},
+        "spec": {
+            "containers": [{"name": "main", "image": "busybox", "resources": {"claims": [{"name": "xpu"}]}}],
+            "resourceClaims": [{"name": "xpu", **source}],
+            # The hand-made Node keeps its not-ready taint (no node lifecycle controller runs).
+            "tolerations": [{"operator": "Exists"}],
+        },
+    }
+    node.cluster.core.create_namespaced_pod(node.namespace, body)  # type: ignore[arg-type]
 
 
 def name_of(obj: Any) -> str:
@@ -226,10 +228,7 @@ def _node(cluster: Cluster, tmp_path: Path) -> Iterator[TestNode]:
         "the default ServiceAccount",
         lambda: bool(cluster.core.list_namespaced_service_account(namespace).items),
     )
-    sockets = Path(tempfile.mkdtemp(prefix="xps-"))  # unix socket paths are limited to 107 bytes
-    (tmp_path / "boot_id").write_text(f"{uuid.uuid4()}\n")
-    (tmp_path / "host").mkdir()
-    (tmp_path / "host/libxpushare.so").write_bytes(b"")
+    sockets = prepare_node_root(tmp_path)
     try:
         yield TestNode(cluster, name, namespace, tmp_path, sockets)
     finally:

@@ -11,7 +11,7 @@ from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
 from kubeletplugin import cdi
 from kubeletplugin.plugin import Plugin
 from shim.limits import read_limits_file
-from tests.realk8s.conftest import Cluster, TestNode, name_of, wait_for
+from tests.realk8s.conftest import Cluster, TestNode, create_pod, name_of, wait_for
 
 GIB = 1 << 30
 
@@ -38,21 +38,6 @@ def create_template(node: TestNode, name: str, device_class: str, memory: str, c
         },
     }
     node.cluster.resource.create_namespaced_resource_claim_template(node.namespace, body)  # type: ignore[arg-type]
-
-
-def create_pod(node: TestNode, name: str, template: str) -> None:
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": node.namespace},
-        "spec": {
-            "containers": [{"name": "main", "image": "busybox", "resources": {"claims": [{"name": "xpu"}]}}],
-            "resourceClaims": [{"name": "xpu", "resourceClaimTemplateName": template}],
-            # The hand-made Node keeps its not-ready taint (no node lifecycle controller runs).
-            "tolerations": [{"operator": "Exists"}],
-        },
-    }
-    node.cluster.core.create_namespaced_pod(node.namespace, body)  # type: ignore[arg-type]
 
 
 def read_pod(node: TestNode, name: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dra_driver.core.quantity import quantity_value
 from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
 from kubeletplugin.sizes import UNSIZED_REASON
 from shim.limits import read_limits_file
-from tests.realk8s.conftest import TestNode, install_device_classes, wait_for
+from tests.realk8s.conftest import TestNode, create_pod, install_device_classes, wait_for
 
 # The documented selector for "at least 16Gi and 25 % of a GPU" (docs/configuration.md).
 AT_LEAST_16GI_25PCT = (
@@ -30,20 +30,6 @@ def claim(node: TestNode, name: str, exactly: dict[str, Any]) -> dict[str, Any]:
     }
     created = node.cluster.resource.create_namespaced_resource_claim(node.namespace, body)  # type: ignore[arg-type]
     return node.cluster.json(created)  # type: ignore[no-any-return]
-
-
-def pod(node: TestNode, name: str, claim_name: str) -> None:
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": node.namespace},
-        "spec": {
-            "containers": [{"name": "main", "image": "busybox", "resources": {"claims": [{"name": "gpu"}]}}],
-            "resourceClaims": [{"name": "gpu", "resourceClaimName": claim_name}],
-            "tolerations": [{"operator": "Exists"}],
-        },
-    }
-    node.cluster.core.create_namespaced_pod(node.namespace, body)  # type: ignore[arg-type]
 
 
 def allocated_device(node: TestNode, claim_name: str) -> dict[str, Any]:
@@ -83,8 +69,8 @@ def test_a_capacity_selector_gets_at_least_its_size_where_capacity_requests_are_
         # This API server drops what its gate does not know, silently: the hazard of issue #16.
         assert "capacity" not in requested["spec"]["devices"]["requests"][0]["exactly"]
         assert selected["spec"]["devices"]["requests"][0]["exactly"]["selectors"]
-        pod(old_node, "selected", "selected")
-        pod(old_node, "requested", "requested")
+        create_pod(old_node, "selected", claim="selected")
+        create_pod(old_node, "requested", claim="requested")
 
         memory, cores = size_of(allocated_device(old_node, "selected"))
         assert memory >= 16 << 30
@@ -126,7 +112,7 @@ def test_in_exclusive_mode_the_sharing_config_sizes_a_whole_device_on_any_cluste
             }},
         }
         old_node.cluster.resource.create_namespaced_resource_claim(old_node.namespace, body)  # type: ignore[arg-type]
-        pod(old_node, "exclusive", "exclusive")
+        create_pod(old_node, "exclusive", claim="exclusive")
         assert size_of(allocated_device(old_node, "exclusive")) == (80 << 30, 100)  # the whole H100
         obj = old_node.cluster.json(old_node.cluster.resource.read_namespaced_resource_claim(
             "exclusive", old_node.namespace))

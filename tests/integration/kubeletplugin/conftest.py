@@ -5,8 +5,6 @@ stand-in."""
 from __future__ import annotations
 
 import shutil
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +22,12 @@ from dra_driver.simulation.scheduler import SimScheduler
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.settings import PluginSettings
 from tests.support.apiserver import api_client, apiserver, kube_client
+from tests.support.plugin_node import INVENTORY, node_settings, prepare_node_root
 
 __all__ = ["apiserver", "kube_client"]
 
 NODE = "node-a"
 NS = "default"
-INVENTORY = Path(__file__).resolve().parents[3] / "dra_driver/core/discovery/inventory/default.yaml"
 
 
 @dataclass
@@ -39,32 +37,13 @@ class NodeDirs:
     inventory: Path
 
     def settings(self, **overrides: Any) -> PluginSettings:
-        values: dict[str, Any] = {
-            "node_name": NODE,
-            "registry_dir": self.sockets / "registry",
-            "plugin_dir": self.sockets / "plugin",
-            "cdi_dir": self.root / "cdi",
-            "state_dir": self.root / "state",
-            "run_dir": self.root / "run",
-            "boot_id_path": self.root / "boot_id",
-            "device_root": self.root / "host",
-            "driver_root": self.root / "host",
-            "shim_path": self.root / "host/libxpushare.so",
-            "discovery_backend": "mock",
-            "discovery_options": {"inventory": str(self.inventory)},
-            "health_interval_s": 0.2,
-        }
-        values.update(overrides)
-        return PluginSettings(**values)
+        return node_settings(self.root, self.sockets, NODE, self.inventory,
+                             **{"health_interval_s": 0.2, **overrides})
 
 
 @pytest.fixture
 def node_dirs(tmp_path: Path) -> Iterator[NodeDirs]:
-    # Unix socket paths are limited to 107 bytes; pytest's tmp_path can be longer.
-    sockets = Path(tempfile.mkdtemp(prefix="xps-"))
-    (tmp_path / "boot_id").write_text(f"{uuid.uuid4()}\n")
-    (tmp_path / "host").mkdir()
-    (tmp_path / "host/libxpushare.so").write_bytes(b"")
+    sockets = prepare_node_root(tmp_path)
     inventory = tmp_path / "inventory.yaml"
     shutil.copy(INVENTORY, inventory)
     yield NodeDirs(tmp_path, sockets, inventory)
