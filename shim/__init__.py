@@ -18,7 +18,7 @@ LIBRARY_ENV = "XPUSHARE_SHIM_LIBRARY"
 
 
 def header_define(name: str, header: Path = HEADER_PATH) -> int:
-    """The value of an integer ``#define`` of the public header (``XPUSHARE_MAX_CONTAINERS``)."""
+    """The value of an integer ``#define`` of the public header (``XPUSHARE_MAX_CLAIMS``)."""
     match = re.search(rf"^#define {re.escape(name)}\s+(\d+)\s*$", header.read_text(), re.MULTILINE)
     if match is None:
         raise LookupError(f"{header}: no integer #define {name}")
@@ -33,8 +33,8 @@ def header_string(name: str, header: Path = HEADER_PATH) -> str:
     return match.group(1)
 
 
-# The most claims one device's ledger can track at once: its claim (container) records.
-MAX_CLAIMS_PER_DEVICE: Final = header_define("XPUSHARE_MAX_CONTAINERS")
+# The most claims one device can hold at once: the entries of its board.
+MAX_CLAIMS_PER_DEVICE: Final = header_define("XPUSHARE_MAX_CLAIMS")
 # Where the shim reads its limits inside a container: fixed when the library is built (no environment
 # variable moves it), so the CDI spec mounts the claim's limits file exactly there.
 LIMITS_PATH: Final = header_string("XPUSHARE_LIMITS_PATH")

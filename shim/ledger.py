@@ -1,9 +1,15 @@
-"""Python view of the per-device ledgers, through the shim's own C code (cffi, ABI mode).
+"""Python view of the files the shims of a device share, through the shim's own C code (cffi, ABI mode).
+
+Per physical device (the layout and the trust model are in ``shim/include/xpushare.h``): a ``Board``
+that the node plugin alone writes (each claim's live limits), and a ``ClaimLedger`` per claim that only
+the claim's own processes map and update. The plugin reads a claim ledger with ``read_claim_usage``
+(one bounded pread: nothing a tenant writes there can fault, block or mislead it beyond its own
+numbers).
 
 This is the one module that imports cffi. The declarations come from the installed header
 (``shim/include/xpushare.h``, the section between the XPUSHARE_CDEF markers) and the functions from the
 built shim library, so Python and the preloaded C code share one layout and one locking protocol: every
-update takes the ledger's robust mutex in C, exactly as the shim does. ABI mode was chosen over API mode
+ledger update takes the ledger's robust mutex in C, exactly as the shim does. ABI mode was chosen over API mode
 because the library already exists as a build product; a second compiled extension would add a build
 step and a second copy of the same code for no gain (the calls are not hot).
 """
@@ -13,6 +19,8 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import stat
+import uuid as uuid_mod
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,11 +30,13 @@ from cffi import FFI  # type: ignore[import-untyped]
 
 from api.errors import XPUShareError
 from api.v1alpha1.sharing import ComputePolicy, Priority
-from shim import HEADER_PATH, library_path
+from shim import HEADER_PATH, header_string, library_path
 
 CDEF_BEGIN = "/* XPUSHARE_CDEF_BEGIN */"
 CDEF_END = "/* XPUSHARE_CDEF_END */"
 SLOT_ACTIVE = 1
+BOARD_FILE = header_string("XPUSHARE_BOARD_FILE")
+CLAIMS_DIR = header_string("XPUSHARE_CLAIMS_DIR")
 # The C side's codes: a priority's code is its rank (low 0, normal 1, high 2); policies guaranteed 0, fixed 1.
 _PRIORITIES = Priority.ranked()
 _POLICIES = (ComputePolicy.GUARANTEED, ComputePolicy.FIXED)
@@ -61,10 +71,33 @@ def _check(rc: int, what: str) -> int:
     return rc
 
 
+def _codes(priority: Priority, policy: ComputePolicy) -> tuple[int, int]:
+    if priority not in _PRIORITIES or policy not in _POLICIES:
+        raise LedgerError(f"priority/policy: {priority!r}/{policy!r} not in "
+                          f"{', '.join(_PRIORITIES)}/{', '.join(_POLICIES)}")
+    return _PRIORITIES.index(priority), _POLICIES.index(policy)
+
+
+def _text(ffi: Any, chars: Any) -> str:
+    return str(ffi.string(chars).decode(errors="replace"))
+
+
+def board_path(device_dir: Path) -> Path:
+    """The board in a device's directory."""
+    return device_dir / BOARD_FILE
+
+
+def claim_ledger_path(device_dir: Path, key: str) -> Path:
+    """Claim ``key``'s ledger in a device's directory (``key`` already checked as a file name)."""
+    return device_dir / CLAIMS_DIR / key
+
+
 @dataclass(frozen=True, slots=True)
-class ContainerUsage:
-    index: int
+class ClaimUsage:
+    """A claim ledger's head: the claim's limits as its shims last took them, and its counters."""
+
     key: str
+    uuid: str
     limit_bytes: int
     used_bytes: int
     peak_bytes: int
@@ -76,6 +109,19 @@ class ContainerUsage:
     throttled_ns: int = 0
     tokens_ns: int = 0
     npending: int = 0
+    reclaimed_bytes: int = 0
+    launch_ns: int = 0
+    attributed_ns: int = 0
+    unpublished_ns: int = 0
+
+
+def _usage(ffi: Any, head: Any) -> ClaimUsage:
+    c = head.claim
+    return ClaimUsage(
+        _text(ffi, head.key), _text(ffi, head.uuid), c.limit_bytes, c.used_bytes, c.peak_bytes, c.nprocs,
+        c.core_percent, _PRIORITIES[c.priority % 3], _POLICIES[c.policy % 2], c.used_ns, c.throttled_ns,
+        c.tokens_ns, c.npending, head.reclaimed_bytes, c.launch_ns, c.attributed_ns, c.unpublished_ns,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,29 +129,34 @@ class ProcessUsage:
     index: int
     pid: int
     start_time: int
-    container: int
     used_bytes: int
     peak_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerSnapshot:
-    uuid: str
-    total_bytes: int
-    used_bytes: int
-    peak_bytes: int
-    reclaimed_bytes: int
-    containers: tuple[ContainerUsage, ...]
-    processes: tuple[ProcessUsage, ...]
-    quota_generation: int = 0
-    npending: int = 0
+def read_claim_usage(path: Path) -> ClaimUsage:
+    """A claim ledger's head by one pread (the node plugin's and the peers' way to read it).
 
-    def container(self, key: str) -> ContainerUsage | None:
-        return next((c for c in self.containers if c.key == key), None)
+    Opened read-only, non-blocking and without following links; never mapped or locked. A file that is
+    not a regular file, is cut short or has another layout raises ``LedgerError``.
+    """
+    ffi, lib = _binding(str(library_path()))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as err:
+        raise LedgerError(f"open claim ledger {path}: {err.strerror}") from err
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LedgerError(f"claim ledger {path}: not a regular file")
+        head = ffi.new("struct xpushare_ledger_head *")
+        _check(lib.xpushare_ledger_read_head(fd, head), f"read claim ledger {path}")
+        return _usage(ffi, head)
+    finally:
+        os.close(fd)
 
 
-class Ledger:
-    """One device's ledger file, mapped into this process. Use as a context manager."""
+class ClaimLedger:
+    """A claim's ledger of one device, mapped into this process (what the claim's shims do). Use as a
+    context manager. The node plugin maps one only to create it, before any tenant can write it."""
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
@@ -114,21 +165,37 @@ class Ledger:
         self._ptr: Any = self._lib.xpushare_ledger_map(fd)
         if self._ptr == self._ffi.NULL:
             os.close(fd)
-            raise LedgerError(f"map ledger {path}: {os.strerror(self._ffi.errno)}")
+            raise LedgerError(f"map claim ledger {path}: {os.strerror(self._ffi.errno)}")
 
     @classmethod
-    def create(cls, path: Path, uuid: str, total_bytes: int = 0) -> Self:
-        """Open the device's ledger, creating and initialising it if it does not exist yet."""
+    def open(cls, path: Path, key: str = "", uuid: str = "") -> Self:
+        """Open the ledger (created empty when absent); ``key``/``uuid`` given: refused if it is another's."""
         _ffi, lib = _binding(str(library_path()))
-        fd = _check(lib.xpushare_ledger_open(str(path).encode(), uuid.encode(), total_bytes), f"open {path}")
+        fd = _check(lib.xpushare_ledger_open(str(path).encode(), key.encode(), uuid.encode()), f"open {path}")
         return cls(path, fd)
 
     @classmethod
-    def attach(cls, path: Path) -> Self:
-        """Open an existing ledger (never creates one)."""
-        if not path.is_file():
-            raise LedgerError(f"open {path}: no such ledger")
-        return cls.create(path, "", 0)
+    def create(cls, path: Path, key: str, uuid: str, limit_bytes: int, core_percent: int = 100,
+               priority: Priority = Priority.NORMAL,
+               policy: ComputePolicy = ComputePolicy.GUARANTEED) -> bool:
+        """Create claim ``key``'s ledger at ``path`` with its limits, whole or not at all (written beside
+        and renamed into place). An existing ledger of the claim is kept as it is (its processes map it);
+        returns whether a new one was made."""
+        if path.is_file():
+            with cls.open(path, key, uuid):
+                return False
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid_mod.uuid4().hex[:8]}.tmp")
+        try:
+            with cls.open(temp, key, uuid) as ledger:
+                ledger.set_limits(limit_bytes, core_percent, priority, policy)
+            os.rename(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+        return True
+
+    @property
+    def fd(self) -> int:
+        return self._fd
 
     def close(self) -> None:
         if self._ptr is not None:
@@ -145,34 +212,23 @@ class Ledger:
 
     def _live(self) -> Any:
         if self._ptr is None:
-            raise LedgerError(f"ledger {self.path} is closed")
+            raise LedgerError(f"claim ledger {self.path} is closed")
         return self._ptr
 
-    def set_container(self, key: str, limit_bytes: int, core_percent: int = 100,
-                      priority: Priority = Priority.NORMAL,
-                      policy: ComputePolicy = ComputePolicy.GUARANTEED) -> int:
-        """Create or update a claim's record; the shim never admits past min(file limit, this limit)."""
-        if priority not in _PRIORITIES or policy not in _POLICIES:
-            raise LedgerError(f"priority/policy: {priority!r}/{policy!r} not in "
-                              f"{', '.join(_PRIORITIES)}/{', '.join(_POLICIES)}")
-        rc = self._lib.xpushare_ledger_set_container(self._live(), key.encode(), limit_bytes, core_percent,
-                                                     _PRIORITIES.index(priority), _POLICIES.index(policy))
-        return _check(rc, f"set container {key!r} (limit {limit_bytes}, cores {core_percent})")
-
-    def remove_container(self, key: str) -> None:
-        """Drop a claim's record; refused (EBUSY) while processes of the claim are attached."""
-        rc = self._lib.xpushare_ledger_remove_container(self._live(), key.encode())
-        if rc != -errno.ENOENT:
-            _check(rc, f"remove container {key!r}")
+    def set_limits(self, limit_bytes: int, core_percent: int = 100, priority: Priority = Priority.NORMAL,
+                   policy: ComputePolicy = ComputePolicy.GUARANTEED) -> bool:
+        """Set the claim's limits (what a shim copies from the board); whether they changed."""
+        prio, pol = _codes(priority, policy)
+        rc = self._lib.xpushare_ledger_set_limits(self._live(), limit_bytes, core_percent, prio, pol)
+        return bool(_check(rc, f"set limits (limit {limit_bytes}, cores {core_percent})"))
 
     def reclaim_dead(self) -> int:
         """Return the bytes of processes that died; the number of processes reclaimed."""
         return _check(self._lib.xpushare_ledger_reclaim(self._live(), self._fd), "reclaim")
 
-    def attach_process(self, key: str, limit_bytes: int) -> int:
-        """Join a claim as a process (what the shim does at a first allocation); returns the slot."""
-        return _check(self._lib.xpushare_ledger_attach(self._live(), self._fd, key.encode(), limit_bytes),
-                      f"attach to {key!r}")
+    def attach_process(self) -> int:
+        """Join the claim as a process (what the shim does at a first allocation); returns the slot."""
+        return _check(self._lib.xpushare_ledger_attach(self._live(), self._fd), f"attach to {self.path}")
 
     def detach_process(self, proc: int) -> None:
         _check(self._lib.xpushare_ledger_detach(self._live(), self._fd, proc), "detach")
@@ -190,41 +246,173 @@ class Ledger:
 
     # --- compute shares (the same C functions the shim calls at launch boundaries) ---
 
-    def admit(self, proc: int, now_ns: int, max_percent: int = 100) -> int:
+    def _peers(self, peers: Peers | None) -> Any:
+        return self._ffi.NULL if peers is None else peers.struct
+
+    def admit(self, proc: int, now_ns: int, max_percent: int = 100, peers: Peers | None = None) -> int:
         """0 when slot ``proc`` may launch at ``now_ns``, else how long to wait (ns)."""
-        return _check(self._lib.xpushare_compute_admit(self._live(), proc, now_ns, max_percent), "admit")
+        rc = self._lib.xpushare_compute_admit(self._live(), proc, self._peers(peers), now_ns, max_percent)
+        return _check(rc, "admit")
 
     def charge(self, proc: int, device_ns: int) -> None:
-        """Charge measured device time to the container of slot ``proc``."""
+        """Charge measured device time to the claim (slot ``proc`` measured it)."""
         _check(self._lib.xpushare_ledger_charge(self._live(), proc, device_ns), "charge")
 
-    def attribute(self, start_ns: int, end_ns: int) -> int:
-        """The part of (start, end] not yet charged to anyone on this device (and now charged)."""
-        return int(self._lib.xpushare_ledger_attribute(self._live(), start_ns, end_ns))
+    def attribute(self, start_ns: int, end_ns: int, peers: Peers | None = None) -> int:
+        """The part of (start, end] charged to neither this claim nor, as far as ``peers`` say, a peer."""
+        return int(self._lib.xpushare_ledger_attribute(self._live(), self._peers(peers), start_ns, end_ns))
 
-    def set_pending(self, proc: int, pending: bool, now_ns: int) -> None:
-        """Say whether slot ``proc`` has work on the device (what borrowing looks at)."""
-        _check(self._lib.xpushare_compute_pending(self._live(), proc, int(pending), now_ns, self._ffi.NULL),
-               "set pending")
+    def set_pending(self, proc: int, pending: bool) -> None:
+        """Say whether slot ``proc`` has work on the device (what peers' borrowing looks at)."""
+        _check(self._lib.xpushare_compute_pending(self._live(), proc, int(pending)), "set pending")
 
-    def shadowed(self, proc: int, now_ns: int) -> bool:
-        """Whether a higher priority launched recently enough to keep slot ``proc``'s queue short."""
-        return bool(_check(self._lib.xpushare_compute_shadowed(self._live(), proc, now_ns), "shadowed"))
+    def publish(self, proc: int, oldest_ns: int) -> None:
+        """Publish slot ``proc``'s oldest uncharged work (0: none)."""
+        _check(self._lib.xpushare_compute_publish(self._live(), proc, oldest_ns), "publish")
 
-    def snapshot(self) -> LedgerSnapshot:
-        """Read the counters without locking (each is one aligned word; fine for metrics and tests)."""
-        led = self._live()
+    def earlier_work(self, proc: int, recorded_ns: int, peers: Peers | None = None) -> bool:
+        """Whether other work recorded before ``recorded_ns`` is still uncharged."""
+        rc = self._lib.xpushare_compute_earlier_work(self._live(), proc, self._peers(peers), recorded_ns)
+        return bool(_check(rc, "earlier work"))
+
+    def shadowed(self, now_ns: int, peers: Peers | None = None) -> bool:
+        """Whether a higher priority launched recently enough to keep this claim's queue short."""
+        return bool(_check(self._lib.xpushare_compute_shadowed(self._live(), self._peers(peers), now_ns),
+                           "shadowed"))
+
+    def usage(self) -> ClaimUsage:
+        """The head as it is now (each counter one aligned word; fine for metrics and tests)."""
+        return _usage(self._ffi, self._live().head)
+
+    def processes(self) -> tuple[ProcessUsage, ...]:
+        return tuple(
+            ProcessUsage(i, p.pid, p.start_time, p.used_bytes, p.peak_bytes)
+            for i, p in enumerate(self._live().procs) if p.state == SLOT_ACTIVE
+        )
+
+    def head_pointer(self) -> Any:
+        """The mapped head (for ``Peers.add``)."""
+        return self._live().head
+
+
+class Peers:
+    """What a process knows of its device's other claims (``struct xpushare_peers``), built as the shim
+    builds it: each peer's head with the priority the board gives it."""
+
+    def __init__(self) -> None:
+        self._ffi, self._lib = _binding(str(library_path()))
+        self.struct: Any = self._ffi.new("struct xpushare_peers *")
+
+    def add(self, peer: ClaimLedger, priority: Priority, now_ns: int) -> Self:
+        prio, _ = _codes(priority, ComputePolicy.GUARANTEED)
+        _check(self._lib.xpushare_peers_add(self.struct, self._ffi.addressof(peer.head_pointer()), prio, now_ns),
+               "add peer")
+        return self
+
+    @property
+    def busy(self) -> int:
+        return int(self.struct.busy)
+
+    @property
+    def attributed_ns(self) -> int:
+        return int(self.struct.attributed_ns)
+
+    @property
+    def unpublished_ns(self) -> int:
+        return int(self.struct.unpublished_ns)
+
+    def launch_ns(self, priority: Priority) -> int:
+        return int(self.struct.launch_ns[_PRIORITIES.index(priority)])
+
+
+@dataclass(frozen=True, slots=True)
+class BoardEntry:
+    index: int
+    key: str
+    limit_bytes: int
+    core_percent: int
+    priority: Priority
+    policy: ComputePolicy
+
+
+class Board:
+    """A device's board, mapped writable: the node plugin's side (one writer per board; the plugin
+    serialises its updates). Use as a context manager."""
+
+    def __init__(self, path: Path, fd: int, writable: bool) -> None:
+        self.path = path
+        self._ffi, self._lib = _binding(str(library_path()))
+        self._ptr: Any = self._lib.xpushare_board_map(fd, int(writable))
+        os.close(fd)
+        if self._ptr == self._ffi.NULL:
+            raise LedgerError(f"map board {path}: {os.strerror(self._ffi.errno)}")
+
+    @classmethod
+    def open(cls, path: Path, uuid: str, total_bytes: int = 0) -> Self:
+        """Open the board for writing: created, or rebuilt in place (cleared) if of another layout."""
+        _ffi, lib = _binding(str(library_path()))
+        fd = _check(lib.xpushare_board_open(str(path).encode(), uuid.encode(), total_bytes), f"open board {path}")
+        return cls(path, fd, True)
+
+    @classmethod
+    def read_only(cls, path: Path) -> Self:
+        """Map an existing board read-only (as a shim does); ``LedgerError`` if it is not a usable board."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as err:
+            raise LedgerError(f"open board {path}: {err.strerror}") from err
+        return cls(path, fd, False)
+
+    def close(self) -> None:
+        if self._ptr is not None:
+            self._lib.xpushare_board_unmap(self._ptr)
+            self._ptr = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _live(self) -> Any:
+        if self._ptr is None:
+            raise LedgerError(f"board {self.path} is closed")
+        return self._ptr
+
+    def set(self, key: str, limit_bytes: int, core_percent: int = 100, priority: Priority = Priority.NORMAL,
+            policy: ComputePolicy = ComputePolicy.GUARANTEED) -> int:
+        """Add or update claim ``key``'s entry; its index. ``-ENOSPC`` when the board is full."""
+        prio, pol = _codes(priority, policy)
+        rc = self._lib.xpushare_board_set(self._live(), key.encode(), limit_bytes, core_percent, prio, pol)
+        return _check(rc, f"set board entry {key!r} (limit {limit_bytes}, cores {core_percent})")
+
+    def remove(self, key: str) -> None:
+        rc = self._lib.xpushare_board_remove(self._live(), key.encode())
+        if rc != -errno.ENOENT:
+            _check(rc, f"remove board entry {key!r}")
+
+    def entries(self) -> tuple[BoardEntry, ...]:
         ffi = self._ffi
-        containers = tuple(
-            ContainerUsage(i, ffi.string(c.key).decode(errors="replace"), c.limit_bytes, c.used_bytes,
-                           c.peak_bytes, c.nprocs, c.core_percent, _PRIORITIES[min(c.priority, 2)],
-                           _POLICIES[min(c.policy, 1)], c.used_ns, c.throttled_ns, c.tokens_ns, c.npending)
-            for i, c in enumerate(led.containers) if c.state == SLOT_ACTIVE
-        )
-        processes = tuple(
-            ProcessUsage(i, p.pid, p.start_time, p.container, p.used_bytes, p.peak_bytes)
-            for i, p in enumerate(led.procs) if p.state == SLOT_ACTIVE
-        )
-        return LedgerSnapshot(ffi.string(led.uuid).decode(errors="replace"), led.total_bytes, led.used_bytes,
-                              led.peak_bytes, led.reclaimed_bytes, containers, processes,
-                              led.quota_generation, led.npending)
+        found = []
+        entry = ffi.new("struct xpushare_board_entry *")
+        for i in range(len(self._live().entries)):
+            if _check(self._lib.xpushare_board_read(self._live(), i, entry, ffi.NULL), "read board") == 1:
+                found.append(BoardEntry(i, _text(ffi, entry.key), entry.limit_bytes, entry.core_percent,
+                                        _PRIORITIES[entry.priority % 3], _POLICIES[entry.policy % 2]))
+        return tuple(found)
+
+    def entry(self, key: str) -> BoardEntry | None:
+        return next((e for e in self.entries() if e.key == key), None)
+
+    @property
+    def uuid(self) -> str:
+        return _text(self._ffi, self._live().uuid)
+
+    @property
+    def total_bytes(self) -> int:
+        return int(self._live().total_bytes)
+
+    @property
+    def generation(self) -> int:
+        return int(self._live().generation)

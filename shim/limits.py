@@ -6,11 +6,12 @@ one writer and a reader that accepts exactly what the C parser accepts. Format (
 
     version 1
     claim <claim-uid>
-    device index=0 uuid=GPU-... memory=17179869184 cores=25 priority=normal policy=guaranteed ledger=/path
+    device index=0 uuid=GPU-... memory=17179869184 cores=25 priority=normal policy=guaranteed ledger=/path board=/path
 
 One ``device`` line per device the container sees; ``index`` is the device's ordinal inside the container.
-Optional ``memory-max``/``cores-max`` record what the claim was allocated: a live quota change (written
-into the device's ledger) may move the limits anywhere up to them, and the shim never goes past them.
+``ledger`` is the claim's own ledger of the device, ``board`` the device's board (read-only). Optional
+``memory-max``/``cores-max`` record what the claim was allocated: a live quota change (written to the
+device's board) may move the limits anywhere up to them, and the shim never goes past them.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ class DeviceLimits:
     core_percent: int = 100
     priority: Priority = Priority.NORMAL
     policy: ComputePolicy = ComputePolicy.GUARANTEED
-    ledger_path: str = ""
+    ledger_path: str = ""  # the claim's own ledger of the device
     memory_max_bytes: int | None = None
     core_max_percent: int | None = None
+    board_path: str = ""  # the device's board (its peers' ledgers are in claims/ beside it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +89,16 @@ def _policy(value: str) -> ComputePolicy:
     return _choice("policy", value, tuple(ComputePolicy))
 
 
-def _device_line(device: DeviceLimits) -> str:
-    ledger = device.ledger_path
-    if ledger and (not ledger.startswith("/") or len(ledger) > MAX_PATH_LEN or not _TOKEN.match(ledger)):
-        raise ConfigError(f"ledger_path: {ledger!r} must be an absolute path of at most {MAX_PATH_LEN} "
+def _path_field(name: str, value: str) -> str:
+    if value and (not value.startswith("/") or len(value) > MAX_PATH_LEN or not _TOKEN.match(value)):
+        raise ConfigError(f"{name}: {value!r} must be an absolute path of at most {MAX_PATH_LEN} "
                           "characters without spaces")
+    return value
+
+
+def _device_line(device: DeviceLimits) -> str:
+    ledger = _path_field("ledger_path", device.ledger_path)
+    board = _path_field("board_path", getattr(device, "board_path", ""))
     fields = [
         f"index={_bounded('index', device.index, 0, MAX_DEVICES - 1)}",
         f"uuid={_token('uuid', device.uuid)}",
@@ -102,6 +109,8 @@ def _device_line(device: DeviceLimits) -> str:
     ]
     if ledger:
         fields.append(f"ledger={ledger}")
+    if board:
+        fields.append(f"board={board}")
     # Any object with DeviceLimits' required fields is accepted (a plugin's own dataclass): the optional
     # ones are read with defaults.
     memory_max = getattr(device, "memory_max_bytes", None)
@@ -153,6 +162,7 @@ def _parse_device(rest: str, line_no: int) -> DeviceLimits:
             priority=_priority(values.get("priority", Priority.NORMAL)),
             policy=_policy(values.get("policy", ComputePolicy.GUARANTEED)),
             ledger_path=values.get("ledger", ""),
+            board_path=values.get("board", ""),
             memory_max_bytes=_optional("memory-max", values, 2**64 - 1),
             core_max_percent=_optional("cores-max", values, 100),
         )

@@ -1,11 +1,24 @@
 /*
  * xpushare.h - the one public header of the XPUShare shim.
  *
- * It defines the per-device ledger (a shared file mapped by every process that uses the device, in every
- * container on the node, and by the node plugin) and the small C API that creates, attaches, reads and
- * updates ledgers. The shim library (libxpushare.so) enforces the limits; the Python binding
- * (shim/ledger.py) reads the declarations between the XPUSHARE_CDEF markers with cffi, so C and Python
- * share one layout. Keep that section free of preprocessor logic other than integer #defines.
+ * It defines the files through which the shims of one physical device and the node plugin cooperate,
+ * and the small C API that creates, attaches, reads and updates them. The shim library
+ * (libxpushare.so) enforces the limits; the Python binding (shim/ledger.py) reads the declarations
+ * between the XPUSHARE_CDEF markers with cffi, so C and Python share one layout. Keep that section free
+ * of preprocessor logic other than integer #defines.
+ *
+ * Trust: every file a container can write belongs to its claim alone. Per physical device the node
+ * has (kubeletplugin/paths.py):
+ *
+ *   board                  written only by the node plugin, read-only in every container of the device:
+ *                          each claim's live limits (memory, share, priority, policy) under a seqlock.
+ *   claims/<claim-uid>     the claim's ledger: read-write only in that claim's containers, read-only
+ *                          (the directory's mount) in the other claims' containers, never mapped or
+ *                          locked by the node plugin, which reads it with bounded preads.
+ *
+ * A tenant that rewrites its own ledger can at most escape its own limits; what it publishes there (its
+ * activity) is read by the others with bounds and clamping, and its share, priority and policy are
+ * taken from the board, which it cannot write.
  *
  * Limits file (read-only in the container, at XPUSHARE_LIMITS_PATH below), one record per line:
  *
@@ -13,27 +26,26 @@
  *     version 1
  *     claim <claim-uid>
  *     device index=<n> uuid=<id> memory=<bytes> cores=<0-100> priority=<high|normal|low>
- *            policy=<guaranteed|fixed> ledger=<path> memory-max=<bytes> cores-max=<0-100>  (one line)
+ *            policy=<guaranteed|fixed> ledger=<path> board=<path> memory-max=<bytes> cores-max=<0-100>
  *
- * `index` is the device's ordinal inside the container (CUDA ordinal, Ascend logical id); memory=0 means
- * no memory limit. `memory-max`/`cores-max` (optional) are what the claim was allocated: the ceiling a
- * live quota change in the ledger may raise the limits back to. Unknown keys are ignored, so newer
- * writers stay readable.
+ * (one line per device). `index` is the device's ordinal inside the container (CUDA ordinal, Ascend
+ * logical id); memory=0 means no memory limit. `ledger` is the claim's own ledger of the device, `board`
+ * the device's board (its peers' ledgers are in the `claims` directory beside it). `memory-max` and
+ * `cores-max` (optional) are what the claim was allocated: the ceiling a live quota change on the board
+ * may raise the limits back to. Unknown keys are ignored, so newer writers stay readable.
  *
- * Ledger layout (version 1): a header, one record per container (keyed by claim UID) with its limit and
- * used bytes, and one record per process (keyed by pid and start time) with its own used bytes. All
- * updates happen under a robust process-shared mutex with a one-entry undo journal, so a process killed
- * inside an update (SIGKILL included) leaves the ledger exact: the next locker rolls the journal back.
- * A process keeps an fcntl lock on byte (XPUSHARE_LIVENESS_BASE + slot) of the ledger file; the kernel
- * drops it when the process dies, which is how any process (in any pid namespace) tells that a slot's
- * owner is gone.
+ * Claim ledger (version 3): a head that peers read with one pread (the claim's limits as last copied
+ * from the board, its memory and compute counters, its activity), the robust process-shared mutexes, a
+ * one-entry undo journal, and one record per process (keyed by pid and start time). Every update of the
+ * counters happens under the mutex with the journal written first, so a process killed inside an update
+ * (SIGKILL included) leaves the ledger exact: the next locker rolls the journal back. A process keeps an
+ * OFD lock on byte (XPUSHARE_LIVENESS_BASE + slot) of its ledger file; the kernel drops it when the
+ * process dies, which is how its claim's other processes (in any pid namespace) tell the slot is free.
  *
- * Compute (version 2): each container record holds a token bucket of device time (refilled at its share
- * of wall time, charged with device time measured by events on its processes' streams), and each process
- * record says whether it has work on the device. The header holds the time up to which the device's
- * work has been charged (so no interval is charged twice), the count of processes with work on the
- * device, the last launch per priority, and quota_generation, bumped by every change of a container's
- * limits.
+ * Versions: each file starts with a magic and a version and records the sizes of its parts; a reader
+ * uses a file only when all of them match its own. The plugin rebuilds a board it cannot use in place
+ * (same inode, so running shims see the rebuilt one); a shim whose ledger does not match limits itself
+ * alone in a private ledger; a peer ledger that does not match is treated as an idle peer.
  */
 #ifndef XPUSHARE_H
 #define XPUSHARE_H
@@ -56,10 +68,16 @@ extern "C" {
  */
 #define XPUSHARE_LIMITS_PATH "/etc/xpushare/limits"
 
+/* A device's directory on the node: its board, and its claims' ledgers in the directory beside it. */
+#define XPUSHARE_BOARD_FILE "board"
+#define XPUSHARE_CLAIMS_DIR "claims"
+
 /* XPUSHARE_CDEF_BEGIN */
 #define XPUSHARE_LEDGER_MAGIC 0x5844475253505558
-#define XPUSHARE_LEDGER_VERSION 2
-#define XPUSHARE_MAX_CONTAINERS 64
+#define XPUSHARE_LEDGER_VERSION 3
+#define XPUSHARE_BOARD_MAGIC 0x44524f4253505558
+#define XPUSHARE_BOARD_VERSION 1
+#define XPUSHARE_MAX_CLAIMS 64
 #define XPUSHARE_MAX_PROCS 1024
 #define XPUSHARE_MAX_DEVICES 64
 #define XPUSHARE_KEY_LEN 64
@@ -80,34 +98,52 @@ extern "C" {
 #define XPUSHARE_BUCKET_WINDOW_NS 20000000
 #define XPUSHARE_BUCKET_MIN_NS 1000000
 #define XPUSHARE_PUBLISH_WAIT_NS 5000000
+#define XPUSHARE_PEERS_REFRESH_NS 1000000
 
-/* One claim (container) on the device: its limit and what its processes hold together. */
-struct xpushare_container {
-    uint32_t state;          /* XPUSHARE_SLOT_* */
-    uint32_t core_percent;   /* compute share, 100 = the whole device */
-    uint32_t priority;       /* XPUSHARE_PRIORITY_* */
-    uint32_t policy;         /* XPUSHARE_POLICY_* */
-    uint64_t limit_bytes;    /* 0 = no memory limit */
+/* The claim's limits and counters on the device (in its own ledger). */
+struct xpushare_claim {
+    uint32_t core_percent;   /* compute share, 100 = the whole device (copied from the board) */
+    uint32_t priority;       /* XPUSHARE_PRIORITY_* (copied from the board) */
+    uint32_t policy;         /* XPUSHARE_POLICY_* (copied from the board) */
+    uint32_t npending;       /* its processes with work on the device */
+    uint64_t limit_bytes;    /* 0 = no memory limit (copied from the board) */
     uint64_t used_bytes;     /* sum of its processes' used_bytes */
     uint64_t peak_bytes;     /* high-water mark of used_bytes */
     uint64_t nprocs;         /* processes attached now */
-    char key[64];            /* claim UID, NUL-terminated; empty when free */
     int64_t tokens_ns;       /* compute token bucket: device time it may still use (may go negative) */
     uint64_t refill_ns;      /* CLOCK_MONOTONIC of the bucket's last refill */
-    uint64_t used_ns;        /* device time charged since the record was created */
+    uint64_t used_ns;        /* device time charged since the ledger was created */
     uint64_t throttled_ns;   /* time its launches waited at launch boundaries */
-    uint64_t launch_ns;      /* CLOCK_MONOTONIC of its last launch check (its demand) */
-    uint32_t npending;       /* its processes with work on the device */
-    uint32_t reserved;
+    uint64_t launch_ns;      /* CLOCK_MONOTONIC of its last admitted launch (its activity) */
+    uint64_t attributed_ns;  /* device time up to here is charged to it (CLOCK_MONOTONIC) */
+    uint64_t unpublished_ns; /* record time of its processes' oldest event not yet charged, 0 if none */
+    uint64_t board_generation; /* the board's generation its limits were copied at */
 };
 
-/* One process using the device. */
+/* What peers and the node plugin read of a claim ledger: one pread of the file's first bytes. */
+struct xpushare_ledger_head {
+    uint64_t magic;          /* XPUSHARE_LEDGER_MAGIC once initialised */
+    uint32_t version;        /* XPUSHARE_LEDGER_VERSION */
+    uint32_t head_size;      /* sizeof(struct xpushare_ledger_head) */
+    uint32_t ledger_size;    /* sizeof(struct xpushare_ledger) */
+    uint32_t proc_size;      /* sizeof(struct xpushare_proc) */
+    uint32_t max_procs;
+    uint32_t proc_hwm;       /* slots below this have been used: scans stop here */
+    char key[64];            /* claim UID */
+    char uuid[64];           /* identity of the physical device */
+    uint64_t reclaimed_bytes;/* returned from dead processes since creation */
+    uint64_t last_reclaim_ns;/* CLOCK_MONOTONIC of the last dead-process scan */
+    uint64_t generation;     /* bumped by every update under the lock */
+    struct xpushare_claim claim;
+};
+
+/* One process of the claim using the device. */
 struct xpushare_proc {
     uint32_t state;          /* XPUSHARE_SLOT_* */
     int32_t pid;             /* in the process's own pid namespace */
     uint64_t start_time;     /* /proc/<pid>/stat field 22, clock ticks after boot */
-    uint32_t container;      /* index into containers[] */
     uint32_t pending;        /* 1 while it has work on the device (compute accounting) */
+    uint32_t reserved;
     uint64_t used_bytes;
     uint64_t peak_bytes;
     uint64_t unpublished_ns; /* record time of its oldest event not yet charged, 0 if none */
@@ -116,71 +152,102 @@ struct xpushare_proc {
 /* Undo record of the update in progress; restored by the next locker if its writer died. */
 struct xpushare_journal {
     uint32_t active;
-    uint32_t container;
-    uint32_t proc;
-    uint32_t reserved;
-    uint64_t used_bytes;
-    uint64_t peak_bytes;
-    struct xpushare_container saved_container;
+    uint32_t proc;           /* XPUSHARE_MAX_PROCS: no process slot touched */
+    struct xpushare_claim saved_claim;
     struct xpushare_proc saved_proc;
 };
 
+/* A claim's ledger of one device. */
 struct xpushare_ledger {
-    uint64_t magic;          /* XPUSHARE_LEDGER_MAGIC once initialised */
-    uint32_t version;        /* XPUSHARE_LEDGER_VERSION */
-    uint32_t header_size;    /* sizeof(struct xpushare_ledger) */
-    uint32_t container_size; /* sizeof(struct xpushare_container) */
-    uint32_t proc_size;      /* sizeof(struct xpushare_proc) */
-    uint32_t max_containers;
-    uint32_t max_procs;
-    char uuid[64];           /* identity of the physical device */
-    uint64_t total_bytes;    /* physical memory, 0 if unknown */
-    uint64_t used_bytes;     /* sum over containers */
-    uint64_t peak_bytes;     /* high-water mark of used_bytes */
-    uint64_t reclaimed_bytes;/* returned from dead processes since creation */
-    uint64_t last_reclaim_ns;/* CLOCK_MONOTONIC of the last dead-process scan */
-    uint64_t generation;     /* bumped by every update */
-    uint64_t quota_generation; /* bumped when a container's limits change */
-    uint64_t vclock_ns;      /* virtual clock: integral of 1/npending over time (statistics) */
-    uint64_t vclock_wall_ns; /* CLOCK_MONOTONIC of its last advance */
-    uint64_t attributed_ns;  /* device time up to here is charged to someone (CLOCK_MONOTONIC) */
-    uint32_t npending;       /* processes with work on the device */
-    uint32_t reserved;
-    uint64_t active_ns[3];   /* last launch check per priority (XPUSHARE_PRIORITY_*) */
-    uint8_t lock[64];        /* robust process-shared pthread mutex */
-    uint8_t compute_lock[64];/* robust mutex of the virtual clock */
+    struct xpushare_ledger_head head;
+    uint8_t lock[64];        /* robust process-shared pthread mutex of every update */
+    uint8_t compute_lock[64];/* robust mutex of the pending counts */
     struct xpushare_journal journal;
-    struct xpushare_container containers[64];
     struct xpushare_proc procs[1024];
 };
 
+/* One claim's live limits on the board. */
+struct xpushare_board_entry {
+    uint32_t state;          /* XPUSHARE_SLOT_* */
+    uint32_t core_percent;
+    uint32_t priority;
+    uint32_t policy;
+    uint64_t limit_bytes;
+    char key[64];            /* claim UID, NUL-terminated; empty when free */
+};
+
+/* A device's board: written by the node plugin alone, read-only in containers. */
+struct xpushare_board {
+    uint64_t magic;          /* XPUSHARE_BOARD_MAGIC */
+    uint32_t version;        /* XPUSHARE_BOARD_VERSION */
+    uint32_t board_size;     /* sizeof(struct xpushare_board) */
+    uint32_t entry_size;     /* sizeof(struct xpushare_board_entry) */
+    uint32_t max_entries;
+    uint64_t seq;            /* seqlock: odd while the plugin writes */
+    uint64_t generation;     /* bumped by every change */
+    char uuid[64];
+    uint64_t total_bytes;    /* physical memory, 0 if unknown */
+    struct xpushare_board_entry entries[64];
+};
+
+/*
+ * What a process knows of the device's other claims (refreshed every XPUSHARE_PEERS_REFRESH_NS from
+ * the board and their ledgers' heads); timestamps are clamped to the reader's clock.
+ */
+struct xpushare_peers {
+    uint32_t busy;           /* other claims with work on the device */
+    uint32_t count;          /* other claims on the board */
+    uint64_t launch_ns[3];   /* latest admitted launch of another claim, per its board priority */
+    uint64_t attributed_ns;  /* latest device time another claim was charged up to */
+    uint64_t unpublished_ns; /* oldest uncharged work of another claim, 0 if none */
+};
+
 /* Errors are negative errno values. */
-XPUSHARE_EXTERN int xpushare_ledger_open(const char *path, const char *uuid, uint64_t total_bytes);
+
+/* Claim ledgers. */
+XPUSHARE_EXTERN int xpushare_ledger_open(const char *path, const char *key, const char *uuid);
 XPUSHARE_EXTERN struct xpushare_ledger *xpushare_ledger_map(int fd);
 XPUSHARE_EXTERN int xpushare_ledger_unmap(struct xpushare_ledger *ledger);
-XPUSHARE_EXTERN int xpushare_ledger_set_container(struct xpushare_ledger *ledger, const char *key,
-                                                  uint64_t limit_bytes, uint32_t core_percent,
-                                                  uint32_t priority, uint32_t policy);
-XPUSHARE_EXTERN int xpushare_ledger_remove_container(struct xpushare_ledger *ledger, const char *key);
-XPUSHARE_EXTERN int xpushare_ledger_find_container(struct xpushare_ledger *ledger, const char *key);
-XPUSHARE_EXTERN int xpushare_ledger_attach(struct xpushare_ledger *ledger, int fd, const char *key,
-                                           uint64_t limit_bytes);
+XPUSHARE_EXTERN int xpushare_ledger_set_limits(struct xpushare_ledger *ledger, uint64_t limit_bytes,
+                                               uint32_t core_percent, uint32_t priority, uint32_t policy);
+XPUSHARE_EXTERN int xpushare_ledger_read_head(int fd, struct xpushare_ledger_head *out);
+XPUSHARE_EXTERN int xpushare_ledger_attach(struct xpushare_ledger *ledger, int fd);
 XPUSHARE_EXTERN int xpushare_ledger_detach(struct xpushare_ledger *ledger, int fd, int proc);
 XPUSHARE_EXTERN int xpushare_ledger_reserve(struct xpushare_ledger *ledger, int proc, uint64_t bytes,
                                             uint64_t limit_bytes);
 XPUSHARE_EXTERN int xpushare_ledger_release(struct xpushare_ledger *ledger, int proc, uint64_t bytes);
 XPUSHARE_EXTERN int xpushare_ledger_reclaim(struct xpushare_ledger *ledger, int fd);
 XPUSHARE_EXTERN int xpushare_proc_alive(int fd, int proc);
-XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledger, uint64_t start_ns,
+
+/* Compute shares (the rule in shares.c); `peers` NULL: the claim is alone on the device. */
+XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledger,
+                                                   const struct xpushare_peers *peers, uint64_t start_ns,
                                                    uint64_t end_ns);
 XPUSHARE_EXTERN int xpushare_ledger_charge(struct xpushare_ledger *ledger, int proc, uint64_t device_ns);
-XPUSHARE_EXTERN int xpushare_compute_pending(struct xpushare_ledger *ledger, int proc, int pending,
-                                             uint64_t now_ns, uint64_t *vclock_out);
+XPUSHARE_EXTERN int xpushare_compute_pending(struct xpushare_ledger *ledger, int proc, int pending);
 XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger, int proc,
-                                                  uint64_t recorded_ns);
-XPUSHARE_EXTERN int xpushare_compute_shadowed(struct xpushare_ledger *ledger, int proc, uint64_t now_ns);
-XPUSHARE_EXTERN int64_t xpushare_compute_admit(struct xpushare_ledger *ledger, int proc, uint64_t now_ns,
+                                                  const struct xpushare_peers *peers, uint64_t recorded_ns);
+XPUSHARE_EXTERN int xpushare_compute_publish(struct xpushare_ledger *ledger, int proc, uint64_t oldest_ns);
+XPUSHARE_EXTERN int xpushare_compute_shadowed(struct xpushare_ledger *ledger, const struct xpushare_peers *peers,
+                                              uint64_t now_ns);
+XPUSHARE_EXTERN int64_t xpushare_compute_admit(struct xpushare_ledger *ledger, int proc,
+                                               const struct xpushare_peers *peers, uint64_t now_ns,
                                                uint32_t max_percent);
+XPUSHARE_EXTERN int xpushare_peers_add(struct xpushare_peers *peers, const struct xpushare_ledger_head *head,
+                                       uint32_t priority, uint64_t now_ns);
+
+/* Boards (the node plugin writes; shims map them read-only). */
+XPUSHARE_EXTERN int xpushare_board_open(const char *path, const char *uuid, uint64_t total_bytes);
+XPUSHARE_EXTERN int xpushare_board_check(int fd);
+XPUSHARE_EXTERN struct xpushare_board *xpushare_board_map(int fd, int writable);
+XPUSHARE_EXTERN int xpushare_board_unmap(struct xpushare_board *board);
+XPUSHARE_EXTERN int xpushare_board_set(struct xpushare_board *board, const char *key, uint64_t limit_bytes,
+                                       uint32_t core_percent, uint32_t priority, uint32_t policy);
+XPUSHARE_EXTERN int xpushare_board_remove(struct xpushare_board *board, const char *key);
+XPUSHARE_EXTERN int xpushare_board_read(const struct xpushare_board *board, int index,
+                                        struct xpushare_board_entry *out, uint64_t *generation);
+XPUSHARE_EXTERN int xpushare_board_find(const struct xpushare_board *board, const char *key,
+                                        struct xpushare_board_entry *out, uint64_t *generation);
 /* XPUSHARE_CDEF_END */
 
 #ifdef __cplusplus

@@ -1,13 +1,14 @@
 /*
  * compute.c - the compute share at launch boundaries: events on the streams a process launches on measure
- * its device time, which is charged to its container's bucket in the ledger (shares.c holds the rule);
+ * its device time, which is charged to its claim's bucket in the claim's ledger (shares.c holds the rule);
  * a launch that the rule holds back waits here, in the launching thread, sleeping in short steps.
  *
  * Hot path: a launch decrements a thread-local countdown and compares its stream with the thread's last
  * one. When the countdown runs out (about every CHECK_NS of launching, at every launch when launches are
  * slow, and at the first launch after a synchronize) the slow path reads the clock, polls events without
- * blocking, charges what completed, reads the claim's current quota from the ledger (the record itself,
- * so a quota change applies at the next check) and applies the rule. An event is recorded after a launch
+ * blocking, charges what completed, takes a changed quota from the board (so a quota change applies at
+ * the next check), reads its peers' activity (at most every XPUSHARE_PEERS_REFRESH_NS) and applies the
+ * rule. An event is recorded after a launch
  * at most every RECORD_NS per thread, on the streams launched on since the last one, and before every
  * synchronize or synchronous copy the application makes (so events mark the ends of its batches);
  * nothing here ever synchronizes the device.
@@ -143,7 +144,7 @@ static void publish_oldest(struct xps_comp *c, struct xpushare_ledger *ledger, i
     uint64_t oldest = c->count > 0 ? c->recorded[c->ring[c->head]] : 0;
     if (c->uncovered_since != 0 && (oldest == 0 || c->uncovered_since < oldest))
         oldest = c->uncovered_since;
-    __atomic_store_n(&ledger->procs[proc].unpublished_ns, oldest, __ATOMIC_RELEASE);
+    xpushare_compute_publish(ledger, proc, oldest);
 }
 
 static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *stream, uint64_t since) {
@@ -166,20 +167,21 @@ static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *st
 static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
                         uint64_t now) {
     uint64_t charged = 0;
+    const struct xpushare_peers *peers = xps__peers((int)(c - comps), now);
     while (c->count > 0) {
         int e = c->ring[c->head];
         int q = event_query(vendor, c->events[e]);
         if (q == 1)
             break;
         if (q == 0 && now - c->recorded[e] < XPUSHARE_PUBLISH_WAIT_NS &&
-            xpushare_compute_earlier_work(ledger, proc, c->recorded[e]) == 1)
+            xpushare_compute_earlier_work(ledger, proc, peers, c->recorded[e]) == 1)
             break; /* work recorded before ours ran first: let its owner charge it first */
         int64_t ns = q == 0 && c->ref >= 0 ? event_elapsed_ns(vendor, c->events[c->ref], c->events[e]) : -1;
         uint64_t end = ns > 0 ? c->ref_ns + (uint64_t)ns : 0;
         c->head = (c->head + 1) % RING;
         c->count--;
         if (q == 0 && c->ref >= 0 && ns > 0) {
-            charged += xpushare_ledger_attribute(ledger, c->ref_ns, end);
+            charged += xpushare_ledger_attribute(ledger, peers, c->ref_ns, end);
             give_event(c, c->ref);
             c->ref = e;
             c->ref_ns = end;
@@ -198,7 +200,7 @@ static void settle(struct xps_comp *c, struct xpushare_ledger *ledger, int proc,
     if (charged > 0)
         xpushare_ledger_charge(ledger, proc, charged);
     int busy = c->count > 0 || c->uncovered > 0;
-    if (busy != c->pending && xpushare_compute_pending(ledger, proc, busy, now, NULL) == 0)
+    if (busy != c->pending && xpushare_compute_pending(ledger, proc, busy) == 0)
         c->pending = busy;
 }
 
@@ -208,7 +210,7 @@ static void settle(struct xps_comp *c, struct xpushare_ledger *ledger, int proc,
  * completion time is this anchor plus elapsed times, so an anchor taken earlier would shift them all.
  */
 static void start_busy(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
-                       void *stream, uint64_t now) {
+                       void *stream) {
     int e = take_event(c, vendor);
     uint64_t anchor = xps__clock_ns();
     if (e >= 0 && event_record(vendor, c->events[e], stream) == 0) {
@@ -218,7 +220,7 @@ static void start_busy(struct xps_comp *c, struct xpushare_ledger *ledger, int p
     } else {
         give_event(c, e);
     }
-    if (xpushare_compute_pending(ledger, proc, 1, now, NULL) == 0)
+    if (xpushare_compute_pending(ledger, proc, 1) == 0)
         c->pending = 1;
 }
 
@@ -243,7 +245,7 @@ static uint64_t admit(struct xps_comp *c, struct xpushare_ledger *ledger, int pr
                       enum xps_vendor vendor, uint64_t now, int inflight) {
     uint64_t started = now;
     for (int waited = 0;; waited = 1) {
-        int64_t wait = xpushare_compute_admit(ledger, proc, now, ceiling);
+        int64_t wait = xpushare_compute_admit(ledger, proc, xps__peers((int)(c - comps), now), now, ceiling);
         if (wait == 0 && c->count >= inflight)
             wait = (int64_t)INFLIGHT_WAIT_NS;
         if (wait <= 0)
@@ -257,8 +259,7 @@ static uint64_t admit(struct xps_comp *c, struct xpushare_ledger *ledger, int pr
         settle(c, ledger, proc, vendor, now); /* finished work lets others borrow while this one waits */
     }
     if (now > started) {
-        uint32_t k = xps__proc_container(&ledger->procs[proc]);
-        __atomic_add_fetch(&ledger->containers[k].throttled_ns, now - started, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&ledger->head.claim.throttled_ns, now - started, __ATOMIC_RELAXED);
     }
     return now;
 }
@@ -292,14 +293,15 @@ void xps__compute_before(enum xps_vendor vendor, void *stream) {
         return;
     }
     xps__maybe_reclaim(dev); /* dead processes' flags go; done before the clock the rule works with */
+    xps__sync_limits(dev);   /* a live quota change on the board applies from this check on */
     now = xps__clock_ns();
     struct xps_comp *c = &comps[dev];
     pthread_mutex_lock(&c->mu);
     settle(c, ledger, proc, vendor, now);
-    int shadowed = xpushare_compute_shadowed(ledger, proc, now) == 1;
+    int shadowed = xpushare_compute_shadowed(ledger, xps__peers(dev, now), now) == 1;
     now = admit(c, ledger, proc, xps__cores_ceiling(limit), vendor, now, shadowed ? 1 : MAX_INFLIGHT);
     if (!c->pending)
-        start_busy(c, ledger, proc, vendor, stream, now);
+        start_busy(c, ledger, proc, vendor, stream);
     pthread_mutex_unlock(&c->mu);
     /* Beside a recently active higher priority: check every launch and keep one event's work queued. */
     t->record = shadowed || now - t->last_record >= RECORD_NS;

@@ -41,6 +41,7 @@ void xps__warn(const char *fmt, ...) {
 
 static void after_fork_child(void) {
     xps__compute_after_fork();
+    xps__peers_reset();
     xps__memory_after_fork();
     xps__map_reset();
 }

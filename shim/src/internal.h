@@ -153,7 +153,8 @@ struct xps_limit {
     uint32_t core_percent;
     uint32_t priority;
     uint32_t policy;
-    char ledger[256];
+    char ledger[256];    /* the claim's own ledger of the device */
+    char board[256];     /* the device's board (read-only); its peers' ledgers are in claims/ beside it */
     uint64_t memory_max; /* allocation ceiling for live changes; 0: the memory value */
     uint32_t cores_max;  /* likewise for cores; 0 when absent: the cores value */
     uint32_t has_cores_max;
@@ -186,13 +187,19 @@ XPS_HIDDEN int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, u
                              uint64_t *total_out);
 XPS_HIDDEN void xps__memory_after_fork(void);
 XPS_HIDDEN uint64_t xps__now_ns(void);
-XPS_HIDDEN int xps__ledger_prepare(int fd, const char *uuid, uint64_t total_bytes);
+XPS_HIDDEN int xps__ledger_prepare(int fd, const char *key, const char *uuid);
 
 /* memory.c: the ceilings a live quota change is bounded by (the limits file's allocation). */
 XPS_HIDDEN uint64_t xps__memory_ceiling(const struct xps_limit *limit);
 XPS_HIDDEN uint32_t xps__cores_ceiling(const struct xps_limit *limit);
 /* The attached ledger of a device (NULL if not usable); attaches on first use. */
 XPS_HIDDEN struct xpushare_ledger *xps__device_ledger(int dev, int *proc, const struct xps_limit **limit);
+/* The device's board as this process mapped it (NULL: none usable) and its own entry's index there. */
+XPS_HIDDEN const struct xpushare_board *xps__device_board(int dev, int *own_index);
+/* Copy a changed board entry of the claim into its ledger (the live quota); cheap when nothing changed. */
+XPS_HIDDEN void xps__sync_limits(int dev);
+/* The claim UID of the limits file. */
+XPS_HIDDEN const char *xps__claim_key(void);
 XPS_HIDDEN int xps__maybe_reclaim(int dev);
 
 /* compute.c: launch-boundary throttle and event accounting per process and device. */
@@ -244,23 +251,24 @@ static inline void xps__launch_exit(enum xps_vendor vendor) {
         xps__compute_after(vendor);
 }
 
-/* shares.c: token buckets, the virtual clock and the admission rule. */
+/* shares.c: token buckets and the admission rule. */
 XPS_HIDDEN int xps__compute_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__compute_unlock(struct xpushare_ledger *ledger);
 XPS_HIDDEN int xps__compute_init_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__compute_recount(struct xpushare_ledger *ledger);
 
+/* peers.c: what this process knows of the device's other claims (with the device's compute mutex held). */
+XPS_HIDDEN const struct xpushare_peers *xps__peers(int dev, uint64_t now);
+XPS_HIDDEN void xps__peers_reset(void);
+
 /* ledger.c: the lock and journal every update uses (procs.c updates process slots with them). */
 XPS_HIDDEN int xps__init_robust_mutex(pthread_mutex_t *mutex);
 XPS_HIDDEN int xps__ledger_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__ledger_unlock(struct xpushare_ledger *ledger);
-XPS_HIDDEN void xps__journal_begin(struct xpushare_ledger *ledger, uint32_t container, uint32_t proc);
+XPS_HIDDEN void xps__journal_begin(struct xpushare_ledger *ledger, uint32_t proc);
 XPS_HIDDEN void xps__journal_end(struct xpushare_ledger *ledger);
-XPS_HIDDEN int xps__find_container(struct xpushare_ledger *ledger, const char *key);
-XPS_HIDDEN int xps__attach(struct xpushare_ledger *ledger, int fd, const char *key, uint64_t limit_bytes,
-                            uint32_t core_percent, uint32_t priority, uint32_t policy);
-XPS_HIDDEN int xps__set_container_locked(struct xpushare_ledger *ledger, const char *key, uint64_t limit_bytes,
-                                         uint32_t core_percent, uint32_t priority, uint32_t policy);
+XPS_HIDDEN int xps__set_limits_locked(struct xpushare_ledger *ledger, uint64_t limit_bytes, uint32_t core_percent,
+                                      uint32_t priority, uint32_t policy);
 
 /* Whether `proc` is no process slot of `ledger` (the check every per-process entry point starts with). */
 static inline int xps__bad_proc(const struct xpushare_ledger *ledger, int proc) {
@@ -272,23 +280,15 @@ static inline int xps__lock_proc(struct xpushare_ledger *ledger, int proc) {
     return xps__bad_proc(ledger, proc) ? -EINVAL : xps__ledger_lock(ledger);
 }
 
-/* Index of the container record a process slot belongs to (bounded, whatever the slot holds). */
-static inline uint32_t xps__proc_container(const struct xpushare_proc *p) {
-    return p->container % XPUSHARE_MAX_CONTAINERS;
+/* Slots in use are below this (bounded, whatever the file holds). */
+static inline int xps__proc_hwm(const struct xpushare_ledger *ledger) {
+    uint32_t hwm = __atomic_load_n(&ledger->head.proc_hwm, __ATOMIC_ACQUIRE);
+    return hwm > XPUSHARE_MAX_PROCS ? XPUSHARE_MAX_PROCS : (int)hwm;
 }
 
-/* Journal an update of process slot `proc` and its container record; returns that record. */
-static inline struct xpushare_container *xps__journal_proc(struct xpushare_ledger *ledger, int proc) {
-    uint32_t c = xps__proc_container(&ledger->procs[proc]);
-    xps__journal_begin(ledger, c, (uint32_t)proc);
-    return &ledger->containers[c];
-}
-
-/* Take `bytes` off a container's and the device's used bytes, never below zero. */
-static inline void xps__uncount_bytes(struct xpushare_ledger *ledger, struct xpushare_container *c,
-                                      uint64_t bytes) {
+/* Take `bytes` off the claim's used bytes, never below zero. */
+static inline void xps__uncount_bytes(struct xpushare_claim *c, uint64_t bytes) {
     c->used_bytes -= bytes < c->used_bytes ? bytes : c->used_bytes;
-    ledger->used_bytes -= bytes < ledger->used_bytes ? bytes : ledger->used_bytes;
 }
 
 /* hashmap.c: allocation -> (size, device), preallocated. */

@@ -58,6 +58,7 @@ static const struct field fields[] = {
     {"priority", FIELD_WORD, MEMBER(priority), 0, priorities, 0},
     {"policy", FIELD_WORD, MEMBER(policy), 0, policies, 0},
     {"ledger", FIELD_TEXT, MEMBER(ledger), 0, NULL, 0},
+    {"board", FIELD_TEXT, MEMBER(board), 0, NULL, 0},
     {"memory-max", FIELD_NUMBER, MEMBER(memory_max), UINT64_MAX, NULL, 0},
     {"cores-max", FIELD_NUMBER, MEMBER(cores_max), 100, NULL, offsetof(struct xps_limit, has_cores_max)},
 };

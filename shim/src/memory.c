@@ -1,13 +1,15 @@
 /*
- * memory.c - per-device admission: which ledger a device index uses, attaching this process to it on
- * first use, reserving and releasing bytes, and the memory figures the info hooks report.
+ * memory.c - per-device admission: which ledger and board a device index uses, attaching this process to
+ * them on first use, taking live quota changes from the board, reserving and releasing bytes, and the
+ * memory figures the info hooks report.
  *
- * Dead processes' bytes come back through a ledger-wide scan that at most one process runs per
+ * Dead processes' bytes come back through a scan of the claim's ledger that at most one process runs per
  * interval (elected by compare-and-swap on the ledger's timestamp) from the allocation and info paths,
  * and whenever an allocation would otherwise fail.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +28,9 @@ struct xps_dev {
     int fd;
     int proc;
     struct xpushare_ledger *ledger;
+    const struct xpushare_board *board; /* read-only mapping, NULL without a usable board */
+    int board_index;                    /* this claim's entry there, -1 not found yet */
+    uint64_t board_gen;                 /* the board's generation last copied into the ledger */
     struct xps_limit limit;
 };
 
@@ -85,17 +90,35 @@ int xps__device_by_uuid(const char *uuid) {
     return -1;
 }
 
+const char *xps__claim_key(void) {
+    return claim_key;
+}
+
 /* Without a usable ledger file the process still enforces its own limit in a private ledger. */
 static int open_ledger(struct xps_dev *d) {
-    int fd = d->limit.ledger[0] ? xpushare_ledger_open(d->limit.ledger, d->limit.uuid, 0) : -ENOENT;
+    int fd = d->limit.ledger[0] ? xpushare_ledger_open(d->limit.ledger, claim_key, d->limit.uuid) : -ENOENT;
     if (fd < 0) {
         xps__warn("ledger %s unusable (%s): limiting this process alone", d->limit.ledger, strerror(-fd));
         /* The system call, not glibc's wrapper: the wrapper needs glibc 2.27 (see glibc_compat.h). */
         fd = (int)syscall(SYS_memfd_create, "xpushare-ledger", MFD_CLOEXEC);
-        if (fd < 0 || xps__ledger_prepare(fd, d->limit.uuid, 0) != 0)
+        if (fd < 0 || xps__ledger_prepare(fd, claim_key, d->limit.uuid) != 0)
             return -1;
     }
     return fd;
+}
+
+/* The device's board, mapped read-only; NULL (the limits file's values, no peers) when unusable. */
+static const struct xpushare_board *open_board(const struct xps_dev *d) {
+    if (d->limit.board[0] == '\0')
+        return NULL;
+    int fd = open(d->limit.board, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return NULL;
+    const struct xpushare_board *board = xpushare_board_map(fd, 0);
+    close(fd); /* the mapping stays */
+    if (board == NULL)
+        xps__warn("board %s unusable: the limits file's values hold, without peers", d->limit.board);
+    return board;
 }
 
 static int attach(struct xps_dev *d) {
@@ -105,14 +128,21 @@ static int attach(struct xps_dev *d) {
         d->state = -1;
         int fd = open_ledger(d);
         struct xpushare_ledger *ledger = fd >= 0 ? xpushare_ledger_map(fd) : NULL;
-        int proc = ledger ? xps__attach(ledger, fd, claim_key, xps__memory_ceiling(&d->limit),
-                                        d->limit.core_percent, d->limit.priority, d->limit.policy)
-                          : -EIO;
+        /* Generation 0: nobody wrote limits into it yet (no plugin created it): the file's values. */
+        int fresh = ledger != NULL && __atomic_load_n(&ledger->head.generation, __ATOMIC_ACQUIRE) == 0;
+        int proc = ledger ? xpushare_ledger_attach(ledger, fd) : -EIO;
+        if (proc >= 0 && fresh)
+            xpushare_ledger_set_limits(ledger, d->limit.memory_bytes, d->limit.core_percent, d->limit.priority,
+                                       d->limit.policy);
         if (proc >= 0) {
             d->fd = fd;
             d->ledger = ledger;
             d->proc = proc;
+            d->board = open_board(d);
+            d->board_index = -1;
+            d->board_gen = 0;
             __atomic_store_n(&d->state, 1, __ATOMIC_RELEASE);
+            xps__sync_limits((int)(d - devices));
         } else {
             xps__warn("cannot join the ledger of device %d (%s): its allocations are refused",
                       d->limit.index, strerror(-proc));
@@ -137,9 +167,9 @@ static inline struct xps_dev *ready_device(int dev, int *state) {
 /* Run a dead-process scan if none ran for `interval`; only the process winning the CAS scans. */
 static int maybe_reclaim(struct xps_dev *d, uint64_t interval) {
     uint64_t now = xps__now_ns();
-    uint64_t last = __atomic_load_n(&d->ledger->last_reclaim_ns, __ATOMIC_RELAXED);
+    uint64_t last = __atomic_load_n(&d->ledger->head.last_reclaim_ns, __ATOMIC_RELAXED);
     if (now - last < interval ||
-        !__atomic_compare_exchange_n(&d->ledger->last_reclaim_ns, &last, now, 0, __ATOMIC_ACQ_REL,
+        !__atomic_compare_exchange_n(&d->ledger->head.last_reclaim_ns, &last, now, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return 0;
     return xpushare_ledger_reclaim(d->ledger, d->fd);
@@ -158,8 +188,50 @@ uint32_t xps__cores_ceiling(const struct xps_limit *limit) {
     return limit->cores_max;
 }
 
+/*
+ * A changed board generation: copy this claim's entry into its ledger (the plugin's live quota). One
+ * atomic load when nothing changed, so the allocation path can call it every time.
+ */
+void xps__sync_limits(int dev) {
+    struct xps_dev *d = &devices[dev];
+    if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != 1 || d->board == NULL)
+        return;
+    uint64_t gen = __atomic_load_n(&d->board->generation, __ATOMIC_ACQUIRE);
+    if (gen == __atomic_load_n(&d->board_gen, __ATOMIC_RELAXED))
+        return;
+    struct xpushare_board_entry entry;
+    uint64_t read_gen = 0;
+    int index = d->board_index, rc = -ENOENT;
+    if (index >= 0 && xpushare_board_read(d->board, index, &entry, &read_gen) == 1 &&
+        strncmp(entry.key, claim_key, XPUSHARE_KEY_LEN) == 0)
+        rc = index;
+    else
+        rc = xpushare_board_find(d->board, claim_key, &entry, &read_gen);
+    if (rc == -EAGAIN)
+        return; /* being written: look again at the next call */
+    if (rc >= 0) {
+        d->board_index = rc;
+        int saved = errno;
+        xpushare_ledger_set_limits(d->ledger, entry.limit_bytes, entry.core_percent % 101, entry.priority % 3,
+                                   entry.policy % 2);
+        errno = saved;
+    }
+    __atomic_store_n(&d->board_gen, rc >= 0 ? read_gen : gen, __ATOMIC_RELAXED);
+}
+
+const struct xpushare_board *xps__device_board(int dev, int *own_index) {
+    if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES)
+        return NULL;
+    struct xps_dev *d = &devices[dev];
+    if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != 1)
+        return NULL;
+    *own_index = d->board_index;
+    return d->board;
+}
+
 static int reserve(struct xps_dev *d, uint64_t bytes) {
     uint64_t ceiling = xps__memory_ceiling(&d->limit);
+    xps__sync_limits((int)(d - devices));
     maybe_reclaim(d, RECLAIM_INTERVAL_NS);
     int rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, ceiling);
     if (rc == -ENOMEM && maybe_reclaim(d, RECLAIM_ON_FAIL_NS) > 0)
@@ -231,14 +303,14 @@ int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *fr
     errno = saved;
     if (state != 1)
         return 0;
-    uint32_t c = xps__proc_container(&d->ledger->procs[d->proc]);
+    xps__sync_limits(dev);
     uint64_t total = xps__memory_ceiling(&d->limit);
-    uint64_t live = __atomic_load_n(&d->ledger->containers[c].limit_bytes, __ATOMIC_ACQUIRE);
+    uint64_t live = __atomic_load_n(&d->ledger->head.claim.limit_bytes, __ATOMIC_ACQUIRE);
     if (live != 0 && live < total)
         total = live; /* a quota lowered in the ledger shows at once */
     if (real_total != 0 && real_total < total)
         total = real_total; /* never report more than the device has */
-    uint64_t used = __atomic_load_n(&d->ledger->containers[c].used_bytes, __ATOMIC_ACQUIRE);
+    uint64_t used = __atomic_load_n(&d->ledger->head.claim.used_bytes, __ATOMIC_ACQUIRE);
     uint64_t free_bytes = total > used ? total - used : 0;
     *free_out = free_bytes < real_free ? free_bytes : real_free;
     *total_out = total;
@@ -263,7 +335,10 @@ void xps__memory_after_fork(void) {
         if (d->state == 1) {
             xpushare_ledger_unmap(d->ledger);
             close(d->fd); /* the parent keeps the open file, and with it its liveness lock */
+            if (d->board != NULL)
+                xpushare_board_unmap((struct xpushare_board *)d->board);
         }
+        d->board = NULL;
         d->state = 0;
         d->ledger = NULL;
         d->fd = -1;

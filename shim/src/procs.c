@@ -1,11 +1,11 @@
 /*
- * procs.c - process slots of a ledger: joining a claim, leaving it, and returning the bytes of processes
- * that died.
+ * procs.c - process slots of a claim ledger: joining, leaving, and returning the bytes of processes that
+ * died.
  *
  * A process holds an OFD lock on byte (XPUSHARE_LIVENESS_BASE + slot) of the ledger file for as long as
  * it lives; the kernel drops it when the process dies, however it dies. Testing that lock works from
- * any pid namespace (containers sharing a device do not see each other's pids) and cannot be fooled by
- * pid reuse. The slot also records pid and start time (/proc/<pid>/stat field 22) for people and metrics.
+ * any pid namespace (the claim's containers do not see each other's pids) and cannot be fooled by pid
+ * reuse. The slot also records pid and start time (/proc/<pid>/stat field 22) for people and metrics.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,17 +61,18 @@ XPUSHARE_EXTERN int xpushare_proc_alive(int fd, int proc) {
 }
 
 /* Take a free process slot whose liveness byte nobody holds (called with the lock held). */
-static int claim_proc(struct xpushare_ledger *ledger, int fd, int container) {
+static int claim_proc(struct xpushare_ledger *ledger, int fd) {
     for (int i = 0; i < XPUSHARE_MAX_PROCS; i++) {
         struct xpushare_proc *p = &ledger->procs[i];
         if (p->state != XPUSHARE_SLOT_FREE || liveness_lock(fd, i, F_WRLCK, F_OFD_SETLK, NULL) != 0)
             continue;
-        xps__journal_begin(ledger, (uint32_t)container, (uint32_t)i);
+        xps__journal_begin(ledger, (uint32_t)i);
         memset(p, 0, sizeof(*p));
         p->pid = getpid();
         p->start_time = process_start_time(p->pid);
-        p->container = (uint32_t)container;
-        ledger->containers[container].nprocs++;
+        ledger->head.claim.nprocs++;
+        if (ledger->head.proc_hwm <= (uint32_t)i)
+            __atomic_store_n(&ledger->head.proc_hwm, (uint32_t)i + 1, __ATOMIC_RELEASE);
         __atomic_store_n(&p->state, XPUSHARE_SLOT_ACTIVE, __ATOMIC_RELEASE);
         xps__journal_end(ledger);
         return i;
@@ -79,25 +80,15 @@ static int claim_proc(struct xpushare_ledger *ledger, int fd, int container) {
     return -ENOSPC;
 }
 
-XPUSHARE_EXTERN int xpushare_ledger_attach(struct xpushare_ledger *ledger, int fd, const char *key,
-                                           uint64_t limit_bytes) {
-    return xps__attach(ledger, fd, key, limit_bytes, 100, XPUSHARE_PRIORITY_NORMAL, XPUSHARE_POLICY_GUARANTEED);
-}
-
-/* Join a claim; a record the plugin did not create yet starts with the limits file's values. */
-int xps__attach(struct xpushare_ledger *ledger, int fd, const char *key, uint64_t limit_bytes,
-                uint32_t core_percent, uint32_t priority, uint32_t policy) {
-    if (ledger == NULL || fd < 0 || key == NULL || key[0] == '\0' || strlen(key) >= XPUSHARE_KEY_LEN ||
-        core_percent > 100 || priority > XPUSHARE_PRIORITY_HIGH || policy > XPUSHARE_POLICY_FIXED)
+/* Join the claim: a process slot, or -ENOSPC when every slot is held by a live process. */
+XPUSHARE_EXTERN int xpushare_ledger_attach(struct xpushare_ledger *ledger, int fd) {
+    if (ledger == NULL || fd < 0)
         return -EINVAL;
     for (int attempt = 0; attempt < 2; attempt++) {
         int rc = xps__ledger_lock(ledger);
         if (rc != 0)
             return rc;
-        int c = xps__find_container(ledger, key);
-        if (c < 0)
-            c = xps__set_container_locked(ledger, key, limit_bytes, core_percent, priority, policy);
-        rc = c < 0 ? c : claim_proc(ledger, fd, c);
+        rc = claim_proc(ledger, fd);
         xps__ledger_unlock(ledger);
         if (rc != -ENOSPC)
             return rc;
@@ -110,15 +101,14 @@ int xps__attach(struct xpushare_ledger *ledger, int fd, const char *key, uint64_
  * when given, once the update is complete. */
 static void retire_proc(struct xpushare_ledger *ledger, int proc, uint64_t *reclaimed) {
     struct xpushare_proc *p = &ledger->procs[proc];
-    struct xpushare_container *c = xps__journal_proc(ledger, proc);
+    struct xpushare_claim *c = &ledger->head.claim;
+    xps__journal_begin(ledger, (uint32_t)proc);
     uint64_t bytes = p->used_bytes;
-    xps__uncount_bytes(ledger, c, bytes);
+    xps__uncount_bytes(c, bytes);
     if (c->nprocs > 0)
         c->nprocs--;
-    if (p->pending) { /* its work is gone with it: stop counting it in the virtual clock */
+    if (p->pending && c->npending > 0) /* its work is gone with it */
         __atomic_sub_fetch(&c->npending, 1, __ATOMIC_ACQ_REL);
-        __atomic_sub_fetch(&ledger->npending, 1, __ATOMIC_ACQ_REL);
-    }
     memset(p, 0, sizeof(*p));
     xps__journal_end(ledger);
     if (reclaimed != NULL)
@@ -147,11 +137,11 @@ uint64_t xps__now_ns(void) {
 XPUSHARE_EXTERN int xpushare_ledger_reclaim(struct xpushare_ledger *ledger, int fd) {
     if (ledger == NULL || fd < 0)
         return -EINVAL;
-    __atomic_store_n(&ledger->last_reclaim_ns, xps__now_ns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&ledger->head.last_reclaim_ns, xps__now_ns(), __ATOMIC_RELAXED);
     int reclaimed = 0;
     pid_t self = getpid();
     uint64_t self_start = process_start_time(self);
-    for (int i = 0; i < XPUSHARE_MAX_PROCS; i++) {
+    for (int i = 0; i < xps__proc_hwm(ledger); i++) {
         struct xpushare_proc *p = &ledger->procs[i];
         if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != XPUSHARE_SLOT_ACTIVE)
             continue;
@@ -162,7 +152,7 @@ XPUSHARE_EXTERN int xpushare_ledger_reclaim(struct xpushare_ledger *ledger, int 
         /* Re-check under the lock: a slot is claimed (liveness lock taken) under this same lock. */
         if (p->state == XPUSHARE_SLOT_ACTIVE && !(p->pid == self && p->start_time == self_start) &&
             xpushare_proc_alive(fd, i) == 0) {
-            retire_proc(ledger, i, &ledger->reclaimed_bytes);
+            retire_proc(ledger, i, &ledger->head.reclaimed_bytes);
             reclaimed++;
         }
         xps__ledger_unlock(ledger);

@@ -1,33 +1,40 @@
 /*
- * shares.c - compute shares in the ledger: each container's token bucket of device time, the device's
- * virtual clock, and the launch-boundary rule that says whether a process may launch now.
+ * shares.c - compute shares: each claim's token bucket of device time (in its own ledger) and the
+ * launch-boundary rule that says whether a process may launch now, given what it knows of the device's
+ * other claims (struct xpushare_peers, built from the board and their ledgers' heads by peers.c).
  *
  * Pure ledger logic with explicit timestamps (no clock, no vendor calls), so the Python binding and unit
  * tests drive it exactly as the shim does. The rule, applied at every launch check of a process p of
- * container c (share s, policy, priority):
+ * claim c (share s, policy, priority, all from the board the node plugin writes):
  *
- *   1. Priority: while a container of higher priority was admitted within XPUSHARE_PRIORITY_HOLD_NS, p
- *      waits (high goes first at launch boundaries; lower priorities use the gaps it leaves). Within
- *      XPUSHARE_PRIORITY_SHADOW_NS of such a launch, p keeps at most one event's worth of work queued
- *      and checks at every launch, so a returning higher priority finds little queued ahead of it.
+ *   1. Priority: while another claim whose board priority is higher than c's launched within
+ *      XPUSHARE_PRIORITY_HOLD_NS, p waits (high goes first at launch boundaries; lower priorities use the
+ *      gaps it leaves). Within XPUSHARE_PRIORITY_SHADOW_NS of such a launch, p keeps at most one event's
+ *      worth of work queued and checks at every launch, so a returning higher priority finds little
+ *      queued ahead of it.
  *   2. Tokens: c's bucket refills at s% of wall time (at most XPUSHARE_BUCKET_WINDOW_NS * s% banked) and
  *      is charged with measured device time. With tokens left, p launches.
- *   3. Borrowing: out of tokens, a `guaranteed` container still launches when no process of another
- *      container has work on the device (idle time); a `fixed` container never borrows. A guaranteed
- *      container's debt is capped at one bucket, so borrowing alone is never paid back under contention.
+ *   3. Borrowing: out of tokens, a `guaranteed` claim still launches when no other claim has work on the
+ *      device (idle time); a `fixed` claim never borrows. A guaranteed claim's debt is capped at one
+ *      bucket, so borrowing alone is never paid back under contention.
  *
  * Charging: events give each process the completion times of its work (anchored on CLOCK_MONOTONIC at
  * the start of a busy period, advanced by elapsed times). A serializing device runs work in the order it
  * completes, so the interval between the previous completion on the device and a process's completion
- * is that process's: the ledger keeps the device's attributed-until time, and a process is charged only
- * the part of (its previous completion, its completion] past it. Waiting behind another container's work
- * is therefore not charged, and no interval is charged twice. Completions are published in the order the
- * work was recorded: a process holds back a completion while another process still has an unpublished
- * event recorded before it (that work ran first), for at most XPUSHARE_PUBLISH_WAIT_NS.
+ * is that process's: a claim is charged only the part of (its previous completion, its completion] past
+ * both its own attributed-until time and the latest its peers published. Waiting behind another claim's
+ * work is therefore not charged. Completions are published in the order the work was recorded: a
+ * process holds back a completion while another process (of its claim or a peer) still has an
+ * unpublished event recorded before it, for at most XPUSHARE_PUBLISH_WAIT_NS.
+ *
+ * What peers publish is theirs to forge: a peer's timestamps are clamped to the reader's clock, its
+ * priority is the board's, and what it says can delay a launch by at most the hold above or let others
+ * skip charging time it claims was its own; it cannot change another claim's bucket, share or limits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -41,18 +48,13 @@ static pthread_mutex_t *compute_mutex(struct xpushare_ledger *ledger) {
 
 /* Recount the pending processes from the process records (after a holder of the lock died). */
 static void recount_locked(struct xpushare_ledger *ledger) {
-    uint32_t per_container[XPUSHARE_MAX_CONTAINERS] = {0};
     uint32_t total = 0;
-    for (int i = 0; i < XPUSHARE_MAX_PROCS; i++) {
+    for (int i = 0; i < xps__proc_hwm(ledger); i++) {
         struct xpushare_proc *p = &ledger->procs[i];
-        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == XPUSHARE_SLOT_ACTIVE && p->pending) {
-            per_container[xps__proc_container(p)]++;
+        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == XPUSHARE_SLOT_ACTIVE && p->pending)
             total++;
-        }
     }
-    for (int i = 0; i < XPUSHARE_MAX_CONTAINERS; i++)
-        __atomic_store_n(&ledger->containers[i].npending, per_container[i], __ATOMIC_RELEASE);
-    __atomic_store_n(&ledger->npending, total, __ATOMIC_RELEASE);
+    __atomic_store_n(&ledger->head.claim.npending, total, __ATOMIC_RELEASE);
 }
 
 int xps__compute_lock(struct xpushare_ledger *ledger) {
@@ -73,7 +75,7 @@ int xps__compute_init_lock(struct xpushare_ledger *ledger) {
     return xps__init_robust_mutex(compute_mutex(ledger));
 }
 
-/* Reconcile the pending counts with the process records (dead processes' flags were dropped). */
+/* Reconcile the pending count with the process records (dead processes' flags were dropped). */
 void xps__compute_recount(struct xpushare_ledger *ledger) {
     if (xps__compute_lock(ledger) == 0) {
         recount_locked(ledger);
@@ -81,39 +83,24 @@ void xps__compute_recount(struct xpushare_ledger *ledger) {
     }
 }
 
-static void advance_locked(struct xpushare_ledger *ledger, uint64_t now) {
-    uint64_t wall = ledger->vclock_wall_ns;
-    if (now <= wall)
-        return;
-    uint32_t n = __atomic_load_n(&ledger->npending, __ATOMIC_ACQUIRE);
-    if (n > 0)
-        ledger->vclock_ns += (now - wall) / n;
-    ledger->vclock_wall_ns = now;
-}
-
-XPUSHARE_EXTERN int xpushare_compute_pending(struct xpushare_ledger *ledger, int proc, int pending,
-                                             uint64_t now_ns, uint64_t *vclock_out) {
+XPUSHARE_EXTERN int xpushare_compute_pending(struct xpushare_ledger *ledger, int proc, int pending) {
     if (xps__bad_proc(ledger, proc))
         return -EINVAL;
     int rc = xps__compute_lock(ledger);
     if (rc != 0)
         return rc;
-    advance_locked(ledger, now_ns);
     struct xpushare_proc *p = &ledger->procs[proc];
-    struct xpushare_container *c = &ledger->containers[xps__proc_container(p)];
+    struct xpushare_claim *c = &ledger->head.claim;
     if (p->state != XPUSHARE_SLOT_ACTIVE) {
         rc = -ESRCH;
     } else if (pending && !p->pending) {
         p->pending = 1;
         __atomic_add_fetch(&c->npending, 1, __ATOMIC_ACQ_REL);
-        __atomic_add_fetch(&ledger->npending, 1, __ATOMIC_ACQ_REL);
     } else if (!pending && p->pending) {
         p->pending = 0;
-        __atomic_sub_fetch(&c->npending, 1, __ATOMIC_ACQ_REL);
-        __atomic_sub_fetch(&ledger->npending, 1, __ATOMIC_ACQ_REL);
+        if (c->npending > 0)
+            __atomic_sub_fetch(&c->npending, 1, __ATOMIC_ACQ_REL);
     }
-    if (vclock_out != NULL)
-        *vclock_out = ledger->vclock_ns;
     xps__compute_unlock(ledger);
     return rc;
 }
@@ -123,7 +110,7 @@ static int64_t bucket_cap(uint32_t share) {
     return cap < (int64_t)XPUSHARE_BUCKET_MIN_NS ? (int64_t)XPUSHARE_BUCKET_MIN_NS : cap;
 }
 
-static void refill(struct xpushare_container *c, uint64_t now, uint32_t share) {
+static void refill(struct xpushare_claim *c, uint64_t now, uint32_t share) {
     uint64_t last = __atomic_load_n(&c->refill_ns, __ATOMIC_ACQUIRE);
     if (last == 0 || now < last) { /* first use: start empty, so a new claim gets no burst */
         __atomic_compare_exchange_n(&c->refill_ns, &last, now, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
@@ -139,26 +126,32 @@ static void refill(struct xpushare_container *c, uint64_t now, uint32_t share) {
     } while (!__atomic_compare_exchange_n(&c->tokens_ns, &tokens, next, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 }
 
-XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledger, uint64_t start_ns,
+XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledger,
+                                                   const struct xpushare_peers *peers, uint64_t start_ns,
                                                    uint64_t end_ns) {
     if (ledger == NULL || end_ns <= start_ns)
         return 0;
-    uint64_t until = __atomic_load_n(&ledger->attributed_ns, __ATOMIC_ACQUIRE), next, from;
+    uint64_t *own = &ledger->head.claim.attributed_ns;
+    uint64_t until = __atomic_load_n(own, __ATOMIC_ACQUIRE), next, from;
+    uint64_t theirs = peers != NULL ? peers->attributed_ns : 0;
     do {
         from = until > start_ns ? until : start_ns;
         next = until > end_ns ? until : end_ns;
-    } while (!__atomic_compare_exchange_n(&ledger->attributed_ns, &until, next, 1, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE));
+    } while (!__atomic_compare_exchange_n(own, &until, next, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    if (theirs > from)
+        from = theirs; /* a peer was charged for this interval already */
     return end_ns > from ? end_ns - from : 0;
 }
 
 XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger, int proc,
-                                                  uint64_t recorded_ns) {
+                                                  const struct xpushare_peers *peers, uint64_t recorded_ns) {
     if (xps__bad_proc(ledger, proc))
         return -EINVAL;
-    if (__atomic_load_n(&ledger->npending, __ATOMIC_ACQUIRE) <= 1)
+    if (peers != NULL && peers->unpublished_ns != 0 && peers->unpublished_ns < recorded_ns)
+        return 1;
+    if (__atomic_load_n(&ledger->head.claim.npending, __ATOMIC_ACQUIRE) <= 1)
         return 0;
-    for (int i = 0; i < XPUSHARE_MAX_PROCS; i++) {
+    for (int i = 0; i < xps__proc_hwm(ledger); i++) {
         struct xpushare_proc *p = &ledger->procs[i];
         if (i == proc || __atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != XPUSHARE_SLOT_ACTIVE)
             continue;
@@ -169,14 +162,34 @@ XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger
     return 0;
 }
 
+/* Publish a process's oldest uncharged work, and the claim's (the oldest of its processes) for peers. */
+XPUSHARE_EXTERN int xpushare_compute_publish(struct xpushare_ledger *ledger, int proc, uint64_t oldest_ns) {
+    if (xps__bad_proc(ledger, proc))
+        return -EINVAL;
+    __atomic_store_n(&ledger->procs[proc].unpublished_ns, oldest_ns, __ATOMIC_RELEASE);
+    uint64_t claim = oldest_ns;
+    if (__atomic_load_n(&ledger->head.claim.npending, __ATOMIC_ACQUIRE) > 1) {
+        for (int i = 0; i < xps__proc_hwm(ledger); i++) {
+            struct xpushare_proc *p = &ledger->procs[i];
+            if (i == proc || __atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != XPUSHARE_SLOT_ACTIVE)
+                continue;
+            uint64_t other = __atomic_load_n(&p->unpublished_ns, __ATOMIC_ACQUIRE);
+            if (other != 0 && (claim == 0 || other < claim))
+                claim = other;
+        }
+    }
+    __atomic_store_n(&ledger->head.claim.unpublished_ns, claim, __ATOMIC_RELEASE);
+    return 0;
+}
+
 XPUSHARE_EXTERN int xpushare_ledger_charge(struct xpushare_ledger *ledger, int proc, uint64_t device_ns) {
     if (xps__bad_proc(ledger, proc))
         return -EINVAL;
-    struct xpushare_container *c = &ledger->containers[xps__proc_container(&ledger->procs[proc])];
+    struct xpushare_claim *c = &ledger->head.claim;
     __atomic_add_fetch(&c->used_ns, device_ns, __ATOMIC_RELAXED);
     int64_t tokens = __atomic_load_n(&c->tokens_ns, __ATOMIC_RELAXED), next;
     /* A guaranteed claim's debt stops at one bucket: time borrowed while alone is not paid back. */
-    int64_t floor = c->policy == XPUSHARE_POLICY_FIXED ? INT64_MIN / 2 : -bucket_cap(c->core_percent);
+    int64_t floor = c->policy == XPUSHARE_POLICY_FIXED ? INT64_MIN / 2 : -bucket_cap(c->core_percent % 101);
     do {
         next = tokens - (int64_t)device_ns;
         if (next < floor)
@@ -190,58 +203,78 @@ static uint64_t clamp_wait(uint64_t ns) {
 }
 
 /* Rule 1: how long a higher priority's recent launch still holds this one back (0: not at all). */
-static uint64_t priority_hold(struct xpushare_ledger *ledger, uint32_t priority, uint64_t now) {
+static uint64_t priority_hold(const struct xpushare_peers *peers, uint32_t priority, uint64_t now) {
     uint64_t hold = 0;
+    if (peers == NULL)
+        return 0;
     for (uint32_t p = priority + 1; p <= XPUSHARE_PRIORITY_HIGH; p++) {
-        uint64_t last = __atomic_load_n(&ledger->active_ns[p], __ATOMIC_ACQUIRE);
+        uint64_t last = peers->launch_ns[p];
         if (last != 0 && now < last + XPUSHARE_PRIORITY_HOLD_NS && last + XPUSHARE_PRIORITY_HOLD_NS - now > hold)
             hold = last + XPUSHARE_PRIORITY_HOLD_NS - now;
     }
     return hold;
 }
 
-XPUSHARE_EXTERN int xpushare_compute_shadowed(struct xpushare_ledger *ledger, int proc, uint64_t now_ns) {
-    if (xps__bad_proc(ledger, proc))
+XPUSHARE_EXTERN int xpushare_compute_shadowed(struct xpushare_ledger *ledger, const struct xpushare_peers *peers,
+                                              uint64_t now_ns) {
+    if (ledger == NULL)
         return -EINVAL;
-    struct xpushare_container *c = &ledger->containers[xps__proc_container(&ledger->procs[proc])];
-    for (uint32_t p = __atomic_load_n(&c->priority, __ATOMIC_RELAXED) % 3 + 1; p <= XPUSHARE_PRIORITY_HIGH; p++) {
-        uint64_t last = __atomic_load_n(&ledger->active_ns[p], __ATOMIC_ACQUIRE);
+    if (peers == NULL)
+        return 0;
+    uint32_t own = __atomic_load_n(&ledger->head.claim.priority, __ATOMIC_RELAXED) % 3;
+    for (uint32_t p = own + 1; p <= XPUSHARE_PRIORITY_HIGH; p++) {
+        uint64_t last = peers->launch_ns[p];
         if (last != 0 && now_ns < last + XPUSHARE_PRIORITY_SHADOW_NS)
             return 1;
     }
     return 0;
 }
 
-static void mark_admitted(struct xpushare_ledger *ledger, struct xpushare_container *c, uint32_t priority,
-                          uint64_t now) {
-    __atomic_store_n(&c->launch_ns, now, __ATOMIC_RELAXED);
-    uint64_t last = __atomic_load_n(&ledger->active_ns[priority], __ATOMIC_RELAXED);
-    while (last < now && !__atomic_compare_exchange_n(&ledger->active_ns[priority], &last, now, 1,
-                                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-        ;
-}
-
-XPUSHARE_EXTERN int64_t xpushare_compute_admit(struct xpushare_ledger *ledger, int proc, uint64_t now_ns,
+XPUSHARE_EXTERN int64_t xpushare_compute_admit(struct xpushare_ledger *ledger, int proc,
+                                               const struct xpushare_peers *peers, uint64_t now_ns,
                                                uint32_t max_percent) {
     if (xps__bad_proc(ledger, proc))
         return -EINVAL;
-    struct xpushare_container *c = &ledger->containers[xps__proc_container(&ledger->procs[proc])];
+    struct xpushare_claim *c = &ledger->head.claim;
     uint32_t share = __atomic_load_n(&c->core_percent, __ATOMIC_RELAXED);
     uint32_t priority = __atomic_load_n(&c->priority, __ATOMIC_RELAXED) % 3;
     uint32_t policy = __atomic_load_n(&c->policy, __ATOMIC_RELAXED);
     share = share > max_percent ? max_percent : share;
-    uint64_t hold = priority_hold(ledger, priority, now_ns);
+    uint64_t hold = priority_hold(peers, priority, now_ns);
     if (hold > 0)
         return (int64_t)clamp_wait(hold);
     refill(c, now_ns, share);
     int64_t tokens = __atomic_load_n(&c->tokens_ns, __ATOMIC_ACQUIRE);
-    int others = __atomic_load_n(&ledger->npending, __ATOMIC_ACQUIRE) >
-                 __atomic_load_n(&c->npending, __ATOMIC_ACQUIRE);
+    int others = peers != NULL && peers->busy > 0;
     if (tokens > 0 || (policy == XPUSHARE_POLICY_GUARANTEED && !others)) {
-        mark_admitted(ledger, c, priority, now_ns);
+        __atomic_store_n(&c->launch_ns, now_ns, __ATOMIC_RELEASE);
         return 0;
     }
     if (share == 0)
         return (int64_t)WAIT_MAX_NS / 4;
     return (int64_t)clamp_wait((uint64_t)(-tokens) / share * 100 + 1);
+}
+
+/*
+ * Fold one peer's ledger head into `peers`: `priority` is the peer's on the board (never its own file's),
+ * and its timestamps are clamped to `now_ns`, so a forged future time counts as "now" at most.
+ */
+XPUSHARE_EXTERN int xpushare_peers_add(struct xpushare_peers *peers, const struct xpushare_ledger_head *head,
+                                       uint32_t priority, uint64_t now_ns) {
+    if (peers == NULL || head == NULL || priority > XPUSHARE_PRIORITY_HIGH)
+        return -EINVAL;
+    const struct xpushare_claim *c = &head->claim;
+    peers->count++;
+    if (c->npending > 0)
+        peers->busy++;
+    uint64_t launch = c->launch_ns > now_ns ? now_ns : c->launch_ns;
+    if (launch > peers->launch_ns[priority])
+        peers->launch_ns[priority] = launch;
+    uint64_t attributed = c->attributed_ns > now_ns ? now_ns : c->attributed_ns;
+    if (attributed > peers->attributed_ns)
+        peers->attributed_ns = attributed;
+    uint64_t unpublished = c->unpublished_ns > now_ns ? now_ns : c->unpublished_ns;
+    if (unpublished != 0 && (peers->unpublished_ns == 0 || unpublished < peers->unpublished_ns))
+        peers->unpublished_ns = unpublished;
+    return 0;
 }
