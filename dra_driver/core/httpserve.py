@@ -6,7 +6,9 @@ runner (start, port, a stop that is safe twice and before start), so each server
 
 Clients are not trusted to be quick or well-formed, so no client can hold up another: the accept loop
 only accepts, and each connection runs on its own thread (at most ``Limits.max_connections`` at once;
-more are closed at once rather than queued behind the slow ones). There, TLS is negotiated and every
+when all are taken, the connection that has waited longest for a request is closed to make room, and
+only when none is waiting is the new one closed at once, never queued behind slow ones: so connections
+held open without requests cannot lock clients out). There, TLS is negotiated and every
 stage has a deadline for the whole stage, not per read, so a client trickling one byte a second
 (slowloris) is cut off as surely as a silent one. A request's body is only read through ``read_body``,
 which caps its size. The standard library's parser already bounds the request line and headers (64 KiB
@@ -46,6 +48,9 @@ class Limits:
     body_seconds: float = 10.0  # the body, once the headers are in
     write_seconds: float = 10.0  # each send of the answer
     max_connections: int = 128
+
+
+EVICTION_WAIT_SECONDS = 0.5  # for an evicted idle connection's thread to free its slot
 
 
 class DeadlineError(TimeoutError):
@@ -120,11 +125,39 @@ class DaemonHTTPServer(ThreadingHTTPServer):
         self.tls = tls
         self._slots = threading.BoundedSemaphore(self.limits.max_connections)
         self._full = False
+        self._idle: dict[int, socket.socket] = {}  # connections waiting for a request, oldest first
+        self._idle_lock = threading.Lock()
         super().__init__(address, handler)
 
+    def mark_idle(self, conn: socket.socket, idle: bool) -> None:
+        """Whether ``conn`` is waiting for a request's first byte (then it may be evicted)."""
+        with self._idle_lock:
+            if idle:
+                self._idle[id(conn)] = conn
+            else:
+                self._idle.pop(id(conn), None)
+
+    def _evict_idle(self) -> bool:
+        """Close the longest-waiting idle connection, so that connections held open without requests
+        cannot keep new clients out (its thread sees the close and frees its slot)."""
+        with self._idle_lock:
+            if not self._idle:
+                return False
+            conn = self._idle.pop(next(iter(self._idle)))
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RDWR)
+        return True
+
+    def _take_slot(self) -> bool:
+        if self._slots.acquire(blocking=False):
+            return True
+        return self._evict_idle() and self._slots.acquire(timeout=EVICTION_WAIT_SECONDS)
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        """On the accept loop: hand the connection to a thread, or close it when all slots are taken."""
-        if not self._slots.acquire(blocking=False):
+        """On the accept loop: hand the connection to a thread, else make room by closing the oldest idle
+        connection, else close this one: every slot is busy with a request or a handshake, each under
+        its deadline."""
+        if not self._take_slot():
             if not self._full:  # once per episode: a flood must not flood the log too
                 log.warning(
                     "connections refused: all slots taken", extra={"limit": self.limits.max_connections}
@@ -197,11 +230,14 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.command, self.requestline, self.request_version = "", "", self.protocol_version
         self.close_connection = True  # until a request was read and answered
         self._reader.expect("request", limits.idle_seconds)
+        self.server.mark_idle(self.connection, True)
         try:
             if not self._buffered.peek(1):
-                return  # the client closed a kept-alive connection
+                return  # the client closed a kept-alive connection (or it was evicted)
         except DeadlineError:
             return  # idle: close quietly
+        finally:
+            self.server.mark_idle(self.connection, False)
         self._reader.expect("request headers", limits.header_seconds)
         try:
             self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)

@@ -3,6 +3,7 @@ the address flag's parsing."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 import urllib.error
@@ -139,9 +140,11 @@ def test_idle_and_trickling_clients_are_cut_off_and_delay_nobody(registry: Regis
 
 
 def test_connections_over_the_limit_are_closed_at_once_and_service_resumes(registry: Registry) -> None:
-    server = MetricsServer(registry, ("127.0.0.1", 0), limits=replace(FAST, idle_seconds=30)).start()
+    server = MetricsServer(registry, ("127.0.0.1", 0), limits=replace(FAST, header_seconds=30)).start()
     address = ("127.0.0.1", server.port)
     held = [socket.create_connection(address) for _ in range(FAST.max_connections)]
+    for sock in held:
+        sock.sendall(b"GET /hea")  # each in the middle of its headers: busy, not idle
     try:
         time.sleep(0.2)  # all accepted
         with socket.create_connection(address) as extra:
@@ -159,3 +162,23 @@ def test_connections_over_the_limit_are_closed_at_once_and_service_resumes(regis
             assert time.monotonic() < deadline
             time.sleep(0.05)
     server.stop()
+
+
+def test_idle_connections_holding_every_slot_make_room_for_a_new_client(registry: Registry) -> None:
+    server = MetricsServer(registry, ("127.0.0.1", 0), limits=replace(FAST, idle_seconds=30)).start()
+    address = ("127.0.0.1", server.port)
+    held = [socket.create_connection(address) for _ in range(FAST.max_connections)]
+    try:
+        time.sleep(0.2)  # all accepted, each waiting for a request that never comes
+        for _ in range(3):  # every new client is served at once, each time at an idle one's expense
+            assert _timed_get(f"{server.url}/healthz") < 1.0
+        closed = 0
+        for sock in held:
+            sock.settimeout(0.5)
+            with contextlib.suppress(TimeoutError):
+                closed += sock.recv(1) == b""
+        assert closed >= 1  # the oldest idle connections were closed to make room
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
