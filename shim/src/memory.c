@@ -293,8 +293,13 @@ void xps__release(int dev, uint64_t bytes) {
 /* What a memory-info call reports for dev: the limit as total, the claim's ledger usage as used. */
 int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *free_out,
                   uint64_t *total_out) {
-    if (!__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE) || dev < 0 || dev >= XPUSHARE_MAX_DEVICES ||
-        !devices[dev].configured || xps__memory_ceiling(&devices[dev].limit) == 0)
+    if (XPS_UNLIKELY(!xps__limits_usable())) {
+        *free_out = 0; /* failing closed: no allocation will succeed, so none is advertised */
+        *total_out = real_total;
+        return 1;
+    }
+    if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES || !devices[dev].configured ||
+        xps__memory_ceiling(&devices[dev].limit) == 0)
         return 0;
     int state, saved = errno;
     struct xps_dev *d = ready_device(dev, &state);

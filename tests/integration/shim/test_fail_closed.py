@@ -128,6 +128,20 @@ def test_a_missing_or_damaged_limits_file_refuses_every_allocation_with_one_line
         assert lines[0] == REFUSED_FIXED.strip().replace(FIXED, str(path))
 
 
+def test_failing_closed_advertises_no_free_memory(setup: ShimSetup, cuda_client: Path) -> None:
+    """Frameworks size their pools from cuMemGetInfo: a process whose allocations are all refused must
+    not be told the device's memory is free."""
+    path = setup.root / "no-limits-here"
+    result = setup.run([cuda_client, "dlsym", "--", "info", "total"], extra={"XPUSHARE_LIMITS_FILE": str(path)})
+    assert result.value("info", "rc") == 0
+    assert result.value("info", "free") == 0, result.stdout
+    assert result.value("info", "total") > 0  # the device's own size: only the free memory is withheld
+    without_shim = ShimSetup(setup.root / "plain", preload=False)
+    without_shim.root.mkdir()
+    plain = without_shim.run([cuda_client, "dlsym", "--", "info"], limits=False)
+    assert plain.value("info", "free") > 0  # the fake device does have free memory
+
+
 def test_a_process_that_never_allocates_prints_nothing_without_limits(setup: ShimSetup,
                                                                       production: Path) -> None:
     for library in (production, build_shim()):
