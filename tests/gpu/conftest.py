@@ -13,23 +13,24 @@ Running them on a GPU machine, from the repository root, with the interpreter th
 
 The shim is its test build (``find_shim``): compiled with gcc as the package build does, plus the test
 hooks, so ``XPUSHARE_LIMITS_FILE`` names each claim's limits file (the packaged
-``shim/_lib/libxpushare.so`` reads only ``/etc/xpushare/limits`` and ignores the variable). The ledger
-is created and the claim recorded in it as the node plugin does, through ``shim.ledger`` (cffi); where cffi is
-missing the shim creates both itself at the first allocation and the ledger checks are left out.
+``shim/_lib/libxpushare.so`` reads only ``/etc/xpushare/limits`` and ignores the variable). The GPU's
+board and each claim's ledger are created as the node plugin creates them, through ``shim.ledger``
+(cffi); where cffi is missing the shim creates its claim's ledger itself at the first allocation, no
+board exists (so claims do not see each other: compute shares between them are not enforced) and the
+ledger checks are left out.
 
 With the session's device tool (the sources are sent; the shim is compiled there into tests/.build,
-which stays between calls on a warm machine),
-two calls of about 3 and 4 minutes, output kept under ``$OUT``::
+which stays between calls on a warm machine), one call of about 5 minutes, output kept under ``$OUT``.
+The machine's image has PyTorch but neither cffi nor pydantic: carry their wheels for CPython 3.12
+(``pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d .whl cffi
+pycparser pydantic pydantic-core annotated-types typing-inspection``, with ``.whl`` ignored by git) and
+name ``.whl`` in ``carry``::
 
-    run(kind="nvidia-h100-x1", timeout_s=600, command="export PYTHONPATH=$PWD PYTHONUNBUFFERED=1; "
-        "nvidia-smi -L; python3 -m pytest -m gpu tests/gpu -rs -v 2>&1 | tee $OUT/gpu-tests.log")
-    run(timeout_s=600, command="export PYTHONPATH=$PWD PYTHONUNBUFFERED=1; "
-        "python3 benchmarks/share_accuracy_torch.py --seconds 5 2>&1 | tee $OUT/share-torch.log")
-
-To have the ledger checks there too, carry cffi and pycparser wheels for CPython 3.12 (see the device
-tool's README: ``pip download --only-binary=:all: --python-version 3.12 ... -d .whl cffi pycparser``),
-add ``.whl`` to ``carry`` and start the command with ``python3 -m pip install -q --no-index --no-deps
---target /tmp/site .whl/*.whl && export PYTHONPATH=$PWD:/tmp/site``.
+    run(timeout_s=600, carry=[".whl"], command="python3 -m pip install -q --no-index --no-deps "
+        "--target /tmp/site .whl/*.whl && export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1; "
+        "nvidia-smi -L; python3 -m pytest -p no:cacheprovider -m gpu tests/gpu -rs -v 2>&1 | "
+        "tee $OUT/gpu-tests.log; python3 benchmarks/share_accuracy_torch.py --seconds 5 2>&1 | "
+        "tee $OUT/share-torch.log")
 """
 
 from __future__ import annotations

@@ -168,53 +168,63 @@ def parse_result(stdout: str) -> dict[str, object] | None:
 
 
 class GpuNode:
-    """A node's run directory in miniature: the GPU's ledger and one limits file per claim."""
+    """A node's run directory in miniature: the GPU's directory (board, claim ledgers) and one limits file
+    per claim, laid out as the node plugin lays them out."""
 
     def __init__(self, root: Path, gpu: Gpu, shim: Path) -> None:
         self.root = root
         self.gpu = gpu
         self.shim = shim
         self.ledger_registered = False
-        (root / "ledger").mkdir(parents=True, exist_ok=True)
+        (self.device_dir / "claims").mkdir(parents=True, exist_ok=True)
         (root / "limits").mkdir(parents=True, exist_ok=True)
 
     @property
-    def ledger_path(self) -> Path:
-        return self.root / "ledger" / self.gpu.uuid
+    def device_dir(self) -> Path:
+        return self.root / "devices" / self.gpu.uuid
+
+    @property
+    def board_path(self) -> Path:
+        return self.device_dir / "board"
+
+    def ledger_path(self, claim: Claim) -> Path:
+        return self.device_dir / "claims" / claim.name
 
     def limits_file(self, claim: Claim) -> Path:
         return self.root / "limits" / f"{claim.name}.limits"
 
     def prepare(self, claim: Claim) -> Path:
-        """Record the claim in the ledger and write its limits file (what NodePrepareResources does)."""
+        """Put the claim on the board, create its ledger and write its limits file (NodePrepareResources)."""
         self.ledger_registered = self._register(claim)
         device = DeviceLimits(uuid=self.gpu.uuid, index=0, memory_limit_bytes=claim.memory_bytes,
                               core_percent=claim.cores, priority=claim.priority, policy=claim.policy,
-                              ledger_path=str(self.ledger_path))
+                              ledger_path=str(self.ledger_path(claim)), board_path=str(self.board_path))
         path = self.limits_file(claim)
         path.unlink(missing_ok=True)
         return write_limits_file(path, claim.name, [device])
 
     def _register(self, claim: Claim) -> bool:
-        """As ``kubeletplugin.ledgers.Ledgers.register``; without cffi the shim creates both itself."""
+        """As the plugin's prepare; without cffi the shim creates its ledger itself and, with no board,
+        each claim acts as if alone on the GPU (compute shares between claims are then not enforced)."""
         try:
-            from shim.ledger import Ledger
+            from shim.ledger import Board, ClaimLedger
         except ImportError:
             return False
         os.environ[LIBRARY_ENV] = str(self.shim)  # the binding must load the library that is preloaded
-        with Ledger.create(self.ledger_path, self.gpu.uuid, self.gpu.total_bytes) as ledger:
-            ledger.set_container(claim.name, claim.memory_bytes, claim.cores, claim.priority, claim.policy)
+        with Board.open(self.board_path, self.gpu.uuid, self.gpu.total_bytes) as board:
+            board.set(claim.name, claim.memory_bytes, claim.cores, claim.priority, claim.policy)
+        ClaimLedger.create(self.ledger_path(claim), claim.name, self.gpu.uuid, claim.memory_bytes,
+                           claim.cores, claim.priority, claim.policy)
         return True
 
     def usage(self, claim: Claim) -> tuple[int, int] | None:
-        """The claim's (used, peak) bytes in the ledger, when the ledger can be read from Python."""
+        """The claim's (used, peak) bytes in its ledger, when the ledger can be read from Python."""
         if not self.ledger_registered:
             return None
-        from shim.ledger import Ledger
+        from shim.ledger import read_claim_usage
 
-        with Ledger.attach(self.ledger_path) as ledger:
-            record = ledger.snapshot().container(claim.name)
-        return None if record is None else (record.used_bytes, record.peak_bytes)
+        usage = read_claim_usage(self.ledger_path(claim))
+        return usage.used_bytes, usage.peak_bytes
 
     def env(self, claim: Claim | None, *, preload: bool = True,
             extra: Mapping[str, str] | None = None) -> dict[str, str]:
