@@ -167,7 +167,8 @@ static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *st
 static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
                         uint64_t now) {
     uint64_t charged = 0;
-    const struct xpushare_peers *peers = xps__peers((int)(c - comps), now);
+    /* Fresh: whether a peer still has older uncharged work, and up to when it charged, decide this. */
+    const struct xpushare_peers *peers = c->count > 0 ? xps__peers((int)(c - comps), now, 1) : NULL;
     while (c->count > 0) {
         int e = c->ring[c->head];
         int q = event_query(vendor, c->events[e]);
@@ -245,7 +246,10 @@ static uint64_t admit(struct xps_comp *c, struct xpushare_ledger *ledger, int pr
                       enum xps_vendor vendor, uint64_t now, int inflight) {
     uint64_t started = now;
     for (int waited = 0;; waited = 1) {
-        int64_t wait = xpushare_compute_admit(ledger, proc, xps__peers((int)(c - comps), now), now, ceiling);
+        /* Out of tokens, whether a peer is busy decides: read them fresh then. */
+        int empty = __atomic_load_n(&ledger->head.claim.tokens_ns, __ATOMIC_RELAXED) <= 0;
+        const struct xpushare_peers *peers = xps__peers((int)(c - comps), now, empty);
+        int64_t wait = xpushare_compute_admit(ledger, proc, peers, now, ceiling);
         if (wait == 0 && c->count >= inflight)
             wait = (int64_t)INFLIGHT_WAIT_NS;
         if (wait <= 0)
@@ -298,7 +302,7 @@ void xps__compute_before(enum xps_vendor vendor, void *stream) {
     struct xps_comp *c = &comps[dev];
     pthread_mutex_lock(&c->mu);
     settle(c, ledger, proc, vendor, now);
-    int shadowed = xpushare_compute_shadowed(ledger, xps__peers(dev, now), now) == 1;
+    int shadowed = xpushare_compute_shadowed(ledger, xps__peers(dev, now, 0), now) == 1;
     now = admit(c, ledger, proc, xps__cores_ceiling(limit), vendor, now, shadowed ? 1 : MAX_INFLIGHT);
     if (!c->pending)
         start_busy(c, ledger, proc, vendor, stream);

@@ -258,7 +258,8 @@ XPS_HIDDEN int xps__compute_init_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__compute_recount(struct xpushare_ledger *ledger);
 
 /* peers.c: what this process knows of the device's other claims (with the device's compute mutex held). */
-XPS_HIDDEN const struct xpushare_peers *xps__peers(int dev, uint64_t now);
+/* `fresh`: read the peers' heads now, not from the last refresh (before charging completed work). */
+XPS_HIDDEN const struct xpushare_peers *xps__peers(int dev, uint64_t now, int fresh);
 XPS_HIDDEN void xps__peers_reset(void);
 
 /* ledger.c: the lock and journal every update uses (procs.c updates process slots with them). */

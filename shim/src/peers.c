@@ -1,7 +1,11 @@
 /*
  * peers.c - what a process knows of the device's other claims: their board entries (priority, written by
- * the node plugin) and the heads of their ledgers (activity, written by them), refreshed at most every
- * XPUSHARE_PEERS_REFRESH_NS from the compute slow path.
+ * the node plugin) and the heads of their ledgers (activity, written by them).
+ *
+ * The list of peers is rebuilt from the board when its generation changes; their heads are read again
+ * at most every XPUSHARE_PEERS_REFRESH_NS, or at once when the caller needs them fresh (before charging
+ * completed work: the order of charges between claims depends on what the others have not charged
+ * yet, and a stale view lets a claim charge first and the other be charged nothing).
  *
  * A peer's ledger is read with one pread of its head through a descriptor kept open per board entry:
  * never mapped (a truncate cannot fault this process), never locked (a held lock cannot stall it), and a
@@ -16,104 +20,130 @@
 
 #include "internal.h"
 
+struct peer {
+    int fd;                      /* its ledger, opened read-only; -1 when it cannot be opened */
+    uint32_t priority;           /* the board's, never its own file's */
+    char key[XPUSHARE_KEY_LEN];
+};
+
 struct peer_cache {
-    uint64_t refreshed_ns;
-    struct xpushare_peers peers;
-    int fds[XPUSHARE_MAX_CLAIMS];    /* open ledger of the board entry's claim, -1 none */
-    char keys[XPUSHARE_MAX_CLAIMS][XPUSHARE_KEY_LEN];
     int initialised;
+    uint64_t board_gen;          /* the board generation the list was built at */
+    uint64_t refreshed_ns;       /* when the heads were last read, 0 never */
+    int npeers;
+    struct peer peers[XPUSHARE_MAX_CLAIMS];
+    struct xpushare_peers view;
 };
 
 static struct peer_cache caches[XPUSHARE_MAX_DEVICES];
-
-static void drop(struct peer_cache *cache, int i) {
-    if (cache->fds[i] >= 0)
-        close(cache->fds[i]);
-    cache->fds[i] = -1;
-    cache->keys[i][0] = '\0';
-}
 
 /* A claim UID as a file name under the peers' directory: no separators, no dot names. */
 static int safe_name(const char *key) {
     return key[0] != '\0' && key[0] != '.' && strchr(key, '/') == NULL;
 }
 
-/* The ledger of the peer in board entry `i`, opened read-only once per claim. */
-static int peer_fd(struct peer_cache *cache, int i, const char *dir, size_t dir_len, const char *key) {
-    if (cache->fds[i] >= 0 && strncmp(cache->keys[i], key, XPUSHARE_KEY_LEN) == 0)
-        return cache->fds[i];
-    drop(cache, i);
+static int open_peer(const char *board_path, const char *key) {
+    const char *slash = strrchr(board_path, '/');
+    size_t dir_len = slash != NULL ? (size_t)(slash - board_path) + 1 : 0;
     char path[sizeof(((struct xps_limit *)0)->board) + XPUSHARE_KEY_LEN + 16];
     if (!safe_name(key) || dir_len + sizeof(XPUSHARE_CLAIMS_DIR) + strlen(key) + 1 >= sizeof(path))
         return -1;
-    snprintf(path, sizeof(path), "%.*s" XPUSHARE_CLAIMS_DIR "/%s", (int)dir_len, dir, key);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fd >= 0) {
-        cache->fds[i] = fd;
-        snprintf(cache->keys[i], XPUSHARE_KEY_LEN, "%s", key);
-    }
-    return fd;
+    size_t key_len = strlen(key);
+    memcpy(path, board_path, dir_len); /* lengths checked above: no truncation to warn about */
+    memcpy(path + dir_len, XPUSHARE_CLAIMS_DIR "/", sizeof(XPUSHARE_CLAIMS_DIR));
+    memcpy(path + dir_len + sizeof(XPUSHARE_CLAIMS_DIR), key, key_len + 1);
+    return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 }
 
-static void refresh(struct peer_cache *cache, const struct xpushare_board *board, const struct xps_limit *limit,
-                    const char *own_key, uint64_t now) {
-    struct xpushare_peers peers;
-    memset(&peers, 0, sizeof(peers));
-    const char *slash = strrchr(limit->board, '/');
-    size_t dir_len = slash != NULL ? (size_t)(slash - limit->board) + 1 : 0;
+static struct peer *find_peer(struct peer *peers, int n, const char *key) {
+    for (int i = 0; i < n; i++)
+        if (strncmp(peers[i].key, key, XPUSHARE_KEY_LEN) == 0)
+            return &peers[i];
+    return NULL;
+}
+
+/* The board's other claims, keeping the descriptors of those already open; 0, or -EAGAIN mid-write. */
+static int rebuild(struct peer_cache *cache, const struct xpushare_board *board, const char *board_path,
+                   const char *own_key) {
+    struct peer next[XPUSHARE_MAX_CLAIMS];
+    int n = 0;
     for (int i = 0; i < XPUSHARE_MAX_CLAIMS; i++) {
         struct xpushare_board_entry entry;
         int rc = xpushare_board_read(board, i, &entry, NULL);
-        if (rc != 1 || strncmp(entry.key, own_key, XPUSHARE_KEY_LEN) == 0) {
-            if (rc != -EAGAIN)
-                drop(cache, i);
+        if (rc == -EAGAIN)
+            return -EAGAIN; /* nothing opened yet: keep the old list */
+        if (rc != 1 || strncmp(entry.key, own_key, XPUSHARE_KEY_LEN) == 0)
             continue;
-        }
-        int fd = peer_fd(cache, i, limit->board, dir_len, entry.key);
-        struct xpushare_ledger_head head;
-        if (fd >= 0 && xpushare_ledger_read_head(fd, &head) == 0 &&
-            strncmp(head.key, entry.key, XPUSHARE_KEY_LEN) == 0)
-            xpushare_peers_add(&peers, &head, entry.priority % 3, now);
-        else
-            peers.count++; /* there, but nothing usable published: an idle peer */
+        next[n].fd = -1;
+        next[n].priority = entry.priority % 3;
+        memcpy(next[n].key, entry.key, XPUSHARE_KEY_LEN);
+        n++;
     }
-    cache->peers = peers;
+    for (int j = 0; j < n; j++) {
+        struct peer *known = find_peer(cache->peers, cache->npeers, next[j].key);
+        if (known != NULL && known->fd >= 0) {
+            next[j].fd = known->fd;
+            known->fd = -1; /* moved to the new list */
+        } else {
+            next[j].fd = open_peer(board_path, next[j].key);
+        }
+    }
+    for (int i = 0; i < cache->npeers; i++)
+        if (cache->peers[i].fd >= 0)
+            close(cache->peers[i].fd); /* claims that left the board */
+    memcpy(cache->peers, next, sizeof(next[0]) * (size_t)n);
+    cache->npeers = n;
+    return 0;
 }
 
-const struct xpushare_peers *xps__peers(int dev, uint64_t now) {
+static void read_heads(struct peer_cache *cache, uint64_t now) {
+    struct xpushare_peers view;
+    memset(&view, 0, sizeof(view));
+    for (int i = 0; i < cache->npeers; i++) {
+        struct peer *p = &cache->peers[i];
+        struct xpushare_ledger_head head;
+        if (p->fd >= 0 && xpushare_ledger_read_head(p->fd, &head) == 0 &&
+            strncmp(head.key, p->key, XPUSHARE_KEY_LEN) == 0)
+            xpushare_peers_add(&view, &head, p->priority, now);
+        else
+            view.count++; /* there, but nothing usable published: an idle peer */
+    }
+    cache->view = view;
+    cache->refreshed_ns = now;
+}
+
+const struct xpushare_peers *xps__peers(int dev, uint64_t now, int fresh) {
     if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES)
         return NULL;
-    int own = -1;
+    int own = -1, proc = -1;
+    const struct xps_limit *limit = NULL;
     const struct xpushare_board *board = xps__device_board(dev, &own);
-    if (board == NULL)
+    if (board == NULL || xps__device_ledger(dev, &proc, &limit) == NULL)
         return NULL; /* no board: the claim acts as if alone on the device */
     struct peer_cache *cache = &caches[dev];
-    if (!cache->initialised) {
-        for (int i = 0; i < XPUSHARE_MAX_CLAIMS; i++)
-            cache->fds[i] = -1;
-        cache->initialised = 1;
+    int saved = errno;
+    uint64_t gen = __atomic_load_n(&board->generation, __ATOMIC_ACQUIRE);
+    if (!cache->initialised || gen != cache->board_gen) {
+        if (rebuild(cache, board, limit->board, xps__claim_key()) == 0) {
+            cache->initialised = 1;
+            cache->board_gen = gen;
+            fresh = 1;
+        }
     }
-    if (cache->refreshed_ns == 0 || now - cache->refreshed_ns >= XPUSHARE_PEERS_REFRESH_NS || now < cache->refreshed_ns) {
-        int proc = -1;
-        const struct xps_limit *limit = NULL;
-        if (xps__device_ledger(dev, &proc, &limit) == NULL)
-            return NULL;
-        int saved = errno;
-        refresh(cache, board, limit, xps__claim_key(), now);
-        errno = saved;
-        cache->refreshed_ns = now;
-    }
-    return &cache->peers;
+    if (fresh || cache->refreshed_ns == 0 || now < cache->refreshed_ns ||
+        now - cache->refreshed_ns >= XPUSHARE_PEERS_REFRESH_NS)
+        read_heads(cache, now);
+    errno = saved;
+    return &cache->view;
 }
 
 /* In a forked child: the descriptors are the parent's copies; read again from scratch. */
 void xps__peers_reset(void) {
     for (int d = 0; d < XPUSHARE_MAX_DEVICES; d++) {
         struct peer_cache *cache = &caches[d];
-        if (cache->initialised)
-            for (int i = 0; i < XPUSHARE_MAX_CLAIMS; i++)
-                drop(cache, i);
-        cache->refreshed_ns = 0;
-        memset(&cache->peers, 0, sizeof(cache->peers));
+        for (int i = 0; i < cache->npeers; i++)
+            if (cache->peers[i].fd >= 0)
+                close(cache->peers[i].fd);
+        memset(cache, 0, sizeof(*cache));
     }
 }
