@@ -9,8 +9,8 @@ numbers).
 This is the one module that imports cffi. The declarations come from the installed header
 (``shim/include/xpushare.h``, the section between the XPUSHARE_CDEF markers) and the functions from the
 built shim library, so Python and the preloaded C code share one layout and one locking protocol: every
-ledger update takes the ledger's robust mutex in C, exactly as the shim does. ABI mode was chosen over API mode
-because the library already exists as a build product; a second compiled extension would add a build
+ledger update takes the ledger's robust mutex in C, exactly as the shim does. ABI mode was chosen over
+API mode because the library already exists as a build product; a second compiled extension would add a build
 step and a second copy of the same code for no gain (the calls are not hot).
 """
 
@@ -20,6 +20,7 @@ import errno
 import functools
 import os
 import stat
+import time
 import uuid as uuid_mod
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ CDEF_END = "/* XPUSHARE_CDEF_END */"
 SLOT_ACTIVE = 1
 BOARD_FILE = header_string("XPUSHARE_BOARD_FILE")
 CLAIMS_DIR = header_string("XPUSHARE_CLAIMS_DIR")
+READ_RETRIES = 1000  # a board entry read again while its writer is mid-update
 # The C side's codes: a priority's code is its rank (low 0, normal 1, high 2); policies guaranteed 0, fixed 1.
 _PRIORITIES = Priority.ranked()
 _POLICIES = (ComputePolicy.GUARANTEED, ComputePolicy.FIXED)
@@ -175,7 +177,7 @@ class ClaimLedger:
         return cls(path, fd)
 
     @classmethod
-    def create(cls, path: Path, key: str, uuid: str, limit_bytes: int, core_percent: int = 100,
+    def create(cls, path: Path, key: str, uuid: str, limit_bytes: int, core_percent: int = 100, *,
                priority: Priority = Priority.NORMAL,
                policy: ComputePolicy = ComputePolicy.GUARANTEED) -> bool:
         """Create claim ``key``'s ledger at ``path`` with its limits, whole or not at all (written beside
@@ -305,8 +307,8 @@ class Peers:
 
     def add(self, peer: ClaimLedger, priority: Priority, now_ns: int) -> Self:
         prio, _ = _codes(priority, ComputePolicy.GUARANTEED)
-        _check(self._lib.xpushare_peers_add(self.struct, self._ffi.addressof(peer.head_pointer()), prio, now_ns),
-               "add peer")
+        head = self._ffi.addressof(peer.head_pointer())
+        _check(self._lib.xpushare_peers_add(self.struct, head, prio, now_ns), "add peer")
         return self
 
     @property
@@ -351,7 +353,8 @@ class Board:
     def open(cls, path: Path, uuid: str, total_bytes: int = 0) -> Self:
         """Open the board for writing: created, or rebuilt in place (cleared) if of another layout."""
         _ffi, lib = _binding(str(library_path()))
-        fd = _check(lib.xpushare_board_open(str(path).encode(), uuid.encode(), total_bytes), f"open board {path}")
+        rc = lib.xpushare_board_open(str(path).encode(), uuid.encode(), total_bytes)
+        fd = _check(rc, f"open board {path}")
         return cls(path, fd, True)
 
     @classmethod
@@ -393,11 +396,17 @@ class Board:
             _check(rc, f"remove board entry {key!r}")
 
     def entries(self) -> tuple[BoardEntry, ...]:
+        """The active entries, each a consistent copy (retried while the writer is mid-update)."""
         ffi = self._ffi
         found = []
         entry = ffi.new("struct xpushare_board_entry *")
         for i in range(len(self._live().entries)):
-            if _check(self._lib.xpushare_board_read(self._live(), i, entry, ffi.NULL), "read board") == 1:
+            for _ in range(READ_RETRIES):
+                rc = self._lib.xpushare_board_read(self._live(), i, entry, ffi.NULL)
+                if rc != -errno.EAGAIN:
+                    break
+                time.sleep(0)
+            if _check(rc, "read board") == 1:
                 found.append(BoardEntry(i, _text(ffi, entry.key), entry.limit_bytes, entry.core_percent,
                                         _PRIORITIES[entry.priority % 3], _POLICIES[entry.policy % 2]))
         return tuple(found)

@@ -6,7 +6,8 @@ one writer and a reader that accepts exactly what the C parser accepts. Format (
 
     version 1
     claim <claim-uid>
-    device index=0 uuid=GPU-... memory=17179869184 cores=25 priority=normal policy=guaranteed ledger=/path board=/path
+    device index=0 uuid=GPU-... memory=17179869184 cores=25 priority=normal policy=guaranteed
+           ledger=/path board=/path   (one line)
 
 One ``device`` line per device the container sees; ``index`` is the device's ordinal inside the container.
 ``ledger`` is the claim's own ledger of the device, ``board`` the device's board (read-only). Optional

@@ -214,7 +214,7 @@ class GpuNode:
         with Board.open(self.board_path, self.gpu.uuid, self.gpu.total_bytes) as board:
             board.set(claim.name, claim.memory_bytes, claim.cores, claim.priority, claim.policy)
         ClaimLedger.create(self.ledger_path(claim), claim.name, self.gpu.uuid, claim.memory_bytes,
-                           claim.cores, claim.priority, claim.policy)
+                           claim.cores, priority=claim.priority, policy=claim.policy)
         return True
 
     def usage(self, claim: Claim) -> tuple[int, int] | None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.v1alpha1.sharing import ComputePolicy, Priority
 from dra_driver.simulation.cbuild import compile_c
 from dra_driver.simulation.workloads import (
     PROGRAMS_DIR,
@@ -32,6 +33,7 @@ from dra_driver.simulation.workloads import (
     window_busy_ns,
 )
 from shim import buildinfo
+from shim.ledger import Board, ClaimLedger, board_path, claim_ledger_path
 from shim.limits import DeviceLimits, write_limits_file
 from tests.support.fakevendor import build_fake_nvml
 
@@ -86,7 +88,10 @@ class FakeState:
 
 @dataclass
 class ShimSetup:
-    """A claim's limits file, ledgers and fake device state under one directory, and the env to run in."""
+    """A claim's limits file, ledgers and fake device state under one directory, and the env to run in.
+
+    The claim is alone: no board, so its processes take the limits file's values and create its ledger
+    of each device themselves (``TenantGroup`` and ``DeviceDir`` lay devices out as the plugin does)."""
 
     root: Path
     claim: str = "claim-a"
@@ -193,30 +198,71 @@ class TenantResult:
         return sum(self.batches)
 
 
+@dataclass(frozen=True)
+class DeviceDir:
+    """A device's directory as the node plugin lays it out: its board and its claims' ledgers."""
+
+    path: Path
+    uuid: str
+    total_bytes: int = 0
+
+    @property
+    def board(self) -> Path:
+        return board_path(self.path)
+
+    def ledger(self, claim: str) -> Path:
+        return claim_ledger_path(self.path, claim)
+
+    def prepare(self, claim: str, memory: int, cores: int = 100, priority: Priority | str = Priority.NORMAL,
+                policy: ComputePolicy | str = ComputePolicy.GUARANTEED) -> None:
+        """What NodePrepareResources does for a claim on the device: its board entry and its ledger."""
+        prio, pol = Priority(priority), ComputePolicy(policy)
+        (self.path / "claims").mkdir(parents=True, exist_ok=True)
+        with Board.open(self.board, self.uuid, self.total_bytes) as board:
+            board.set(claim, memory, cores, prio, pol)
+        ClaimLedger.create(self.ledger(claim), claim, self.uuid, memory, cores, priority=prio, policy=pol)
+
+    def set_quota(self, claim: str, memory: int, cores: int, priority: Priority | str = Priority.NORMAL,
+                  policy: ComputePolicy | str = ComputePolicy.GUARANTEED) -> None:
+        """A live quota change as the plugin makes it: the claim's board entry."""
+        with Board.open(self.board, self.uuid, self.total_bytes) as board:
+            board.set(claim, memory, cores, Priority(priority), ComputePolicy(policy))
+
+    def limits(self, claim: str, index: int, memory: int, cores: int = 100, *,
+               priority: Priority | str = Priority.NORMAL,
+               policy: ComputePolicy | str = ComputePolicy.GUARANTEED,
+               **extra: int | None) -> DeviceLimits:
+        """The claim's limits file line for this device, naming its ledger and the board."""
+        return DeviceLimits(uuid=self.uuid, index=index, memory_limit_bytes=memory, core_percent=cores,
+                            priority=Priority(priority), policy=ComputePolicy(policy),
+                            ledger_path=str(self.ledger(claim)), board_path=str(self.board),
+                            memory_max_bytes=extra.get("memory_max"), core_max_percent=extra.get("cores_max"))
+
+
 class TenantGroup:
-    """Claims sharing one device (one ledger, one fake device timeline), each with its own limits file."""
+    """Claims sharing one device (its board, one ledger per claim, one fake device timeline), each with its
+    own limits file."""
 
     def __init__(self, root: Path, *, preload: bool = True, uuid: str = "GPU-0000") -> None:
         self.root = root
         self.preload = preload
         self.uuid = uuid
-        (root / "ledger").mkdir(parents=True, exist_ok=True)
+        self.device = DeviceDir(root / "devices" / uuid, uuid)
         (root / "limits").mkdir(parents=True, exist_ok=True)
 
-    @property
-    def ledger_path(self) -> Path:
-        """Laid out as the node plugin's run directory: ``<root>/ledger/<uuid>``."""
-        return self.root / "ledger" / self.uuid
+    def ledger_path(self, name: str) -> Path:
+        """Laid out as the node plugin's run directory: ``<root>/devices/<uuid>/claims/<name>``."""
+        return self.device.ledger(name)
 
     def limits_file(self, name: str) -> Path:
         return self.root / "limits" / f"{name}.limits"
 
     def write_limits(self, spec: TenantSpec, *, cores_max: int | None = None,
                      memory_max: int | None = None) -> None:
-        device = DeviceLimits(uuid=self.uuid, index=0, memory_limit_bytes=spec.memory,
-                              core_percent=spec.cores, priority=spec.priority, policy=spec.policy,
-                              ledger_path=str(self.ledger_path),
-                              memory_max_bytes=memory_max, core_max_percent=cores_max)
+        """Prepare the claim as the plugin does: board entry, ledger, limits file."""
+        self.device.prepare(spec.name, spec.memory, spec.cores, spec.priority, spec.policy)
+        device = self.device.limits(spec.name, 0, spec.memory, spec.cores, priority=spec.priority,
+                                    policy=spec.policy, memory_max=memory_max, cores_max=cores_max)
         path = self.limits_file(spec.name)
         path.unlink(missing_ok=True)
         write_limits_file(path, spec.name, [device])

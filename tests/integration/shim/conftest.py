@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dra_driver.simulation.cbuild import have_compiler
-from shim.ledger import Ledger, LedgerSnapshot
+from shim.ledger import ClaimLedger, ClaimUsage, ProcessUsage, read_claim_usage
 from tests.support.shimlib import ShimSetup, build_program, build_shim
 
 MIB = 1 << 20
@@ -35,6 +35,12 @@ def acl_client() -> Path:
     return build_program("acl_client")
 
 
-def ledger_snapshot(path: Path) -> LedgerSnapshot:
-    with Ledger.attach(path) as ledger:
-        return ledger.snapshot()
+def claim_usage(path: Path) -> ClaimUsage:
+    """A claim ledger's head, read as the node plugin reads it."""
+    return read_claim_usage(path)
+
+
+def claim_processes(path: Path) -> tuple[ProcessUsage, ...]:
+    """The process slots in use in a claim ledger."""
+    with ClaimLedger.open(path) as ledger:
+        return ledger.processes()

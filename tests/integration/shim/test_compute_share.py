@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.shim.conftest import ledger_snapshot
+from tests.integration.shim.conftest import claim_usage
 from tests.support.shimlib import TenantGroup, TenantResult, TenantSpec
 
 WINDOW_MS = 500
@@ -36,8 +36,7 @@ def test_two_tenants_get_30_and_70_percent(tmp_path: Path) -> None:
     a, b = group.run([TenantSpec("a", cores=30), TenantSpec("b", cores=70)], 3, window_ms=WINDOW_MS)
     assert abs(_steady(a) - 30) <= 3, a.shares()
     assert abs(_steady(b) - 70) <= 3, b.shares()
-    snapshot = ledger_snapshot(group.ledger_path)
-    charged = {c.key: c.used_ns for c in snapshot.containers}
+    charged = {name: claim_usage(group.ledger_path(name)).used_ns for name in ("a", "b")}
     for result in (a, b):  # the ledger charged what each one really got on the device
         assert charged[result.spec.name] == pytest.approx(sum(result.busy_ns), rel=0.05)
 
@@ -47,8 +46,7 @@ def test_a_fixed_tenant_alone_is_capped(tmp_path: Path) -> None:
     (result,) = TenantGroup(tmp_path).run([spec], 1.5, window_ms=WINDOW_MS)
     assert all(share <= 32 for share in result.shares()), result.shares()
     assert _steady(result) >= 27
-    container = ledger_snapshot(TenantGroup(tmp_path).ledger_path).container("a")
-    assert container is not None
+    container = claim_usage(TenantGroup(tmp_path).ledger_path("a"))
     assert container.throttled_ns > 500_000_000  # it waited at launch boundaries most of the time
 
 
@@ -63,12 +61,10 @@ def test_launch_variants_and_streams_are_all_charged(tmp_path: Path) -> None:
     specs = [TenantSpec(kind, cores=25, policy="fixed", kind=kind) for kind in kinds]
     group = TenantGroup(tmp_path)
     results = group.run(specs, 2, window_ms=WINDOW_MS)
-    snapshot = ledger_snapshot(group.ledger_path)
     for result in results:
         name = result.spec.name
         assert 22 <= _steady(result) <= 27, (name, result.shares())
-        container = snapshot.container(name)
-        assert container is not None
+        container = claim_usage(group.ledger_path(name))
         assert container.used_ns == pytest.approx(sum(result.busy_ns), rel=0.1), name
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.shim.conftest import MIB, ledger_snapshot
+from tests.integration.shim.conftest import MIB, claim_usage
 from tests.support.shimlib import ShimSetup, build_program
 
 CUDA_ERROR_OUT_OF_MEMORY = 2
@@ -23,9 +23,7 @@ def test_allocation_past_the_limit_fails_and_leaves_usage_unchanged(setup: ShimS
     assert result.value("info", "total") == 10 * MIB
     # The failed request never reached the device and never stayed in the ledger.
     assert setup.cuda_state.peak() == 6 * MIB
-    container = ledger_snapshot(setup.ledger_path()).container(setup.claim)
-    assert container is not None
-    assert container.peak_bytes == 6 * MIB
+    assert claim_usage(setup.ledger_path()).peak_bytes == 6 * MIB
 
 
 def test_frees_return_exactly_what_was_charged(setup: ShimSetup, cuda_client: Path) -> None:
@@ -53,9 +51,8 @@ def test_vmm_async_pool_and_managed_allocations_count_against_one_limit(setup: S
     assert result.codes("vmm") == [0, CUDA_ERROR_OUT_OF_MEMORY, 0]
     assert result.codes("release") == [0]
     assert result.value("info", "free") == 4 * MIB - 1
-    snapshot = ledger_snapshot(setup.ledger_path())
-    container = snapshot.container(setup.claim)
-    assert container is not None
+    container = claim_usage(setup.ledger_path())
+    assert container.key == setup.claim
     assert container.used_bytes == 0
     assert container.peak_bytes == 16 * MIB
 
@@ -85,7 +82,7 @@ def test_a_second_process_of_the_claim_sees_the_first_ones_usage(setup: ShimSetu
         assert second.codes("alloc") == [CUDA_ERROR_OUT_OF_MEMORY, 0]
     finally:
         first.communicate(timeout=10)
-    assert ledger_snapshot(setup.ledger_path()).used_bytes == 0
+    assert claim_usage(setup.ledger_path()).used_bytes == 0
 
 
 def test_devices_keep_their_own_limits(setup: ShimSetup, cuda_client: Path) -> None:

@@ -132,7 +132,8 @@ def test_failing_closed_advertises_no_free_memory(setup: ShimSetup, cuda_client:
     """Frameworks size their pools from cuMemGetInfo: a process whose allocations are all refused must
     not be told the device's memory is free."""
     path = setup.root / "no-limits-here"
-    result = setup.run([cuda_client, "dlsym", "--", "info", "total"], extra={"XPUSHARE_LIMITS_FILE": str(path)})
+    extra = {"XPUSHARE_LIMITS_FILE": str(path)}
+    result = setup.run([cuda_client, "dlsym", "--", "info", "total"], extra=extra)
     assert result.value("info", "rc") == 0
     assert result.value("info", "free") == 0, result.stdout
     assert result.value("info", "total") > 0  # the device's own size: only the free memory is withheld
@@ -153,11 +154,13 @@ def test_a_process_that_never_allocates_prints_nothing_without_limits(setup: Shi
 
 def test_the_node_plugins_ledger_binding_loads_the_production_library_silently(tmp_path: Path,
                                                                               production: Path) -> None:
-    script = ("import sys; from shim.ledger import Ledger\n"
-              "with Ledger.create(__import__('pathlib').Path(sys.argv[1]), 'GPU-0') as l:\n"
-              "    l.set_container('claim-a', 1 << 20)\n"
-              "    print(l.snapshot().container('claim-a').limit_bytes)\n")
+    script = ("import sys, pathlib; from shim.ledger import Board, ClaimLedger, read_claim_usage\n"
+              "root = pathlib.Path(sys.argv[1])\n"
+              "with Board.open(root / 'board', 'GPU-0') as b:\n"
+              "    b.set('claim-a', 1 << 20)\n"
+              "ClaimLedger.create(root / 'claim-a', 'claim-a', 'GPU-0', 1 << 20)\n"
+              "print(read_claim_usage(root / 'claim-a').limit_bytes)\n")
     env = {"XPUSHARE_SHIM_LIBRARY": str(production), "PYTHONPATH": str(Path(shim.__file__).parents[1])}
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "ledger")], env=env,
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"{1 << 20}\n", "")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.shim.conftest import MIB, ledger_snapshot
+from tests.integration.shim.conftest import MIB, claim_usage
 from tests.support.shimlib import ShimSetup
 
 ACL_ERROR_RT_MEMORY_ALLOCATION = 207001
@@ -61,8 +61,7 @@ def test_acl_allocations_are_limited_at_the_runtime_level(setup: ShimSetup, acl_
     assert result.value("info", "total") == 10 * MIB
     assert (result.value("rtinfo", "free"), result.value("rtinfo", "total")) == (MIB, 10 * MIB)
     assert setup.ascend_state.peak() == 9 * MIB  # the refused requests never reached the device
-    container = ledger_snapshot(setup.ledger_path()).container(setup.claim)
-    assert container is not None
+    container = claim_usage(setup.ledger_path())
     assert container.used_bytes == 0
     assert container.peak_bytes == 9 * MIB
 

@@ -1,5 +1,6 @@
 """Live quota changes reach running processes within a second: through ``kubeletplugin.quota`` and the
-``xpushare quota`` command, on the node layout the plugin uses (checkpoint, limits files, ledgers)."""
+``xpushare quota`` command, on the node layout the plugin uses (checkpoint, limits files, boards,
+ledgers)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dra_driver.core.devices import DeviceType
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice, encode
 from kubeletplugin.paths import NodePaths
 from kubeletplugin.quota import QuotaRequest, apply_quota
-from shim.ledger import Ledger
+from shim.ledger import Board
 from shim.limits import read_limits_file
 from tests.integration.shim.conftest import MIB
 from tests.support.shimlib import Result, TenantGroup, TenantSpec
@@ -26,7 +27,7 @@ CUDA_ERROR_OUT_OF_MEMORY = 2
 
 
 def _prepare(group: TenantGroup, state_dir: Path, spec: TenantSpec) -> NodePaths:
-    """What the plugin's prepare leaves behind: checkpoint record, limits file, ledger record."""
+    """What the plugin's prepare leaves behind: checkpoint record, board entry, ledger, limits file."""
     device = PreparedDevice(pool="node-a", device="gpu-0", request_names=("gpu",), cdi_device_ids=("k=v",),
                             uuid=UUID, index=0, device_type=DeviceType.GPU, memory_bytes=spec.memory,
                             core_percent=spec.cores, priority=Priority(spec.priority),
@@ -37,8 +38,6 @@ def _prepare(group: TenantGroup, state_dir: Path, spec: TenantSpec) -> NodePaths
     (state_dir / "checkpoint").mkdir(parents=True)
     (state_dir / "checkpoint" / f"{spec.name}.json").write_bytes(encode(claim, "boot"))
     group.write_limits(spec)
-    with Ledger.create(group.ledger_path, UUID) as ledger:
-        ledger.set_container(spec.name, spec.memory, spec.cores, spec.priority, spec.policy)
     return NodePaths(state_dir=state_dir, run_dir=group.root)
 
 
@@ -110,9 +109,10 @@ def test_out_of_range_values_are_refused_with_the_field_and_range(tmp_path: Path
     assert done.returncode == 1
     assert message in done.stderr
     assert "Traceback" not in done.stderr
-    container = Ledger.attach(group.ledger_path).snapshot().container(spec.name)
-    assert container is not None
-    assert container.core_percent == 60  # nothing changed
+    with Board.read_only(group.device.board) as board:
+        entry = board.entry(spec.name)
+    assert entry is not None
+    assert entry.core_percent == 60  # nothing changed
 
 
 def test_an_unknown_claim_is_named_in_the_error(tmp_path: Path) -> None:

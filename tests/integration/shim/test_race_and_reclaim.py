@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.integration.shim.conftest import MIB, ledger_snapshot
+from tests.integration.shim.conftest import MIB, claim_processes, claim_usage
 from tests.support.shimlib import ShimSetup
 
 RACERS = 16
@@ -28,9 +28,7 @@ def test_sixteen_racing_processes_never_pass_the_limit_by_one_byte(setup: ShimSe
     assert all(p.returncode == 0 for p in racers), outputs
     failures = sum(int(re.findall(r"failed=(\d+)", out)[0]) for out, _ in outputs)
     assert failures > 0, "the race never reached the limit, so it proved nothing"
-    snapshot = ledger_snapshot(setup.ledger_path())
-    container = snapshot.container(setup.claim)
-    assert container is not None
+    container = claim_usage(setup.ledger_path())
     assert limit - 2 * MIB < container.peak_bytes <= limit  # the ledger's high-water mark
     assert setup.cuda_state.peak() <= limit  # what the device really held, at its worst moment
     assert container.used_bytes == 0
@@ -61,24 +59,25 @@ def test_memory_of_a_sigkilled_process_returns_within_a_second(setup: ShimSetup,
         time.sleep(0.05)
     assert retry.codes("alloc") == [0], "a SIGKILLed process's memory was not returned within 1 s"
     assert retry.value("info", "free") == 6 * MIB  # exact: the victim's 8 MiB are all back
-    snapshot = ledger_snapshot(setup.ledger_path())
+    snapshot = claim_usage(setup.ledger_path())
     assert snapshot.reclaimed_bytes == 8 * MIB
     assert snapshot.used_bytes == 0
-    assert snapshot.processes == ()
+    assert claim_processes(setup.ledger_path()) == ()
 
 
 def test_many_kills_leave_the_ledger_exact(setup: ShimSetup, cuda_client: Path) -> None:
     setup.add_device(0, 64 * MIB)
     victims = [_holder(setup, cuda_client, (i + 1) * MIB) for i in range(6)]
-    assert ledger_snapshot(setup.ledger_path()).used_bytes == 21 * MIB
+    assert claim_usage(setup.ledger_path()).used_bytes == 21 * MIB
     for victim in victims:
         victim.kill()
         victim.communicate(timeout=10)
     time.sleep(0.25)  # past the periodic scan interval
     result = setup.run([cuda_client, "dlsym", "--", "info"])
     assert result.value("info", "free") == 64 * MIB
-    snapshot = ledger_snapshot(setup.ledger_path())
-    assert (snapshot.used_bytes, snapshot.reclaimed_bytes, snapshot.processes) == (0, 21 * MIB, ())
+    snapshot = claim_usage(setup.ledger_path())
+    processes = claim_processes(setup.ledger_path())
+    assert (snapshot.used_bytes, snapshot.reclaimed_bytes, processes) == (0, 21 * MIB, ())
 
 
 def test_a_forked_child_gets_its_own_slot_and_returns_its_memory(setup: ShimSetup, cuda_client: Path) -> None:
@@ -88,11 +87,9 @@ def test_a_forked_child_gets_its_own_slot_and_returns_its_memory(setup: ShimSetu
     assert result.lines("child alloc") == ["child alloc rc=0"]
     # The child exited without freeing: its 5 MiB come back (its slot is dead), the parent's 4 MiB stay.
     assert result.codes("alloc") == [0, 0]
-    snapshot = ledger_snapshot(setup.ledger_path())
-    container = snapshot.container(setup.claim)
-    assert container is not None
+    container = claim_usage(setup.ledger_path())
     assert container.peak_bytes == 9 * MIB
-    assert snapshot.used_bytes == 0
+    assert container.used_bytes == 0
 
 
 def test_processes_killed_in_the_middle_of_allocating_leave_the_ledger_exact(setup: ShimSetup,
@@ -102,7 +99,7 @@ def test_processes_killed_in_the_middle_of_allocating_leave_the_ledger_exact(set
     racers = [subprocess.Popen([str(cuda_client), "dlsym", "--", "race", str(MIB), "100000000"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(8)]
     deadline = time.monotonic() + 5
-    while ledger_snapshot(setup.ledger_path()).peak_bytes < 16 * MIB and time.monotonic() < deadline:
+    while claim_usage(setup.ledger_path()).peak_bytes < 16 * MIB and time.monotonic() < deadline:
         time.sleep(0.02)
     for racer in racers:  # killed mid-loop: some inside the ledger's critical section
         racer.kill()
@@ -112,10 +109,7 @@ def test_processes_killed_in_the_middle_of_allocating_leave_the_ledger_exact(set
     result = setup.run([cuda_client, "dlsym", "--", "info", "fill", MIB])
     assert result.value("info", "free") == 32 * MIB
     assert result.value("fill", "count") == 32
-    snapshot = ledger_snapshot(setup.ledger_path())
-    container = snapshot.container(setup.claim)
-    assert container is not None
+    container = claim_usage(setup.ledger_path())
     assert container.peak_bytes <= 32 * MIB
-    assert snapshot.used_bytes == 0
     assert container.used_bytes == 0
     assert container.nprocs == 0

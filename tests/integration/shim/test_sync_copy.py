@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.shim.conftest import MIB, ledger_snapshot
+from tests.integration.shim.conftest import MIB, claim_usage
 from tests.support.shimlib import ShimSetup
 
 KERNELS = 3  # of 1 ms each
@@ -56,10 +56,7 @@ def test_after_a_synchronous_copy_the_process_has_no_pending_work(setup: ShimSet
     proc, lines = _hold(setup, cuda_client, mode, "copy", kind)
     try:
         assert lines[1:] == [f"work done={KERNELS}", "copy rc=0", "ready"]
-        snapshot = ledger_snapshot(setup.ledger_path())
-        container = snapshot.container(setup.claim)
-        assert container is not None
-        assert snapshot.npending == 0
+        container = claim_usage(setup.ledger_path())
         assert container.npending == 0
         assert container.used_ns >= (KERNELS - 0.5) * 1_000_000  # its work was charged at the copy
     finally:
@@ -74,10 +71,7 @@ def test_after_an_ascend_synchronize_or_copy_the_process_has_no_pending_work(set
     proc, lines = _hold(setup, acl_client, "0", "sync", call)
     try:
         assert lines == ["alloc rc=0", f"work done={KERNELS}", "sync rc=0", "ready"]
-        snapshot = ledger_snapshot(setup.ledger_path())
-        container = snapshot.container(setup.claim)
-        assert container is not None
-        assert snapshot.npending == 0
+        container = claim_usage(setup.ledger_path())
         assert container.npending == 0
         assert container.used_ns >= (KERNELS - 0.5) * 1_000_000  # its work was charged at the call
     finally:
@@ -92,10 +86,7 @@ def test_without_a_synchronize_or_copy_finished_work_stays_pending(setup: ShimSe
     proc, _ = _hold(setup, cuda_client if client == "cuda" else acl_client, mode)
     try:
         time.sleep((KERNELS + 5) / 1000)  # the device is done; the shim has not been told
-        snapshot = ledger_snapshot(setup.ledger_path())
-        container = snapshot.container(setup.claim)
-        assert container is not None
-        assert snapshot.npending == 1
+        container = claim_usage(setup.ledger_path())
         assert container.npending == 1
     finally:
         _release(proc)

@@ -24,17 +24,14 @@ import pytest
 from api.v1alpha1.sharing import ComputePolicy, Priority
 from dra_driver.simulation.workloads import run_together, tenant_argv, window_busy_ns
 from shim.ledger import (
-    Board,
-    ClaimLedger,
     ClaimUsage,
     LedgerError,
-    board_path,
     claim_ledger_path,
     read_claim_usage,
 )
-from shim.limits import DeviceLimits, write_limits_file
+from shim.limits import write_limits_file
 from tests.integration.shim.conftest import MIB
-from tests.support.shimlib import ShimSetup, build_program
+from tests.support.shimlib import DeviceDir, ShimSetup, build_program
 
 UUID = "GPU-0000"
 LIMIT = 256 * MIB
@@ -69,31 +66,15 @@ class SharedDevice:
 
 def _prepare(root: Path, claims: dict[str, tuple[int, Priority, ComputePolicy]]) -> SharedDevice:
     """Board entries and ledgers as the plugin makes them; a limits file per claim naming both."""
-    device_dir = root / "devices" / UUID
-    (device_dir / "claims").mkdir(parents=True)
+    device = DeviceDir(root / "devices" / UUID, UUID, DEVICE_MEMORY)
     setups = {}
-    with Board.open(board_path(device_dir), UUID, DEVICE_MEMORY) as board:
-        for name, (cores, priority, policy) in claims.items():
-            board.set(name, LIMIT, cores, priority, policy)
-            ClaimLedger.create(
-                claim_ledger_path(device_dir, name), name, UUID, LIMIT, cores, priority, policy
-            )
-            setup = ShimSetup(root / name, claim=name)
-            setup.root.mkdir()
-            setup.limits.append(
-                DeviceLimits(
-                    uuid=UUID,
-                    index=0,
-                    memory_limit_bytes=LIMIT,
-                    core_percent=cores,
-                    priority=priority,
-                    policy=policy,
-                    ledger_path=str(claim_ledger_path(device_dir, name)),
-                    board_path=str(board_path(device_dir)),
-                )
-            )
-            write_limits_file(setup.limits_file, name, setup.limits)
-            setups[name] = setup
+    for name, (cores, priority, policy) in claims.items():
+        device.prepare(name, LIMIT, cores, priority, policy)
+        setup = ShimSetup(root / name, claim=name)
+        setup.root.mkdir()
+        setup.limits.append(device.limits(name, 0, LIMIT, cores, priority=priority, policy=policy))
+        write_limits_file(setup.limits_file, name, setup.limits)
+        setups[name] = setup
     return SharedDevice(root, setups)
 
 

@@ -13,11 +13,11 @@ import shim
 from shim.ledger import cdef_source
 
 
-def test_max_claims_per_device_is_the_headers_container_count() -> None:
+def test_max_claims_per_device_is_the_headers_board_size() -> None:
     ffi = FFI()
     ffi.cdef(cdef_source())  # the header as the ledger binding parses it
     constants = ffi.dlopen(None)  # #define values come from the cdef: no shim library needed
-    assert constants.XPUSHARE_MAX_CONTAINERS == shim.MAX_CLAIMS_PER_DEVICE
+    assert constants.XPUSHARE_MAX_CLAIMS == shim.MAX_CLAIMS_PER_DEVICE
 
 
 def test_the_controller_and_the_plugin_use_the_shims_value() -> None:

@@ -1,4 +1,4 @@
-"""The Python ledger API, running the shim's own C code on real ledger files."""
+"""The Python API of claim ledgers and boards, running the shim's own C code on real files."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from api.v1alpha1.sharing import ComputePolicy, Priority
 from dra_driver.simulation.cbuild import have_compiler
-from shim.ledger import Ledger, LedgerError, cdef_source
+from shim.ledger import Board, ClaimLedger, LedgerError, cdef_source, read_claim_usage
 from tests.support.shimlib import build_shim
 
 MIB = 1 << 20
@@ -26,82 +28,97 @@ def _compiled_shim(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XPUSHARE_SHIM_LIBRARY", str(build_shim()))
 
 
-def test_create_initialises_a_shared_file_with_the_device_identity(tmp_path: Path) -> None:
-    path = tmp_path / "ledger"
-    with Ledger.create(path, "GPU-1", 80 << 30) as ledger:
-        snapshot = ledger.snapshot()
-    assert (snapshot.uuid, snapshot.total_bytes, snapshot.used_bytes) == ("GPU-1", 80 << 30, 0)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666  # every container on the device maps it
-    with Ledger.create(path, "ignored", 1) as again:  # an existing ledger keeps its identity
-        assert again.snapshot().uuid == "GPU-1"
+def test_create_writes_a_claims_ledger_whole_with_its_limits(tmp_path: Path) -> None:
+    path = tmp_path / "claim-a"
+    os.umask(0o077)
+    try:
+        assert ClaimLedger.create(path, "claim-a", "GPU-1", 10 * MIB, 30, priority=Priority.HIGH,
+                              policy=ComputePolicy.FIXED)
+    finally:
+        os.umask(0o022)
+    usage = read_claim_usage(path)
+    assert (usage.key, usage.uuid) == ("claim-a", "GPU-1")
+    assert (usage.limit_bytes, usage.core_percent) == (10 * MIB, 30)
+    assert (usage.priority, usage.policy, usage.used_bytes) == ("high", "fixed", 0)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666  # the claim's processes run under any user
+    assert [p.name for p in tmp_path.iterdir()] == ["claim-a"]  # no temp file left beside it
+    assert not ClaimLedger.create(path, "claim-a", "GPU-1", 99 * MIB)  # an existing one is kept as it is
+    assert read_claim_usage(path).limit_bytes == 10 * MIB
 
 
-def test_container_limits_bound_admission_together_with_the_files_limit(tmp_path: Path) -> None:
-    with Ledger.create(tmp_path / "ledger", "GPU-1") as ledger:
-        index = ledger.set_container("claim-a", 10 * MIB, core_percent=30, priority="high", policy="fixed")
-        assert index == 0
-        proc = ledger.attach_process("claim-a", 20 * MIB)
+def test_another_claims_or_devices_ledger_is_never_joined(tmp_path: Path) -> None:
+    path = tmp_path / "claim-a"
+    ClaimLedger.create(path, "claim-a", "GPU-1", MIB)
+    with pytest.raises(LedgerError, match="EBADSLT"):
+        ClaimLedger.open(path, "claim-b", "GPU-1")
+    with pytest.raises(LedgerError, match="EBADSLT"):
+        ClaimLedger.open(path, "claim-a", "GPU-2")
+
+
+def test_the_limits_bound_admission_together_with_the_files_limit(tmp_path: Path) -> None:
+    with ClaimLedger.open(tmp_path / "claim-a", "claim-a", "GPU-1") as ledger:
+        assert ledger.set_limits(10 * MIB, 30, "high", "fixed")
+        proc = ledger.attach_process()
         assert ledger.reserve(proc, 10 * MIB, 20 * MIB)
         assert not ledger.reserve(proc, 1, 20 * MIB)  # the ledger's 10 MiB is the lower limit
-        ledger.set_container("claim-a", 30 * MIB)
+        ledger.set_limits(30 * MIB)
         assert ledger.reserve(proc, 10 * MIB, 20 * MIB)
         assert not ledger.reserve(proc, 1, 20 * MIB)  # now the file's 20 MiB binds
         ledger.release(proc, 5 * MIB)
-        container = ledger.snapshot().container("claim-a")
-        assert container is not None
-        assert (container.used_bytes, container.peak_bytes, container.nprocs) == (15 * MIB, 20 * MIB, 1)
-        assert (container.core_percent, container.priority, container.policy) == (100, "normal", "guaranteed")
+        usage = ledger.usage()
+        assert (usage.used_bytes, usage.peak_bytes, usage.nprocs) == (15 * MIB, 20 * MIB, 1)
+        assert (usage.core_percent, usage.priority, usage.policy) == (100, "normal", "guaranteed")
+        assert not ledger.set_limits(30 * MIB)  # unchanged
 
 
 def test_release_never_underflows(tmp_path: Path) -> None:
-    with Ledger.create(tmp_path / "ledger", "GPU-1") as ledger:
-        proc = ledger.attach_process("claim-a", 0)
+    with ClaimLedger.open(tmp_path / "claim-a", "claim-a", "GPU-1") as ledger:
+        proc = ledger.attach_process()
         assert ledger.reserve(proc, 100, 0)
         ledger.release(proc, 1000)
-        snapshot = ledger.snapshot()
-        assert snapshot.used_bytes == 0
-        assert snapshot.processes[0].used_bytes == 0
-
-
-def test_a_container_with_processes_cannot_be_removed(tmp_path: Path) -> None:
-    with Ledger.create(tmp_path / "ledger", "GPU-1") as ledger:
-        proc = ledger.attach_process("claim-a", 0)
-        with pytest.raises(LedgerError, match="busy"):
-            ledger.remove_container("claim-a")
-        ledger.detach_process(proc)
-        ledger.remove_container("claim-a")
-        ledger.remove_container("claim-a")  # idempotent
-        assert ledger.snapshot().containers == ()
+        assert ledger.usage().used_bytes == 0
+        assert ledger.processes()[0].used_bytes == 0
 
 
 def test_bad_arguments_raise_clear_errors(tmp_path: Path) -> None:
-    with Ledger.create(tmp_path / "ledger", "GPU-1") as ledger:
+    with ClaimLedger.open(tmp_path / "claim-a", "claim-a", "GPU-1") as ledger:
         with pytest.raises(LedgerError, match="cores 101"):
-            ledger.set_container("claim-a", 0, core_percent=101)
+            ledger.set_limits(0, core_percent=101)
         with pytest.raises(LedgerError, match="priority"):
-            ledger.set_container("claim-a", 0, priority="urgent")
-        with pytest.raises(LedgerError, match="Invalid argument"):
-            ledger.set_container("k" * 64, 0)
-    with pytest.raises(LedgerError, match="no such ledger"):
-        Ledger.attach(tmp_path / "missing")
+            ledger.set_limits(0, priority="urgent")  # type: ignore[arg-type]
+    with pytest.raises(LedgerError, match="Invalid argument"):
+        ClaimLedger.open(tmp_path / "other", "k" * 64)
+    with pytest.raises(LedgerError, match="No such file"):
+        read_claim_usage(tmp_path / "missing")
 
 
-def test_a_ledger_of_another_layout_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "ledger"
-    Ledger.create(path, "GPU-1").close()
-    data = bytearray(path.read_bytes())
-    data[8] = 99  # version
-    path.write_bytes(bytes(data))
-    with pytest.raises(LedgerError, match="Protocol error"):
-        Ledger.attach(path)
+@pytest.mark.parametrize("damage", ["version", "short", "empty", "directory", "fifo"])
+def test_a_ledger_the_reader_cannot_use_is_refused_without_blocking(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "claim-a"
+    if damage == "directory":
+        path.mkdir()
+    elif damage == "fifo":
+        os.mkfifo(path)  # opened non-blocking: no writer needed
+    else:
+        ClaimLedger.create(path, "claim-a", "GPU-1", MIB)
+        data = bytearray(path.read_bytes())
+        data[8] = 99  # version
+        path.write_bytes({"version": bytes(data), "short": bytes(data[:100]), "empty": b""}[damage])
+    start = time.monotonic()
+    with pytest.raises(LedgerError, match="claim ledger"):
+        read_claim_usage(path)
+    assert time.monotonic() - start < 1
+    if damage == "version":
+        with pytest.raises(LedgerError, match="Protocol error"):
+            ClaimLedger.open(path)
 
 
 CHILD = """
 import sys, time
 from pathlib import Path
-from shim.ledger import Ledger
-ledger = Ledger.create(Path(sys.argv[1]), "GPU-1")
-proc = ledger.attach_process("claim-a", 0)
+from shim.ledger import ClaimLedger
+ledger = ClaimLedger.open(Path(sys.argv[1]), "claim-a", "GPU-1")
+proc = ledger.attach_process()
 assert ledger.reserve(proc, int(sys.argv[2]), 0)
 print("held", flush=True)
 time.sleep(60)
@@ -109,7 +126,8 @@ time.sleep(60)
 
 
 def test_reclaim_returns_the_bytes_of_a_killed_process_only(tmp_path: Path) -> None:
-    path = tmp_path / "ledger"
+    path = tmp_path / "claim-a"
+    ClaimLedger.create(path, "claim-a", "GPU-1", 0)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     children = [subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(size)], env=env,
                                  stdout=subprocess.PIPE, text=True) for size in (3 * MIB, 5 * MIB)]
@@ -117,25 +135,87 @@ def test_reclaim_returns_the_bytes_of_a_killed_process_only(tmp_path: Path) -> N
         for child in children:
             assert child.stdout is not None
             assert child.stdout.readline().strip() == "held"
-        with Ledger.attach(path) as ledger:
+        with ClaimLedger.open(path) as ledger:
             assert ledger.reclaim_dead() == 0
             os.kill(children[0].pid, signal.SIGKILL)
             children[0].communicate(timeout=10)
             time.sleep(0.05)
             assert ledger.reclaim_dead() == 1
-            snapshot = ledger.snapshot()
-            assert (snapshot.used_bytes, snapshot.reclaimed_bytes) == (5 * MIB, 3 * MIB)
-            assert [p.pid for p in snapshot.processes] == [children[1].pid]
-            assert snapshot.processes[0].start_time > 0
+            usage = ledger.usage()
+            assert (usage.used_bytes, usage.reclaimed_bytes) == (5 * MIB, 3 * MIB)
+            processes = ledger.processes()
+            assert [p.pid for p in processes] == [children[1].pid]
+            assert processes[0].start_time > 0
     finally:
         for child in children:
             child.kill()
             child.communicate(timeout=10)
 
 
+def test_a_board_is_created_0644_and_rebuilt_in_place_when_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "board"
+    with Board.open(path, "GPU-1", 80 << 30) as board:
+        assert board.set("claim-a", MIB, 30, "high", "fixed") == 0
+        assert board.set("claim-b", 2 * MIB) == 1
+        assert board.set("claim-a", MIB, 30, "high", "fixed") == 0  # unchanged: same entry, same generation
+        generation = board.generation
+        board.remove("claim-a")
+        board.remove("claim-a")  # idempotent
+        assert [e.key for e in board.entries()] == ["claim-b"]
+        assert board.generation == generation + 1
+        assert (board.uuid, board.total_bytes) == ("GPU-1", 80 << 30)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # written by the plugin alone
+    inode = path.stat().st_ino
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF  # the magic
+    path.write_bytes(bytes(data) + b"tail")
+    with pytest.raises(LedgerError):
+        Board.read_only(path)
+    with Board.open(path, "GPU-1") as rebuilt:
+        assert rebuilt.entries() == ()  # cleared: the plugin refills it from its checkpoint
+    assert path.stat().st_ino == inode  # in place: running shims keep seeing it
+    with Board.read_only(path) as readable:
+        assert readable.uuid == "GPU-1"
+
+
+def test_a_full_board_refuses_a_65th_claim(tmp_path: Path) -> None:
+    with Board.open(tmp_path / "board", "GPU-1") as board:
+        for n in range(64):
+            board.set(f"claim-{n}", MIB)
+        with pytest.raises(LedgerError, match="No space left"):
+            board.set("claim-64", MIB)
+        board.set("claim-3", 2 * MIB)  # an update still fits
+
+
+def test_board_readers_never_see_a_torn_entry(tmp_path: Path) -> None:
+    path = tmp_path / "board"
+    stop = threading.Event()
+    with Board.open(path, "GPU-1") as board:
+        board.set("claim-a", 0, 0)
+
+        def write() -> None:
+            n = 0
+            while not stop.is_set():
+                n = (n + 1) % 100
+                board.set("claim-a", n * MIB, n)  # memory and cores always move together
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            with Board.read_only(path) as reader:
+                for _ in range(2000):
+                    entry = reader.entry("claim-a")
+                    if entry is not None:
+                        assert entry.limit_bytes == entry.core_percent * MIB
+        finally:
+            stop.set()
+            writer.join()
+
+
 def test_the_cdef_is_the_headers_marked_section() -> None:
     text = cdef_source()
     assert "struct xpushare_ledger {" in text
+    assert "struct xpushare_board {" in text
     assert "xpushare_ledger_reserve" in text
     assert "XPUSHARE_EXTERN" not in text
     assert "#include" not in text

@@ -1,19 +1,24 @@
-"""The compute-share rule in the ledger (token buckets, borrowing, priority, attribution), driven with
-explicit timestamps through the same C functions the shim calls at launch boundaries."""
+"""The compute-share rule (token buckets, borrowing, priority, attribution), driven with explicit
+timestamps through the same C functions the shim calls at launch boundaries: each claim has its own
+ledger, and what it knows of the others comes in as ``Peers`` built from their ledgers' heads with the
+priorities the board gives them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from api.v1alpha1.sharing import ComputePolicy, Priority
 from dra_driver.simulation.cbuild import have_compiler
-from shim.ledger import Ledger
+from shim.ledger import ClaimLedger, Peers
 from tests.support.shimlib import build_shim
 
 MS = 1_000_000
 T0 = 10_000 * MS  # an arbitrary CLOCK_MONOTONIC origin
+
+Make = Callable[..., ClaimLedger]
 
 
 @pytest.fixture(autouse=True)
@@ -24,94 +29,150 @@ def _compiled_shim(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger.create(tmp_path / "ledger", "GPU-1") as opened:
-        yield opened
+def claim(tmp_path: Path) -> Make:
+    """A claim's ledger with its limits, as the plugin creates it (closed with the test's tmp_path)."""
+    opened: list[ClaimLedger] = []
+
+    def make(key: str, cores: int = 100, priority: str = "normal", policy: str = "guaranteed") -> ClaimLedger:
+        path = tmp_path / key
+        prio, pol = Priority(priority), ComputePolicy(policy)
+        ClaimLedger.create(path, key, "GPU-1", 0, cores, priority=prio, policy=pol)
+        ledger = ClaimLedger.open(path, key, "GPU-1")
+        opened.append(ledger)
+        return ledger
+
+    return make
 
 
-def _tokens(ledger: Ledger, key: str) -> int:
-    container = ledger.snapshot().container(key)
-    assert container is not None
-    return container.tokens_ns
+def test_the_bucket_refills_at_the_share_of_wall_time_and_stops_at_one_bucket(claim: Make) -> None:
+    a = claim("a", 30, policy="fixed")
+    proc = a.attach_process()
+    assert a.admit(proc, T0) > 0  # a new claim starts with an empty bucket: no burst
+    assert a.admit(proc, T0 + 10 * MS) == 0
+    assert a.usage().tokens_ns == 3 * MS  # 30 % of 10 ms
+    a.admit(proc, T0 + 1000 * MS)
+    assert a.usage().tokens_ns == 6 * MS  # capped at 30 % of the 20 ms bucket window
 
 
-def test_the_bucket_refills_at_the_share_of_wall_time_and_stops_at_one_bucket(ledger: Ledger) -> None:
-    ledger.set_container("a", 0, core_percent=30, policy="fixed")
-    proc = ledger.attach_process("a", 0)
-    assert ledger.admit(proc, T0) > 0  # a new claim starts with an empty bucket: no burst
-    assert ledger.admit(proc, T0 + 10 * MS) == 0
-    assert _tokens(ledger, "a") == 3 * MS  # 30 % of 10 ms
-    ledger.admit(proc, T0 + 1000 * MS)
-    assert _tokens(ledger, "a") == 6 * MS  # capped at 30 % of the 20 ms bucket window
+def test_a_fixed_claim_waits_for_what_it_used_even_alone(claim: Make) -> None:
+    a = claim("a", 25, policy="fixed")
+    proc = a.attach_process()
+    a.admit(proc, T0)
+    assert a.admit(proc, T0 + 4 * MS) == 0  # 1 ms of tokens
+    a.charge(proc, 3 * MS)  # used 3 ms: 2 ms in debt, repaid at 25 %: 8 ms of wall time
+    assert a.admit(proc, T0 + 4 * MS + 100_000) == 1 * MS  # waits are at most 1 ms per step
+    assert a.admit(proc, T0 + 11 * MS) > 0
+    assert a.admit(proc, T0 + 12 * MS + 100_000) == 0
+    assert a.usage().used_ns == 3 * MS
 
 
-def test_a_fixed_claim_waits_for_what_it_used_even_alone(ledger: Ledger) -> None:
-    ledger.set_container("a", 0, core_percent=25, policy="fixed")
-    proc = ledger.attach_process("a", 0)
-    ledger.admit(proc, T0)
-    assert ledger.admit(proc, T0 + 4 * MS) == 0  # 1 ms of tokens
-    ledger.charge(proc, 3 * MS)  # used 3 ms: 2 ms in debt, repaid at 25 %: 8 ms of wall time
-    wait = ledger.admit(proc, T0 + 4 * MS + 100_000)
-    assert wait == 1 * MS  # waits are at most 1 ms per step; it keeps waiting until repaid
-    assert ledger.admit(proc, T0 + 11 * MS) > 0
-    assert ledger.admit(proc, T0 + 12 * MS + 100_000) == 0
-    container = ledger.snapshot().container("a")
-    assert container is not None
-    assert container.used_ns == 3 * MS
+def test_a_guaranteed_claim_borrows_only_while_no_other_claim_has_work(claim: Make) -> None:
+    a, b = claim("a", 30), claim("b", 70)
+    pa, pb = a.attach_process(), b.attach_process()
+    a.admit(pa, T0)
+    a.charge(pa, 5 * MS)
+    assert a.admit(pa, T0 + 100_000, peers=Peers().add(b, Priority.NORMAL, T0)) == 0  # others idle
+    a.set_pending(pa, True)
+    assert a.admit(pa, T0 + 200_000, peers=Peers().add(b, Priority.NORMAL, T0)) == 0  # its own work
+    b.set_pending(pb, True)
+    busy = Peers().add(b, Priority.NORMAL, T0)
+    assert busy.busy == 1
+    assert a.admit(pa, T0 + 300_000, peers=busy) > 0  # another claim has work: no borrowing
+    b.set_pending(pb, False)
+    assert a.admit(pa, T0 + 400_000, peers=Peers().add(b, Priority.NORMAL, T0)) == 0
+    assert a.usage().npending == 1
 
 
-def test_a_guaranteed_claim_borrows_only_while_no_other_claim_has_work(ledger: Ledger) -> None:
-    ledger.set_container("a", 0, core_percent=30)
-    ledger.set_container("b", 0, core_percent=70)
-    a, b = ledger.attach_process("a", 0), ledger.attach_process("b", 0)
-    ledger.admit(a, T0)
-    ledger.charge(a, 5 * MS)
-    assert ledger.admit(a, T0 + 100_000) == 0  # out of tokens, but the device is otherwise idle
-    ledger.set_pending(a, True, T0)
-    assert ledger.admit(a, T0 + 200_000) == 0  # its own work does not count against it
-    ledger.set_pending(b, True, T0)
-    assert ledger.admit(a, T0 + 300_000) > 0  # another claim has work: no borrowing
-    ledger.set_pending(b, False, T0 + MS)
-    assert ledger.admit(a, T0 + 400_000) == 0
-    assert ledger.snapshot().npending == 1
+def test_a_fixed_claim_never_borrows(claim: Make) -> None:
+    a, b = claim("a", 30, policy="fixed"), claim("b", 70)
+    pa = a.attach_process()
+    a.admit(pa, T0)
+    a.charge(pa, 5 * MS)
+    idle = Peers().add(b, Priority.NORMAL, T0)
+    assert a.admit(pa, T0 + 100_000, peers=idle) > 0  # an idle device, and still capped
 
 
-def test_a_guaranteed_claims_debt_from_borrowing_is_capped_at_one_bucket(ledger: Ledger) -> None:
-    ledger.set_container("a", 0, core_percent=50)
-    proc = ledger.attach_process("a", 0)
-    ledger.admit(proc, T0)
-    ledger.charge(proc, 1000 * MS)  # a second alone on the device
-    assert _tokens(ledger, "a") == -10 * MS  # -(50 % of 20 ms): repaid in 20 ms under contention
+def test_a_guaranteed_claims_debt_from_borrowing_is_capped_at_one_bucket(claim: Make) -> None:
+    a = claim("a", 50)
+    proc = a.attach_process()
+    a.admit(proc, T0)
+    a.charge(proc, 1000 * MS)  # a second alone on the device
+    assert a.usage().tokens_ns == -10 * MS  # -(50 % of 20 ms): repaid in 20 ms under contention
 
 
-def test_high_priority_goes_first_and_lower_ones_use_the_gaps(ledger: Ledger) -> None:
-    ledger.set_container("hi", 0, core_percent=50, priority="high")
-    ledger.set_container("lo", 0, core_percent=50, priority="low")
-    hi, lo = ledger.attach_process("hi", 0), ledger.attach_process("lo", 0)
-    assert ledger.admit(lo, T0) == 0
-    assert ledger.admit(hi, T0 + MS) == 0
-    assert ledger.admit(lo, T0 + 2 * MS) > 0  # the high claim launched 1 ms ago
-    assert ledger.shadowed(lo, T0 + 2 * MS)
-    assert not ledger.shadowed(hi, T0 + 2 * MS)
-    assert ledger.admit(lo, T0 + 7 * MS) == 0  # 6 ms of silence: the gap is the low claim's
-    assert not ledger.shadowed(lo, T0 + 200 * MS)
+def test_high_priority_goes_first_and_lower_ones_use_the_gaps(claim: Make) -> None:
+    hi, lo = claim("hi", 50, "high"), claim("lo", 50, "low")
+    phi, plo = hi.attach_process(), lo.attach_process()
+
+    def view(ledger: ClaimLedger, priority: Priority, now: int) -> Peers:
+        return Peers().add(ledger, priority, now)
+
+    assert lo.admit(plo, T0, peers=view(hi, Priority.HIGH, T0)) == 0
+    assert hi.admit(phi, T0 + MS, peers=view(lo, Priority.LOW, T0 + MS)) == 0
+    held = view(hi, Priority.HIGH, T0 + 2 * MS)
+    assert lo.admit(plo, T0 + 2 * MS, peers=held) > 0  # the high claim launched 1 ms ago
+    assert lo.shadowed(T0 + 2 * MS, view(hi, Priority.HIGH, T0 + 2 * MS))
+    assert not hi.shadowed(T0 + 2 * MS, view(lo, Priority.LOW, T0 + 2 * MS))
+    assert lo.admit(plo, T0 + 7 * MS, peers=view(hi, Priority.HIGH, T0 + 7 * MS)) == 0  # 6 ms of silence
+    assert not lo.shadowed(T0 + 200 * MS, view(hi, Priority.HIGH, T0 + 200 * MS))
 
 
-def test_each_interval_of_device_time_is_charged_once(ledger: Ledger) -> None:
-    assert ledger.attribute(T0, T0 + 2 * MS) == 2 * MS
-    assert ledger.attribute(T0 + MS, T0 + 3 * MS) == MS  # queued behind the first: only its own part
-    assert ledger.attribute(T0, T0 + 3 * MS) == 0
-    assert ledger.attribute(T0 + 5 * MS, T0 + 6 * MS) == MS  # an idle gap is nobody's
+def test_a_peers_priority_is_the_boards_not_what_its_ledger_says(claim: Make) -> None:
+    lo, forger = claim("lo", 50, "normal"), claim("forger", 50, "low")
+    plo, pf = lo.attach_process(), forger.attach_process()
+    forger.set_limits(0, 50, Priority.HIGH)  # its own file says high...
+    forger.admit(pf, T0)
+    forger.admit(pf, T0 + 5 * MS)  # ...and it just launched
+    assert forger.usage().launch_ns == T0 + 5 * MS
+    board_says_low = Peers().add(forger, Priority.LOW, T0 + 6 * MS)
+    assert lo.admit(plo, T0 + 6 * MS, peers=board_says_low) == 0  # not held back
+    assert not lo.shadowed(T0 + 6 * MS, board_says_low)
 
 
-def test_a_quota_change_bumps_the_generation_and_the_share_applies_at_the_next_check(ledger: Ledger) -> None:
-    ledger.set_container("a", 0, core_percent=10, policy="fixed")
-    proc = ledger.attach_process("a", 0)
-    generation = ledger.snapshot().quota_generation
-    ledger.admit(proc, T0)
-    ledger.set_container("a", 0, core_percent=60, policy="fixed")
-    assert ledger.snapshot().quota_generation == generation + 1
-    ledger.admit(proc, T0 + 10 * MS)
-    assert _tokens(ledger, "a") == 6 * MS
-    ledger.admit(proc, T0 + 30 * MS, 40)  # the limits file's allocation caps what the ledger says
-    assert _tokens(ledger, "a") == 8 * MS  # refilled at 40 %, and the bucket is 40 % of 20 ms
+def test_a_peers_future_timestamps_count_as_now_at_most(claim: Make) -> None:
+    a, b = claim("a"), claim("b")
+    pb = b.attach_process()
+    b.admit(pb, T0)
+    b.admit(pb, T0 + 10**15)  # a launch "far in the future"
+    b.publish(pb, T0 + 10**15)
+    peers = Peers().add(b, Priority.HIGH, T0 + MS)
+    assert peers.launch_ns(Priority.HIGH) == T0 + MS
+    assert peers.unpublished_ns == T0 + MS
+    assert a.shadowed(T0 + MS + XPUSHARE_PRIORITY_SHADOW_NS, peers) is False  # not held for ever
+
+
+XPUSHARE_PRIORITY_SHADOW_NS = 100 * MS
+
+
+def test_each_interval_of_device_time_is_charged_once(claim: Make) -> None:
+    a, b = claim("a"), claim("b")
+    assert a.attribute(T0, T0 + 2 * MS) == 2 * MS
+    assert a.attribute(T0 + MS, T0 + 3 * MS) == MS  # queued behind its own first: only its own part
+    assert a.attribute(T0, T0 + 3 * MS) == 0
+    assert a.attribute(T0 + 5 * MS, T0 + 6 * MS) == MS  # an idle gap is nobody's
+    assert b.attribute(T0 + 5 * MS, T0 + 8 * MS, Peers().add(a, Priority.NORMAL, T0 + 9 * MS)) == 2 * MS
+
+
+def test_older_uncharged_work_of_a_peer_or_of_the_claim_holds_a_charge_back(claim: Make) -> None:
+    a, b = claim("a"), claim("b")
+    pa, pb, pa2 = a.attach_process(), b.attach_process(), a.attach_process()
+    b.publish(pb, T0 + MS)
+    peers = Peers().add(b, Priority.NORMAL, T0 + 3 * MS)
+    assert a.earlier_work(pa, T0 + 2 * MS, peers)  # b's work was recorded first
+    assert not a.earlier_work(pa, T0 + MS // 2, peers)
+    a.set_pending(pa, True)
+    a.set_pending(pa2, True)
+    a.publish(pa2, T0 + MS)
+    assert a.earlier_work(pa, T0 + 2 * MS)  # the claim's other process, no peers needed
+    assert a.usage().unpublished_ns == T0 + MS  # the claim's oldest, for its peers
+
+
+def test_a_quota_change_applies_at_the_next_check_within_the_files_ceiling(claim: Make) -> None:
+    a = claim("a", 10, policy="fixed")
+    proc = a.attach_process()
+    a.admit(proc, T0)
+    assert a.set_limits(0, 60, Priority.NORMAL, ComputePolicy.FIXED)
+    a.admit(proc, T0 + 10 * MS)
+    assert a.usage().tokens_ns == 6 * MS
+    a.admit(proc, T0 + 30 * MS, 40)  # the limits file's allocation caps what the board says
+    assert a.usage().tokens_ns == 8 * MS  # refilled at 40 %, and the bucket is 40 % of 20 ms
