@@ -8,8 +8,8 @@ prepare reserves its devices here first, atomically across concurrently preparin
 - memory: the sum of memory limits on a physical device is at most its memory;
 - cores: the sum of guaranteed shares on a physical device is at most 100 percent;
 - a device name given without a share id belongs to one claim only;
-- at most ``MAX_CLAIMS_PER_DEVICE`` (64) claims share a physical device: the shim's ledger has that many
-  claim records, and the scheduler does not know the limit (in consumable mode the slices' default
+- at most ``MAX_CLAIMS_PER_DEVICE`` (64) claims share a physical device: the device's board has that many
+  entries, and the scheduler does not know the limit (in consumable mode the slices' default
   memory minimum keeps it; partition menus and ``exclusive`` sharing stay far below it).
 """
 
@@ -29,7 +29,7 @@ class OvercommitError(XPUShareError):
 
 
 class ClaimLimitError(OvercommitError):
-    """The physical device already holds as many claims as its ledger can track."""
+    """The physical device already holds as many claims as its board can hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ class Accounting:
             if len(holders) >= MAX_CLAIMS_PER_DEVICE:
                 raise ClaimLimitError(
                     f"{ref}: device {name} ({uuid}) already holds {len(holders)} prepared claims, the most "
-                    f"one device can hold ({MAX_CLAIMS_PER_DEVICE}, the claim records of its ledger); the "
+                    f"one device can hold ({MAX_CLAIMS_PER_DEVICE}, the entries of its board); the "
                     "scheduler does not count claims, so the kubelet retries until one is released. Give "
                     "each claim a larger share (in consumable mode a memory request of at least 1/64 of "
                     "the device, the slices' default minimum), or spread the pods over more devices"

@@ -7,8 +7,9 @@ This module knows no vendor: what a device of a type needs (its node, the vendor
 driver files and variables) comes from the vendor profile of that type (``dra_driver.core.vendors``),
 in container paths that this module maps to host paths. The spec's devices carry only their own edits;
 everything the claim's containers share (the vendors' shared edits, the shim, ``LD_PRELOAD``, the
-read-only limits file, the device ledger directory and ``XPUSHARE_*``) sits in the spec-level edits,
-which the runtime applies whenever any device of the spec is injected.
+read-only limits file, each device's directory read-only with the claim's own ledger of it read-write,
+and ``XPUSHARE_*``) sits in the spec-level edits, which the runtime applies whenever any device of the
+spec is injected.
 
 The spec declares the lowest ``cdiVersion`` its features need (containerd 1.7.0-1.7.11, CRI-O 1.26 and
 podman 4.3-4.6 accept nothing newer than 0.5.0); the rules mirror the upstream ``specs-go`` checks.
@@ -28,7 +29,7 @@ from dra_driver.core.devices import DeviceType
 from dra_driver.core.fileio import ensure_directory, write_atomically
 from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
 from kubeletplugin.paths import file_name_part
-from shim import LIMITS_PATH
+from shim import LIMITS_PATH, board_path, claim_ledger_path
 
 CDI_VENDOR = "xpushare.io"
 CDI_CLASS = "claim"
@@ -37,7 +38,10 @@ CDI_KIND = f"{CDI_VENDOR}/{CDI_CLASS}"
 # Where things appear inside the container; fixed so workloads and the shim can rely on them.
 CONTAINER_SHIM_PATH = "/usr/local/xpushare/lib/libxpushare.so"
 CONTAINER_LIMITS_PATH = LIMITS_PATH  # the shim's built-in path (xpushare.h): no variable moves it
-CONTAINER_LEDGER_DIR = "/var/run/xpushare/ledger"
+# Per device of the claim: the device's directory (its board, every claim's ledger) read-only, and the
+# claim's own ledger of the device, the one file a container may write.
+CONTAINER_DEVICES_DIR = "/var/run/xpushare/devices"
+CONTAINER_CLAIMS_DIR = "/var/run/xpushare/claims"
 
 READ_ONLY = ("ro", "nosuid", "nodev", "bind")
 READ_WRITE = ("rw", "nosuid", "nodev", "bind")
@@ -61,7 +65,7 @@ class HostLayout:
     device_root: Path
     driver_root: Path
     shim_path: Path | None
-    ledger_dir: Path
+    devices_dir: Path
     vendors: Mapping[DeviceType, VendorHost] = field(default_factory=dict)
     kind: str = CDI_KIND
 
@@ -71,7 +75,7 @@ class HostLayout:
         device_root: Path,
         driver_root: Path,
         shim_path: Path | None,
-        ledger_dir: Path,
+        devices_dir: Path,
         *,
         vendor_cdi_kinds: Mapping[DeviceType, str] | None = None,
         kind: str = CDI_KIND,
@@ -83,7 +87,7 @@ class HostLayout:
             device_root=device_root,
             driver_root=driver_root,
             shim_path=shim_path,
-            ledger_dir=ledger_dir,
+            devices_dir=devices_dir,
             vendors={t: p.locate(driver_root, own_kinds.get(t)) for t, p in PROFILES.items()},
             kind=kind,
         )
@@ -195,6 +199,11 @@ def _vendor_edits(layout: HostLayout, claim: ClaimSpec) -> ContainerEdits:
     return ContainerEdits(tuple(env), tuple(nodes), tuple(mounts))
 
 
+def container_files(uuid: str) -> tuple[str, str]:
+    """Where a claim's own ledger of device ``uuid`` and the device's board appear in its containers."""
+    return f"{CONTAINER_CLAIMS_DIR}/{uuid}", str(board_path(Path(CONTAINER_DEVICES_DIR) / uuid))
+
+
 def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
     vendor = _vendor_edits(layout, claim)
     env = [f"XPUSHARE_CLAIM_UID={claim.claim_uid}", f"XPUSHARE_LIMITS_FILE={CONTAINER_LIMITS_PATH}"]
@@ -204,10 +213,14 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
         mounts.append(_bind(layout.shim_path, CONTAINER_SHIM_PATH))
         env += [f"LD_PRELOAD={CONTAINER_SHIM_PATH}", f"XPUSHARE_SHIM={CONTAINER_SHIM_PATH}"]
     mounts.append(_bind(claim.limits_path, CONTAINER_LIMITS_PATH))
-    # Only the ledgers of this claim's devices: a tenant never sees another device's accounting.
+    # Only this claim's devices: a tenant never sees another device's accounting. Everything shared with
+    # the device's other claims is read-only; its own ledger is the one file it can write.
     for uuid in sorted({d.uuid for d in claim.devices}):
-        mounts.append(_bind(layout.ledger_dir / uuid, f"{CONTAINER_LEDGER_DIR}/{uuid}", READ_WRITE))
-    env += [f"XPUSHARE_LEDGER_DIR={CONTAINER_LEDGER_DIR}", *claim.extra_env]
+        device_dir = layout.devices_dir / uuid
+        ledger, _board = container_files(uuid)
+        mounts.append(_bind(device_dir, f"{CONTAINER_DEVICES_DIR}/{uuid}", READ_ONLY))
+        mounts.append(_bind(claim_ledger_path(device_dir, claim.claim_uid), ledger, READ_WRITE))
+    env += [f"XPUSHARE_DEVICES_DIR={CONTAINER_DEVICES_DIR}", *claim.extra_env]
     return _cdi_edits(layout, env, vendor.device_nodes, mounts)
 
 

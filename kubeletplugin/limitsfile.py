@@ -4,8 +4,8 @@ The plugin writes one file per claim on the host and the CDI spec mounts it read
 into the shim (``shim.LIMITS_PATH``, ``/etc/xpushare/limits``), so a tenant cannot raise its own limits
 (an environment variable could be overwritten by the workload, so none names the file to the shim). Per
 device it holds the identity, the device's index inside the container, the memory limit in bytes, the
-compute share in percent, the priority, the compute policy and the path of the device's ledger inside
-the container.
+compute share in percent, the priority, the compute policy, and where the claim's own ledger of the
+device and the device's board appear inside the container.
 
 The layout belongs to the shim, so the shim's own writer (``shim.limits``) writes it: the plugin and the
 C parser can never disagree on the format. This module adds the per-claim file (named by
@@ -14,7 +14,7 @@ C parser can never disagree on the format. This module adds the per-claim file (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dra_driver.core.fileio import ensure_directory, remove_file
@@ -26,11 +26,15 @@ __all__ = ["LimitsFileError", "listed_claims", "remove_limits", "write_limits"]
 
 
 def write_limits(
-    limits_dir: Path, claim_uid: str, limits: Sequence[ClaimLimit], ledger_dir: str | None = None
+    limits_dir: Path,
+    claim_uid: str,
+    limits: Sequence[ClaimLimit],
+    container_files: Callable[[str], tuple[str, str]] | None = None,
 ) -> Path:
     """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container).
 
-    ``ledger_dir`` is where the device ledgers appear inside the container; ``None``: no ledgers.
+    ``container_files(uuid)`` is where the claim's ledger of a device and the device's board appear inside
+    the container (``cdi.container_files``); ``None``: no ledgers (each process limits itself alone).
     """
     devices = [
         DeviceLimits(
@@ -40,7 +44,8 @@ def write_limits(
             core_percent=limit.core_percent,
             priority=limit.priority,
             policy=limit.policy,
-            ledger_path=f"{ledger_dir}/{limit.uuid}" if ledger_dir is not None else "",
+            ledger_path=container_files(limit.uuid)[0] if container_files is not None else "",
+            board_path=container_files(limit.uuid)[1] if container_files is not None else "",
             memory_max_bytes=limit.memory_max_bytes,
             core_max_percent=limit.core_max_percent,
         )

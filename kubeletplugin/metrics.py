@@ -1,10 +1,12 @@
 """The node plugin's metrics: prepare latency and errors recorded as claims go through, and the devices'
-and claims' memory and compute read from the device ledgers at scrape time.
+and claims' memory and compute read from the claims' ledgers at scrape time.
 
 Ledger values change on every allocation and kernel launch in every container, so they are never copied
-into the registry: ``NodeCollector`` reads each ledger when Prometheus scrapes (one mapping and an
-unlocked read of aligned counters per device) and joins it with the checkpoint, which names each claim.
-Without ledgers (no shim library) the claims' limits and shares still come from the checkpoint.
+into the registry: ``NodeCollector`` reads each prepared claim's ledger of each device when Prometheus
+scrapes (one bounded pread of its head: nothing mapped or locked) and joins it with the checkpoint,
+which names each claim. Limits and shares come from the plugin's own records (the checkpoint and the live
+quota), never from a ledger its tenant can write; usage is what the claim's processes report. Without
+ledgers (no shim library) the usage lines are left out.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from kubeletplugin.checkpoint import (
     PreparedDevice,
 )
 from kubeletplugin.claims import ClaimError
-from kubeletplugin.ledgers import LedgerWriteError
+from kubeletplugin.ledgers import DeviceUsage, LedgerWriteError
+from kubeletplugin.physical import claim_limits
 from kubeletplugin.state import ClaimPreparer
-from shim.ledger import ContainerUsage, LedgerSnapshot
+from shim.ledger import ClaimUsage
 from shim.limits import LimitsFileError
 
 # Prepare takes a few milliseconds (two disk flushes) and an API read; the tail is retries and locks.
@@ -126,16 +129,20 @@ class NodeCollector:
 
     def __call__(self) -> list[Family]:
         p = self.preparer
-        snapshots = p.ledgers.snapshots() if p.ledgers is not None else {}
         claims = p.store.claims()
+        shares = _shares(claims)
+        by_device: dict[str, list[str]] = defaultdict(list)
+        for share in shares:
+            by_device[share.uuid].append(share.claim.uid)
+        usage = p.ledgers.usage(by_device) if p.ledgers is not None else {}
         prepared = sum(c.state is ClaimState.PREPARE_COMPLETED for c in claims.values())
         families = [Family("xpushare_prepared_claims", "Claims prepared on this node", "gauge",
                            (Sample.of(prepared),))]
-        families += self._devices(snapshots)
-        families += self._claims(_shares(claims), snapshots)
+        families += self._devices(usage)
+        families += self._claims(shares, usage)
         return families
 
-    def _devices(self, snapshots: Mapping[str, LedgerSnapshot]) -> list[Family]:
+    def _devices(self, usage: Mapping[str, DeviceUsage]) -> list[Family]:
         p = self.preparer
         total, used, allocated, cores = [], [], [], []
         for device in sorted(p.catalog.physical.values(), key=lambda d: d.name):
@@ -145,13 +152,13 @@ class NodeCollector:
             total.append(Sample.of(device.memory_bytes, **labels))
             allocated.append(Sample.of(held_bytes, **labels))
             cores.append(Sample.of(held_cores, **labels))
-            snapshot = snapshots.get(uuid)
-            if snapshot is not None:
-                used.append(Sample.of(snapshot.used_bytes, **labels))
+            device_usage = usage.get(uuid)
+            if device_usage is not None:
+                used.append(Sample.of(device_usage.used_bytes, **labels))
         return [
             Family("xpushare_device_memory_total_bytes", "Device memory", "gauge", total),
             Family("xpushare_device_memory_used_bytes",
-                   "Device memory held by processes of prepared claims (device ledger)", "gauge", used),
+                   "Device memory held by processes of prepared claims (their ledgers)", "gauge", used),
             Family("xpushare_device_memory_allocated_bytes",
                    "Sum of the memory limits of the claims prepared on the device", "gauge", allocated),
             Family("xpushare_device_cores_allocated_percent",
@@ -159,7 +166,7 @@ class NodeCollector:
                    "gauge", cores),
         ]
 
-    def _claims(self, shares: list[_Share], snapshots: Mapping[str, LedgerSnapshot]) -> list[Family]:
+    def _claims(self, shares: list[_Share], usage: Mapping[str, DeviceUsage]) -> list[Family]:
         physical = self.preparer.catalog.physical
         columns: dict[str, list[Sample]] = defaultdict(list)
         for share in shares:
@@ -170,9 +177,10 @@ class NodeCollector:
                 "name": share.claim.name,
                 "device": device.name if device is not None else share.uuid,
             }
-            snapshot = snapshots.get(share.uuid)
-            record = snapshot.container(share.claim.uid) if snapshot is not None else None
-            for metric, value in _claim_values(share, record).items():
+            device_usage = usage.get(share.uuid)
+            record = device_usage.claims.get(share.claim.uid) if device_usage is not None else None
+            quota = self.preparer.quota(share.claim.uid)
+            for metric, value in _claim_values(share, quota, record).items():
                 columns[metric].append(Sample.of(value, **labels))
         return [Family(name, text, kind, columns[name]) for name, (kind, text) in CLAIM_FAMILIES.items()]
 
@@ -189,18 +197,21 @@ CLAIM_FAMILIES: dict[str, tuple[str, str]] = {
 }
 
 
-def _claim_values(share: _Share, record: ContainerUsage | None) -> dict[str, float]:
-    """From the ledger record when there is one (it holds live quota changes), else the checkpoint."""
+def _claim_values(
+    share: _Share, quota: Mapping[str, tuple[int, int]], record: ClaimUsage | None
+) -> dict[str, float]:
+    """Limit and share from the plugin's records (live quota applied); usage from the claim's ledger."""
+    (limit,) = claim_limits(share.devices, quota)
+    values: dict[str, float] = {
+        "xpushare_claim_memory_limit_bytes": limit.memory_bytes,
+        "xpushare_claim_core_share_percent": limit.core_percent,
+    }
     if record is None:
-        return {
-            "xpushare_claim_memory_limit_bytes": sum(d.memory_bytes for d in share.devices),
-            "xpushare_claim_core_share_percent": sum(d.core_percent for d in share.devices),
-        }
+        return values
     return {
-        "xpushare_claim_memory_limit_bytes": record.limit_bytes,
+        **values,
         "xpushare_claim_memory_used_bytes": record.used_bytes,
         "xpushare_claim_memory_peak_bytes": record.peak_bytes,
-        "xpushare_claim_core_share_percent": record.core_percent,
         "xpushare_claim_processes": record.nprocs,
         "xpushare_claim_compute_seconds_total": record.used_ns / 1e9,
         "xpushare_claim_throttled_seconds_total": record.throttled_ns / 1e9,

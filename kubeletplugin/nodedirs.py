@@ -2,8 +2,9 @@
 
 Modes never depend on the process umask (under umask 000 the directories were 0777): state, checkpoint
 and quota are the plugin's own (0700); the run and limits directories are read by containers through
-bind mounts (0755), as is the ledger directory (0755, its files' modes belong to the ledger); the CDI
-directory is shared with other drivers (0755). Looser existing directories are tightened.
+bind mounts (0755), as are the device directories (0755; the boards (0644) and claim ledgers (0666) get
+their modes from the shim's code that creates them); the CDI directory is shared with other drivers
+(0755). Looser existing directories are tightened.
 
 A writer killed inside ``write_atomically`` leaves its temporary file behind; at start, before anything
 writes, those of our naming are removed (in the shared CDI directory only those of our specs). A plugin
@@ -23,7 +24,7 @@ from kubeletplugin.paths import NodePaths
 log = logging.getLogger(__name__)
 
 PRIVATE_DIR_MODE = 0o700  # state, checkpoint, quota
-SHARED_DIR_MODE = 0o755  # run, limits, ledger, CDI: read by containers or the runtime
+SHARED_DIR_MODE = 0o755  # run, limits, devices, CDI: read by containers or the runtime
 
 
 class NodeDirectoryError(XPUShareError):
@@ -38,7 +39,7 @@ def directory_modes(paths: NodePaths) -> dict[str, tuple[Path, int]]:
         "quota": (paths.quota_dir, PRIVATE_DIR_MODE),
         "run": (paths.run_dir, SHARED_DIR_MODE),
         "limits": (paths.limits_dir, SHARED_DIR_MODE),
-        "ledger": (paths.ledger_dir, SHARED_DIR_MODE),
+        "devices": (paths.devices_dir, SHARED_DIR_MODE),
         "cdi": (paths.cdi_dir, SHARED_DIR_MODE),
     }
 

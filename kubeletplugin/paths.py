@@ -8,7 +8,8 @@ is derived here, so the writers, the recovery sweep and the node-side CLI can ne
     <state-dir>/checkpoint/<uid>.json      checkpoint record per claim
     <state-dir>/quota/<uid>.json           live quota per claim
     <run-dir>/limits/<uid>.limits          read-only limits file per claim
-    <run-dir>/ledger/<device uuid>         ledger per physical device
+    <run-dir>/devices/<uuid>/board         each physical device's board (the plugin writes it alone)
+    <run-dir>/devices/<uuid>/claims/<uid>  each claim's own ledger of the device (its processes write it)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.errors import XPUShareError
+from shim import board_path, claim_ledger_path
 
 DEFAULT_CDI_DIR = Path("/var/run/cdi")
 DEFAULT_STATE_DIR = Path("/var/lib/xpushare")
@@ -57,9 +59,9 @@ def limits_path(limits_dir: Path, uid: str) -> Path:
     return limits_dir / f"{file_name_part(uid)}{LIMITS_SUFFIX}"
 
 
-def ledger_path(ledger_dir: Path, uuid: str) -> Path:
-    """The ledger of one physical device."""
-    return ledger_dir / file_name_part(uuid, "device uuid")
+def device_dir_path(devices_dir: Path, uuid: str) -> Path:
+    """The directory of one physical device: its board and its claims' ledgers (``shim.ledger``)."""
+    return devices_dir / file_name_part(uuid, "device uuid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,8 @@ class NodePaths:
         return self.run_dir / "limits"
 
     @property
-    def ledger_dir(self) -> Path:
-        return self.run_dir / "ledger"
+    def devices_dir(self) -> Path:
+        return self.run_dir / "devices"
 
     def checkpoint_record(self, uid: str) -> Path:
         return record_path(self.checkpoint_dir, uid)
@@ -96,5 +98,11 @@ class NodePaths:
     def limits_file(self, uid: str) -> Path:
         return limits_path(self.limits_dir, uid)
 
-    def ledger(self, uuid: str) -> Path:
-        return ledger_path(self.ledger_dir, uuid)
+    def device_dir(self, uuid: str) -> Path:
+        return device_dir_path(self.devices_dir, uuid)
+
+    def board(self, uuid: str) -> Path:
+        return board_path(self.device_dir(uuid))
+
+    def claim_ledger(self, uuid: str, uid: str) -> Path:
+        return claim_ledger_path(self.device_dir(uuid), file_name_part(uid))

@@ -159,11 +159,11 @@ class Plugin:
             s.device_root,
             s.driver_root,
             s.shim_path,
-            paths.ledger_dir,
+            paths.devices_dir,
             vendor_cdi_kinds={nvidia.PROFILE.device_type: s.nvidia_cdi_kind} if s.nvidia_cdi_kind else None,
             kind=cdi.kind_for(s.driver_name),
         )
-        ensure_directory(paths.ledger_dir, SHARED_DIR_MODE)
+        ensure_directory(paths.devices_dir, SHARED_DIR_MODE)
         boot_id = read_boot_id(s.boot_id_path)
         store = CheckpointStore(paths.checkpoint_dir, boot_id, s.checkpoint_lock_timeout_s)
         self._reader = KubeClaimReader(self.client)
@@ -175,7 +175,7 @@ class Plugin:
             store=store,
             layout=layout,
             paths=paths,
-            ledgers=Ledgers(paths.ledger_dir, {d.uuid: d.memory_bytes for d in self.devices}),
+            ledgers=Ledgers(paths, {d.uuid: d.memory_bytes for d in self.devices}),
         )
 
     def _start_quota_watch(self) -> None:

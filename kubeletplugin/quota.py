@@ -7,11 +7,12 @@ this order, each step atomic:
 Limits are per physical device: a claim holding two partitions (or two shares) of one device has one
 limit there, their sum (``kubeletplugin.physical``).
 
-1. the claim's record in each device's ledger (the shim in every running process reads it from the shared
-   mapping: memory at the next allocation, the share at the next launch check, well within a second);
+1. the claim's entry on each device's board (the shim in every running process notices the board's
+   generation and copies its entry: memory at the next allocation, the share at the next launch check,
+   well within a second);
 2. the claim's read-only limits file, rewritten (temp file, fsync, rename) with the new values and the
    allocation as ``memory-max``/``cores-max``, so containers started later begin with the new quota and a
-   running shim knows how far the ledger may raise it again;
+   running shim knows how far the board may raise it again;
 3. a small record under ``<state-dir>/quota/<uid>.json`` that the plugin re-applies after re-preparing.
 
 Lowering memory below what the claim holds refuses new allocations until usage drops; nothing is killed.
@@ -30,9 +31,10 @@ from api.errors import ConfigError, XPUShareError
 from dra_driver.core.fileio import ensure_directory, read_regular_file, remove_file, write_atomically
 from dra_driver.core.quantity import QuantityError, parse_quantity
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
+from kubeletplugin.checkpoint_store import MAX_RECORD_BYTES
+from kubeletplugin.ledgers import Ledgers, LedgerWriteError
 from kubeletplugin.paths import RECORD_SUFFIX, NodePaths, quota_record_path
 from kubeletplugin.physical import PhysicalShare, by_physical, within_allocation
-from shim.ledger import Ledger
 from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits_file
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ def read_prepared(paths: NodePaths, uid: str) -> PreparedClaim:
     """The claim's checkpoint record: what the plugin prepared, hence what may be changed and how far."""
     record = paths.checkpoint_record(uid)
     try:
-        claim, _boot_id = decode(record.read_bytes())
+        claim, _boot_id = decode(read_regular_file(record, MAX_RECORD_BYTES))
     except FileNotFoundError as err:
         raise QuotaError(f"claim {uid}: not prepared on this node (no record {record})") from err
     except (OSError, CheckpointError) as err:
@@ -164,36 +166,31 @@ def resolve(claim: PreparedClaim, request: QuotaRequest, current: Quota) -> list
     return changes
 
 
-def _device_quota(uid: str, share: PhysicalShare, ledger: Ledger) -> DeviceQuota:
-    record = ledger.snapshot().container(uid)
-    memory = record.limit_bytes if record is not None and record.limit_bytes else share.memory_bytes
-    cores = record.core_percent if record is not None else share.core_percent
+def _device_quota(ledgers: Ledgers, uid: str, share: PhysicalShare) -> DeviceQuota:
+    """The claim's quota on one device as its running shims see it: its board entry (else the allocation)
+    and the usage its ledger reports."""
+    try:
+        entry = ledgers.entry(share.uuid, uid)
+    except LedgerWriteError as err:
+        raise QuotaError(f"claim {uid}: device {share.device}: {err}; running processes cannot be "
+                         "reached") from err
+    memory = entry.limit_bytes if entry is not None and entry.limit_bytes else share.memory_bytes
+    cores = entry.core_percent if entry is not None else share.core_percent
+    usage = ledgers.claim_usage(share.uuid, uid)
     return DeviceQuota(share.device, share.uuid, min(memory, share.memory_bytes),
                        min(cores, share.core_percent), share.memory_bytes, share.core_percent,
-                       record.used_bytes if record is not None else 0)
+                       usage.used_bytes if usage is not None else 0)
 
 
-def _open_ledger(paths: NodePaths, uid: str, share: PhysicalShare) -> Ledger:
-    path = paths.ledger(share.uuid)
+def _apply_board(ledgers: Ledgers, uid: str, share: PhysicalShare, value: tuple[int, int]) -> DeviceQuota:
+    current = _device_quota(ledgers, uid, share)
+    memory, cores = value
     try:
-        return Ledger.attach(path)
+        ledgers.set_entry(share.uuid, uid, memory_bytes=memory, core_percent=cores, priority=share.priority,
+                          policy=share.policy)
     except XPUShareError as err:
-        raise QuotaError(f"claim {uid}: ledger of device {share.device} unusable ({err}); running processes "
-                         "cannot be reached") from err
-
-
-def _apply_ledger(paths: NodePaths, uid: str, share: PhysicalShare, value: tuple[int, int]) -> DeviceQuota:
-    with _open_ledger(paths, uid, share) as ledger:
-        current = _device_quota(uid, share, ledger)
-        record = ledger.snapshot().container(uid)
-        memory, cores = value
-        priority = record.priority if record is not None else share.priority
-        policy = record.policy if record is not None else share.policy
-        try:
-            ledger.set_container(uid, memory, cores, priority, policy)
-        except XPUShareError as err:
-            raise QuotaError(f"claim {uid}: update the ledger of device {share.device}: {err}") from err
-        return replace(current, memory_bytes=memory, core_percent=cores)
+        raise QuotaError(f"claim {uid}: update the board of device {share.device}: {err}") from err
+    return replace(current, memory_bytes=memory, core_percent=cores)
 
 
 def _rewrite_limits(paths: NodePaths, uid: str, quotas: dict[str, DeviceQuota]) -> None:
@@ -266,7 +263,7 @@ def remove_quota_record(directory: Path, uid: str) -> None:
 def load_quota(paths: NodePaths, uid: str) -> Quota:
     """The quota last applied to a claim, per device UUID: (memory bytes, core percent). Empty if none.
 
-    The plugin re-applies it whenever it writes the claim's ledger records and limits file (prepare,
+    The plugin re-applies it whenever it writes the claim's board entries and limits file (prepare,
     re-prepare, restart).
     """
     return read_quota_record(paths.quota_dir, uid)
@@ -278,8 +275,9 @@ def forget_quota(paths: NodePaths, uid: str) -> None:
 
 
 def set_quota(paths: NodePaths, uid: str, changes: Sequence[QuotaChange]) -> list[DeviceQuota]:
-    """Write already validated per-device values: ledgers, then the limits file, then the record."""
-    quotas = [_apply_ledger(paths, uid, share, value) for share, value in changes]
+    """Write already validated per-device values: boards, then the limits file, then the record."""
+    ledgers = Ledgers(paths, {})
+    quotas = [_apply_board(ledgers, uid, share, value) for share, value in changes]
     _rewrite_limits(paths, uid, {q.uuid: q for q in quotas})
     write_quota_record(paths.quota_dir, uid, {q.uuid: (q.memory_bytes, q.core_percent) for q in quotas})
     log.info("quota changed", extra={"claim_uid": uid, "devices": [q.device for q in quotas],
@@ -291,7 +289,7 @@ def set_quota(paths: NodePaths, uid: str, changes: Sequence[QuotaChange]) -> lis
 def apply_quota(
     paths: NodePaths, uid: str, request: QuotaRequest, claim: PreparedClaim | None = None
 ) -> list[DeviceQuota]:
-    """Validate against the allocation, then update ledgers, limits file and quota record.
+    """Validate against the allocation, then update boards, limits file and quota record.
 
     ``claim`` is the prepared claim when the caller holds it (the plugin); else the checkpoint is read.
     """
@@ -310,8 +308,5 @@ def restore_allocation(paths: NodePaths, claim: PreparedClaim) -> list[DeviceQuo
 def show_quota(paths: NodePaths, uid: str) -> list[DeviceQuota]:
     """The claim's current quota per device, as the running shims see it."""
     claim = read_prepared(paths, uid)
-    quotas = []
-    for share in by_physical(claim.devices):
-        with _open_ledger(paths, uid, share) as ledger:
-            quotas.append(_device_quota(uid, share, ledger))
-    return quotas
+    ledgers = Ledgers(paths, {})
+    return [_device_quota(ledgers, uid, share) for share in by_physical(claim.devices)]

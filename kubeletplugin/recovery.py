@@ -29,6 +29,7 @@ from dra_driver.core.telemetry import tracer
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.accounting import holdings_of
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim
+from kubeletplugin.physical import claim_limits
 from kubeletplugin.quota import damaged_quota_records
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 
@@ -41,6 +42,7 @@ class RecoveryReport:
     restored: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     rebuilt: list[str] = field(default_factory=list)
+    unrestored: list[str] = field(default_factory=list)  # kept prepared, but a file could not be rewritten
     corrupt: str | None = None
     corrupt_quota: str | None = None
     rebooted: bool = False
@@ -119,7 +121,12 @@ def _restore(
             )
             continue
         preparer.accounting.restore(uid, holdings_of(claim))
-        preparer.write_files(claim)
+        try:
+            preparer.write_files(claim)
+        except XPUShareError as err:  # one claim's files (its ledger, say) never stop the plugin's start
+            log.error("claim files not rewritten at start", extra={"claim_uid": uid, "error": str(err)})
+            report.unrestored.append(uid)
+            continue
         report.restored.append(uid)
 
 
@@ -131,8 +138,11 @@ def _sweep(preparer: ClaimPreparer) -> None:
         cdi.remove_spec(preparer.paths.cdi_dir, uid, kind)
     for uid in limitsfile.listed_claims(preparer.paths.limits_dir) - known:
         limitsfile.remove_limits(preparer.paths.limits_dir, uid)
-    if preparer.ledgers is not None:
-        preparer.ledgers.sweep(known)
+    if preparer.ledgers is not None:  # the boards refilled from the checkpoint (rebuilt ones included)
+        preparer.ledgers.sweep({
+            uid: claim_limits(claim.devices, preparer.quota(uid))
+            for uid in known if (claim := preparer.store.get(uid)) is not None
+        })
 
 
 def _rebuild(preparer: ClaimPreparer, live: dict[str, dict[str, Any]] | None, report: RecoveryReport) -> None:

@@ -239,12 +239,13 @@ class ClaimPreparer:
     def write_files(self, claim: PreparedClaim) -> None:
         """Write the limits file, then the CDI spec that mounts it (the spec last: it makes it usable).
 
-        One limits line and one ledger record per physical device, with the claim's recorded live quota
+        One limits line, one board entry and one claim ledger per physical device, with the claim's recorded
+        live quota
         applied (the allocation is then written as ``memory-max``/``cores-max``).
         """
         limits = claim_limits(claim.devices, self.quota(claim.uid))
-        ledger_dir = cdi.CONTAINER_LEDGER_DIR if self.ledgers is not None else None
-        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits, ledger_dir)
+        files = cdi.container_files if self.ledgers is not None else None
+        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits, files)
         if self.ledgers is not None:
             self.ledgers.register(claim.uid, limits)
         names = cdi_names(claim.uid, (d.device for d in claim.devices))

@@ -38,6 +38,19 @@ MAX_CLAIMS_PER_DEVICE: Final = header_define("XPUSHARE_MAX_CLAIMS")
 # Where the shim reads its limits inside a container: fixed when the library is built (no environment
 # variable moves it), so the CDI spec mounts the claim's limits file exactly there.
 LIMITS_PATH: Final = header_string("XPUSHARE_LIMITS_PATH")
+# A device's directory on the node: its board, and its claims' ledgers in the directory beside it.
+BOARD_FILE: Final = header_string("XPUSHARE_BOARD_FILE")
+CLAIMS_DIR: Final = header_string("XPUSHARE_CLAIMS_DIR")
+
+
+def board_path(device_dir: Path) -> Path:
+    """The board in a device's directory."""
+    return device_dir / BOARD_FILE
+
+
+def claim_ledger_path(device_dir: Path, key: str) -> Path:
+    """Claim ``key``'s ledger in a device's directory (``key`` already checked as a file name)."""
+    return device_dir / CLAIMS_DIR / key
 
 
 def library_path() -> Path:

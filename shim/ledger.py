@@ -31,13 +31,11 @@ from cffi import FFI  # type: ignore[import-untyped]
 
 from api.errors import XPUShareError
 from api.v1alpha1.sharing import ComputePolicy, Priority
-from shim import HEADER_PATH, header_string, library_path
+from shim import HEADER_PATH, library_path
 
 CDEF_BEGIN = "/* XPUSHARE_CDEF_BEGIN */"
 CDEF_END = "/* XPUSHARE_CDEF_END */"
 SLOT_ACTIVE = 1
-BOARD_FILE = header_string("XPUSHARE_BOARD_FILE")
-CLAIMS_DIR = header_string("XPUSHARE_CLAIMS_DIR")
 READ_RETRIES = 1000  # a board entry read again while its writer is mid-update
 # The C side's codes: a priority's code is its rank (low 0, normal 1, high 2); policies guaranteed 0, fixed 1.
 _PRIORITIES = Priority.ranked()
@@ -82,16 +80,6 @@ def _codes(priority: Priority, policy: ComputePolicy) -> tuple[int, int]:
 
 def _text(ffi: Any, chars: Any) -> str:
     return str(ffi.string(chars).decode(errors="replace"))
-
-
-def board_path(device_dir: Path) -> Path:
-    """The board in a device's directory."""
-    return device_dir / BOARD_FILE
-
-
-def claim_ledger_path(device_dir: Path, key: str) -> Path:
-    """Claim ``key``'s ledger in a device's directory (``key`` already checked as a file name)."""
-    return device_dir / CLAIMS_DIR / key
 
 
 @dataclass(frozen=True, slots=True)

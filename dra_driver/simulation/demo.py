@@ -212,10 +212,10 @@ def show_claim_files(plugin: Plugin, claim: ClaimRef, out: TextIO) -> None:
 
 def claim_environment(plugin: Plugin, claim: ClaimRef, work: Path) -> dict[str, str]:
     """What the claim's container would run with: the shim preloaded and the claim's limits, on the fake
-    CUDA runtime (the ledger reached through its host path, since no container runtime is involved)."""
+    CUDA runtime (its ledger and the board reached through their host paths: no container runtime here)."""
     limits = plugin.settings.paths.limits_file(claim.uid)
     host_view = work / "hostview" / limits.name
-    workloads.host_view_limits(limits, plugin.settings.paths.ledger_dir, host_view)
+    workloads.host_view_limits(limits, plugin.settings.paths, host_view)
     # On the host there is no /etc/xpushare/limits: the simulation build reads the claim's file from
     # XPUSHARE_LIMITS_FILE, which the packaged library (the one the CDI spec mounts) ignores.
     env = workloads.cuda_environment(workloads.build_simulation_shim(), host_view, work)

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from api.errors import XPUShareError
 from dra_driver.simulation.cbuild import compile_c, have_compiler
+from kubeletplugin.paths import NodePaths
 from shim import buildinfo
-from shim.limits import DeviceLimits, read_limits_file, write_limits_file
+from shim.limits import read_limits_file, write_limits_file
 
 CSRC_DIR = Path(__file__).resolve().parent / "csrc"
 FAKES_DIR = CSRC_DIR / "fakes"
@@ -103,17 +104,17 @@ def cuda_environment(shim: Path | None, limits_file: Path | None, state_dir: Pat
     return env
 
 
-def host_view_limits(limits_file: Path, ledger_dir: Path, out: Path) -> Path:
-    """A copy of a claim's limits file whose ledger paths are the host's, not the container's.
+def host_view_limits(limits_file: Path, paths: NodePaths, out: Path) -> Path:
+    """A copy of a claim's limits file whose ledger and board paths are the host's, not the container's.
 
-    Inside the container the plugin's ledger directory is mounted at the path the limits file names; a
-    process on the host reaches the same ledger files under ``ledger_dir``.
+    Inside the container the claim's ledger of each device and the device's directory are mounted at the
+    paths the limits file names; a process on the host reaches the same files under the plugin's
+    ``paths``.
     """
     limits = read_limits_file(limits_file)
-    devices = [DeviceLimits(uuid=d.uuid, index=d.index, memory_limit_bytes=d.memory_limit_bytes,
-                            core_percent=d.core_percent, priority=d.priority, policy=d.policy,
-                            ledger_path=str(ledger_dir / Path(d.ledger_path).name),
-                            memory_max_bytes=d.memory_max_bytes, core_max_percent=d.core_max_percent)
+    devices = [replace(d, ledger_path=str(paths.claim_ledger(d.uuid, limits.claim_uid)),
+                       board_path=str(paths.board(d.uuid)))
+               if d.ledger_path else d
                for d in limits.devices]
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_limits_file(out, limits.claim_uid, devices)

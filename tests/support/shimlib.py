@@ -32,8 +32,8 @@ from dra_driver.simulation.workloads import (
     tenant_argv,
     window_busy_ns,
 )
-from shim import buildinfo
-from shim.ledger import Board, ClaimLedger, board_path, claim_ledger_path
+from shim import board_path, buildinfo, claim_ledger_path
+from shim.ledger import Board, ClaimLedger
 from shim.limits import DeviceLimits, write_limits_file
 from tests.support.fakevendor import build_fake_nvml
 

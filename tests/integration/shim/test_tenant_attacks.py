@@ -23,12 +23,8 @@ import pytest
 
 from api.v1alpha1.sharing import ComputePolicy, Priority
 from dra_driver.simulation.workloads import run_together, tenant_argv, window_busy_ns
-from shim.ledger import (
-    ClaimUsage,
-    LedgerError,
-    claim_ledger_path,
-    read_claim_usage,
-)
+from shim import claim_ledger_path
+from shim.ledger import ClaimUsage, LedgerError, read_claim_usage
 from shim.limits import write_limits_file
 from tests.integration.shim.conftest import MIB
 from tests.support.shimlib import DeviceDir, ShimSetup, build_program

@@ -28,7 +28,7 @@ def _ascend_root(root: Path) -> Path:
 def _layout(root: Path, shim: bool = True, nvidia_kind: str | None = None) -> cdi.HostLayout:
     shim_path = root / "libxpushare.so" if shim else None
     own_kinds = {DeviceType.GPU: nvidia_kind} if nvidia_kind else None
-    return cdi.HostLayout.discover(root, root, shim_path, root / "ledger", vendor_cdi_kinds=own_kinds)
+    return cdi.HostLayout.discover(root, root, shim_path, root / "devices", vendor_cdi_kinds=own_kinds)
 
 
 def _spec_of(layout: cdi.HostLayout, devices: tuple[cdi.SpecDevice, ...], uid: str = UID) -> dict[str, Any]:
@@ -79,13 +79,24 @@ def test_ascend_spec_has_nodes_driver_mounts_shim_limits_and_no_physical_runtime
     assert mounts[cdi.CONTAINER_LIMITS_PATH]["hostPath"] == f"/run/xpushare/limits/{UID}.json"
 
 
-def test_only_the_claimed_devices_ledgers_are_mounted_read_write(tmp_path: Path) -> None:
+def test_the_claimed_devices_are_mounted_read_only_and_only_the_claims_own_ledgers_read_write(
+    tmp_path: Path,
+) -> None:
     spec = _spec_of(_layout(_ascend_root(tmp_path)), (NPU3,))
-    ledgers = [m for m in spec["containerEdits"]["mounts"]
-               if m["containerPath"].startswith(cdi.CONTAINER_LEDGER_DIR)]
-    assert ledgers == [{"hostPath": f"{tmp_path}/ledger/NPU-3",
-                        "containerPath": f"{cdi.CONTAINER_LEDGER_DIR}/NPU-3",
-                        "options": list(cdi.READ_WRITE)}]
+    mounts = spec["containerEdits"]["mounts"]
+    shared = [m for m in mounts if m["containerPath"].startswith(("/var/run/xpushare", "/etc/xpushare"))]
+    assert shared == [
+        {"hostPath": f"/run/xpushare/limits/{UID}.json", "containerPath": "/etc/xpushare/limits",
+         "options": list(cdi.READ_ONLY)},
+        {"hostPath": f"{tmp_path}/devices/NPU-3", "containerPath": f"{cdi.CONTAINER_DEVICES_DIR}/NPU-3",
+         "options": list(cdi.READ_ONLY)},  # the board and every claim's ledger: read, never written
+        {"hostPath": f"{tmp_path}/devices/NPU-3/claims/{UID}",  # its own ledger: the one writable file
+         "containerPath": f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-3", "options": list(cdi.READ_WRITE)},
+    ]
+    writable = [m for m in mounts if "rw" in m["options"]]
+    assert [m["containerPath"] for m in writable] == [f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-3"]
+    assert cdi.container_files("NPU-3") == (f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-3",
+                                           f"{cdi.CONTAINER_DEVICES_DIR}/NPU-3/board")
 
 
 def test_nvidia_spec_mounts_only_the_driver_files_present(tmp_path: Path, schemas_dir: Path) -> None:

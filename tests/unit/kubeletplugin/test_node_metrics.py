@@ -1,5 +1,5 @@
 """The node plugin's metrics: error reasons, the prepare histogram recorded by the DRA service, and the
-scrape-time collector joining the checkpoint with the device ledgers (live quota included)."""
+scrape-time collector joining the checkpoint (live quota included) with the claims' ledgers."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
 from kubeletplugin.metrics import NodeCollector, NodeMetrics, error_reason
 from kubeletplugin.paths import NodePaths
+from kubeletplugin.quota import QuotaRequest, apply_quota
 from kubeletplugin.server import DraService
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim import library_path
-from shim.ledger import Ledger
+from shim.ledger import ClaimLedger
 from tests.support.plugin_claims import NODE, claim, npu, shared
 from tests.support.prometheus import Exposition, parse
 
@@ -52,15 +53,16 @@ def _preparer(tmp_path: Path, ledgers: bool) -> ClaimPreparer:
     store = CheckpointStore(tmp_path / "state/checkpoint", "boot-1")
     store.load()
     totals = {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}
+    paths = NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path, cdi_dir=tmp_path / "cdi")
     return ClaimPreparer(
         driver="xpushare.io",
         pool=NODE,
         reader=Reader(),
         catalog=Catalog([npu(0), npu(1)]),
         store=store,
-        layout=cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, tmp_path / "ledger"),
-        paths=NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path, cdi_dir=tmp_path / "cdi"),
-        ledgers=Ledgers(tmp_path / "ledger", totals, enabled=ledgers),
+        layout=cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, paths.devices_dir),
+        paths=paths,
+        ledgers=Ledgers(paths, totals, enabled=ledgers),
     )
 
 
@@ -126,7 +128,7 @@ def test_without_ledgers_limits_and_shares_come_from_the_checkpoint(tmp_path: Pa
     assert after.find("xpushare_claim_memory_limit_bytes") == []
 
 
-def test_a_quota_changed_in_the_ledger_shows_at_the_next_scrape(tmp_path: Path) -> None:
+def test_a_quota_change_and_the_claims_usage_show_at_the_next_scrape(tmp_path: Path) -> None:
     if not library_path().is_file():
         pytest.skip(f"shim library not built at {library_path()}: no device ledgers")
     preparer = _preparer(tmp_path, ledgers=True)
@@ -135,9 +137,28 @@ def test_a_quota_changed_in_the_ledger_shows_at_the_next_scrape(tmp_path: Path) 
     preparer.prepare(key)
     labels = {"claim_uid": key.uid, "namespace": "default", "name": "tuned", "device": "npu-0"}
     assert _scrape(preparer).value("xpushare_claim_memory_limit_bytes", **labels) == 16 * GIB
-    with Ledger.attach(tmp_path / "ledger/NPU-UUID-0") as ledger:
-        ledger.set_container(key.uid, 4 * GIB, 20)
-    exposition = _scrape(preparer)
+    apply_quota(preparer.paths, key.uid, QuotaRequest(memory_bytes=4 * GIB, core_percent=20))
+    with ClaimLedger.open(preparer.paths.claim_ledger("NPU-UUID-0", key.uid)) as ledger:  # as its shim does
+        proc = ledger.attach_process()
+        assert ledger.reserve(proc, GIB, 4 * GIB)
+        ledger.set_limits(64 * GIB, 100)  # its tenant's own numbers never raise what the plugin reports
+        exposition = _scrape(preparer)
     assert exposition.value("xpushare_claim_memory_limit_bytes", **labels) == 4 * GIB
     assert exposition.value("xpushare_claim_core_share_percent", **labels) == 20
-    assert exposition.value("xpushare_claim_memory_used_bytes", **labels) == 0
+    assert exposition.value("xpushare_claim_memory_used_bytes", **labels) == GIB
+    assert exposition.value("xpushare_claim_processes", **labels) == 1
+    assert exposition.value("xpushare_device_memory_used_bytes", device="npu-0", uuid="NPU-UUID-0") == GIB
+
+
+def test_a_damaged_claim_ledger_costs_only_its_usage_lines(tmp_path: Path) -> None:
+    if not library_path().is_file():
+        pytest.skip(f"shim library not built at {library_path()}: no device ledgers")
+    preparer = _preparer(tmp_path, ledgers=True)
+    assert isinstance(preparer.reader, Reader)
+    key = preparer.reader.add(claim("hurt", results=[shared("npu-0", memory="16Gi", cores="50")]))
+    preparer.prepare(key)
+    preparer.paths.claim_ledger("NPU-UUID-0", key.uid).write_bytes(b"garbage")  # its tenant's doing
+    exposition = _scrape(preparer)
+    labels = {"claim_uid": key.uid, "namespace": "default", "name": "hurt", "device": "npu-0"}
+    assert exposition.value("xpushare_claim_memory_limit_bytes", **labels) == 16 * GIB
+    assert exposition.find("xpushare_claim_memory_used_bytes") == []

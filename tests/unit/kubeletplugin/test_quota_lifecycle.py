@@ -21,7 +21,7 @@ from kubeletplugin.quota import QuotaRequest, apply_quota, load_quota, read_prep
 from kubeletplugin.recovery import recover
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim import HEADER_PATH
-from shim.ledger import Ledger
+from shim.ledger import Board
 from shim.limits import read_limits_file
 from tests.support.plugin_claims import NODE, claim, npu, result, shared
 from tests.unit.kubeletplugin.test_state import MemoryReader
@@ -30,13 +30,14 @@ UUID0 = "NPU-UUID-0"
 
 
 def _paths(tmp_path: Path) -> NodePaths:
-    """The node layout of ``_preparer``: limits and ledgers under one run directory."""
+    """The node layout of ``_preparer``: limits files, boards and ledgers under one run directory."""
     return NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path / "run")
 
 
 def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
     node = _paths(tmp_path)
-    layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, node.run_dir / "ledger")
+    layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, node.devices_dir)
+    paths = NodePaths(node.state_dir, node.run_dir, cdi_dir=tmp_path / "cdi")
     preparer = ClaimPreparer(
         driver="xpushare.io",
         pool=NODE,
@@ -44,18 +45,19 @@ def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
         catalog=Catalog([npu(0), npu(1)]),
         store=CheckpointStore(node.checkpoint_dir, "boot-1"),
         layout=layout,
-        paths=NodePaths(node.state_dir, node.run_dir, cdi_dir=tmp_path / "cdi"),
-        ledgers=Ledgers(node.run_dir / "ledger", {UUID0: 64 * GIB, "NPU-UUID-1": 64 * GIB}),
+        paths=paths,
+        ledgers=Ledgers(paths, {UUID0: 64 * GIB, "NPU-UUID-1": 64 * GIB}),
     )
     preparer.store.load()
     return preparer
 
 
 def _ledger_record(tmp_path: Path, uid: str, uuid: str = UUID0) -> tuple[int, int]:
-    with Ledger.attach(_paths(tmp_path).ledger(uuid)) as ledger:
-        record = ledger.snapshot().container(uid)
-    assert record is not None
-    return record.limit_bytes, record.core_percent
+    """The claim's entry on the device's board: what its running shims take."""
+    with Board.read_only(_paths(tmp_path).board(uuid)) as board:
+        entry = board.entry(uid)
+    assert entry is not None
+    return entry.limit_bytes, entry.core_percent
 
 
 def _file_limits(tmp_path: Path, uid: str) -> list[tuple[int, int, int | None, int | None]]:
@@ -90,8 +92,8 @@ def test_quota_survives_a_re_prepare(tmp_path: Path, reader: MemoryReader) -> No
 def test_quota_survives_a_plugin_restart(tmp_path: Path, reader: MemoryReader) -> None:
     _tuned(tmp_path, reader)
     uid = next(iter(reader.claims.values()))["metadata"]["uid"]
-    with Ledger.attach(_paths(tmp_path).ledger(UUID0)) as ledger:  # as after a reboot: ledger emptied
-        ledger.remove_container(uid)
+    with Board.open(_paths(tmp_path).board(UUID0), UUID0) as board:  # as after a reboot: board emptied
+        board.remove(uid)
     limitsfile.remove_limits(_paths(tmp_path).run_dir / "limits", uid)
     assert recover(_preparer(tmp_path, reader), NODE).restored == [uid]
     assert _ledger_record(tmp_path, uid) == (4 * GIB, 10)
@@ -144,7 +146,7 @@ def test_two_shares_of_one_device_are_summed_in_the_ledger(tmp_path: Path, reade
 
 def test_the_claim_limit_is_the_shims(tmp_path: Path) -> None:
     header = HEADER_PATH.read_text()
-    match = re.search(r"#define XPUSHARE_MAX_CONTAINERS (\d+)", header)
+    match = re.search(r"#define XPUSHARE_MAX_CLAIMS (\d+)", header)
     assert match is not None
     assert int(match.group(1)) == MAX_CLAIMS_PER_DEVICE
 
@@ -164,14 +166,14 @@ def test_a_device_refuses_its_65th_claim_clearly(tmp_path: Path, reader: MemoryR
     assert preparer.prepare(reader.add(claim(name="other", results=[shared("npu-1", memory="1Gi")])))
 
 
-def test_a_full_ledger_is_reported_as_such(tmp_path: Path, reader: MemoryReader) -> None:
-    """The ledger's own refusal (records left by others) names the device and the limit too."""
-    ledger_dir = tmp_path / "ledger"
-    ledgers = Ledgers(ledger_dir, {UUID0: 64 * GIB})
-    ledgers.ledger_dir.mkdir()
-    with Ledger.create(ledger_dir / UUID0, UUID0, 64 * GIB) as ledger:
+def test_a_full_board_is_reported_as_such(tmp_path: Path, reader: MemoryReader) -> None:
+    """The board's own refusal (entries left by others) names the device and the limit too."""
+    paths = NodePaths(tmp_path / "other-state", tmp_path / "other-run")
+    ledgers = Ledgers(paths, {UUID0: 64 * GIB})
+    paths.device_dir(UUID0).mkdir(parents=True)
+    with Board.open(paths.board(UUID0), UUID0, 64 * GIB) as board:
         for n in range(MAX_CLAIMS_PER_DEVICE):
-            ledger.set_container(f"other-{n}", 256 * MIB, 0)
+            board.set(f"other-{n}", 256 * MIB, 0)
     preparer = _preparer(tmp_path, reader)
     key = reader.add(claim(results=[shared("npu-0")]))
     devices = preparer.prepare(key)  # the devices as prepare makes them (its own run directory)

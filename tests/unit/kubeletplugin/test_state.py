@@ -19,7 +19,7 @@ from kubeletplugin.limits import Catalog
 from kubeletplugin.paths import NodePaths, limits_path
 from kubeletplugin.recovery import recover
 from kubeletplugin.state import ClaimKey, ClaimPreparer
-from shim.ledger import Ledger
+from shim.ledger import Board, ClaimLedger, read_claim_usage
 from shim.limits import DeviceLimits, read_limits_file
 from tests.support.plugin_claims import NODE, claim, npu, result, shared
 
@@ -51,8 +51,13 @@ class MemoryReader:
         self.events.append((reason, message))
 
 
+def _paths(tmp_path: Path) -> NodePaths:
+    return NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path, cdi_dir=tmp_path / "cdi")
+
+
 def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
-    layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, tmp_path / "ledger")
+    paths = _paths(tmp_path)
+    layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, paths.devices_dir)
     return ClaimPreparer(
         driver="xpushare.io",
         pool=NODE,
@@ -60,8 +65,8 @@ def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
         catalog=Catalog([npu(0), npu(1)]),
         store=CheckpointStore(tmp_path / "state/checkpoint", "boot-1"),
         layout=layout,
-        paths=NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path, cdi_dir=tmp_path / "cdi"),
-        ledgers=Ledgers(tmp_path / "ledger", {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}),
+        paths=paths,
+        ledgers=Ledgers(paths, {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}),
     )
 
 
@@ -99,16 +104,19 @@ def test_prepare_writes_limits_spec_and_checkpoint_and_is_idempotent(
             core_percent=30,
             priority="normal",
             policy="guaranteed",
-            ledger_path=f"{cdi.CONTAINER_LEDGER_DIR}/NPU-UUID-1",
+            ledger_path=f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-UUID-1",
+            board_path=f"{cdi.CONTAINER_DEVICES_DIR}/NPU-UUID-1/board",
         ),
     )
     assert cdi.spec_path(tmp_path / "cdi", key.uid).exists()
-    with Ledger.attach(tmp_path / "ledger/NPU-UUID-1") as ledger:
-        snapshot = ledger.snapshot()
-    assert snapshot.total_bytes == 64 * GIB
-    record = snapshot.container(key.uid)
-    assert record is not None
-    assert (record.limit_bytes, record.core_percent, record.policy) == (8 * GIB, 30, "guaranteed")
+    paths = _paths(tmp_path)
+    with Board.read_only(paths.board("NPU-UUID-1")) as board:
+        assert board.total_bytes == 64 * GIB
+        entry = board.entry(key.uid)
+    assert entry is not None
+    assert (entry.limit_bytes, entry.core_percent, entry.policy) == (8 * GIB, 30, "guaranteed")
+    usage = read_claim_usage(paths.claim_ledger("NPU-UUID-1", key.uid))
+    assert (usage.key, usage.limit_bytes, usage.core_percent) == (key.uid, 8 * GIB, 30)
     recorded = preparer.store.get(key.uid)
     assert recorded is not None
     assert recorded.state is ClaimState.PREPARE_COMPLETED
@@ -127,8 +135,10 @@ def test_unprepare_removes_everything_and_twice_is_fine(
     assert list((tmp_path / "limits").iterdir()) == []
     assert preparer.store.claims() == {}
     assert preparer.accounting.used("NPU-UUID-0") == (0, 0)
-    with Ledger.attach(tmp_path / "ledger/NPU-UUID-0") as ledger:
-        assert ledger.snapshot().containers == ()
+    paths = _paths(tmp_path)
+    with Board.read_only(paths.board("NPU-UUID-0")) as board:
+        assert board.entries() == ()
+    assert list((paths.device_dir("NPU-UUID-0") / "claims").iterdir()) == []
 
 
 def test_failed_write_rolls_back_the_half_done_prepare(
@@ -258,12 +268,66 @@ def test_corrupt_checkpoint_is_reported_and_rebuilt_from_the_api(
     assert elsewhere.uid not in cdi.listed_claims(tmp_path / "cdi")
 
 
-def test_ledger_records_of_unknown_claims_are_swept_at_start(tmp_path: Path, reader: MemoryReader) -> None:
+def test_board_entries_and_ledgers_of_unknown_claims_are_swept_at_start(
+    tmp_path: Path, reader: MemoryReader
+) -> None:
     first = _started(tmp_path, reader)
     key = reader.add(claim(results=[shared("npu-0", memory="2Gi")]))
     first.prepare(key)
-    with Ledger.create(tmp_path / "ledger/NPU-UUID-0", "NPU-UUID-0", 64 * GIB) as ledger:
-        ledger.set_container("crashed-before-record", 4 * GIB, 10)
+    paths = _paths(tmp_path)
+    with Board.open(paths.board("NPU-UUID-0"), "NPU-UUID-0", 64 * GIB) as board:
+        board.set("crashed-before-record", 4 * GIB, 10)
+    ClaimLedger.create(paths.claim_ledger("NPU-UUID-0", "crashed-before-record"), "crashed-before-record",
+                       "NPU-UUID-0", 4 * GIB, 10)
+    leftover = paths.device_dir("NPU-UUID-0") / "claims" / ".x.123.tmp"
+    leftover.write_bytes(b"half")
     recover(_preparer(tmp_path, reader), NODE)
-    with Ledger.attach(tmp_path / "ledger/NPU-UUID-0") as ledger:
-        assert [c.key for c in ledger.snapshot().containers] == [key.uid]
+    with Board.read_only(paths.board("NPU-UUID-0")) as board:
+        assert [e.key for e in board.entries()] == [key.uid]
+    assert [p.name for p in (paths.device_dir("NPU-UUID-0") / "claims").iterdir()] == [key.uid]
+
+
+@pytest.mark.parametrize("damage", ["magic", "short", "long"])
+def test_a_damaged_board_is_rebuilt_in_place_at_start_with_the_prepared_claims(
+    tmp_path: Path, reader: MemoryReader, damage: str
+) -> None:
+    first = _started(tmp_path, reader)
+    key = reader.add(claim(results=[shared("npu-0", memory="2Gi", cores="20")]))
+    first.prepare(key)
+    board = _paths(tmp_path).board("NPU-UUID-0")
+    inode = board.stat().st_ino
+    data = board.read_bytes()
+    board.write_bytes({"magic": b"\0" * 8 + data[8:], "short": data[:100], "long": data + b"x" * 100}[damage])
+    recover(_preparer(tmp_path, reader), NODE)
+    assert board.stat().st_ino == inode  # running shims keep their mapping of it
+    with Board.read_only(board) as rebuilt:
+        entries = rebuilt.entries()
+    assert [(e.key, e.limit_bytes, e.core_percent) for e in entries] == [(key.uid, 2 * GIB, 20)]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "directory", "another claim's"])
+def test_a_claim_ledger_its_tenant_damaged_never_stops_unprepare_start_or_other_claims(
+    tmp_path: Path, reader: MemoryReader, damage: str
+) -> None:
+    first = _started(tmp_path, reader)
+    hurt = reader.add(claim("hurt", results=[shared("npu-0", memory="2Gi")]))
+    first.prepare(hurt)
+    ledger = _paths(tmp_path).claim_ledger("NPU-UUID-0", hurt.uid)
+    if damage == "truncated":
+        ledger.write_bytes(b"")
+    elif damage == "garbage":
+        ledger.write_bytes(b"\xa5" * 70000)
+    elif damage == "directory":
+        ledger.unlink()
+        ledger.mkdir()
+    else:
+        ledger.unlink()
+        ClaimLedger.create(ledger, "someone-else", "NPU-UUID-0", 64 * GIB)
+    second = _preparer(tmp_path, reader)
+    recover(second, NODE)  # starts
+    other = reader.add(claim("other", results=[shared("npu-0", memory="2Gi")]))
+    assert second.prepare(other)  # the same device's other claims still prepare
+    elsewhere = reader.add(claim("elsewhere", results=[shared("npu-1", memory="2Gi")]))
+    assert second.prepare(elsewhere)
+    second.unprepare(hurt)
+    assert hurt.uid not in second.store.claims()
