@@ -37,9 +37,9 @@ from dra_driver.simulation.apiserver import ApiServer
 from dra_driver.simulation.kubelet import KubeletClient
 from dra_driver.simulation.workloads import WorkloadUnavailable, build_fake_cuda, require_simulated_devices
 from kubeletplugin import cdi
+from kubeletplugin.ledgers import DeviceUsage
 from kubeletplugin.plugin import Plugin
 from shim import library_path
-from shim.ledger import LedgerSnapshot
 from shim.limits import parse_limits
 from tests.e2e.conftest import (
     BUSYBOX,
@@ -74,8 +74,12 @@ for node in /dev/nvidia0 /dev/nvidia1 /dev/nvidiactl /dev/nvidia-uvm /dev/nvidia
   test -e $node && echo "node $node $(stat -c '%F %t %T' $node)" || echo "node $node absent"
 done
 env | grep -E '^(LD_PRELOAD|XPUSHARE_)' | sed 's/^/env /'
-echo "ledgers $(ls /var/run/xpushare/ledger | tr '\n' ' ')"
-grep -E ' (/var/run/xpushare/ledger/[^ ]+|@LIBDIR@/libcuda.so.1) ' /proc/self/mountinfo |
+echo "devices $(ls /var/run/xpushare/devices | tr '\n' ' ')"
+echo "claims $(ls /var/run/xpushare/claims | tr '\n' ' ')"
+for f in /var/run/xpushare/devices/*/board /var/run/xpushare/devices/*/claims/* /var/run/xpushare/claims/*; do
+  if (: >> "$f") 2>/dev/null; then echo "write $f ok"; else echo "write $f refused"; fi
+done
+grep -E ' (/var/run/xpushare/(devices|claims)/[^ ]+|@LIBDIR@/libcuda.so.1) ' /proc/self/mountinfo |
   while read -r _ _ _ _ point options _; do echo "mount $point $options"; done
 cuda_client dlsym -- info total fill @CHUNK@ info freeall info | sed 's/^/first /'
 ready() { i=0; until grep -q ready "$1" 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done; }
@@ -175,11 +179,11 @@ def gpu_node(apiserver: ApiServer, tmp_path: Path) -> Iterator[tuple[Plugin, dic
 
 @dataclass(frozen=True)
 class ContainerRun:
-    """What the test checks after the container: its output and the plugin's ledgers by GPU UUID."""
+    """What the test checks after the container: its output and the plugin's view of each GPU."""
 
     claim_uid: str
     output: str
-    ledgers: dict[str, LedgerSnapshot]  # the plugin's view after the container exited, before unprepare
+    ledgers: dict[str, DeviceUsage]  # the plugin's view after the container exited, before unprepare
 
 
 def _options(fake_dir: Path) -> list[str]:
@@ -216,7 +220,7 @@ def _run_claim(
         validate_cdi_spec(json.loads(cdi.spec_path(CDI_DIR, uid, cdi.kind_for(driver)).read_text()), schemas)
         try:
             output = podman_run(image, ids, ["sh", "-c", script], _options(fake_dir))
-            ledgers = plugin.preparer.ledgers.snapshots()
+            ledgers = plugin.preparer.ledgers.usage({d.uuid: [uid] for d in plugin.devices})
         finally:
             assert kubelet.unprepare([ref(claim)]).claims[uid].error == ""
     assert not cdi.spec_path(CDI_DIR, uid, cdi.kind_for(driver)).exists()
@@ -250,7 +254,8 @@ def test_shim_in_a_podman_container_enforces_the_claim_limit_against_the_plugin_
 
 
 def _check_container_view(lines: str, claimed: str, minors: dict[str, int]) -> None:
-    """The claimed GPU's node and ledger, the control nodes, the shim's variables; nothing of the other."""
+    """The claimed GPU's node, directory and ledger, the control nodes, the shim's variables; nothing of
+    the other GPU; and of all the shim's files only the claim's own ledger is writable."""
     nodes = dict(line.split(" ", 1) for line in _words(lines, "node"))
     for uuid, minor in minors.items():
         expected = "character special file 1 3" if uuid == claimed else "absent"
@@ -260,9 +265,16 @@ def _check_container_view(lines: str, claimed: str, minors: dict[str, int]) -> N
     env = dict(line.split("=", 1) for line in _words(lines, "env"))
     assert env["LD_PRELOAD"] == cdi.CONTAINER_SHIM_PATH
     assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_PATH
-    assert _words(lines, "ledgers") == [f"{claimed} "]  # no other device's ledger is visible
+    assert _words(lines, "devices") == [f"{claimed} "]  # no other device's files are visible
+    assert _words(lines, "claims") == [f"{claimed} "]
     mounts = dict(line.split(" ", 1) for line in _words(lines, "mount"))
-    assert mounts[f"{cdi.CONTAINER_LEDGER_DIR}/{claimed}"].startswith("rw,"), mounts
+    assert mounts[f"{cdi.CONTAINER_DEVICES_DIR}/{claimed}"].startswith("ro,"), mounts
+    assert mounts[f"{cdi.CONTAINER_CLAIMS_DIR}/{claimed}"].startswith("rw,"), mounts
+    writes = dict(line.rsplit(" ", 1) for line in _words(lines, "write"))
+    device_dir = f"{cdi.CONTAINER_DEVICES_DIR}/{claimed}"
+    assert writes[f"{device_dir}/board"] == "refused", writes
+    assert [v for k, v in writes.items() if k.startswith(f"{device_dir}/claims/")] == ["refused"], writes
+    assert writes[f"{cdi.CONTAINER_CLAIMS_DIR}/{claimed}"] == "ok", writes
     assert mounts[f"{LIBRARY_DIR}/libcuda.so.1"].startswith("ro,"), mounts
 
 
@@ -291,14 +303,13 @@ def _check_enforcement(lines: str) -> None:
 
 
 def _check_host_after(run: ContainerRun, claimed: str, other: str, device: FakeState) -> None:
-    """The plugin's ledger saw the container's peak and got every byte back; the device never held more."""
-    ledger = run.ledgers[claimed]
-    assert ledger.total_bytes == FAKE_DEVICE_MEMORY
-    record = ledger.container(run.claim_uid)
-    assert record is not None, ledger
+    """The claim's ledger saw the container's peak and got every byte back; the device never held more."""
+    device_usage = run.ledgers[claimed]
+    assert device_usage.total_bytes == FAKE_DEVICE_MEMORY
+    record = device_usage.claims.get(run.claim_uid)
+    assert record is not None, device_usage
     assert (record.limit_bytes, record.used_bytes, record.peak_bytes, record.nprocs) == (LIMIT, 0, LIMIT, 0)
-    assert ledger.used_bytes == 0
-    assert ledger.processes == ()
-    assert ledger.reclaimed_bytes == LIMIT // 2  # the killed process's; the others gave theirs back at exit
-    assert run.ledgers[other].containers == ()  # the other GPU's ledger exists and is untouched
+    assert device_usage.used_bytes == 0
+    assert record.reclaimed_bytes == LIMIT // 2  # the killed process's; the others gave theirs back at exit
+    assert run.ledgers[other].claims == {}  # nothing of the claim on the other GPU
     assert (device.peak(), device.allocated()) == (LIMIT, 0)

@@ -16,7 +16,7 @@ from dra_driver.simulation.apiserver import ApiServer
 from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin.plugin import Plugin
 from shim import library_path
-from shim.ledger import Ledger
+from shim.ledger import ClaimLedger
 from tests.integration.kubeletplugin.conftest import NS, NodeDirs, make_allocator, ref
 from tests.support.apiserver import api_client
 from tests.support.prometheus import Exposition, scrape
@@ -77,8 +77,8 @@ def test_ledger_usage_is_read_when_scraped(metered: Plugin, kube_client: client.
     (held,) = _scrape(metered).find("xpushare_claim_memory_used_bytes", claim_uid=uid)
     assert held.value == 0
     uuid = next(d.uuid for d in metered.devices if d.name == held.labels["device"])
-    with Ledger.attach(metered.settings.paths.ledger(uuid)) as ledger:
-        slot = ledger.attach_process(uid, 8 * GIB)  # what a shim does at its first allocation
+    with ClaimLedger.open(metered.settings.paths.claim_ledger(uuid, uid)) as ledger:
+        slot = ledger.attach_process()  # what a shim of the claim does at its first allocation
         try:
             assert ledger.reserve(slot, 3 * GIB, 8 * GIB)
             ledger.charge(slot, 1_500_000_000)

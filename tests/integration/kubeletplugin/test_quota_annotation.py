@@ -11,7 +11,7 @@ from kubernetes import client
 
 from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin.plugin import Plugin
-from shim.ledger import Ledger
+from shim.ledger import Board
 from shim.limits import read_limits_file
 from tests.integration.kubeletplugin.conftest import NS, Allocate, ref
 
@@ -29,8 +29,8 @@ def _prepared(plugin: Plugin, kubelet: KubeletClient, allocate: Allocate, name: 
 
 
 def _state(plugin: Plugin, uid: str, uuid: str) -> tuple[tuple[int, int], tuple[int, int]]:
-    with Ledger.attach(plugin.settings.paths.ledger(uuid)) as ledger:
-        record = ledger.snapshot().container(uid)
+    with Board.read_only(plugin.settings.paths.board(uuid)) as board:  # what the claim's shims take
+        record = board.entry(uid)
     assert record is not None
     (line,) = read_limits_file(plugin.settings.paths.limits_file(uid)).devices
     return (record.limit_bytes, record.core_percent), (line.memory_limit_bytes, line.core_percent)
