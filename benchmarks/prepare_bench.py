@@ -175,9 +175,9 @@ def main() -> int:
     args = parser.parse_args()
     print(use_upstream_schemas())
     logging.basicConfig(level=logging.WARNING)
-    devices = max(2, (2 * args.claims) // 48 + 1)  # a device ledger holds at most 64 claims
+    devices = max(2, (2 * args.claims) // 48 + 1)  # a device's board holds at most 64 claims
     work = Path(tempfile.mkdtemp(prefix="xps-bench-"))
-    # As on a node: the checkpoint on disk, CDI specs, limits files and ledgers on tmpfs (/var/run).
+    # As on a node: the checkpoint on disk, CDI specs, limits files, boards and ledgers on tmpfs (/var/run).
     volatile = Path(
         tempfile.mkdtemp(prefix="xps-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
     )

@@ -1,10 +1,12 @@
 """Shim overhead on the fake CUDA driver, with and without the shim in the same run.
 
 Measures, as medians over batches: the added cost of a kernel launch (function pointer from
-cuGetProcAddress, as PyTorch calls it) with no shim, with the claim's whole device (cores=100) and with
-compute control limiting it (cores=50); of an allocation+free pair under a memory limit; a launch-bound
-run (each launch costs the host 2 us, as a real driver's does; kernels of 1 us) as launches per second;
-and the wall time of 256 processes starting together, each initialising and joining the device's ledger
+cuGetProcAddress, as PyTorch calls it) with no shim, with the claim's whole device (cores=100), with
+compute control limiting it (cores=50), and the same laid out as the plugin does beside three idle
+claims on the device's board (the launch checks then read the peers' ledger heads); of an
+allocation+free pair under a memory limit; a launch-bound run (each launch costs the host 2 us, as a
+real driver's does; kernels of 1 us) as launches per second; and the wall time of 256 processes
+starting together, each initialising and joining its claim's ledger
 with one allocation. Targets: launch +15 ns (memory limits), +100 ns with compute control (issue: < 1 us),
 < 1 % on the launch-bound run, allocation < 2 us added, 256 processes < 1 s.
 
@@ -23,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.shimlib import ShimSetup, build_program
+from shim.limits import write_limits_file
+from tests.support.shimlib import DeviceDir, ShimSetup, build_program
 
 MIB = 1 << 20
 BATCHES = 15
@@ -69,6 +72,16 @@ def _setups(scratch: Path) -> dict[str, ShimSetup]:
         setup.root.mkdir()
         setup.add_device(0, 512 * MIB, cores=cores)
         setups[name] = setup
+    # Laid out as the plugin does, with three idle claims beside it on the board: the launch checks read
+    # the board's generation and the peers' ledger heads.
+    device = DeviceDir(scratch / "device", "GPU-0000")
+    for claim in ("claim-a", "peer-1", "peer-2", "peer-3"):
+        device.prepare(claim, 512 * MIB, 25 if claim != "claim-a" else 50)
+    setup = ShimSetup(scratch / "peers")
+    setup.root.mkdir()
+    setup.limits.append(device.limits("claim-a", 0, 512 * MIB, 50))
+    write_limits_file(setup.limits_file, setup.claim, setup.limits)
+    setups["peers"] = setup
     return setups
 
 
@@ -78,7 +91,8 @@ def run(launches: int, allocs: int, processes: int) -> list[tuple[str, float, fl
     with tempfile.TemporaryDirectory() as scratch:
         setups = _setups(Path(scratch))
         base = _median_ns(setups["base"], client, "benchlaunch", launches)
-        for name, label in (("whole", "launch, cores=100"), ("half", "launch, cores=50")):
+        for name, label in (("whole", "launch, cores=100"), ("half", "launch, cores=50"),
+                            ("peers", "launch, cores=50, 3 peers")):
             rows.append((label, base, _median_ns(setups[name], client, "benchlaunch", launches), "ns"))
         base, shim = _launch_bound(setups, client, launches // 20)
         rows.append(("launch-bound, cores=50", 1e9 / base, 1e9 / shim, "/s"))

@@ -64,18 +64,6 @@ class DeviceUsage:
         return sum(usage.used_bytes for usage in self.claims.values())
 
 
-def _create_ledger(path: Path, claim_uid: str, limit: ClaimLimit) -> None:
-    ClaimLedger.create(
-        path,
-        claim_uid,
-        limit.uuid,
-        limit.memory_bytes,
-        limit.core_percent,
-        priority=limit.priority,
-        policy=limit.policy,
-    )
-
-
 class Ledgers:
     """Boards and claim ledgers of this node's devices. Thread-safe (one lock serialises board writes)."""
 
@@ -85,6 +73,12 @@ class Ledgers:
         self._enabled = enabled
         self._lock = threading.Lock()
         self._library: Path | None = None
+
+    def _create_ledger(self, path: Path, claim_uid: str, limit: ClaimLimit) -> None:
+        """Written in the devices directory, which no container sees (no tenant can open the file, or lock
+        it, before it is in place), then renamed into the device's ``claims/``."""
+        ClaimLedger.create(path, claim_uid, limit.uuid, limit.memory_bytes, limit.core_percent,
+                           priority=limit.priority, policy=limit.policy, scratch=self.paths.devices_dir)
 
     def _usable(self) -> bool:
         if not self._enabled:
@@ -167,7 +161,7 @@ class Ledgers:
                         "claims fit on one device"
                     )
                 board.set(claim_uid, limit.memory_bytes, limit.core_percent, limit.priority, limit.policy)
-            _create_ledger(self.paths.claim_ledger(limit.uuid, claim_uid), claim_uid, limit)
+            self._create_ledger(self.paths.claim_ledger(limit.uuid, claim_uid), claim_uid, limit)
         except LedgerWriteError:
             raise
         except LedgerError as err:
@@ -184,7 +178,7 @@ class Ledgers:
         path = self.paths.claim_ledger(limit.uuid, claim_uid)
         remove_file(path, LedgerWriteError, "remove unusable claim ledger")
         try:
-            _create_ledger(path, claim_uid, limit)
+            self._create_ledger(path, claim_uid, limit)
         except (OSError, XPUShareError) as err:
             raise LedgerWriteError(f"claim {claim_uid}: device {limit.device} ledger: {err}") from err
         log.warning(
@@ -306,4 +300,4 @@ class Ledgers:
         for uid, limit in claims.items():
             path = self.paths.claim_ledger(uuid, uid)
             if not path.exists():
-                _create_ledger(path, uid, limit)
+                self._create_ledger(path, uid, limit)

@@ -56,6 +56,7 @@ def prepare_directories(paths: NodePaths, cdi_kind: str) -> list[str]:
         (paths.checkpoint_dir, ""),
         (paths.quota_dir, ""),
         (paths.limits_dir, ""),
+        (paths.devices_dir, ""),  # claim ledgers are written here, then renamed into a device's claims/
         (paths.cdi_dir, cdi.spec_path(paths.cdi_dir, "", cdi_kind).name[: -len(".json")]),
     ):
         removed += [str(directory / name) for name in remove_stale_temps(directory, prefix)]

@@ -166,15 +166,20 @@ class ClaimLedger:
 
     @classmethod
     def create(cls, path: Path, key: str, uuid: str, limit_bytes: int, core_percent: int = 100, *,
-               priority: Priority = Priority.NORMAL,
-               policy: ComputePolicy = ComputePolicy.GUARANTEED) -> bool:
-        """Create claim ``key``'s ledger at ``path`` with its limits, whole or not at all (written beside
-        and renamed into place). An existing ledger of the claim is kept as it is (its processes map it);
-        returns whether a new one was made."""
-        if path.is_file():
-            with cls.open(path, key, uuid):
-                return False
-        temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid_mod.uuid4().hex[:8]}.tmp")
+               priority: Priority = Priority.NORMAL, policy: ComputePolicy = ComputePolicy.GUARANTEED,
+               scratch: Path | None = None) -> bool:
+        """Create claim ``key``'s ledger at ``path`` with its limits, whole or not at all: written in
+        ``scratch`` (default: beside it; the plugin passes a directory no container sees, so no tenant can
+        open, and lock, the file before it is in place) and renamed into place. An existing ledger of the
+        claim is kept as it is (its processes map it), checked with a bounded read only, never a lock;
+        one of another claim, device or layout raises ``LedgerError``. Whether a new one was made."""
+        if os.path.lexists(path):
+            usage = read_claim_usage(path)
+            if (usage.key, usage.uuid) != (key, uuid):
+                raise LedgerError(f"claim ledger {path}: of {usage.key!r} on {usage.uuid!r}, not of {key!r} "
+                                  f"on {uuid!r} (EBADSLT)")
+            return False
+        temp = (scratch or path.parent) / f".{path.name}.{os.getpid()}.{uuid_mod.uuid4().hex[:8]}.tmp"
         try:
             with cls.open(temp, key, uuid) as ledger:
                 ledger.set_limits(limit_bytes, core_percent, priority, policy)

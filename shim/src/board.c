@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,16 +64,18 @@ static struct xpushare_board *map_board(int fd, int prot) {
 /*
  * The node plugin's open: create the board, or rebuild in place (same inode, entries cleared) one of
  * another layout or size; mode 0644, whatever the umask. The caller then re-adds the prepared claims.
+ * No lock is taken on the file: containers can open it read-only, and a lock they could hold would
+ * stall the plugin. The plugin serialises its writers with a lock file no container sees.
  */
 XPUSHARE_EXTERN int xpushare_board_open(const char *path, const char *uuid, uint64_t total_bytes) {
     if (path == NULL || path[0] == '\0' || (uuid != NULL && strlen(uuid) >= XPUSHARE_KEY_LEN))
         return -EINVAL;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (fd < 0)
         return -errno;
     fchmod(fd, 0644);
-    int rc = flock(fd, LOCK_EX);
-    if (rc == 0 && xpushare_board_check(fd) != 0) {
+    int rc = 0;
+    if (xpushare_board_check(fd) != 0) {
         /* Grow first (a shorter file cannot be mapped whole), then cut what is beyond the board. */
         if (ftruncate(fd, (off_t)sizeof(struct xpushare_board)) != 0) {
             rc = -errno;
@@ -87,10 +88,7 @@ XPUSHARE_EXTERN int xpushare_board_open(const char *path, const char *uuid, uint
                 xpushare_board_unmap(b);
             }
         }
-    } else if (rc != 0) {
-        rc = -errno;
     }
-    flock(fd, LOCK_UN);
     if (rc != 0) {
         close(fd);
         return rc;
@@ -98,7 +96,6 @@ XPUSHARE_EXTERN int xpushare_board_open(const char *path, const char *uuid, uint
     return fd;
 }
 
-/* Map a board checked to be of this layout (writable: the plugin; read-only: the shims). */
 XPUSHARE_EXTERN struct xpushare_board *xpushare_board_map(int fd, int writable) {
     if (xpushare_board_check(fd) != 0) {
         errno = EPROTO;

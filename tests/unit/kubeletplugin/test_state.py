@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +334,31 @@ def test_a_claim_ledger_its_tenant_damaged_never_stops_unprepare_start_or_other_
     assert second.prepare(elsewhere)
     second.unprepare(hurt)
     assert hurt.uid not in second.store.claims()
+
+
+def test_locks_a_tenant_takes_on_the_files_it_can_open_never_stall_the_plugin(
+    tmp_path: Path, reader: MemoryReader
+) -> None:
+    """A container can open its own ledger read-write and the board and its peers' ledgers read-only, and
+    flock or fcntl-lock any of them; the plugin takes no lock on them, so it never waits."""
+    first = _started(tmp_path, reader)
+    key = reader.add(claim("locker", results=[shared("npu-0", memory="2Gi")]))
+    first.prepare(key)
+    paths = _paths(tmp_path)
+    held = []
+    for path in (paths.board("NPU-UUID-0"), paths.claim_ledger("NPU-UUID-0", key.uid)):
+        fd = os.open(path, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.lockf(fd, fcntl.LOCK_SH)
+        held.append(fd)
+    try:
+        start = time.monotonic()
+        second = _preparer(tmp_path, reader)
+        recover(second, NODE)  # re-registers the claim: its board entry and its (existing) ledger
+        other = reader.add(claim("other", results=[shared("npu-0", memory="2Gi")]))
+        assert second.prepare(other)
+        second.unprepare(key)
+        assert time.monotonic() - start < 3.0
+    finally:
+        for fd in held:
+            os.close(fd)
