@@ -231,23 +231,39 @@ class Ledgers:
         return self.usage({uuid: [claim_uid]}).get(uuid, DeviceUsage(uuid, 0, {})).claims.get(claim_uid)
 
     def unregister(self, claim_uid: str, devices: Iterable[PreparedDevice]) -> None:
-        """Take the claim off each device's board and remove its ledger; what is missing is fine."""
+        """Take the claim off each device's board and remove its ledger; what is missing is fine.
+
+        Every device is done even when one fails (a board that cannot be opened must not leave the claim's
+        entry on its other devices' boards, where it would hold a slot and a share); the first error is
+        raised at the end."""
         if not self._usable():
             return
+        errors: list[LedgerWriteError] = []
         for uuid in sorted({d.uuid for d in devices}):
-            self._forget(uuid, claim_uid)
+            errors += self._forget(uuid, claim_uid)
+        if errors:
+            raise errors[0]
 
-    def _forget(self, uuid: str, claim_uid: str) -> None:
+    def _forget(self, uuid: str, claim_uid: str) -> list[LedgerWriteError]:
+        """Remove the claim's board entry, then unlink its ledger (also when the board failed); the
+        errors."""
+        errors: list[LedgerWriteError] = []
         try:
             with self._board(uuid) as board:
                 board.remove(claim_uid)
+        except LedgerWriteError as err:
+            errors.append(err)
         except (OSError, XPUShareError) as err:
-            raise LedgerWriteError(f"claim {claim_uid}: board of device {uuid}: {err}") from err
+            errors.append(LedgerWriteError(f"claim {claim_uid}: board of device {uuid}: {err}"))
         path = self.paths.claim_ledger(uuid, claim_uid)
         if path.is_dir() and not path.is_symlink():
             log.warning("a directory in place of a claim ledger left alone", extra={"path": str(path)})
-            return
-        remove_file(path, LedgerWriteError, "remove claim ledger")
+            return errors
+        try:
+            remove_file(path, LedgerWriteError, "remove claim ledger")
+        except LedgerWriteError as err:
+            errors.append(err)
+        return errors
 
     def usage(self, claims_by_device: Mapping[str, Iterable[str]]) -> dict[str, DeviceUsage]:
         """Each device's prepared claims' usage, read from their ledgers (for metrics); a ledger that
