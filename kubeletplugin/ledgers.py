@@ -85,6 +85,7 @@ class Ledgers:
         self._enabled = enabled
         self._lock = threading.Lock()
         self._library: Path | None = None
+        self._unreadable: set[tuple[str, str]] = set()  # (uuid, claim uid) of ledgers warned about
 
     def _usable(self) -> bool:
         if not self._enabled:
@@ -255,6 +256,7 @@ class Ledgers:
             errors.append(err)
         except (OSError, XPUShareError) as err:
             errors.append(LedgerWriteError(f"claim {claim_uid}: board of device {uuid}: {err}"))
+        self._unreadable.discard((uuid, claim_uid))
         path = self.paths.claim_ledger(uuid, claim_uid)
         if path.is_dir() and not path.is_symlink():
             log.warning("a directory in place of a claim ledger left alone", extra={"path": str(path)})
@@ -267,25 +269,36 @@ class Ledgers:
 
     def usage(self, claims_by_device: Mapping[str, Iterable[str]]) -> dict[str, DeviceUsage]:
         """Each device's prepared claims' usage, read from their ledgers (for metrics); a ledger that
-        cannot be read is left out with a warning, never raised."""
+        cannot be read, or is another claim's, is left out (one warning), never raised."""
         if not self._usable():
             return {}
         found: dict[str, DeviceUsage] = {}
         for uuid, uids in claims_by_device.items():
             claims: dict[str, ClaimUsage] = {}
             for uid in uids:
-                path = self.paths.claim_ledger(uuid, uid)
-                try:
-                    usage = read_claim_usage(path)
-                except (LedgerError, ValueError) as err:
-                    log.warning("claim ledger unreadable", extra={"ledger": str(path), "error": str(err)})
-                    continue
-                if usage.key == uid and usage.uuid == uuid:
+                usage = self._read_usage(uuid, uid)
+                if usage is not None:
                     claims[uid] = usage
-                else:
-                    log.warning("claim ledger of another claim or device", extra={"ledger": str(path)})
             found[uuid] = DeviceUsage(uuid, self._total.get(uuid, 0), claims)
         return found
+
+    def _read_usage(self, uuid: str, uid: str) -> ClaimUsage | None:
+        """The claim's ledger head if it is the claim's own, else None. Its tenant can damage it at will, so
+        the first failure is one warning and the next ones are debug lines until it reads well again (a
+        scrape every few seconds must not turn one tenant's file into a stream of warnings)."""
+        try:
+            path = self.paths.claim_ledger(uuid, uid)
+            usage = read_claim_usage(path)
+            if (usage.key, usage.uuid) != (uid, uuid):
+                raise LedgerError(f"claim ledger {path}: of claim {usage.key!r} on {usage.uuid!r}")
+        except (LedgerError, ValueError) as err:
+            first = (uuid, uid) not in self._unreadable
+            self._unreadable.add((uuid, uid))
+            log.log(logging.WARNING if first else logging.DEBUG, "claim ledger unreadable",
+                    extra={"device_uuid": uuid, "claim_uid": uid, "error": str(err)})
+            return None
+        self._unreadable.discard((uuid, uid))
+        return usage
 
     def sweep(self, prepared: Mapping[str, Iterable[ClaimLimit]]) -> None:
         """Make each board hold exactly the prepared claims (their recorded limits: this is how a board
