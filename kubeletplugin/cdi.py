@@ -28,7 +28,7 @@ from api.errors import XPUShareError
 from dra_driver.core.devices import DeviceType
 from dra_driver.core.fileio import ensure_directory, write_atomically
 from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
-from kubeletplugin.paths import file_name_part
+from kubeletplugin.paths import device_dir_path, file_name_part
 from shim import LIMITS_PATH, board_path, claim_ledger_path
 
 CDI_VENDOR = "xpushare.io"
@@ -216,10 +216,11 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
     # Only this claim's devices: a tenant never sees another device's accounting. Everything shared with
     # the device's other claims is read-only; its own ledger is the one file it can write.
     for uuid in sorted({d.uuid for d in claim.devices}):
-        device_dir = layout.devices_dir / uuid
+        device_dir = device_dir_path(layout.devices_dir, uuid)  # a name that cannot leave the directory
         ledger, _board = container_files(uuid)
         mounts.append(_bind(device_dir, f"{CONTAINER_DEVICES_DIR}/{uuid}", READ_ONLY))
-        mounts.append(_bind(claim_ledger_path(device_dir, claim.claim_uid), ledger, READ_WRITE))
+        own = claim_ledger_path(device_dir, file_name_part(claim.claim_uid))
+        mounts.append(_bind(own, ledger, READ_WRITE))
     env += [f"XPUSHARE_DEVICES_DIR={CONTAINER_DEVICES_DIR}", *claim.extra_env]
     return _cdi_edits(layout, env, vendor.device_nodes, mounts)
 

@@ -73,6 +73,7 @@ class Ledgers:
         self._enabled = enabled
         self._lock = threading.Lock()
         self._library: Path | None = None
+        self._unreadable: set[tuple[str, str]] = set()  # (uuid, claim uid) of ledgers warned about
 
     def _create_ledger(self, path: Path, claim_uid: str, limit: ClaimLimit) -> None:
         """Written in the devices directory, which no container sees (no tenant can open the file, or lock
@@ -225,45 +226,73 @@ class Ledgers:
         return self.usage({uuid: [claim_uid]}).get(uuid, DeviceUsage(uuid, 0, {})).claims.get(claim_uid)
 
     def unregister(self, claim_uid: str, devices: Iterable[PreparedDevice]) -> None:
-        """Take the claim off each device's board and remove its ledger; what is missing is fine."""
+        """Take the claim off each device's board and remove its ledger; what is missing is fine.
+
+        Every device is done even when one fails (a board that cannot be opened must not leave the claim's
+        entry on its other devices' boards, where it would hold a slot and a share); the first error is
+        raised at the end."""
         if not self._usable():
             return
+        errors: list[LedgerWriteError] = []
         for uuid in sorted({d.uuid for d in devices}):
-            self._forget(uuid, claim_uid)
+            errors += self._forget(uuid, claim_uid)
+        if errors:
+            raise errors[0]
 
-    def _forget(self, uuid: str, claim_uid: str) -> None:
+    def _forget(self, uuid: str, claim_uid: str) -> list[LedgerWriteError]:
+        """Remove the claim's board entry, then unlink its ledger (also when the board failed); the
+        errors."""
+        errors: list[LedgerWriteError] = []
         try:
             with self._board(uuid) as board:
                 board.remove(claim_uid)
+        except LedgerWriteError as err:
+            errors.append(err)
         except (OSError, XPUShareError) as err:
-            raise LedgerWriteError(f"claim {claim_uid}: board of device {uuid}: {err}") from err
+            errors.append(LedgerWriteError(f"claim {claim_uid}: board of device {uuid}: {err}"))
+        self._unreadable.discard((uuid, claim_uid))
         path = self.paths.claim_ledger(uuid, claim_uid)
         if path.is_dir() and not path.is_symlink():
             log.warning("a directory in place of a claim ledger left alone", extra={"path": str(path)})
-            return
-        remove_file(path, LedgerWriteError, "remove claim ledger")
+            return errors
+        try:
+            remove_file(path, LedgerWriteError, "remove claim ledger")
+        except LedgerWriteError as err:
+            errors.append(err)
+        return errors
 
     def usage(self, claims_by_device: Mapping[str, Iterable[str]]) -> dict[str, DeviceUsage]:
         """Each device's prepared claims' usage, read from their ledgers (for metrics); a ledger that
-        cannot be read is left out with a warning, never raised."""
+        cannot be read, or is another claim's, is left out (one warning), never raised."""
         if not self._usable():
             return {}
         found: dict[str, DeviceUsage] = {}
         for uuid, uids in claims_by_device.items():
             claims: dict[str, ClaimUsage] = {}
             for uid in uids:
-                path = self.paths.claim_ledger(uuid, uid)
-                try:
-                    usage = read_claim_usage(path)
-                except (LedgerError, ValueError) as err:
-                    log.warning("claim ledger unreadable", extra={"ledger": str(path), "error": str(err)})
-                    continue
-                if usage.key == uid and usage.uuid == uuid:
+                usage = self._read_usage(uuid, uid)
+                if usage is not None:
                     claims[uid] = usage
-                else:
-                    log.warning("claim ledger of another claim or device", extra={"ledger": str(path)})
             found[uuid] = DeviceUsage(uuid, self._total.get(uuid, 0), claims)
         return found
+
+    def _read_usage(self, uuid: str, uid: str) -> ClaimUsage | None:
+        """The claim's ledger head if it is the claim's own, else None. Its tenant can damage it at will, so
+        the first failure is one warning and the next ones are debug lines until it reads well again (a
+        scrape every few seconds must not turn one tenant's file into a stream of warnings)."""
+        try:
+            path = self.paths.claim_ledger(uuid, uid)
+            usage = read_claim_usage(path)
+            if (usage.key, usage.uuid) != (uid, uuid):
+                raise LedgerError(f"claim ledger {path}: of claim {usage.key!r} on {usage.uuid!r}")
+        except (LedgerError, ValueError) as err:
+            first = (uuid, uid) not in self._unreadable
+            self._unreadable.add((uuid, uid))
+            log.log(logging.WARNING if first else logging.DEBUG, "claim ledger unreadable",
+                    extra={"device_uuid": uuid, "claim_uid": uid, "error": str(err)})
+            return None
+        self._unreadable.discard((uuid, uid))
+        return usage
 
     def sweep(self, prepared: Mapping[str, Iterable[ClaimLimit]]) -> None:
         """Make each board hold exactly the prepared claims (their recorded limits: this is how a board

@@ -1,12 +1,13 @@
 """A claim's hold on each physical device: its prepared devices summed per device UUID.
 
 One claim may hold two partitions of one physical device (partitioned mode) or two shares of it (two
-requests in consumable mode). The container sees that device once, and the shim keeps one record per
-claim in the device's ledger and reads one limit per device ordinal, so every writer of limits (the
-ledger record, the limits file, live quota changes) works on these sums, never on the parts.
+requests in consumable mode). The container sees that device once, and the shim keeps one ledger per
+claim and device and one board entry per claim on the device, and reads one limit per device ordinal, so
+every writer of limits (the board entry, the claim's ledger at creation, the limits file, live quota
+changes) works on these sums, never on the parts.
 
 ``claim_limits`` turns the shares and the claim's live quota into what each writer receives: computed
-once per write of a claim's files, so the limits file and the ledgers can never disagree.
+once per write of a claim's files, so the limits file and the boards can never disagree.
 """
 
 from __future__ import annotations

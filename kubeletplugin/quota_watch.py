@@ -1,10 +1,10 @@
 """The ``xpushare.io/quota`` claim annotation: live quota changes through the API server.
 
 ``kubectl annotate resourceclaim NAME xpushare.io/quota=memory=8Gi,cores=30`` changes a prepared claim's
-limits on its node, as ``xpushare quota`` does there (``kubeletplugin.quota.apply_quota``: ledgers, limits
-file, quota record). Removing the annotation gives the claim its whole allocation back. A value that does
-not parse or exceeds the allocation changes nothing and is reported as a Warning Event on the claim,
-naming the field and the allowed range (once per value).
+limits on its node, as ``xpushare quota`` does there (``kubeletplugin.quota.apply_quota``: board entries,
+limits file, quota record). Removing the annotation gives the claim its whole allocation back. A value
+that does not parse or exceeds the allocation changes nothing and is reported as a Warning Event on the
+claim, naming the field and the allowed range (once per value).
 
 How it scales: one watch per node on all ResourceClaims, started without a resourceVersion (the current
 claims arrive as ADDED) and resumed from the last version seen, bookmarks included; a 410 starts over.

@@ -9,12 +9,13 @@ Prepare path, per claim, under that claim's lock (calls for different claims run
 4. Record ``PrepareStarted``, write the limits file and the CDI spec, record ``PrepareCompleted``.
    Any failure rolls back what was done (files, reservation, checkpoint entry).
 
-Unprepare removes the CDI spec, the limits file, the reservation, the quota record and the checkpoint
-entry; a claim that is not known is already unprepared.
+Unprepare removes the claim's board entries and ledgers, the CDI spec, the limits file, the reservation,
+the quota record and the checkpoint entry; a claim that is not known is already unprepared.
 
 Limits are written per physical device (``kubeletplugin.physical``): two partitions of one device in one
-claim are one limits line and one ledger record holding their sum. A live quota (``kubeletplugin.quota``)
-recorded for the claim is applied every time its files are written, so a re-prepare or a restart keeps it.
+claim are one limits line, one board entry and one claim ledger holding their sum. A live quota
+(``kubeletplugin.quota``) recorded for the claim is applied every time its files are written, so a
+re-prepare or a restart keeps it.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
     add("--plugin-dir", type=Path, default=None, help="default /var/lib/kubelet/plugins/<driver>")
     add("--cdi-dir", type=Path, default=Path("/var/run/cdi"))
     add("--state-dir", type=Path, default=Path("/var/lib/xpushare"), help="holds the checkpoint")
-    add("--run-dir", type=Path, default=Path("/var/run/xpushare"), help="holds limits files and ledgers")
+    add("--run-dir", type=Path, default=Path("/var/run/xpushare"),
+        help="holds limits files, boards and claim ledgers")
     add("--boot-id-path", type=Path, default=Path("/proc/sys/kernel/random/boot_id"))
     add("--device-root", type=Path, default=Path("/"), help="host prefix of device nodes")
     add("--driver-root", type=Path, default=Path("/"), help="host prefix of the vendor driver's files")

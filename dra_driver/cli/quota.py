@@ -1,10 +1,11 @@
 """``xpushare quota --claim UID [--memory 8Gi] [--cores 30]``: change a running claim's limits on the node.
 
 Runs on the node (in the plugin's pod: ``kubectl exec``), where the plugin's checkpoint and the device
-ledgers are. The new values are checked against what the claim was allocated (an error names the field
-and its allowed range), then written to the device ledgers, where every running process of the claim
-applies them within a second: memory at its next allocation (lowering below current usage refuses new
-allocations until usage drops; nothing is killed), the compute share at its next launch check. The
+boards are. The new values are checked against what the claim was allocated (an error names the field
+and its allowed range), then written to the claim's entry on each device's board, which every running
+process of the claim copies within a second: memory at its next allocation (lowering below current usage
+refuses new allocations until usage drops; nothing is killed), the compute share at its next launch
+check. The
 claim's read-only limits file is rewritten for containers started later. Without --memory or --cores,
 the current quota is shown.
 """
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add("--device", default=None, help="change one device of the claim only (name or UUID)")
     add("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="holds the plugin's checkpoint")
     add("--checkpoint-dir", type=Path, default=None, help="checkpoint directory (default STATE/checkpoint)")
-    add("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="holds limits files and ledgers")
+    add("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="holds limits files, boards and claim ledgers")
     parser.set_defaults(handler=run)
 
 

@@ -2,7 +2,7 @@
 produce samples at scrape time, rendered in the Prometheus text exposition format (version 0.0.4).
 
 Components record events here (prepare latency, errors, slice publishing); values that live elsewhere
-(the device ledgers the shims update) are read by a ``Collector`` when a scrape asks, never polled, so a
+(the claims' ledgers the shims update) are read by a ``Collector`` when a scrape asks, never polled, so a
 scrape always sees the current value and an idle node does no work. ``MetricsServer``
 (``dra_driver.core.metrics_server``) serves ``Registry.render()`` over HTTP. No client library is needed for
 this little, and the registry is an object passed around, so tests get their own.

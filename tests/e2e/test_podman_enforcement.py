@@ -1,5 +1,5 @@
 """End to end on the NVIDIA path: the shim enforces a claim's memory limit inside a real container that
-podman started from the claim's CDI spec, against the device ledger the node plugin created.
+podman started from the claim's CDI spec, against the claim's ledger the node plugin created.
 
 The fake host holds character devices (the major/minor of /dev/null) in place of the GPUs and their
 control nodes, and the fake ``libcuda.so.1`` where the NVIDIA driver keeps its libraries, so the spec
@@ -11,8 +11,9 @@ ledger and nothing of the other.
 Inside the container: allocations fit up to exactly the claim's limit and the next one fails with
 ``CUDA_ERROR_OUT_OF_MEMORY``; ``cuMemGetInfo``/``cuDeviceTotalMem`` report the limit; a second process of
 the same claim sees what the first one holds; the bytes of a process killed with SIGKILL come back (its
-pid lives in the container's namespace, not the host's). On the host afterwards: the plugin's ledger has
-the claim's peak at the limit and every byte back, and the fake device never held more than the limit.
+pid lives in the container's namespace, not the host's). On the host afterwards: the claim's ledger, as
+the plugin reads it, has the claim's peak at the limit and every byte back, and the fake device never
+held more than the limit.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The plugin's metrics endpoint as Prometheus sees it: a claim prepared through the kubelet's socket
 shows up in /metrics with its limit and share, the prepare histogram counts it, and what the shims write
-into the device ledger is read at scrape time."""
+into the claim's ledger is read at scrape time."""
 
 from __future__ import annotations
 

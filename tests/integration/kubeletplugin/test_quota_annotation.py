@@ -1,4 +1,4 @@
-"""The ``xpushare.io/quota`` annotation on a prepared claim reaches its ledger record and limits file within
+"""The ``xpushare.io/quota`` annotation on a prepared claim reaches its board entry and limits file within
 2 s, through the plugin's watch on the embedded API server; a bad value gets an Event and changes nothing."""
 
 from __future__ import annotations

@@ -99,6 +99,35 @@ def test_the_claimed_devices_are_mounted_read_only_and_only_the_claims_own_ledge
                                            f"{cdi.CONTAINER_DEVICES_DIR}/NPU-3/board")
 
 
+def test_each_claimed_device_gets_its_directory_read_only_and_the_claims_ledger_of_it_read_write(
+    tmp_path: Path,
+) -> None:
+    """Two devices: two read-only directories, two writable files, each the claim's own ledger of its
+    device; nothing above a device's directory (other devices, the limits of other claims) is mounted."""
+    layout = _layout(_ascend_root(tmp_path))
+    mounts = _spec_of(layout, (NPU3, NPU5))["containerEdits"]["mounts"]
+    ours = {m["containerPath"]: (m["hostPath"], m["options"]) for m in mounts
+            if m["containerPath"].startswith("/var/run/xpushare")}
+    assert ours == {
+        f"{cdi.CONTAINER_DEVICES_DIR}/NPU-3": (f"{tmp_path}/devices/NPU-3", list(cdi.READ_ONLY)),
+        f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-3": (f"{tmp_path}/devices/NPU-3/claims/{UID}", list(cdi.READ_WRITE)),
+        f"{cdi.CONTAINER_DEVICES_DIR}/NPU-5": (f"{tmp_path}/devices/NPU-5", list(cdi.READ_ONLY)),
+        f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-5": (f"{tmp_path}/devices/NPU-5/claims/{UID}", list(cdi.READ_WRITE)),
+    }
+    writable = sorted(m["hostPath"] for m in mounts if "rw" in m["options"])
+    assert writable == [f"{tmp_path}/devices/NPU-3/claims/{UID}", f"{tmp_path}/devices/NPU-5/claims/{UID}"]
+    assert _env(_spec_of(layout, (NPU3,)))["XPUSHARE_DEVICES_DIR"] == cdi.CONTAINER_DEVICES_DIR
+
+
+@pytest.mark.parametrize(("uuid", "uid"), [("../NPU-3", UID), ("NPU-3", "../../board"), ("a/b", UID)])
+def test_a_name_that_would_leave_the_devices_directory_never_becomes_a_mount(
+    tmp_path: Path, uuid: str, uid: str
+) -> None:
+    device = cdi.SpecDevice(name="x-npu-3", device_type="npu", index=0, minor=3, uuid=uuid)
+    with pytest.raises(ValueError, match="cannot be part of a file name"):
+        _spec_of(_layout(_ascend_root(tmp_path)), (device,), uid=uid)
+
+
 def test_nvidia_spec_mounts_only_the_driver_files_present(tmp_path: Path, schemas_dir: Path) -> None:
     libdir = tmp_path / "usr/lib/x86_64-linux-gnu"
     libdir.mkdir(parents=True)

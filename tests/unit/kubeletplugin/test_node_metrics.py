@@ -3,6 +3,7 @@ scrape-time collector joining the checkpoint (live quota included) with the clai
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -150,15 +151,50 @@ def test_a_quota_change_and_the_claims_usage_show_at_the_next_scrape(tmp_path: P
     assert exposition.value("xpushare_device_memory_used_bytes", device="npu-0", uuid="NPU-UUID-0") == GIB
 
 
-def test_a_damaged_claim_ledger_costs_only_its_usage_lines(tmp_path: Path) -> None:
+def _damage(path: Path, how: str) -> None:
+    """What can be in place of a claim's ledger: its tenant writes the file's bytes; the rest is a damaged
+    node (a stray directory, another claim's ledger under its name)."""
+    if how == "truncated":
+        path.write_bytes(b"")
+    elif how == "garbage":
+        path.write_bytes(b"\xa5" * 70000)
+    elif how == "short":
+        path.write_bytes(b"garbage")
+    elif how == "directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        path.unlink()
+        ClaimLedger.create(path, "someone-else", "NPU-UUID-0", 64 * GIB)
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "short", "directory", "another claim's"])
+def test_a_damaged_claim_ledger_costs_only_its_usage_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
     if not library_path().is_file():
         pytest.skip(f"shim library not built at {library_path()}: no device ledgers")
     preparer = _preparer(tmp_path, ledgers=True)
     assert isinstance(preparer.reader, Reader)
     key = preparer.reader.add(claim("hurt", results=[shared("npu-0", memory="16Gi", cores="50")]))
+    neighbour = preparer.reader.add(claim("fine", results=[shared("npu-0", memory="16Gi", cores="20")]))
     preparer.prepare(key)
-    preparer.paths.claim_ledger("NPU-UUID-0", key.uid).write_bytes(b"garbage")  # its tenant's doing
-    exposition = _scrape(preparer)
+    preparer.prepare(neighbour)
+    with ClaimLedger.open(preparer.paths.claim_ledger("NPU-UUID-0", neighbour.uid)) as ledger:
+        assert ledger.reserve(ledger.attach_process(), 3 * GIB, 16 * GIB)
+    _damage(preparer.paths.claim_ledger("NPU-UUID-0", key.uid), how)
+    with caplog.at_level(logging.DEBUG, logger="kubeletplugin.ledgers"):
+        exposition = _scrape(preparer)
+        _scrape(preparer)  # scraped again: the same damage is not warned about again
     labels = {"claim_uid": key.uid, "namespace": "default", "name": "hurt", "device": "npu-0"}
     assert exposition.value("xpushare_claim_memory_limit_bytes", **labels) == 16 * GIB
-    assert exposition.find("xpushare_claim_memory_used_bytes") == []
+    assert exposition.value("xpushare_claim_core_share_percent", **labels) == 50
+    assert [s.labels["name"] for s in exposition.find("xpushare_claim_memory_used_bytes")] == ["fine"]
+    npu_0 = {"device": "npu-0", "uuid": "NPU-UUID-0"}
+    assert exposition.value("xpushare_device_memory_used_bytes", **npu_0) == 3 * GIB  # the readable claims
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.getMessage(), getattr(r, "claim_uid", "")) for r in warnings] == [
+        ("claim ledger unreadable", key.uid)
+    ]
+    preparer.unprepare(key)  # and the claim still goes
+    assert preparer.store.get(key.uid) is None
