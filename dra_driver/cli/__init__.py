@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dra_driver.cli.controller",
     "dra_driver.cli.sim",
     "dra_driver.cli.quota",
+    "dra_driver.cli.status",
 )
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -33,6 +34,7 @@ from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
 from dra_driver.simulation.scheduler import SimScheduler
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.settings import PluginSettings
+from kubeletplugin.status import node_status, render_table
 from shim import library_path
 from shim.limits import read_limits_file
 
@@ -243,12 +245,20 @@ def enforce_memory(plugin: Plugin, claim: ClaimRef, work: Path, out: TextIO) -> 
 
 def split_compute(plugin: Plugin, tenants: list[ClaimRef], work: Path, out: TextIO) -> None:
     envs = [claim_environment(plugin, claim, work) for claim in tenants]
-    shares = workloads.split_shares(envs, seconds=2.0)
+    seen: list[str] = []
+
+    def status_while_running(epoch_ns: int) -> None:  # what `xpushare status` shows on the node meanwhile
+        time.sleep(max(0.0, (epoch_ns - time.monotonic_ns()) / 1e9 + 0.5))
+        seen.append(render_table(node_status(plugin.settings.paths, window=1.0)))
+
+    shares = workloads.split_shares(envs, seconds=2.0, during=status_while_running)
     heading(out, "compute shared by measured device time: both claims saturate the simulated H100")
     requested = {name: cores for name, _, _, cores in TENANTS}
     for claim, share in zip(tenants, shares, strict=True):
         asked = requested[claim.name.split("-accel-")[0]]
         print(f"  {claim.name}: requested {asked}%, got {share}% of the device", file=out)
+    heading(out, "xpushare status on the node while they ran (the node's files only, no API server)")
+    print("\n".join(seen), file=out)
 
 
 def enforce(plugin: Plugin, claims: list[ClaimRef], work: Path, mode: SliceMode, out: TextIO) -> None:

@@ -176,15 +176,18 @@ def window_busy_ns(stdout: str) -> list[int]:
     return values
 
 
-def split_shares(envs: Sequence[Mapping[str, str]], seconds: float = 2.0) -> list[float]:
+def split_shares(envs: Sequence[Mapping[str, str]], seconds: float = 2.0,
+                 during: Callable[[int], None] | None = None) -> list[float]:
     """Run one saturating tenant per environment on one fake CUDA device; the percent each got.
 
     The median over 1 s windows; with more than two windows the first (start-up) is left out.
+    ``during(epoch_ns)`` runs while they do (the tenants start at ``epoch_ns``).
     """
     epoch = time.monotonic_ns() + START_DELAY_NS
     commands = [(tenant_argv("cuda", epoch, seconds), env) for env in envs]
     shares = []
-    for code, out, err in run_together(commands, timeout_s=seconds + 60):
+    hook = None if during is None else (lambda: during(epoch))
+    for code, out, err in run_together(commands, timeout_s=seconds + 60, during=hook):
         if code != 0:
             raise XPUShareError(f"tenant failed ({code}): {err.strip()}")
         busy = [100.0 * ns / 1e9 for ns in window_busy_ns(out)]

@@ -105,5 +105,16 @@ def test_demo_two_tenants_split_compute_by_their_shares() -> None:
         assert abs(share - asked) <= 3.0, split
 
 
+def test_demo_ends_with_xpushare_status_showing_its_tenants_while_they_ran() -> None:
+    table = section(run_demo(), "xpushare status on the node while they ran")
+    rows = {name: (int(share), float(measured)) for name, share, measured in
+            re.findall(r"default/(\w+)-accel-\w+\s+gpu-0\s+\S+\s+\S+\s+\S+\s+(\d+)%\s+([\d.]+)%", table)}
+    assert set(rows) == {"inference", "batch"}, table
+    for share, measured in rows.values():
+        assert abs(measured - share) <= 5.0, table  # one 1 s window on a shared machine
+    assert "notebook" in table
+    assert "trainer" in table
+
+
 def test_demo_unprepares_everything_it_prepared() -> None:
     assert "claims unprepared (0 errors, 0 CDI specs left)" in run_demo()
