@@ -122,6 +122,7 @@ class ClaimSpec:
     devices: tuple[SpecDevice, ...]
     limits_path: Path
     extra_env: tuple[str, ...] = field(default=())
+    ledgers: bool = True  # mount the devices' directories and the claim's ledgers (False: none exist)
 
 
 def spec_device_name(claim_uid: str, device_name: str, ordinal: int = 0) -> str:
@@ -215,7 +216,7 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
     mounts.append(_bind(claim.limits_path, CONTAINER_LIMITS_PATH))
     # Only this claim's devices: a tenant never sees another device's accounting. Everything shared with
     # the device's other claims is read-only; its own ledger is the one file it can write.
-    for uuid in sorted({d.uuid for d in claim.devices}):
+    for uuid in sorted({d.uuid for d in claim.devices} if claim.ledgers else ()):
         device_dir = device_dir_path(layout.devices_dir, uuid)  # a name that cannot leave the directory
         ledger, _board = container_files(uuid)
         mounts.append(_bind(device_dir, f"{CONTAINER_DEVICES_DIR}/{uuid}", READ_ONLY))

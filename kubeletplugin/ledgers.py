@@ -81,6 +81,10 @@ class Ledgers:
         ClaimLedger.create(path, claim_uid, limit.uuid, limit.memory_bytes, limit.core_percent,
                            priority=limit.priority, policy=limit.policy, scratch=self.paths.devices_dir)
 
+    def enabled(self) -> bool:
+        """Whether boards and ledgers are kept (the shim library is there to keep them)."""
+        return self._usable()
+
     def _usable(self) -> bool:
         if not self._enabled:
             return False

@@ -240,14 +240,16 @@ class ClaimPreparer:
     def write_files(self, claim: PreparedClaim) -> None:
         """Write the limits file, then the CDI spec that mounts it (the spec last: it makes it usable).
 
-        One limits line, one board entry and one claim ledger per physical device, with the claim's recorded
-        live quota
-        applied (the allocation is then written as ``memory-max``/``cores-max``).
+        One limits line, one board entry and one claim ledger per physical device, with the claim's
+        recorded live quota applied (the allocation is then written as ``memory-max``/``cores-max``).
+        Without ledgers (no shim library) neither the limits file nor the spec names them, so the
+        container starts and each of its processes limits itself alone.
         """
         limits = claim_limits(claim.devices, self.quota(claim.uid))
-        files = cdi.container_files if self.ledgers is not None else None
+        ledgers = self.ledgers is not None and self.ledgers.enabled()
+        files = cdi.container_files if ledgers else None
         path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits, files)
-        if self.ledgers is not None:
+        if self.ledgers is not None and ledgers:
             self.ledgers.register(claim.uid, limits)
         names = cdi_names(claim.uid, (d.device for d in claim.devices))
         spec_devices = tuple(
@@ -261,7 +263,7 @@ class ClaimPreparer:
             for d, name in zip(claim.devices, names, strict=True)
         )
         with _tracer.start_as_current_span("cdi.write_spec") as span:
-            spec = cdi.build_spec(self.layout, cdi.ClaimSpec(claim.uid, spec_devices, path))
+            spec = cdi.build_spec(self.layout, cdi.ClaimSpec(claim.uid, spec_devices, path, ledgers=ledgers))
             span.set_attribute("xpushare.cdi.version", spec["cdiVersion"])
             cdi.write_spec(self.paths.cdi_dir, claim.uid, spec)
 

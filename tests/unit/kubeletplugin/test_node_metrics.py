@@ -3,6 +3,7 @@ scrape-time collector joining the checkpoint (live quota included) with the clai
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from kubeletplugin.server import DraService
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim import library_path
 from shim.ledger import ClaimLedger
+from shim.limits import read_limits_file
 from tests.support.plugin_claims import NODE, claim, npu, shared
 from tests.support.prometheus import Exposition, parse
 
@@ -198,3 +200,18 @@ def test_a_damaged_claim_ledger_costs_only_its_usage_lines(
     ]
     preparer.unprepare(key)  # and the claim still goes
     assert preparer.store.get(key.uid) is None
+
+
+def test_without_ledgers_neither_the_limits_file_nor_the_spec_names_them(tmp_path: Path) -> None:
+    """No shim library, no boards or ledgers: a mount of a ledger that does not exist would stop the
+    container from starting, so the spec mounts none and each process limits itself alone."""
+    preparer = _preparer(tmp_path, ledgers=False)
+    assert isinstance(preparer.reader, Reader)
+    key = preparer.reader.add(claim("plain", results=[shared("npu-0", memory="8Gi")]))
+    preparer.prepare(key)
+    (line,) = read_limits_file(preparer.paths.limits_file(key.uid)).devices
+    assert (line.ledger_path, line.board_path) == ("", "")
+    spec = json.loads(cdi.spec_path(preparer.paths.cdi_dir, key.uid).read_text())
+    paths = [m["containerPath"] for m in spec["containerEdits"]["mounts"]]
+    assert not [p for p in paths if p.startswith(("/var/run/xpushare/devices", "/var/run/xpushare/claims"))]
+    assert not preparer.paths.devices_dir.exists()
