@@ -194,6 +194,8 @@ CLAIM_FAMILIES: dict[str, tuple[str, str]] = {
     "xpushare_claim_compute_seconds_total": ("counter", "Device time charged to the claim"),
     "xpushare_claim_throttled_seconds_total": (
         "counter", "Time the claim's launches waited because it was over its compute share"),
+    "xpushare_claim_memory_refusals_total": (
+        "counter", "Device allocations of the claim refused at its memory limit"),
 }
 
 
@@ -215,4 +217,5 @@ def _claim_values(
         "xpushare_claim_processes": record.nprocs,
         "xpushare_claim_compute_seconds_total": record.used_ns / 1e9,
         "xpushare_claim_throttled_seconds_total": record.throttled_ns / 1e9,
+        "xpushare_claim_memory_refusals_total": record.refused_allocs,
     }

@@ -41,6 +41,7 @@ class ClaimStatus:
     memory_used_bytes: int | None = None  # None: its ledger could not be read
     memory_peak_bytes: int | None = None
     processes: int | None = None
+    refused: int | None = None  # allocations refused at the memory limit so far
     measured_percent: float | None = None  # device time charged over the window, percent of the window
     throttled_percent: float | None = None  # time its launches waited over the window, percent
 
@@ -124,6 +125,7 @@ def node_status(
                 memory_used_bytes=now.used_bytes if now else None,
                 memory_peak_bytes=now.peak_bytes if now else None,
                 processes=now.nprocs if now else None,
+                refused=now.refused_allocs if now else None,
                 measured_percent=_percent(first.get((uid, limit.uuid)), now, "used_ns", seconds)
                 if window > 0 else None,
                 throttled_percent=_percent(first.get((uid, limit.uuid)), now, "throttled_ns", seconds)
@@ -164,12 +166,14 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-COLUMNS = ("CLAIM", "DEVICE", "USED", "LIMIT", "PEAK", "SHARE", "MEASURED", "THROTTLED", "PRIORITY", "PROCS")
+COLUMNS = ("CLAIM", "DEVICE", "USED", "LIMIT", "PEAK", "REFUSED", "SHARE", "MEASURED", "THROTTLED",
+           "PRIORITY", "PROCS")
 
 
 def _row(c: ClaimStatus) -> tuple[str, ...]:
     return (f"{c.namespace}/{c.name}", c.device, _mib(c.memory_used_bytes), _mib(c.memory_limit_bytes),
-            _mib(c.memory_peak_bytes), f"{c.core_percent}%", _pct(c.measured_percent),
+            _mib(c.memory_peak_bytes), "-" if c.refused is None else str(c.refused), f"{c.core_percent}%",
+            _pct(c.measured_percent),
             _pct(c.throttled_percent), f"{c.priority}/{c.policy}",
             "-" if c.processes is None else str(c.processes))
 

@@ -103,6 +103,8 @@ class ClaimUsage:
     launch_ns: int = 0
     attributed_ns: int = 0
     unpublished_ns: int = 0
+    refused_allocs: int = 0  # allocations refused at the memory limit
+    refused_bytes: int = 0
 
 
 def _usage(ffi: Any, head: Any) -> ClaimUsage:
@@ -111,6 +113,7 @@ def _usage(ffi: Any, head: Any) -> ClaimUsage:
         _text(ffi, head.key), _text(ffi, head.uuid), c.limit_bytes, c.used_bytes, c.peak_bytes, c.nprocs,
         c.core_percent, _PRIORITIES[c.priority % 3], _POLICIES[c.policy % 2], c.used_ns, c.throttled_ns,
         c.tokens_ns, c.npending, head.reclaimed_bytes, c.launch_ns, c.attributed_ns, c.unpublished_ns,
+        c.refused_allocs, c.refused_bytes,
     )
 
 

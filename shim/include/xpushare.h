@@ -118,6 +118,8 @@ struct xpushare_claim {
     uint64_t attributed_ns;  /* device time up to here is charged to it (CLOCK_MONOTONIC) */
     uint64_t unpublished_ns; /* record time of its processes' oldest event not yet charged, 0 if none */
     uint64_t board_generation; /* the board's generation its limits were copied at */
+    uint64_t refused_allocs; /* allocations refused at the memory limit */
+    uint64_t refused_bytes;  /* and the bytes they asked for */
 };
 
 /* What peers and the node plugin read of a claim ledger: one pread of the file's first bytes. */

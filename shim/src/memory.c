@@ -236,6 +236,10 @@ static int reserve(struct xps_dev *d, uint64_t bytes) {
     int rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, ceiling);
     if (rc == -ENOMEM && maybe_reclaim(d, RECLAIM_ON_FAIL_NS) > 0)
         rc = xpushare_ledger_reserve(d->ledger, d->proc, bytes, ceiling);
+    if (rc == -ENOMEM) { /* counted for the claim's operators: "why did my job run out of memory?" */
+        __atomic_add_fetch(&d->ledger->head.claim.refused_allocs, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&d->ledger->head.claim.refused_bytes, bytes, __ATOMIC_RELAXED);
+    }
     return rc == 0 ? 1 : -1;
 }
 

@@ -23,7 +23,9 @@ def test_allocation_past_the_limit_fails_and_leaves_usage_unchanged(setup: ShimS
     assert result.value("info", "total") == 10 * MIB
     # The failed request never reached the device and never stayed in the ledger.
     assert setup.cuda_state.peak() == 6 * MIB
-    assert claim_usage(setup.ledger_path()).peak_bytes == 6 * MIB
+    usage = claim_usage(setup.ledger_path())
+    assert usage.peak_bytes == 6 * MIB
+    assert (usage.refused_allocs, usage.refused_bytes) == (1, 6 * MIB)  # for the claim's operators
 
 
 def test_frees_return_exactly_what_was_charged(setup: ShimSetup, cuda_client: Path) -> None:

@@ -150,6 +150,7 @@ def test_a_quota_change_and_the_claims_usage_show_at_the_next_scrape(tmp_path: P
     assert exposition.value("xpushare_claim_core_share_percent", **labels) == 20
     assert exposition.value("xpushare_claim_memory_used_bytes", **labels) == GIB
     assert exposition.value("xpushare_claim_processes", **labels) == 1
+    assert exposition.value("xpushare_claim_memory_refusals_total", **labels) == 0
     assert exposition.value("xpushare_device_memory_used_bytes", device="npu-0", uuid="NPU-UUID-0") == GIB
 
 
