@@ -1,12 +1,16 @@
 """Shim overhead on the fake CUDA driver, with and without the shim in the same run.
 
 Measures, as medians over batches: the added cost of a kernel launch (function pointer from
-cuGetProcAddress, as PyTorch calls it) with no shim, with the claim's whole device (cores=100) and with
-compute control limiting it (cores=50); of an allocation+free pair under a memory limit; a launch-bound
-run (each launch costs the host 2 us, as a real driver's does; kernels of 1 us) as launches per second;
-and the wall time of 256 processes starting together, each initialising and joining the device's ledger
-with one allocation. Targets: launch +15 ns (memory limits), +100 ns with compute control (issue: < 1 us),
-< 1 % on the launch-bound run, allocation < 2 us added, 256 processes < 1 s.
+cuGetProcAddress, as PyTorch calls it) with no shim, with the claim's whole device (cores=100), with
+compute control limiting it (cores=50), and the same beside three other claims on the device's board,
+idle, then busy (each with a live process that has work on the device: the launch checks then read
+their ledgers' heads and test that their processes live); of an allocation+free pair under a memory
+limit; a launch-bound run (each launch costs the host 2 us, as a real driver's does; kernels of 1 us) as
+launches per second; and the wall time of 256 processes starting together, each initialising and
+joining its claim's ledger with one allocation. Every device is laid out as the node plugin lays it out
+(board, claim ledgers, limits files naming both). Targets: launch +15 ns (memory limits), +100 ns with
+compute control (issue: < 1 us), < 1 % on the launch-bound run, allocation < 2 us added, 256 processes
+< 1 s.
 
     python benchmarks/shim_bench.py [--launches N] [--allocs N] [--processes N]
 """
@@ -14,16 +18,21 @@ with one allocation. Targets: launch +15 ns (memory limits), +100 ns with comput
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.shimlib import ShimSetup, build_program
+from shim import LIBRARY_ENV
+from shim.ledger import ClaimLedger
+from tests.support.shimlib import ShimSetup, build_program, build_shim
 
 MIB = 1 << 20
 BATCHES = 15
@@ -62,23 +71,36 @@ def _launch_bound(setups: dict[str, ShimSetup], client: Path, launches: int,
     return statistics.median(samples["base"]), statistics.median(samples["half"])
 
 
-def _setups(scratch: Path) -> dict[str, ShimSetup]:
+PEERS = ("peer-1", "peer-2", "peer-3")
+
+
+@contextlib.contextmanager
+def _setups(scratch: Path) -> Iterator[dict[str, ShimSetup]]:
     setups = {}
-    for name, preload, cores in (("base", False, 100), ("whole", True, 100), ("half", True, 50)):
+    for name, preload, cores in (("base", False, 100), ("whole", True, 100), ("half", True, 50),
+                                 ("idle", True, 50), ("busy", True, 50)):
         setup = ShimSetup(scratch / name, preload=preload)
         setup.root.mkdir()
-        setup.add_device(0, 512 * MIB, cores=cores)
+        device = setup.add_device(0, 512 * MIB, cores=cores)
+        if name in ("idle", "busy"):
+            for peer in PEERS:
+                setup.device_dir(device.uuid).prepare(peer, 512 * MIB, 50 // len(PEERS))
         setups[name] = setup
-    return setups
+    with contextlib.ExitStack() as live:
+        for peer in PEERS:  # a live process of each busy peer, with work on the device
+            path = setups["busy"].device_dir("GPU-0000").ledger(peer)
+            ledger = live.enter_context(ClaimLedger.open(path, peer, "GPU-0000"))
+            ledger.set_pending(ledger.attach_process(), True)
+        yield setups
 
 
 def run(launches: int, allocs: int, processes: int) -> list[tuple[str, float, float, str]]:
     client = build_program("cuda_client")
     rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        setups = _setups(Path(scratch))
+    with tempfile.TemporaryDirectory() as scratch, _setups(Path(scratch)) as setups:
         base = _median_ns(setups["base"], client, "benchlaunch", launches)
-        for name, label in (("whole", "launch, cores=100"), ("half", "launch, cores=50")):
+        for name, label in (("whole", "launch, cores=100"), ("half", "launch, cores=50"),
+                            ("idle", "launch, 3 idle peers"), ("busy", "launch, 3 busy peers")):
             rows.append((label, base, _median_ns(setups[name], client, "benchlaunch", launches), "ns"))
         base, shim = _launch_bound(setups, client, launches // 20)
         rows.append(("launch-bound, cores=50", 1e9 / base, 1e9 / shim, "/s"))
@@ -95,6 +117,7 @@ def main() -> None:
     parser.add_argument("--allocs", type=int, default=20_000)
     parser.add_argument("--processes", type=int, default=256)
     args = parser.parse_args()
+    os.environ.setdefault(LIBRARY_ENV, str(build_shim()))  # the ledgers are made by the library preloaded
     print(f"{'what':<26}{'no shim':>15}{'shim':>15}{'added':>15}")
     for name, base, shim, unit in run(args.launches, args.allocs, args.processes):
         added = f"{100 * (shim - base) / base:+.2f} %" if unit == "/s" else f"{shim - base:.3f}{unit}"
