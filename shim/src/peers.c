@@ -32,8 +32,10 @@ struct peer {
     int fd;                      /* its ledger, opened read-only; -1 when it cannot be opened */
     uint32_t priority;           /* the board's, never its own file's */
     int reopen;                  /* unreadable or idle at the last read: its path may name another file */
+    int alive;                   /* whether one of its processes held a liveness lock at the last test */
     uint64_t opened_ns;          /* when its path was last opened, 0 never */
-    uint64_t alive_ns;           /* when one of its processes was last seen alive, 0 not since */
+    uint64_t tested_ns;          /* when its liveness was last tested, 0 not since it was opened */
+    uint64_t tested_generation;  /* its ledger's generation then (found dead: tested again once it moves) */
     char key[XPUSHARE_KEY_LEN];
 };
 
@@ -125,7 +127,7 @@ static int read_peer(struct peer *p, const char *board_path, uint64_t now, struc
             close(p->fd);
         p->fd = open_peer(board_path, p->key);
         p->opened_ns = now;
-        p->alive_ns = 0;
+        p->tested_ns = 0;
     }
     p->reopen = 1;
     if (p->fd < 0 || xpushare_ledger_read_head(p->fd, head) != 0 ||
@@ -133,13 +135,15 @@ static int read_peer(struct peer *p, const char *board_path, uint64_t now, struc
         return 0; /* no file, another layout, cut short, another claim's */
     if (head->claim.npending == 0 && head->claim.unpublished_ns == 0)
         return 1; /* idle: nothing to trust but timestamps, which are clamped */
-    if (due(p->alive_ns, now)) {
-        if (!any_alive(p->fd)) {
-            p->alive_ns = 0;
-            return 0; /* its work died with its processes */
-        }
-        p->alive_ns = now;
+    /* Alive: tested again every PEER_RECHECK_NS. Dead: until its ledger changes (a new process joins
+     * under the lock, which moves the generation) or its path is opened again. */
+    if (p->tested_ns == 0 || (p->alive ? due(p->tested_ns, now) : head->generation != p->tested_generation)) {
+        p->alive = any_alive(p->fd);
+        p->tested_ns = now;
+        p->tested_generation = head->generation;
     }
+    if (!p->alive)
+        return 0; /* its work died with its processes */
     p->reopen = 0;
     return 1;
 }
