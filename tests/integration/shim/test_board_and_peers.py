@@ -218,3 +218,19 @@ def test_a_peer_ledger_replaced_in_place_is_followed(tmp_path: Path) -> None:
         ClaimLedger.create(path, "b", group.uuid, B.memory, B.cores)
 
     _expect_30_70(_staggered(group, replace))
+
+
+def test_a_peer_killed_with_work_queued_and_started_again_counts_as_busy_again(tmp_path: Path) -> None:
+    group = TenantGroup(tmp_path)
+    group.write_limits(A)
+    group.write_limits(B)
+
+    def kill_b() -> None:  # a process of b with work on the device, killed: b looks dead to a
+        victim = subprocess.Popen(tenant_argv("cuda", time.monotonic_ns(), 60), env=group.env("b"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+        assert read_claim_usage(group.ledger_path("b")).npending > 0
+
+    _expect_30_70(_staggered(group, kill_b))  # b's next process, 0.2 s later, gets its 70 % again
