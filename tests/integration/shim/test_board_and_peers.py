@@ -14,6 +14,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -220,17 +221,31 @@ def test_a_peer_ledger_replaced_in_place_is_followed(tmp_path: Path) -> None:
     _expect_30_70(_staggered(group, replace))
 
 
+BUSY_PROCESS = """
+import sys, time
+from pathlib import Path
+from shim.ledger import ClaimLedger
+ledger = ClaimLedger.open(Path(sys.argv[1]), sys.argv[2], sys.argv[3])
+ledger.set_pending(ledger.attach_process(), True)
+print("busy", flush=True)
+time.sleep(60)
+"""
+REPO = Path(__file__).resolve().parents[3]
+
+
 def test_a_peer_killed_with_work_queued_and_started_again_counts_as_busy_again(tmp_path: Path) -> None:
     group = TenantGroup(tmp_path)
     group.write_limits(A)
     group.write_limits(B)
 
     def kill_b() -> None:  # a process of b with work on the device, killed: b looks dead to a
-        victim = subprocess.Popen(tenant_argv("cuda", time.monotonic_ns(), 60), env=group.env("b"),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.3)
+        victim = subprocess.Popen([sys.executable, "-c", BUSY_PROCESS, str(group.ledger_path("b")), "b",
+                                   group.uuid], env={**os.environ, "PYTHONPATH": str(REPO)},
+                                  stdout=subprocess.PIPE, text=True)
+        assert victim.stdout is not None
+        assert victim.stdout.readline().strip() == "busy"
         os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(timeout=10)
-        assert read_claim_usage(group.ledger_path("b")).npending > 0
+        victim.communicate(timeout=10)
+        assert read_claim_usage(group.ledger_path("b")).npending == 1
 
     _expect_30_70(_staggered(group, kill_b))  # b's next process, 0.2 s later, gets its 70 % again
