@@ -2,15 +2,16 @@
 
 Measures, as medians over batches: the added cost of a kernel launch (function pointer from
 cuGetProcAddress, as PyTorch calls it) with no shim, with the claim's whole device (cores=100), with
-compute control limiting it (cores=50), and the same beside three other claims on the device's board,
-idle, then busy (each with a live process that has work on the device: the launch checks then read
-their ledgers' heads and test that their processes live); of an allocation+free pair under a memory
-limit; a launch-bound run (each launch costs the host 2 us, as a real driver's does; kernels of 1 us) as
-launches per second; and the wall time of 256 processes starting together, each initialising and
-joining its claim's ledger with one allocation. Every device is laid out as the node plugin lays it out
-(board, claim ledgers, limits files naming both). Targets: launch +15 ns (memory limits), +100 ns with
-compute control (issue: < 1 us), < 1 % on the launch-bound run, allocation < 2 us added, 256 processes
-< 1 s.
+compute control limiting it (cores=50), and beside three other claims on the device's board: idle
+(cores=50, borrowing the idle device), and busy (each with a live process that has work on the device;
+the launch checks then read their ledgers' heads and test that their processes live; cores=100, so
+that the row measures the checks, not the claim waiting for its share); of an allocation+free pair
+under a memory limit; a launch-bound run (each launch costs the host 2 us, as a real driver's does;
+kernels of 1 us) as launches per second; and the wall time of 256 processes starting together, each
+initialising and joining its claim's ledger with one allocation. Every device is laid out as the node
+plugin lays it out (board, claim ledgers, limits files naming both). Targets: launch +15 ns (memory
+limits), +100 ns with compute control (issue: < 1 us), < 1 % on the launch-bound run, allocation < 2 us
+added, 256 processes < 1 s.
 
     python benchmarks/shim_bench.py [--launches N] [--allocs N] [--processes N]
 """
@@ -78,7 +79,7 @@ PEERS = ("peer-1", "peer-2", "peer-3")
 def _setups(scratch: Path) -> Iterator[dict[str, ShimSetup]]:
     setups = {}
     for name, preload, cores in (("base", False, 100), ("whole", True, 100), ("half", True, 50),
-                                 ("idle", True, 50), ("busy", True, 50)):
+                                 ("idle", True, 50), ("busy", True, 100)):
         setup = ShimSetup(scratch / name, preload=preload)
         setup.root.mkdir()
         device = setup.add_device(0, 512 * MIB, cores=cores)
@@ -100,7 +101,8 @@ def run(launches: int, allocs: int, processes: int) -> list[tuple[str, float, fl
     with tempfile.TemporaryDirectory() as scratch, _setups(Path(scratch)) as setups:
         base = _median_ns(setups["base"], client, "benchlaunch", launches)
         for name, label in (("whole", "launch, cores=100"), ("half", "launch, cores=50"),
-                            ("idle", "launch, 3 idle peers"), ("busy", "launch, 3 busy peers")):
+                            ("idle", "launch, cores=50, 3 idle peers"),
+                            ("busy", "launch, cores=100, 3 busy")):
             rows.append((label, base, _median_ns(setups[name], client, "benchlaunch", launches), "ns"))
         base, shim = _launch_bound(setups, client, launches // 20)
         rows.append(("launch-bound, cores=50", 1e9 / base, 1e9 / shim, "/s"))
@@ -118,10 +120,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=256)
     args = parser.parse_args()
     os.environ.setdefault(LIBRARY_ENV, str(build_shim()))  # the ledgers are made by the library preloaded
-    print(f"{'what':<26}{'no shim':>15}{'shim':>15}{'added':>15}")
+    print(f"{'what':<32}{'no shim':>15}{'shim':>15}{'added':>15}")
     for name, base, shim, unit in run(args.launches, args.allocs, args.processes):
         added = f"{100 * (shim - base) / base:+.2f} %" if unit == "/s" else f"{shim - base:.3f}{unit}"
-        print(f"{name:<26}{base:>12.3f}{unit:>3}{shim:>12.3f}{unit:>3}{added:>15}")
+        print(f"{name:<32}{base:>12.3f}{unit:>3}{shim:>12.3f}{unit:>3}{added:>15}")
 
 
 if __name__ == "__main__":
