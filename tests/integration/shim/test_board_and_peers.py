@@ -203,7 +203,11 @@ def test_a_peer_ledger_created_after_its_board_entry_is_followed(tmp_path: Path)
     group.write_limits(B)
     path = group.ledger_path("b")
     path.unlink()
-    _expect_30_70(_staggered(group, lambda: ClaimLedger.create(path, "b", group.uuid, B.memory, B.cores)))
+
+    def create() -> None:  # as the plugin does, a moment after the board entry
+        ClaimLedger.create(path, "b", group.uuid, B.memory, B.cores)
+
+    _expect_30_70(_staggered(group, create))
 
 
 def test_a_peer_ledger_replaced_in_place_is_followed(tmp_path: Path) -> None:
