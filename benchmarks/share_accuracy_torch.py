@@ -67,7 +67,7 @@ class TorchRow:
 
 
 class Bench:
-    """One GPU, one shim, one workload; a fresh run directory (board, ledgers, limits files) per run."""
+    """One GPU, one shim, one workload; a fresh run directory (board, claim ledgers, limits files) per run."""
 
     def __init__(self, gpu: Gpu, shim: Path, seconds: float, work: Workload) -> None:
         self.gpu, self.shim, self.seconds, self.work = gpu, shim, seconds, work

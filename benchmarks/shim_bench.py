@@ -2,13 +2,16 @@
 
 Measures, as medians over batches: the added cost of a kernel launch (function pointer from
 cuGetProcAddress, as PyTorch calls it) with no shim, with the claim's whole device (cores=100), with
-compute control limiting it (cores=50), and the same laid out as the plugin does beside three idle
-claims on the device's board (the launch checks then read the peers' ledger heads); of an
-allocation+free pair under a memory limit; a launch-bound run (each launch costs the host 2 us, as a
-real driver's does; kernels of 1 us) as launches per second; and the wall time of 256 processes
-starting together, each initialising and joining its claim's ledger
-with one allocation. Targets: launch +15 ns (memory limits), +100 ns with compute control (issue: < 1 us),
-< 1 % on the launch-bound run, allocation < 2 us added, 256 processes < 1 s.
+compute control limiting it (cores=50), and beside three other claims on the device's board: idle
+(cores=50, borrowing the idle device), and busy (each with a live process that has work on the device;
+the launch checks then read their ledgers' heads and test that their processes live; cores=100, so
+that the row measures the checks, not the claim waiting for its share); of an allocation+free pair
+under a memory limit; a launch-bound run (each launch costs the host 2 us, as a real driver's does;
+kernels of 1 us) as launches per second; and the wall time of 256 processes starting together, each
+initialising and joining its claim's ledger with one allocation. Every device is laid out as the node
+plugin lays it out (board, claim ledgers, limits files naming both). Targets: launch +15 ns (memory
+limits), +100 ns with compute control (issue: < 1 us), < 1 % on the launch-bound run, allocation < 2 us
+added, 256 processes < 1 s.
 
     python benchmarks/shim_bench.py [--launches N] [--allocs N] [--processes N]
 """
@@ -16,17 +19,21 @@ with one allocation. Targets: launch +15 ns (memory limits), +100 ns with comput
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shim.limits import write_limits_file
-from tests.support.shimlib import DeviceDir, ShimSetup, build_program
+from shim import LIBRARY_ENV
+from shim.ledger import ClaimLedger
+from tests.support.shimlib import ShimSetup, build_program, build_shim
 
 MIB = 1 << 20
 BATCHES = 15
@@ -65,34 +72,37 @@ def _launch_bound(setups: dict[str, ShimSetup], client: Path, launches: int,
     return statistics.median(samples["base"]), statistics.median(samples["half"])
 
 
-def _setups(scratch: Path) -> dict[str, ShimSetup]:
+PEERS = ("peer-1", "peer-2", "peer-3")
+
+
+@contextlib.contextmanager
+def _setups(scratch: Path) -> Iterator[dict[str, ShimSetup]]:
     setups = {}
-    for name, preload, cores in (("base", False, 100), ("whole", True, 100), ("half", True, 50)):
+    for name, preload, cores in (("base", False, 100), ("whole", True, 100), ("half", True, 50),
+                                 ("idle", True, 50), ("busy", True, 100)):
         setup = ShimSetup(scratch / name, preload=preload)
         setup.root.mkdir()
-        setup.add_device(0, 512 * MIB, cores=cores)
+        device = setup.add_device(0, 512 * MIB, cores=cores)
+        if name in ("idle", "busy"):
+            for peer in PEERS:
+                setup.device_dir(device.uuid).prepare(peer, 512 * MIB, 50 // len(PEERS))
         setups[name] = setup
-    # Laid out as the plugin does, with three idle claims beside it on the board: the launch checks read
-    # the board's generation and the peers' ledger heads.
-    device = DeviceDir(scratch / "device", "GPU-0000")
-    for claim in ("claim-a", "peer-1", "peer-2", "peer-3"):
-        device.prepare(claim, 512 * MIB, 25 if claim != "claim-a" else 50)
-    setup = ShimSetup(scratch / "peers")
-    setup.root.mkdir()
-    setup.limits.append(device.limits("claim-a", 0, 512 * MIB, 50))
-    write_limits_file(setup.limits_file, setup.claim, setup.limits)
-    setups["peers"] = setup
-    return setups
+    with contextlib.ExitStack() as live:
+        for peer in PEERS:  # a live process of each busy peer, with work on the device
+            path = setups["busy"].device_dir("GPU-0000").ledger(peer)
+            ledger = live.enter_context(ClaimLedger.open(path, peer, "GPU-0000"))
+            ledger.set_pending(ledger.attach_process(), True)
+        yield setups
 
 
 def run(launches: int, allocs: int, processes: int) -> list[tuple[str, float, float, str]]:
     client = build_program("cuda_client")
     rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        setups = _setups(Path(scratch))
+    with tempfile.TemporaryDirectory() as scratch, _setups(Path(scratch)) as setups:
         base = _median_ns(setups["base"], client, "benchlaunch", launches)
         for name, label in (("whole", "launch, cores=100"), ("half", "launch, cores=50"),
-                            ("peers", "launch, cores=50, 3 peers")):
+                            ("idle", "launch, cores=50, 3 idle peers"),
+                            ("busy", "launch, cores=100, 3 busy")):
             rows.append((label, base, _median_ns(setups[name], client, "benchlaunch", launches), "ns"))
         base, shim = _launch_bound(setups, client, launches // 20)
         rows.append(("launch-bound, cores=50", 1e9 / base, 1e9 / shim, "/s"))
@@ -109,10 +119,11 @@ def main() -> None:
     parser.add_argument("--allocs", type=int, default=20_000)
     parser.add_argument("--processes", type=int, default=256)
     args = parser.parse_args()
-    print(f"{'what':<26}{'no shim':>15}{'shim':>15}{'added':>15}")
+    os.environ.setdefault(LIBRARY_ENV, str(build_shim()))  # the ledgers are made by the library preloaded
+    print(f"{'what':<32}{'no shim':>15}{'shim':>15}{'added':>15}")
     for name, base, shim, unit in run(args.launches, args.allocs, args.processes):
         added = f"{100 * (shim - base) / base:+.2f} %" if unit == "/s" else f"{shim - base:.3f}{unit}"
-        print(f"{name:<26}{base:>12.3f}{unit:>3}{shim:>12.3f}{unit:>3}{added:>15}")
+        print(f"{name:<32}{base:>12.3f}{unit:>3}{shim:>12.3f}{unit:>3}{added:>15}")
 
 
 if __name__ == "__main__":

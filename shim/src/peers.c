@@ -9,7 +9,13 @@
  *
  * A peer's ledger is read with one pread of its head through a descriptor kept open per board entry:
  * never mapped (a truncate cannot fault this process), never locked (a held lock cannot stall it), and a
- * head of another layout, of another claim or cut short counts as an idle peer. Called with the
+ * head of another layout, of another claim or cut short counts as an idle peer. So does a claim whose
+ * head says it has work on the device while none of its processes is alive (all killed with work
+ * queued: only the claim's own processes could clean its ledger up), told by its processes' liveness
+ * locks (one F_OFD_GETLK over them all). The path is opened again, at most every PEER_RECHECK_NS, while
+ * a peer cannot be read or looks idle: the plugin creates a claim's ledger just after its board entry,
+ * and replaces (new file, same board entry) a ledger that was damaged or left by an unprepared claim of
+ * the same UID, so the descriptor opened first may name no file, or an old one. Called with the
  * device's compute mutex held (compute.c), which serialises the refreshes of one device.
  */
 #define _GNU_SOURCE
@@ -20,9 +26,16 @@
 
 #include "internal.h"
 
+#define PEER_RECHECK_NS 50000000ull /* a peer's path reopened, or its liveness tested, at most this often */
+
 struct peer {
     int fd;                      /* its ledger, opened read-only; -1 when it cannot be opened */
     uint32_t priority;           /* the board's, never its own file's */
+    int reopen;                  /* unreadable or idle at the last read: its path may name another file */
+    int alive;                   /* whether one of its processes held a liveness lock at the last test */
+    uint64_t opened_ns;          /* when its path was last opened, 0 never */
+    uint64_t tested_ns;          /* when its liveness was last tested, 0 not since it was opened */
+    uint64_t tested_generation;  /* its ledger's generation then (found dead: tested again once it moves) */
     char key[XPUSHARE_KEY_LEN];
 };
 
@@ -62,31 +75,29 @@ static struct peer *find_peer(struct peer *peers, int n, const char *key) {
     return NULL;
 }
 
-/* The board's other claims, keeping the descriptors of those already open; 0, or -EAGAIN mid-write. */
-static int rebuild(struct peer_cache *cache, const struct xpushare_board *board, const char *board_path,
-                   const char *own_key) {
+/* The board's other claims, keeping what is known of those already listed; 0, or -EAGAIN mid-write. New
+ * peers are opened by the next read of the heads, which follows every rebuild. */
+static int rebuild(struct peer_cache *cache, const struct xpushare_board *board, const char *own_key) {
     struct peer next[XPUSHARE_MAX_CLAIMS];
     int n = 0;
     for (int i = 0; i < XPUSHARE_MAX_CLAIMS; i++) {
         struct xpushare_board_entry entry;
         int rc = xpushare_board_read(board, i, &entry, NULL);
         if (rc == -EAGAIN)
-            return -EAGAIN; /* nothing opened yet: keep the old list */
+            return -EAGAIN; /* nothing changed yet: keep the old list */
         if (rc != 1 || strncmp(entry.key, own_key, XPUSHARE_KEY_LEN) == 0)
             continue;
-        next[n].fd = -1;
-        next[n].priority = entry.priority % 3;
-        memcpy(next[n].key, entry.key, XPUSHARE_KEY_LEN);
-        n++;
-    }
-    for (int j = 0; j < n; j++) {
-        struct peer *known = find_peer(cache->peers, cache->npeers, next[j].key);
-        if (known != NULL && known->fd >= 0) {
-            next[j].fd = known->fd;
+        struct peer *known = find_peer(cache->peers, cache->npeers, entry.key);
+        if (known != NULL) {
+            next[n] = *known;
             known->fd = -1; /* moved to the new list */
         } else {
-            next[j].fd = open_peer(board_path, next[j].key);
+            memset(&next[n], 0, sizeof(next[n]));
+            next[n].fd = -1;
+            memcpy(next[n].key, entry.key, XPUSHARE_KEY_LEN);
         }
+        next[n].priority = entry.priority % 3; /* the board may have changed it */
+        n++;
     }
     for (int i = 0; i < cache->npeers; i++)
         if (cache->peers[i].fd >= 0)
@@ -96,14 +107,54 @@ static int rebuild(struct peer_cache *cache, const struct xpushare_board *board,
     return 0;
 }
 
-static void read_heads(struct peer_cache *cache, uint64_t now) {
+/* Whether a process of the claim holds its liveness lock; on doubt, yes. */
+static int any_alive(int fd) {
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)XPUSHARE_LIVENESS_BASE,
+                       .l_len = XPUSHARE_MAX_PROCS};
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+        return 1;
+    return fl.l_type != F_UNLCK;
+}
+
+static int due(uint64_t last, uint64_t now) {
+    return last == 0 || now < last || now - last >= PEER_RECHECK_NS;
+}
+
+/* Peer p's head, if it is usable and says what the claim does now; 0 when it counts as an idle peer. */
+static int read_peer(struct peer *p, const char *board_path, uint64_t now, struct xpushare_ledger_head *head) {
+    if ((p->fd < 0 || p->reopen) && due(p->opened_ns, now)) {
+        if (p->fd >= 0)
+            close(p->fd);
+        p->fd = open_peer(board_path, p->key);
+        p->opened_ns = now;
+        p->tested_ns = 0;
+    }
+    p->reopen = 1;
+    if (p->fd < 0 || xpushare_ledger_read_head(p->fd, head) != 0 ||
+        strncmp(head->key, p->key, XPUSHARE_KEY_LEN) != 0)
+        return 0; /* no file, another layout, cut short, another claim's */
+    if (head->claim.npending == 0 && head->claim.unpublished_ns == 0)
+        return 1; /* idle: nothing to trust but timestamps, which are clamped */
+    /* Alive: tested again every PEER_RECHECK_NS. Dead: until its ledger changes (a new process joins
+     * under the lock, which moves the generation) or its path is opened again. */
+    if (p->tested_ns == 0 || (p->alive ? due(p->tested_ns, now) : head->generation != p->tested_generation)) {
+        p->alive = any_alive(p->fd);
+        p->tested_ns = now;
+        p->tested_generation = head->generation;
+    }
+    if (!p->alive)
+        return 0; /* its work died with its processes */
+    p->reopen = 0;
+    return 1;
+}
+
+static void read_heads(struct peer_cache *cache, const char *board_path, uint64_t now) {
     struct xpushare_peers view;
     memset(&view, 0, sizeof(view));
     for (int i = 0; i < cache->npeers; i++) {
         struct peer *p = &cache->peers[i];
         struct xpushare_ledger_head head;
-        if (p->fd >= 0 && xpushare_ledger_read_head(p->fd, &head) == 0 &&
-            strncmp(head.key, p->key, XPUSHARE_KEY_LEN) == 0)
+        if (read_peer(p, board_path, now, &head))
             xpushare_peers_add(&view, &head, p->priority, now);
         else
             view.count++; /* there, but nothing usable published: an idle peer */
@@ -124,7 +175,7 @@ const struct xpushare_peers *xps__peers(int dev, uint64_t now, int fresh) {
     int saved = errno;
     uint64_t gen = __atomic_load_n(&board->generation, __ATOMIC_ACQUIRE);
     if (!cache->initialised || gen != cache->board_gen) {
-        if (rebuild(cache, board, limit->board, xps__claim_key()) == 0) {
+        if (rebuild(cache, board, xps__claim_key()) == 0) {
             cache->initialised = 1;
             cache->board_gen = gen;
             fresh = 1;
@@ -132,7 +183,7 @@ const struct xpushare_peers *xps__peers(int dev, uint64_t now, int fresh) {
     }
     if (fresh || cache->refreshed_ns == 0 || now < cache->refreshed_ns ||
         now - cache->refreshed_ns >= XPUSHARE_PEERS_REFRESH_NS)
-        read_heads(cache, now);
+        read_heads(cache, limit->board, now);
     errno = saved;
     return &cache->view;
 }

@@ -107,8 +107,9 @@ def test_demo_two_tenants_split_compute_by_their_shares() -> None:
 
 def test_demo_ends_with_xpushare_status_showing_its_tenants_while_they_ran() -> None:
     table = section(run_demo(), "xpushare status on the node while they ran")
-    rows = {name: (int(share), float(measured)) for name, share, measured in
-            re.findall(r"default/(\w+)-accel-\w+\s+gpu-0\s+\S+\s+\S+\s+\S+\s+\d+\s+(\d+)%\s+([\d.]+)%", table)}
+    # CLAIM DEVICE USED LIMIT PEAK REFUSED SHARE MEASURED
+    row = r"default/(\w+)-accel-\w+\s+gpu-0\s+\S+\s+\S+\s+\S+\s+\d+\s+(\d+)%\s+([\d.]+)%"
+    rows = {name: (int(share), float(measured)) for name, share, measured in re.findall(row, table)}
     assert set(rows) == {"inference", "batch"}, table
     for share, measured in rows.values():
         assert abs(measured - share) <= 5.0, table  # one 1 s window on a shared machine

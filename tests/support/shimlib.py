@@ -90,24 +90,44 @@ class FakeState:
 class ShimSetup:
     """A claim's limits file, ledgers and fake device state under one directory, and the env to run in.
 
-    The claim is alone: no board, so its processes take the limits file's values and create its ledger
-    of each device themselves (``TenantGroup`` and ``DeviceDir`` lay devices out as the plugin does)."""
+    Each device is laid out as the node plugin lays it out (``<root>/devices/<uuid>/``: the board with
+    the claim's entry, the claim's ledger under ``claims/``, both named on its limits file line; see
+    ``DeviceDir``). With ``plugin=False`` the claim is alone as without a plugin: no board, and its
+    processes create its ledger of each device themselves with the limits file's values."""
 
     root: Path
     claim: str = "claim-a"
     limits: list[DeviceLimits] = field(default_factory=list)
     preload: bool = True
+    plugin: bool = True
 
     @property
     def limits_file(self) -> Path:
         return self.root / "limits"
 
+    def device_dir(self, uuid: str) -> DeviceDir:
+        return DeviceDir(self.root / "devices" / uuid, uuid)
+
     def ledger_path(self, index: int = 0) -> Path:
+        """The claim's ledger of the device at container ordinal ``index`` (added with ``add_device``)."""
+        if self.plugin:
+            for device in self.limits:
+                if device.index == index:
+                    return Path(device.ledger_path)
+            raise LookupError(f"no device {index} added to {self.root}")
         return self.root / f"ledger-{index}"
 
     def add_device(self, index: int, memory: int, uuid: str | None = None, cores: int = 50) -> DeviceLimits:
-        device = DeviceLimits(uuid=uuid or f"GPU-{index:04d}", index=index, memory_limit_bytes=memory,
-                              core_percent=cores, ledger_path=str(self.ledger_path(index)))
+        """The claim's device at ordinal ``index``: prepared as the plugin does (board entry and ledger)
+        unless ``plugin`` is off, and its line added to the limits file."""
+        uuid = uuid or f"GPU-{index:04d}"
+        if self.plugin:
+            device_dir = self.device_dir(uuid)
+            device_dir.prepare(self.claim, memory, cores)
+            device = device_dir.limits(self.claim, index, memory, cores)
+        else:
+            device = DeviceLimits(uuid=uuid, index=index, memory_limit_bytes=memory, core_percent=cores,
+                                  ledger_path=str(self.ledger_path(index)))
         self.limits.append(device)
         write_limits_file(self.limits_file, self.claim, self.limits)
         return device

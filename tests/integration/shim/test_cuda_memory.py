@@ -126,9 +126,16 @@ def test_without_a_limits_file_every_allocation_is_refused_and_one_line_says_why
 
 def test_a_process_that_never_touches_the_device_is_unaffected(setup: ShimSetup) -> None:
     setup.add_device(0, MIB)
+    prepared = setup.ledger_path().read_bytes()  # as the plugin created it
     result = setup.run([sys.executable, "-c", "import json; print(json.dumps({'ok': 1}))"])
     assert (result.returncode, result.stdout.strip(), result.stderr) == (0, '{"ok": 1}', "")
-    assert not setup.ledger_path().exists()  # no ledger joined, no file created
+    assert setup.ledger_path().read_bytes() == prepared  # no ledger joined: not a byte written
+    alone = ShimSetup(setup.root / "alone", plugin=False)
+    alone.root.mkdir()
+    alone.add_device(0, MIB)
+    result = alone.run([sys.executable, "-c", "print(1)"])
+    assert (result.returncode, result.stderr) == (0, "")
+    assert not alone.ledger_path().exists()  # without a plugin: no ledger joined, no file created
     quiet = setup.run(["/bin/true"], limits=False)
     assert (quiet.returncode, quiet.stderr) == (0, "")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import shim
+from shim.ledger import ClaimLedger, read_claim_usage
 from shim.limits import DeviceLimits, write_limits_file
 from tests.integration.shim.conftest import MIB
 from tests.support.shimlib import ShimSetup, build_production_shim, build_shim
@@ -141,6 +142,39 @@ def test_failing_closed_advertises_no_free_memory(setup: ShimSetup, cuda_client:
     without_shim.root.mkdir()
     plain = without_shim.run([cuda_client, "dlsym", "--", "info"], limits=False)
     assert plain.value("info", "free") > 0  # the fake device does have free memory
+
+
+@pytest.mark.parametrize("damage", ["another claim's", "another layout", "a symlink", "a directory"])
+def test_a_ledger_that_is_not_the_claims_own_limits_the_process_alone(setup: ShimSetup, cuda_client: Path,
+                                                                      damage: str) -> None:
+    """The claim's ledger path holds something else: its processes never join it, each limits itself
+    to the limits file's values in a private ledger, and says so once."""
+    setup.add_device(0, 4 * MIB)
+    path = setup.ledger_path()
+    if damage == "another claim's":
+        path.unlink()
+        ClaimLedger.create(path, "claim-b", "GPU-0000", 64 * MIB)
+    elif damage == "another layout":
+        data = bytearray(path.read_bytes())
+        data[8] = 99  # version
+        path.write_bytes(bytes(data))
+    else:
+        path.rename(path.with_name("elsewhere"))  # the claim's own ledger, moved: a link is not followed
+        if damage == "a symlink":
+            path.symlink_to("elsewhere")
+        else:
+            path.mkdir()
+    before = b"" if path.is_dir() else path.read_bytes()
+    result = setup.run([cuda_client, "dlsym", "--", "fill", MIB, "info"])
+    assert result.value("fill", "count") == 4, result.stdout + result.stderr
+    assert result.value("info", "total") == 4 * MIB
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"xpushare: ledger {path} unusable ("), result.stderr
+    assert lines[0].endswith("): limiting this process alone"), result.stderr
+    assert (b"" if path.is_dir() else path.read_bytes()) == before  # never joined, never written
+    if damage in ("a symlink", "a directory"):
+        assert read_claim_usage(path.with_name("elsewhere")).nprocs == 0
 
 
 def test_a_process_that_never_allocates_prints_nothing_without_limits(setup: ShimSetup,

@@ -17,7 +17,7 @@ from dra_driver.core.devices import DeviceType
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice, encode
 from kubeletplugin.paths import NodePaths
 from kubeletplugin.quota import QuotaRequest, apply_quota
-from shim.ledger import Board
+from shim.ledger import Board, read_claim_usage
 from shim.limits import read_limits_file
 from tests.integration.shim.conftest import MIB
 from tests.support.shimlib import Result, TenantGroup, TenantSpec
@@ -58,6 +58,11 @@ def test_a_share_raised_from_30_to_60_is_followed_within_a_second(tmp_path: Path
     assert statistics.median(shares[5:10]) == pytest.approx(60, abs=4), shares  # windows from 1.25 s on
     written = read_limits_file(group.limits_file(spec.name)).devices[0]
     assert (written.core_percent, written.core_max_percent) == (60, 60)
+    with Board.read_only(group.device.board) as board:
+        entry = board.entry(spec.name)
+    assert entry is not None
+    assert entry.core_percent == 60  # the change went on the board, the plugin's file...
+    assert read_claim_usage(group.ledger_path(spec.name)).core_percent == 60  # ...and the shim took it
 
 
 def _client(group: TenantGroup, client: Path, uid: str, *commands: str | int) -> subprocess.Popen[str]:

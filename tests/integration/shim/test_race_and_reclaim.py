@@ -9,14 +9,18 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.shim.conftest import MIB, claim_processes, claim_usage
 from tests.support.shimlib import ShimSetup
 
 RACERS = 16
 
 
-def test_sixteen_racing_processes_never_pass_the_limit_by_one_byte(setup: ShimSetup,
-                                                                   cuda_client: Path) -> None:
+@pytest.mark.parametrize("plugin", [True, False], ids=["plugin-layout", "without-plugin"])
+def test_sixteen_racing_processes_never_pass_the_limit_by_one_byte(setup: ShimSetup, cuda_client: Path,
+                                                                   plugin: bool) -> None:
+    setup.plugin = plugin  # the ledger the plugin created, or one the racers create among themselves
     limit = 48 * MIB + 12345
     setup.add_device(0, limit)
     env = setup.env()

@@ -135,10 +135,14 @@ def test_a_peers_future_timestamps_count_as_now_at_most(claim: Make) -> None:
     b.admit(pb, T0)
     b.admit(pb, T0 + 10**15)  # a launch "far in the future"
     b.publish(pb, T0 + 10**15)
+    assert b.attribute(T0, T0 + 10**15) == 10**15  # "charged" far into the future
     peers = Peers().add(b, Priority.HIGH, T0 + MS)
     assert peers.launch_ns(Priority.HIGH) == T0 + MS
     assert peers.unpublished_ns == T0 + MS
+    assert peers.attributed_ns == T0 + MS
     assert a.shadowed(T0 + MS + XPUSHARE_PRIORITY_SHADOW_NS, peers) is False  # not held for ever
+    # What a's work after now costs is still charged to a: the forged time covers at most up to now.
+    assert a.attribute(T0, T0 + 3 * MS, peers) == 2 * MS
 
 
 XPUSHARE_PRIORITY_SHADOW_NS = 100 * MS
@@ -151,6 +155,25 @@ def test_each_interval_of_device_time_is_charged_once(claim: Make) -> None:
     assert a.attribute(T0, T0 + 3 * MS) == 0
     assert a.attribute(T0 + 5 * MS, T0 + 6 * MS) == MS  # an idle gap is nobody's
     assert b.attribute(T0 + 5 * MS, T0 + 8 * MS, Peers().add(a, Priority.NORMAL, T0 + 9 * MS)) == 2 * MS
+
+
+def test_work_queued_behind_another_claims_is_charged_only_past_it_both_ways(claim: Make) -> None:
+    """Two claims alternating on a serializing device: every interval is charged to one claim only, and
+    the charges add up to the device's busy time."""
+    a, b = claim("a"), claim("b")
+    now = T0 + 100 * MS
+
+    def view(peer: ClaimLedger) -> Peers:
+        return Peers().add(peer, Priority.NORMAL, now)
+
+    # Both queued at T0; a's work completes at +2 ms, b's (behind it) at +5 ms, a's next at +6 ms,
+    # b's next (queued at +1 ms behind both) at +9 ms.
+    charged = [a.attribute(T0, T0 + 2 * MS, view(b)), b.attribute(T0, T0 + 5 * MS, view(a)),
+               a.attribute(T0 + 2 * MS, T0 + 6 * MS, view(b)), b.attribute(T0 + MS, T0 + 9 * MS, view(a))]
+    assert charged == [2 * MS, 3 * MS, MS, 3 * MS]
+    assert sum(charged) == 9 * MS  # the device was busy from T0 to T0 + 9 ms
+    assert a.attribute(T0, T0 + 9 * MS, view(b)) == 0  # nothing is charged twice, whoever asks
+    assert b.attribute(T0, T0 + 9 * MS, view(a)) == 0
 
 
 def test_older_uncharged_work_of_a_peer_or_of_the_claim_holds_a_charge_back(claim: Make) -> None:
