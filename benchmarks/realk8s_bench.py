@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -40,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
@@ -361,6 +362,7 @@ class Layout:
     pods_per_gpu: int
     sizes: tuple[Fraction, ...] = ()  # partition sizes (empty: the product's builder and settings)
     counters: bool = True  # whether partitions consume the GPU's counter set
+    placements: bool = False  # whether they also consume the memory slices of their place (as MIG)
 
     def slices(self, node: str, gpus: Sequence[Device]) -> list[dict[str, Any]]:
         if not self.sizes:
@@ -368,9 +370,38 @@ class Layout:
         settings = SliceSettings(
             mode=SliceMode.PARTITIONED, partition_profiles=MappingProxyType({"gpu": self.sizes})
         )
+        if self.placements:
+            return placed_partition_slices(node, gpus, settings)
         if self.counters:
             return build_slices(node, gpus, SliceMode.PARTITIONED, settings, generation=1)
         return static_partition_slices(node, gpus, settings)
+
+
+MEMORY_SLICES = 8
+PARTITION_SUFFIX = re.compile(r"-(\d+)of(\d+)-(\d+)$")
+
+
+def placed_partition_slices(
+    node: str, gpus: Sequence[Device], settings: SliceSettings
+) -> list[dict[str, Any]]:
+    """The product's partitions, each also consuming the memory slices of its place on the GPU (one
+    counter of 1 per eighth), as NVIDIA's DRA driver publishes MIG placements (KEP 4815)."""
+    settings = replace(settings, max_counter_sets_per_slice=2)  # 10 counters a set: stay under 32 a slice
+    slices = build_slices(node, gpus, SliceMode.PARTITIONED, settings, generation=1)
+    for resource_slice in slices:
+        for counter_set in resource_slice["spec"].get("sharedCounters") or ():
+            counter_set["counters"].update(
+                {f"memory-slice-{i}": {"value": "1"} for i in range(MEMORY_SLICES)}
+            )
+        for device in resource_slice["spec"].get("devices") or ():
+            found = PARTITION_SUFFIX.search(device["name"])
+            numerator, denominator, number = map(int, found.groups()) if found else (1, 1, 0)
+            width = MEMORY_SLICES * numerator // denominator
+            used = range(number * width, (number + 1) * width)
+            device["consumesCounters"][0]["counters"].update(
+                {f"memory-slice-{i}": {"value": "1"} for i in used}
+            )
+    return slices
 
 
 def static_partition_slices(
@@ -410,7 +441,7 @@ SELECTED_16GI_25 = {
     "selectors": [{"cel": {"expression": AT_LEAST_16GI_25PCT}}],
 }
 WHOLE_GPU = {"deviceClassName": "gpu.xpushare.io"}
-QUARTER, HALF, WHOLE = Fraction(1, 4), Fraction(1, 2), Fraction(1)
+EIGHTH, QUARTER, HALF, WHOLE = Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1)
 
 LAYOUTS = {
     layout.name: layout
@@ -420,6 +451,8 @@ LAYOUTS = {
         Layout("exclusive", "product: whole GPUs, one pod each", SliceMode.EXCLUSIVE, WHOLE_GPU, 1),
         Layout("partitioned", "product: 1/8,1/4,1/2,1 = 15 overlapping partitions per GPU on its counters",
                SliceMode.PARTITIONED, SELECTED_16GI_25, 4),
+        Layout("mig-placed", "alt: the product's 15 partitions, also on 8 memory-slice counters (as MIG)",
+               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, (EIGHTH, QUARTER, HALF, WHOLE), placements=True),
         Layout("menu-4-2-1", "alt: 1/4,1/2,1 = 7 overlapping partitions per GPU on its counters",
                SliceMode.PARTITIONED, SELECTED_16GI_25, 4, (QUARTER, HALF, WHOLE)),
         Layout("quarters-counted", "alt: 1/4 only = 4 disjoint partitions per GPU, still on its counters",
@@ -586,7 +619,7 @@ def pending_reason(cluster: Cluster, namespace: str) -> str:
         for condition in (pod.get("status") or {}).get("conditions") or ():
             if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
                 return str(condition.get("message", ""))[:160]
-        return "not tried yet"
+        return "none tried yet (the scheduler was still working through its queue)"
     return ""
 
 
@@ -682,6 +715,7 @@ def report_placement(report: Report, runs: dict[tuple[str, str], list[Placement]
 # --- main ---------------------------------------------------------------------------------------------------
 
 PARTS = ("publish", "reconcile", "prepare", "schedule")
+QUICK = ("consumable", "exclusive", "partitioned", "quarters-static")
 
 
 def main() -> int:
@@ -696,7 +730,9 @@ def main() -> int:
     parser.add_argument("--pools", type=int, help="pools of the reconcile (default 1000, quick 100)")
     parser.add_argument("--claims", type=int, help="claims prepared (default 200, quick 40)")
     parser.add_argument("--nodes", type=int, help="nodes of 8 GPUs for the scheduler (default 50, quick 5)")
-    parser.add_argument("--layouts", default=",".join(LAYOUTS), help=f"subset of {','.join(LAYOUTS)}")
+    parser.add_argument(
+        "--layouts", help=f"subset of {','.join(LAYOUTS)} (default all; quick: {','.join(QUICK)})"
+    )
     parser.add_argument("--qps", help="scheduler client QPS to run: 'default' and/or numbers "
                         f"(default: default,{RAISED_QPS}; quick: {RAISED_QPS})")  # fmt: skip
     parser.add_argument("--schedule-rounds", type=int, default=1, help="runs per layout and QPS (default 1)")
@@ -708,7 +744,8 @@ def main() -> int:
         say(f"realk8s_bench: skipped: {ABSENT}")
         return 0
     parts = set(args.parts.split(","))
-    unknown = parts - set(PARTS) | set(args.layouts.split(",")) - set(LAYOUTS)
+    layouts = (args.layouts or ",".join(QUICK if args.quick else LAYOUTS)).split(",")
+    unknown = parts - set(PARTS) | set(layouts) - set(LAYOUTS)
     if unknown:
         parser.error(f"unknown part or layout: {sorted(unknown)}")
     rounds = args.rounds or (3 if args.quick else 7)
@@ -741,7 +778,7 @@ def main() -> int:
 
     if "schedule" in parts:
         runs: dict[tuple[str, str], list[Placement]] = {}
-        for name in args.layouts.split(","):
+        for name in layouts:
             for qps in qps_list:
                 for _ in range(args.schedule_rounds):
                     placement = run_placement(
