@@ -1,6 +1,7 @@
 """Fixtures of the real-Kubernetes tier: a real v1.36 control plane (etcd, kube-apiserver, kube-scheduler,
 kube-controller-manager; no kubelet) from ``../shared/k8s``, the node plugin publishing against it, and
-the kubelet's side played by ``dra_driver.simulation.kubelet``.
+the kubelet's side played by ``dra_driver.simulation.kubelet``. Starting and stopping the control plane
+lives in ``tests.support.control_plane``, which the real-cluster benchmark uses too.
 
 One control plane per pytest session and gate configuration: the default one (every DRA gate on) starts
 with the first test that needs it, the one with ``DRAConsumableCapacity`` off (an older cluster) only when
@@ -12,39 +13,38 @@ every test of the tier skips, naming the path.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import subprocess
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from controller.deviceclasses import device_classes
 from controller.settings import SliceMode
 from dra_driver.core.discovery.base import open_backend
 from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.settings import PluginSettings
-from tests.conftest import SHARED_DIR
+from tests.support.control_plane import (
+    ALL_GATES,
+    DRIVER,
+    K8S_DIR,
+    NO_CONSUMABLE_GATES,
+    Cluster,
+    ControlPlaneError,
+    NoControlPlane,
+    control_plane,
+    create_node,
+    install_device_classes,
+    wait_for,
+)
 from tests.support.plugin_node import INVENTORY, node_settings, prepare_node_root
 
-K8S_DIR = SHARED_DIR / "k8s"
-DRIVER = "xpushare.io"
-ALL_GATES = (
-    "DynamicResourceAllocation=true,DRAConsumableCapacity=true,DRAPartitionableDevices=true,"
-    "DRADeviceTaints=true,DRAPrioritizedList=true,DRAAdminAccess=true"
-)
-NO_CONSUMABLE_GATES = ALL_GATES.replace("DRAConsumableCapacity=true", "DRAConsumableCapacity=false")
-
-T = TypeVar("T")
+__all__ = ["DRIVER", "K8S_DIR", "Cluster", "install_device_classes", "wait_for"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,51 +54,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.realk8s)
 
 
-@dataclass
-class Cluster:
-    """A running control plane: its state directory, kubeconfig and an admin ApiClient."""
-
-    dir: Path
-    kubeconfig: Path
-    api: client.ApiClient
-
-    @property
-    def core(self) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api)
-
-    @property
-    def resource(self) -> client.ResourceV1Api:
-        return client.ResourceV1Api(self.api)
-
-    def json(self, obj: Any) -> Any:
-        return self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
-
-
 def _control_plane(name: str, gates: str) -> Iterator[Cluster]:
-    if not (K8S_DIR / "up.sh").is_file():
-        pytest.skip(f"no real Kubernetes control plane: {K8S_DIR} (../shared/k8s) is absent")
-    state = Path(tempfile.mkdtemp(prefix=f"xps-k8s-{name}-"))
-    env = {**os.environ, "FEATURE_GATES": gates}
     try:
-        done = subprocess.run(
-            [str(K8S_DIR / "up.sh"), str(state)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"{K8S_DIR}/up.sh failed ({done.returncode}): {done.stderr[-2000:]}")
-        kubeconfig = Path(done.stdout.strip().splitlines()[-1].removeprefix("KUBECONFIG="))
-        api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
-        try:
-            yield Cluster(state, kubeconfig, api)
-        finally:
-            api.close()
-    finally:
-        subprocess.run([str(K8S_DIR / "down.sh"), str(state)], capture_output=True, timeout=60, check=False)
-        shutil.rmtree(state, ignore_errors=True)
+        with control_plane(name, gates) as cluster:
+            yield cluster
+    except NoControlPlane as absent:
+        pytest.skip(str(absent))
+    except ControlPlaneError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="session")
@@ -111,27 +74,6 @@ def real_cluster() -> Iterator[Cluster]:
 def old_cluster() -> Iterator[Cluster]:
     """A control plane with ``DRAConsumableCapacity`` off, as an older cluster has."""
     yield from _control_plane("noconsumable", NO_CONSUMABLE_GATES)
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 30.0, every_s: float = 0.2) -> T:
-    """Poll ``probe`` until it returns something other than None/False."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(every_s)
-
-
-def install_device_classes(cluster: Cluster) -> None:
-    for device_class in device_classes(DRIVER):
-        try:
-            cluster.resource.create_device_class(device_class)  # type: ignore[arg-type]
-        except ApiException as err:
-            if err.status != 409:
-                raise
 
 
 @dataclass
@@ -159,23 +101,6 @@ class TestNode:
     def slices(self) -> list[dict[str, Any]]:
         found = self.cluster.resource.list_resource_slice(field_selector=f"spec.nodeName={self.name}")
         return [self.cluster.json(item) for item in found.items]
-
-
-def _create_node(cluster: Cluster, name: str) -> None:
-    cluster.core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=name)))
-    # The scheduler fits pods against allocatable; a hand-made Node has none until its status says so.
-    # Its not-ready taint stays (nothing runs the node lifecycle controller): test pods tolerate it.
-    allocatable = {"cpu": "64", "memory": "512Gi", "pods": "110"}
-    cluster.core.patch_node_status(
-        name,
-        {
-            "status": {
-                "capacity": allocatable,
-                "allocatable": allocatable,
-                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-            }
-        },
-    )
 
 
 def create_pod(node: TestNode, name: str, template: str = "", *, claim: str = "") -> None:
@@ -222,7 +147,7 @@ def _node(cluster: Cluster, tmp_path: Path) -> Iterator[TestNode]:
     suffix = uuid.uuid4().hex[:8]
     name, namespace = f"node-{suffix}", f"t-{suffix}"
     cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    _create_node(cluster, name)
+    create_node(cluster, name)
     # Pods need the namespace's default ServiceAccount, which the controller-manager creates.
     wait_for(
         "the default ServiceAccount",
