@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -292,7 +293,7 @@ PREPARE_TEMPLATE = {
 def prepare_real(cluster: Cluster, claims: int, rounds: int, threads: int) -> PrepareFigures:
     node, namespace = "prepare-node", "bench-prepare"
     install_device_classes(cluster)
-    create_node(cluster, node, BENCH_LABEL)
+    create_node(cluster, node, BENCH_LABEL, max_pods=claims + 10)
     cluster.core.create_namespace({"metadata": {"name": namespace}})  # type: ignore[arg-type]
     wait_for(
         "the default ServiceAccount", lambda: cluster.core.list_namespaced_service_account(namespace).items
@@ -718,7 +719,21 @@ PARTS = ("publish", "reconcile", "prepare", "schedule")
 QUICK = ("consumable", "exclusive", "partitioned", "quarters-static")
 
 
-def main() -> int:
+@dataclass
+class Options:
+    parts: set[str]
+    layouts: list[str]
+    rounds: int
+    pools: int
+    claims: int
+    nodes: int
+    qps: list[str]
+    schedule_rounds: int
+    limit_s: float
+    stall_s: float
+
+
+def options() -> Options:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -740,66 +755,104 @@ def main() -> int:
     parser.add_argument("--stall-s", type=float, default=60.0, help="end a placement run after this long "
                         "without a binding")  # fmt: skip
     args = parser.parse_args()
+    quick = bool(args.quick)
+    chosen = Options(
+        parts=set(args.parts.split(",")),
+        layouts=(args.layouts or ",".join(QUICK if quick else LAYOUTS)).split(","),
+        rounds=args.rounds or (3 if quick else 7),
+        pools=args.pools or (100 if quick else 1000),
+        claims=args.claims or (40 if quick else 200),
+        nodes=args.nodes or (5 if quick else 50),
+        qps=(args.qps or (str(RAISED_QPS) if quick else f"default,{RAISED_QPS}")).split(","),
+        schedule_rounds=args.schedule_rounds,
+        limit_s=args.limit_s,
+        stall_s=args.stall_s,
+    )
+    unknown = chosen.parts - set(PARTS) | set(chosen.layouts) - set(LAYOUTS)
+    if unknown:
+        parser.error(f"unknown part or layout: {sorted(unknown)}")
+    return chosen
+
+
+class Parts:
+    """Runs the parts; a part that fails is reported and the others still run."""
+
+    def __init__(self, opts: Options, report: Report) -> None:
+        self.opts, self.report = opts, report
+        self.failed: list[str] = []
+
+    def attempt(self, what: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as err:
+            self.failed.append(what)
+            self.report.add(f"\n{what}: FAILED: {type(err).__name__}: {err}")
+
+    def servers(self) -> None:
+        """Parts 1-3, on one control plane and the embedded server."""
+        opts, report = self.opts, self.report
+        with control_plane("bench") as cluster:
+            with embedded_server() as server, client.ApiClient(configuration_for(server)) as embedded:
+                if "publish" in opts.parts:
+                    self.attempt("1. publish", lambda: report_publish(
+                        report, bench_publish(cluster.api, opts.rounds), bench_publish(embedded, opts.rounds),
+                        opts.rounds,
+                    ))  # fmt: skip
+                if "reconcile" in opts.parts:
+                    self.attempt("2. reconcile", lambda: report_reconcile(
+                        report, bench_reconcile(cluster.api, opts.pools, opts.rounds),
+                        bench_reconcile(embedded, opts.pools, opts.rounds), opts.pools, opts.rounds,
+                    ))  # fmt: skip
+            if "prepare" in opts.parts:
+                rounds = max(1, min(opts.rounds, 5))
+                self.attempt("3. prepare", lambda: report_prepare(
+                    report, prepare_real(cluster, opts.claims, rounds, threads=4),
+                    prepare_embedded(opts.claims, rounds, threads=4), opts.claims,
+                ))  # fmt: skip
+
+    def placements(self) -> None:
+        """Parts 4 and 5: a fresh control plane per run."""
+        opts = self.opts
+        runs: dict[tuple[str, str], list[Placement]] = {}
+
+        def place(name: str, qps: str) -> None:
+            placement = run_placement(
+                LAYOUTS[name], opts.nodes, None if qps == "default" else int(qps), opts.limit_s, opts.stall_s
+            )
+            say(f"  ... {name} at QPS {placement.qps}: {placement.placed}/{placement.total} in "
+                f"{placement.seconds:.1f} s")  # fmt: skip
+            runs.setdefault((name, placement.qps), []).append(placement)
+
+        for name in opts.layouts:
+            for qps in opts.qps:
+                for _ in range(opts.schedule_rounds):
+                    self.attempt(f"4. placement of {name} at QPS {qps}", partial(place, name, qps))
+        if runs:
+            report_placement(self.report, runs, opts.nodes)
+
+
+def main() -> int:
+    opts = options()
     if not available():
         say(f"realk8s_bench: skipped: {ABSENT}")
         return 0
-    parts = set(args.parts.split(","))
-    layouts = (args.layouts or ",".join(QUICK if args.quick else LAYOUTS)).split(",")
-    unknown = parts - set(PARTS) | set(layouts) - set(LAYOUTS)
-    if unknown:
-        parser.error(f"unknown part or layout: {sorted(unknown)}")
-    rounds = args.rounds or (3 if args.quick else 7)
-    pools = args.pools or (100 if args.quick else 1000)
-    claims = args.claims or (40 if args.quick else 200)
-    nodes = args.nodes or (5 if args.quick else 50)
-    qps_list = (args.qps or (str(RAISED_QPS) if args.quick else f"default,{RAISED_QPS}")).split(",")
     logging.basicConfig(level=logging.WARNING)
     say(use_upstream_schemas())
     load = os.getloadavg()
     say(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start")
     report = Report()
-
-    if parts & {"publish", "reconcile", "prepare"}:
-        with control_plane("bench") as cluster:
-            with embedded_server() as server, client.ApiClient(configuration_for(server)) as embedded:
-                if "publish" in parts:
-                    report_publish(
-                        report, bench_publish(cluster.api, rounds), bench_publish(embedded, rounds), rounds
-                    )
-                if "reconcile" in parts:
-                    report_reconcile(
-                        report, bench_reconcile(cluster.api, pools, rounds),
-                        bench_reconcile(embedded, pools, rounds), pools, rounds,
-                    )  # fmt: skip
-            if "prepare" in parts:
-                prepare_rounds = max(1, min(rounds, 5))
-                real = prepare_real(cluster, claims, prepare_rounds, threads=4)
-                report_prepare(report, real, prepare_embedded(claims, prepare_rounds, threads=4), claims)
-
-    if "schedule" in parts:
-        runs: dict[tuple[str, str], list[Placement]] = {}
-        for name in layouts:
-            for qps in qps_list:
-                for _ in range(args.schedule_rounds):
-                    placement = run_placement(
-                        LAYOUTS[name],
-                        nodes,
-                        None if qps == "default" else int(qps),
-                        args.limit_s,
-                        args.stall_s,
-                    )
-                    say(f"  ... {name} at QPS {placement.qps}: {placement.placed}/{placement.total} in "
-                        f"{placement.seconds:.1f} s")  # fmt: skip
-                    runs.setdefault((name, placement.qps), []).append(placement)
-        report_placement(report, runs, nodes)
-
+    parts = Parts(opts, report)
+    if opts.parts & {"publish", "reconcile", "prepare"}:
+        parts.servers()
+    if "schedule" in opts.parts:
+        parts.placements()
     load = os.getloadavg()
     report.add(
         f"\nmachine: {os.cpu_count()} CPUs, shared with other work; "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at end"
     )
     report.summary()
-    return 0
+    return 1 if parts.failed else 0
 
 
 if __name__ == "__main__":

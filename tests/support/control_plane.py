@@ -128,8 +128,10 @@ def install_device_classes(cluster: Cluster) -> None:
 NODE_ALLOCATABLE = {"cpu": "64", "memory": "512Gi", "pods": "110"}
 
 
-def create_node(cluster: Cluster, name: str, labels: Mapping[str, str] | None = None) -> None:
-    """A hand-made Node the scheduler can place pods on (allocatable set, Ready condition).
+def create_node(
+    cluster: Cluster, name: str, labels: Mapping[str, str] | None = None, max_pods: int = 110
+) -> None:
+    """A hand-made Node the scheduler can place ``max_pods`` pods on (allocatable set, Ready condition).
 
     Its ``node.kubernetes.io/not-ready`` taint stays (nothing runs the node lifecycle controller): pods
     that should land on it tolerate it.
@@ -137,12 +139,13 @@ def create_node(cluster: Cluster, name: str, labels: Mapping[str, str] | None = 
     metadata = client.V1ObjectMeta(name=name, labels=dict(labels or {}))
     cluster.core.create_node(client.V1Node(metadata=metadata))
     # The scheduler fits pods against allocatable; a hand-made Node has none until its status says so.
+    allocatable = {**NODE_ALLOCATABLE, "pods": str(max_pods)}
     cluster.core.patch_node_status(
         name,
         {
             "status": {
-                "capacity": NODE_ALLOCATABLE,
-                "allocatable": NODE_ALLOCATABLE,
+                "capacity": allocatable,
+                "allocatable": allocatable,
                 "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
             }
         },
