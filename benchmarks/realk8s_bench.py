@@ -538,7 +538,10 @@ class BindWatcher:
             raise RuntimeError(f"pod watch failed: {self.error}") from self.error
 
 
-KCM_FLAGS = [f"--kube-api-qps={RAISED_QPS}", f"--kube-api-burst={RAISED_QPS}"]
+# Restarted components serve no HTTPS (nothing here reads their health): the port up.sh picked was free
+# when it picked it, and another control plane on this machine may have taken it since.
+NO_SERVING = ["--secure-port=0"]
+KCM_FLAGS = [f"--kube-api-qps={RAISED_QPS}", f"--kube-api-burst={RAISED_QPS}", *NO_SERVING]
 
 
 def run_placement(layout: Layout, nodes: int, qps: int | None, limit_s: float, stall_s: float) -> Placement:
@@ -575,7 +578,7 @@ def run_placement(layout: Layout, nodes: int, qps: int | None, limit_s: float, s
 
         resource_version = wait_for(f"claims of {total} pods", claims_made, timeout_s=900, every_s=1.0)
         watcher = BindWatcher(cluster, namespace, resource_version)
-        flags = [] if qps is None else [f"--kube-api-qps={qps}", f"--kube-api-burst={qps}"]
+        flags = [*NO_SERVING, *([] if qps is None else [f"--kube-api-qps={qps}", f"--kube-api-burst={qps}"])]
         started = time.monotonic()
         process = start_component(cluster, "kube-scheduler", [*scheduler_argv, *flags])
         try:
@@ -590,9 +593,9 @@ def run_placement(layout: Layout, nodes: int, qps: int | None, limit_s: float, s
                 if watcher.error is not None:
                     break  # reported by stop()
                 if process.poll() is not None:
-                    raise RuntimeError(
-                        f"kube-scheduler exited ({process.returncode}); see {cluster.dir}/logs"
-                    )
+                    log = (cluster.dir / "logs" / "kube-scheduler.log").read_text(errors="replace")
+                    tail = "\n".join(log.splitlines()[-15:])
+                    raise RuntimeError(f"kube-scheduler exited ({process.returncode}); its log ends:\n{tail}")
             ended = time.monotonic()
         finally:
             watcher.stop()
