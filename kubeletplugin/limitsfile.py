@@ -14,9 +14,10 @@ C parser can never disagree on the format. This module adds the per-claim file (
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from dra_driver.core.devices import Scheduling
 from dra_driver.core.fileio import ensure_directory, remove_file
 from kubeletplugin.paths import LIMITS_SUFFIX, limits_path
 from kubeletplugin.physical import ClaimLimit
@@ -30,11 +31,13 @@ def write_limits(
     claim_uid: str,
     limits: Sequence[ClaimLimit],
     container_files: Callable[[str], tuple[str, str]] | None = None,
+    scheduling: Mapping[str, Scheduling] | None = None,
 ) -> Path:
     """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container).
 
     ``container_files(uuid)`` is where the claim's ledger of a device and the device's board appear inside
     the container (``cdi.container_files``); ``None``: no ledgers (each process limits itself alone).
+    ``scheduling`` (per UUID, serial where absent) tells the shim how the device shares its time.
     """
     devices = [
         DeviceLimits(
@@ -48,6 +51,7 @@ def write_limits(
             board_path=container_files(limit.uuid)[1] if container_files is not None else "",
             memory_max_bytes=limit.memory_max_bytes,
             core_max_percent=limit.core_max_percent,
+            scheduling=(scheduling or {}).get(limit.uuid, Scheduling.SERIAL),
         )
         for limit in limits
     ]

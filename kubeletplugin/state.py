@@ -248,7 +248,8 @@ class ClaimPreparer:
         limits = claim_limits(claim.devices, self.quota(claim.uid))
         ledgers = self.ledgers is not None and self.ledgers.enabled()
         files = cdi.container_files if ledgers else None
-        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits, files)
+        scheduling = {d.uuid: d.scheduling for d in self.catalog.physical.values()}
+        path = limitsfile.write_limits(self.paths.limits_dir, claim.uid, limits, files, scheduling)
         if self.ledgers is not None and ledgers:
             self.ledgers.register(claim.uid, limits)
         names = cdi_names(claim.uid, (d.device for d in claim.devices))

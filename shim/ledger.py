@@ -260,6 +260,20 @@ class ClaimLedger:
         """The part of (start, end] charged to neither this claim nor, as far as ``peers`` say, a peer."""
         return int(self._lib.xpushare_ledger_attribute(self._live(), self._peers(peers), start_ns, end_ns))
 
+    def share(self, proc: int, start_ns: int, end_ns: int, peers: Peers | None = None) -> int:
+        """What slot ``proc``'s window [start, end] costs on a time-sliced device: each stretch divided
+        by the contexts that had work on the device in it (peers' windows, this claim's other slots)."""
+        return int(self._lib.xpushare_ledger_share(self._live(), proc, self._peers(peers), start_ns, end_ns))
+
+    def publish_window(self, proc: int, start_ns: int, end_ns: int) -> None:
+        """Publish a busy window of slot ``proc`` for the peers (a continuing one extends the last)."""
+        _check(self._lib.xpushare_window_publish(self._live(), proc, start_ns, end_ns), "publish window")
+
+    def windows(self) -> tuple[tuple[int, int, int], ...]:
+        """The published windows as (slot, start, end), oldest slot of the ring first."""
+        head = self._live().head
+        return tuple((int(w.proc), int(w.start_ns), int(w.end_ns)) for w in head.windows if w.end_ns != 0)
+
     def set_pending(self, proc: int, pending: bool) -> None:
         """Say whether slot ``proc`` has work on the device (what peers' borrowing looks at)."""
         _check(self._lib.xpushare_compute_pending(self._live(), proc, int(pending)), "set pending")
@@ -321,6 +335,10 @@ class Peers:
 
     def launch_ns(self, priority: Priority) -> int:
         return int(self.struct.launch_ns[_PRIORITIES.index(priority)])
+
+    def windows(self) -> list[tuple[int, int]]:
+        """The peers' busy windows as (start, end), their open ones ending at the time they were read."""
+        return [(int(w.start_ns), int(w.end_ns)) for w in self.struct.windows[0:self.struct.nwindows]]
 
 
 @dataclass(frozen=True, slots=True)

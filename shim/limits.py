@@ -7,7 +7,7 @@ one writer and a reader that accepts exactly what the C parser accepts. Format (
     version 1
     claim <claim-uid>
     device index=0 uuid=GPU-... memory=17179869184 cores=25 priority=normal policy=guaranteed
-           ledger=/path board=/path   (one line)
+           scheduling=serial ledger=/path board=/path   (one line)
 
 One ``device`` line per device the container sees; ``index`` is the device's ordinal inside the container.
 ``ledger`` is the claim's own ledger of the device, ``board`` the device's board (read-only). Optional
@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from api.errors import ConfigError, XPUShareError
 from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.devices import Scheduling
 from dra_driver.core.fileio import write_atomically
 
 FORMAT_VERSION = 1
@@ -55,6 +56,7 @@ class DeviceLimits:
     memory_max_bytes: int | None = None
     core_max_percent: int | None = None
     board_path: str = ""  # the device's board (its peers' ledgers are in claims/ beside it)
+    scheduling: Scheduling = Scheduling.SERIAL  # how the device shares its time (how time is measured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,10 @@ def _policy(value: str) -> ComputePolicy:
     return _choice("policy", value, tuple(ComputePolicy))
 
 
+def _scheduling(value: str) -> Scheduling:
+    return _choice("scheduling", value, tuple(Scheduling))
+
+
 def _path_field(name: str, value: str) -> str:
     if value and (not value.startswith("/") or len(value) > MAX_PATH_LEN or not _TOKEN.match(value)):
         raise ConfigError(f"{name}: {value!r} must be an absolute path of at most {MAX_PATH_LEN} "
@@ -107,6 +113,7 @@ def _device_line(device: DeviceLimits) -> str:
         f"cores={_bounded('core_percent', device.core_percent, 0, 100)}",
         f"priority={_priority(device.priority)}",
         f"policy={_policy(device.policy)}",
+        f"scheduling={_scheduling(getattr(device, 'scheduling', Scheduling.SERIAL))}",
     ]
     if ledger:
         fields.append(f"ledger={ledger}")
@@ -166,6 +173,7 @@ def _parse_device(rest: str, line_no: int) -> DeviceLimits:
             board_path=values.get("board", ""),
             memory_max_bytes=_optional("memory-max", values, 2**64 - 1),
             core_max_percent=_optional("cores-max", values, 100),
+            scheduling=_scheduling(values.get("scheduling", Scheduling.SERIAL)),
         )
     except (KeyError, ValueError) as err:
         raise ConfigError(f"line {line_no}: device needs index and integer fields ({err})") from err

@@ -21,6 +21,19 @@ class DeviceType(StrEnum):
     GPU = "gpu"
 
 
+class Scheduling(StrEnum):
+    """How a device divides its time between the processes (contexts) that have work on it.
+
+    It decides how the shim measures each claim's device time. ``serial``: work runs in turns, so each
+    stretch between two completions belongs to the one whose work completed. ``time-sliced``: the
+    device preempts a context's work at its time slice and runs the others', so every context with work
+    queued gets an equal part of the time (NVIDIA GPUs without MPS).
+    """
+
+    SERIAL = "serial"
+    TIME_SLICED = "time-sliced"
+
+
 class Health(StrEnum):
     """Health as the kubelet's health stream models it."""
 
@@ -56,6 +69,7 @@ class Device:
     health: Health = Health.HEALTHY
     health_message: str = ""
     shareable: bool = True
+    scheduling: Scheduling = Scheduling.SERIAL
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property

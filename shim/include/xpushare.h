@@ -74,7 +74,7 @@ extern "C" {
 
 /* XPUSHARE_CDEF_BEGIN */
 #define XPUSHARE_LEDGER_MAGIC 0x5844475253505558
-#define XPUSHARE_LEDGER_VERSION 3
+#define XPUSHARE_LEDGER_VERSION 4
 #define XPUSHARE_BOARD_MAGIC 0x44524f4253505558
 #define XPUSHARE_BOARD_VERSION 1
 #define XPUSHARE_MAX_CLAIMS 64
@@ -99,6 +99,13 @@ extern "C" {
 #define XPUSHARE_BUCKET_MIN_NS 1000000
 #define XPUSHARE_PUBLISH_WAIT_NS 5000000
 #define XPUSHARE_PEERS_REFRESH_NS 1000000
+#define XPUSHARE_BUSY_GRACE_NS 1000000
+#define XPUSHARE_WINDOWS 32
+#define XPUSHARE_PEER_WINDOWS 256
+#define XPUSHARE_WINDOW_HORIZON_NS 200000000
+
+#define XPUSHARE_SCHED_SERIAL 0
+#define XPUSHARE_SCHED_TIMESLICED 1
 
 /* The claim's limits and counters on the device (in its own ledger). */
 struct xpushare_claim {
@@ -122,6 +129,17 @@ struct xpushare_claim {
     uint64_t refused_bytes;  /* and the bytes they asked for */
 };
 
+/*
+ * A stretch of device time in which one of the claim's processes had work on the device (time-sliced
+ * devices). `end_ns` comes first and is written last: a reader copying the entry front to back that sees
+ * a non-zero end sees the start written with it (the writer zeroes the end before changing the start).
+ */
+struct xpushare_window {
+    uint64_t end_ns;         /* CLOCK_MONOTONIC; 0 while being written */
+    uint64_t proc;           /* the process slot that ran it */
+    uint64_t start_ns;
+};
+
 /* What peers and the node plugin read of a claim ledger: one pread of the file's first bytes. */
 struct xpushare_ledger_head {
     uint64_t magic;          /* XPUSHARE_LEDGER_MAGIC once initialised */
@@ -137,6 +155,8 @@ struct xpushare_ledger_head {
     uint64_t last_reclaim_ns;/* CLOCK_MONOTONIC of the last dead-process scan */
     uint64_t generation;     /* bumped by every update under the lock */
     struct xpushare_claim claim;
+    uint64_t windows_next;   /* windows published so far (the ring's next slot, modulo its size) */
+    struct xpushare_window windows[32]; /* its processes' latest busy windows (time-sliced devices) */
 };
 
 /* One process of the claim using the device. */
@@ -197,11 +217,14 @@ struct xpushare_board {
  * the board and their ledgers' heads); timestamps are clamped to the reader's clock.
  */
 struct xpushare_peers {
-    uint32_t busy;           /* other claims with work on the device */
+    uint32_t busy;           /* other claims with work on the device, or with some XPUSHARE_BUSY_GRACE_NS ago */
     uint32_t count;          /* other claims on the board */
     uint64_t launch_ns[3];   /* latest admitted launch of another claim, per its board priority */
     uint64_t attributed_ns;  /* latest device time another claim was charged up to */
     uint64_t unpublished_ns; /* oldest uncharged work of another claim, 0 if none */
+    uint32_t nwindows;       /* the other claims' busy windows of the last XPUSHARE_WINDOW_HORIZON_NS */
+    uint32_t reserved;
+    struct xpushare_window windows[256]; /* with, per claim with uncharged work, its open one (to now) */
 };
 
 /* Errors are negative errno values. */
@@ -225,6 +248,11 @@ XPUSHARE_EXTERN int xpushare_proc_alive(int fd, int proc);
 XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledger,
                                                    const struct xpushare_peers *peers, uint64_t start_ns,
                                                    uint64_t end_ns);
+XPUSHARE_EXTERN uint64_t xpushare_ledger_share(struct xpushare_ledger *ledger, int proc,
+                                               const struct xpushare_peers *peers, uint64_t start_ns,
+                                               uint64_t end_ns);
+XPUSHARE_EXTERN int xpushare_window_publish(struct xpushare_ledger *ledger, int proc, uint64_t start_ns,
+                                            uint64_t end_ns);
 XPUSHARE_EXTERN int xpushare_ledger_charge(struct xpushare_ledger *ledger, int proc, uint64_t device_ns);
 XPUSHARE_EXTERN int xpushare_compute_pending(struct xpushare_ledger *ledger, int proc, int pending);
 XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger, int proc,

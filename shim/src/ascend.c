@@ -89,10 +89,13 @@ XPS_HOOK(aclrtGetMemInfo, (uint32_t attr, size_t *free_bytes, size_t *total_byte
  */
 XPS_SYNC_HOOK(rtStreamSynchronize, (rtStream_t s), (s), s)
 XPS_SYNC_HOOK(rtStreamSynchronizeWithTimeout, (rtStream_t s, int32_t timeout), (s, timeout), s)
-XPS_SYNC_HOOK(rtEventSynchronize, (void *event), (event), NULL)
-XPS_SYNC_HOOK(rtCtxSynchronize, (void), (), NULL)
-XPS_SYNC_HOOK(rtDeviceSynchronize, (void), (), NULL)
-XPS_SYNC_HOOK(rtDeviceSynchronizeWithTimeout, (int32_t timeout), (timeout), NULL)
+XPS_SYNC_HOOK(rtEventSynchronize, (void *event), (event), XPS_NO_STREAM)
+XPS_SYNC_HOOK(rtCtxSynchronize, (void), (), XPS_ALL_STREAMS)
+XPS_SYNC_HOOK(rtDeviceSynchronize, (void), (), XPS_ALL_STREAMS)
+XPS_SYNC_HOOK(rtDeviceSynchronizeWithTimeout, (int32_t timeout), (timeout), XPS_ALL_STREAMS)
+/* Queries (aclrtQueryEvent, aclrtStreamQuery reach these): a completed one settles like a synchronize. */
+XPS_QUERY_HOOK(rtStreamQuery, (rtStream_t s), (s))
+XPS_QUERY_HOOK(rtEventQuery, (void *event), (event))
 /* rtMemcpyKind_t is an enum: passed as an int. */
 XPS_COPY_HOOK(rtMemcpy, (void *dst, uint64_t dest_max, const void *src, uint64_t count, int kind),
               (dst, dest_max, src, count, kind))

@@ -31,6 +31,7 @@
 #define CUDA_ERROR_NOT_READY 600
 #define ACL_ERROR_RT_EVENT_NOT_COMPLETE 507006
 #define CU_EVENT_DEFAULT 0
+#define REANCHOR_NS 1000000000ull /* a completed event older than this is no reference for a new period */
 
 struct xps_comp {
     pthread_mutex_t mu;
@@ -39,11 +40,14 @@ struct xps_comp {
     int nevents, free_list[MAX_EVENTS], nfree;
     int ring[RING], head, count;
     uint64_t recorded[MAX_EVENTS]; /* clock of the first launch each event covers */
+    uint64_t seq[MAX_EVENTS];       /* when each was recorded, counted: tells a reused event apart */
+    uint64_t nseq;
     uint64_t uncovered_since;       /* clock of the oldest launch not covered by an event, 0 if none */
     int ref;                    /* event with the latest completion seen, -1 none */
     uint64_t ref_ns;            /* its completion on CLOCK_MONOTONIC */
     int pending;
     int uncovered;              /* threads with launches not yet covered by an event (under mu) */
+    int timesliced;             /* the device time-slices contexts (limits file): share, not order */
 };
 
 __thread struct xps_thread xps__thread __attribute__((tls_model("initial-exec"))) = {.dev = -1};
@@ -147,6 +151,7 @@ static void publish_oldest(struct xps_comp *c, struct xpushare_ledger *ledger, i
     xpushare_compute_publish(ledger, proc, oldest);
 }
 
+/* The event recorded after `since`'s launches on `stream`, or -1. */
 static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *stream, uint64_t since) {
     if (c->count >= RING)
         return -1;
@@ -158,14 +163,31 @@ static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *st
         return -1;
     }
     c->recorded[e] = since;
+    c->seq[e] = ++c->nseq;
     c->ring[(c->head + c->count++) % RING] = e;
-    return 0;
+    return e;
 }
 
-/* Completed events, in record order: device time past the latest completion seen, attributed in the
- * ledger (what another process already got of that interval is not charged twice). */
+/*
+ * The device time an event's work occupied, on CLOCK_MONOTONIC: from the later of the previous completion
+ * and the first launch it covers, to its completion. A device's timestamps are not trusted to agree with
+ * the clock (an event recorded on an idle stream may carry an earlier time, which shifts every elapsed
+ * time measured from it): the completion is kept between that start and `now`, when it was observed.
+ */
+static void window_of(const struct xps_comp *c, int e, int64_t elapsed, uint64_t now, uint64_t *start,
+                      uint64_t *end) {
+    uint64_t from = c->ref_ns > c->recorded[e] ? c->ref_ns : c->recorded[e];
+    uint64_t until = c->ref_ns + (uint64_t)elapsed;
+    *start = from < now ? from : now;
+    *end = until > now ? now : (until < *start ? *start : until);
+}
+
+/* Completed events, in record order: the device time each one's work occupied, charged to the claim.
+ * Serial devices (work runs in turns): the interval past the latest completion any claim was charged
+ * for (what another process already got of it is not charged twice). Time-sliced devices: the window,
+ * shared with every other context that had work on the device in it (xpushare_ledger_share). */
 static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
-                        uint64_t now) {
+                        uint64_t now, uint64_t prompt) {
     uint64_t charged = 0;
     /* Fresh: whether a peer still has older uncharged work, and up to when it charged, decide this. */
     const struct xpushare_peers *peers = c->count > 0 ? xps__peers((int)(c - comps), now, 1) : NULL;
@@ -174,15 +196,23 @@ static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int 
         int q = event_query(vendor, c->events[e]);
         if (q == 1)
             break;
-        if (q == 0 && now - c->recorded[e] < XPUSHARE_PUBLISH_WAIT_NS &&
+        if (q == 0 && !c->timesliced && now - c->recorded[e] < XPUSHARE_PUBLISH_WAIT_NS &&
             xpushare_compute_earlier_work(ledger, proc, peers, c->recorded[e]) == 1)
             break; /* work recorded before ours ran first: let its owner charge it first */
         int64_t ns = q == 0 && c->ref >= 0 ? event_elapsed_ns(vendor, c->events[c->ref], c->events[e]) : -1;
-        uint64_t end = ns > 0 ? c->ref_ns + (uint64_t)ns : 0;
         c->head = (c->head + 1) % RING;
         c->count--;
         if (q == 0 && c->ref >= 0 && ns > 0) {
-            charged += xpushare_ledger_attribute(ledger, peers, c->ref_ns, end);
+            uint64_t start, end, seen = xps__clock_ns(); /* after the query: it may have just completed */
+            window_of(c, e, ns, seen > now ? seen : now, &start, &end);
+            if (prompt != 0 && c->seq[e] == prompt && seen > start)
+                end = seen; /* the synchronize that waited for it just returned: it completed now */
+            if (c->timesliced) {
+                charged += xpushare_ledger_share(ledger, proc, peers, start, end);
+                xpushare_window_publish(ledger, proc, start, end);
+            } else {
+                charged += xpushare_ledger_attribute(ledger, peers, start, end);
+            }
             give_event(c, c->ref);
             c->ref = e;
             c->ref_ns = end;
@@ -194,10 +224,11 @@ static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int 
     return charged;
 }
 
-/* Charge what completed; publish whether this process still has work on the device. */
-static void settle(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
-                   uint64_t now) {
-    uint64_t charged = collect(c, ledger, proc, vendor, now);
+/* Charge what completed; publish whether this process still has work on the device. `prompt`: the
+ * sequence number of an event a synchronize returning just now waited for (0: none). */
+static void settle_prompt(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
+                          uint64_t now, uint64_t prompt) {
+    uint64_t charged = collect(c, ledger, proc, vendor, now, prompt);
     if (charged > 0)
         xpushare_ledger_charge(ledger, proc, charged);
     int busy = c->count > 0 || c->uncovered > 0;
@@ -205,15 +236,30 @@ static void settle(struct xps_comp *c, struct xpushare_ledger *ledger, int proc,
         c->pending = busy;
 }
 
+static void settle(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
+                   uint64_t now) {
+    settle_prompt(c, ledger, proc, vendor, now, 0);
+}
+
 /*
- * From idle to busy: an event recorded on the idle stream before the launch completes at once and anchors
- * the new busy period on CLOCK_MONOTONIC. The clock is read right before recording it: every later
- * completion time is this anchor plus elapsed times, so an anchor taken earlier would shift them all.
+ * From idle to busy. Completion times are the reference event's time plus elapsed times, so the new busy
+ * period needs a reference. The last completed event serves while it is recent (REANCHOR_NS): its time
+ * was measured, and elapsed times between a context's events hold across idle stretches. Otherwise an
+ * event recorded on the idle stream anchors the period at the clock read right before recording it.
+ * That anchor is only as good as the event completing at once, which a device does not promise: a GPU
+ * that is running another context's time slice stamps it when this context's turn comes (up to a slice
+ * later), and some devices stamp an idle stream's event with the end of its last work.
  */
 static void start_busy(struct xps_comp *c, struct xpushare_ledger *ledger, int proc, enum xps_vendor vendor,
                        void *stream) {
-    int e = take_event(c, vendor);
     uint64_t anchor = xps__clock_ns();
+    if (c->ref >= 0 && anchor >= c->ref_ns && anchor - c->ref_ns < REANCHOR_NS) {
+        if (xpushare_compute_pending(ledger, proc, 1) == 0)
+            c->pending = 1;
+        return;
+    }
+    int e = take_event(c, vendor);
+    anchor = xps__clock_ns();
     if (e >= 0 && event_record(vendor, c->events[e], stream) == 0) {
         give_event(c, c->ref);
         c->ref = e;
@@ -232,7 +278,7 @@ static void sleep_ns(uint64_t ns) {
     nanosleep(&ts, NULL);
 }
 
-static void record_thread(struct xps_thread *t, enum xps_vendor vendor);
+static void record_thread(struct xps_thread *t, enum xps_vendor vendor, const void *waited);
 
 /*
  * Wait at the launch boundary until the rule admits this launch; returns the clock after waiting.
@@ -256,7 +302,7 @@ static uint64_t admit(struct xps_comp *c, struct xpushare_ledger *ledger, int pr
             break;
         pthread_mutex_unlock(&c->mu);
         if (!waited)
-            record_thread(&xps__thread, vendor);
+            record_thread(&xps__thread, vendor, XPS_NO_STREAM);
         sleep_ns((uint64_t)wait);
         pthread_mutex_lock(&c->mu);
         now = xps__now_ns();
@@ -301,6 +347,7 @@ void xps__compute_before(enum xps_vendor vendor, void *stream) {
     now = xps__clock_ns();
     struct xps_comp *c = &comps[dev];
     pthread_mutex_lock(&c->mu);
+    c->timesliced = limit->scheduling == XPUSHARE_SCHED_TIMESLICED;
     settle(c, ledger, proc, vendor, now);
     int shadowed = xpushare_compute_shadowed(ledger, xps__peers(dev, now, 0), now) == 1;
     now = admit(c, ledger, proc, xps__cores_ceiling(limit), vendor, now, shadowed ? 1 : MAX_INFLIGHT);
@@ -348,9 +395,14 @@ void xps__compute_note_stream(void *stream) {
     t->streams[0] = stream;
 }
 
-/* Record events on the streams this thread launched on since its last one. */
-static void record_thread(struct xps_thread *t, enum xps_vendor vendor) {
+/*
+ * Record events on the streams this thread launched on since its last one. `waited`: the stream a
+ * synchronize about to be called waits for (XPS_ALL_STREAMS: all of them; XPS_NO_STREAM: not one whose
+ * return tells when the work completed); the event on it becomes the thread's prompt event.
+ */
+static void record_thread(struct xps_thread *t, enum xps_vendor vendor, const void *waited) {
     t->record = 0;
+    t->prompt_seq = 0;
     if (t->dev < 0 || !t->uncovered)
         return;
     struct xps_comp *c = &comps[t->dev];
@@ -359,8 +411,12 @@ static void record_thread(struct xps_thread *t, enum xps_vendor vendor) {
     struct xpushare_ledger *ledger = xps__device_ledger(t->dev, &proc, &limit);
     uint64_t now = xps__clock_ns();
     pthread_mutex_lock(&c->mu);
-    for (int i = 0; i < t->nstreams; i++)
-        ok &= record_into_ring(c, vendor, t->streams[i], t->uncovered_since) == 0;
+    for (int i = 0; i < t->nstreams; i++) {
+        int e = record_into_ring(c, vendor, t->streams[i], t->uncovered_since);
+        ok &= e >= 0;
+        if (e >= 0 && waited != XPS_NO_STREAM && (waited == XPS_ALL_STREAMS || waited == t->streams[i]))
+            t->prompt_seq = c->seq[e];
+    }
     if (ok) {
         t->nstreams = 0;
         t->uncovered = 0;
@@ -375,19 +431,29 @@ static void record_thread(struct xps_thread *t, enum xps_vendor vendor) {
 }
 
 void xps__compute_after(enum xps_vendor vendor) {
-    record_thread(&xps__thread, vendor);
+    record_thread(&xps__thread, vendor, XPS_NO_STREAM);
 }
 
-/* Before a synchronize: cover what this thread launched, so the wait ends with every event complete. */
+/*
+ * Before a synchronize, a synchronous copy or a query: cover what this thread launched, so the call ends
+ * with every event complete. `stream` is what it waits for (compute.c's prompt events: XPS_ALL_STREAMS
+ * for a context-wide synchronize, XPS_NO_STREAM where its return says nothing about when work ended).
+ */
 void xps__compute_sync_before(enum xps_vendor vendor, void *stream) {
-    (void)stream;
-    record_thread(&xps__thread, vendor);
+    record_thread(&xps__thread, vendor, stream);
 }
 
-/* After a synchronize: take the finished work into account now, not at the next launch. */
+/*
+ * After it: take the finished work into account now, not at the next launch. The event the synchronize
+ * waited for completed just before it returned: its completion time is the clock now, which corrects
+ * the process's device-to-clock mapping both ways (a clock anchor stamped late, or early, is off by the
+ * difference; this is how a GPU that stamped the anchor only at its context's turn gets aligned).
+ */
 void xps__compute_sync_after(enum xps_vendor vendor) {
     struct xps_thread *t = &xps__thread;
     t->countdown = 0;
+    uint64_t prompt = t->prompt_seq;
+    t->prompt_seq = 0;
     int proc = -1;
     const struct xps_limit *limit = NULL;
     if (t->dev < 0 || xps__guard)
@@ -398,7 +464,7 @@ void xps__compute_sync_after(enum xps_vendor vendor) {
     int saved = errno;
     struct xps_comp *c = &comps[t->dev];
     pthread_mutex_lock(&c->mu);
-    settle(c, ledger, proc, vendor, xps__now_ns());
+    settle_prompt(c, ledger, proc, vendor, xps__now_ns(), prompt);
     pthread_mutex_unlock(&c->mu);
     errno = saved;
 }

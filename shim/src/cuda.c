@@ -165,8 +165,13 @@ XPS_LAUNCH_HOOK(cuGraphLaunch_ptsz, (void *graph, CUstream stream), (graph, stre
 /* Synchronizes: the events of what this thread launched are recorded first, and read right after. */
 XPS_SYNC_HOOK(cuStreamSynchronize, (CUstream stream), (stream), stream)
 XPS_SYNC_HOOK(cuStreamSynchronize_ptsz, (CUstream stream), (stream), PER_THREAD(stream))
-XPS_SYNC_HOOK(cuCtxSynchronize, (void), (), NULL)
-XPS_SYNC_HOOK(cuEventSynchronize, (void *event), (event), NULL)
+XPS_SYNC_HOOK(cuCtxSynchronize, (void), (), XPS_ALL_STREAMS)
+XPS_SYNC_HOOK(cuEventSynchronize, (void *event), (event), XPS_NO_STREAM)
+
+/* Queries: one that finds the work done settles it, as a synchronize does. */
+XPS_QUERY_HOOK(cuStreamQuery, (CUstream stream), (stream))
+XPS_QUERY_HOOK(cuStreamQuery_ptsz, (CUstream stream), (stream))
+XPS_QUERY_HOOK(cuEventQuery, (void *event), (event))
 
 /*
  * Synchronous copies: the host waits in them for the work queued before (the runtime's cudaMemcpy is one;

@@ -64,7 +64,9 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(CUDA, cuCtxGetDevice, 0)                                                                           \
     X(CUDA, cuEventCreate, 0)                                                                            \
     X(CUDA, cuEventRecord, 0)                                                                            \
-    X(CUDA, cuEventQuery, 0)                                                                             \
+    X(CUDA, cuEventQuery, 1)                                                                             \
+    X(CUDA, cuStreamQuery, 1)                                                                            \
+    X(CUDA, cuStreamQuery_ptsz, 1)                                                                       \
     X(CUDA, cuEventElapsedTime, 0)                                                                       \
     X(NVML, nvmlDeviceGetMemoryInfo, 1)                                                                  \
     X(NVML, nvmlDeviceGetMemoryInfo_v2, 1)                                                               \
@@ -112,7 +114,8 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(RT, rtGetDevice, 0)                                                                                \
     X(RT, rtEventCreate, 0)                                                                              \
     X(RT, rtEventRecord, 0)                                                                              \
-    X(RT, rtEventQuery, 0)                                                                               \
+    X(RT, rtEventQuery, 1)                                                                               \
+    X(RT, rtStreamQuery, 1)                                                                              \
     X(RT, rtEventElapsedTime, 0)                                                                         \
     X(ACL, aclrtGetMemInfo, 1)
 
@@ -158,6 +161,7 @@ struct xps_limit {
     uint64_t memory_max; /* allocation ceiling for live changes; 0: the memory value */
     uint32_t cores_max;  /* likewise for cores; 0 when absent: the cores value */
     uint32_t has_cores_max;
+    uint32_t scheduling; /* XPUSHARE_SCHED_*: serial when absent */
 };
 struct xps_limits {
     int version;
@@ -216,7 +220,11 @@ struct xps_thread {
     void *streams[4];     /* streams launched on since the last event */
     int nstreams;
     int exit_hook;        /* the thread-exit destructor is armed */
+    uint64_t prompt_seq;  /* the event the synchronize in progress waits for (compute.c), 0: none */
 };
+/* What a synchronize waits for, beside a stream: every stream, or nothing that dates its work's end. */
+#define XPS_ALL_STREAMS ((void *)~(uintptr_t)0)
+#define XPS_NO_STREAM ((void *)(~(uintptr_t)0 - 1))
 XPS_HIDDEN extern __thread struct xps_thread xps__thread __attribute__((tls_model("initial-exec")));
 XPS_HIDDEN extern int xps__compute_enabled;
 XPS_HIDDEN void xps__compute_init(const struct xps_limits *limits);
@@ -256,6 +264,9 @@ XPS_HIDDEN int xps__compute_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__compute_unlock(struct xpushare_ledger *ledger);
 XPS_HIDDEN int xps__compute_init_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__compute_recount(struct xpushare_ledger *ledger);
+
+/* shares.c: whether a claim's head shows work launched or completed just now (between two batches). */
+XPS_HIDDEN int xps__recently_active(const struct xpushare_ledger_head *head, uint64_t now_ns);
 
 /* peers.c: what this process knows of the device's other claims (with the device's compute mutex held). */
 /* `fresh`: read the peers' heads now, not from the last refresh (before charging completed work). */
@@ -435,8 +446,13 @@ static inline void xps__report_limit(int (*device)(void), size_t *free_bytes, si
 #define XPS_SYNC_HOOK(name, params, call, stream)                                                       \
     XPS_COMPUTE_HOOK(name, params, call, stream, xps__compute_sync_before, xps__compute_sync_after, 0)
 
+/* A query that finds the work done is a completion point, as a synchronize is: an application that polls
+ * instead of blocking stops counting as busy at once (not at its next launch). Settled on success only. */
+#define XPS_QUERY_HOOK(name, params, call)                                                              \
+    XPS_COMPUTE_HOOK(name, params, call, XPS_NO_STREAM, xps__compute_sync_before, xps__compute_sync_after, 1)
+
 /* A synchronous copy ends a batch as a synchronize does; the work is settled once the copy succeeded. */
 #define XPS_COPY_HOOK(name, params, call)                                                               \
-    XPS_COMPUTE_HOOK(name, params, call, NULL, xps__compute_sync_before, xps__compute_sync_after, 1)
+    XPS_COMPUTE_HOOK(name, params, call, XPS_NO_STREAM, xps__compute_sync_before, xps__compute_sync_after, 1)
 
 #endif

@@ -48,6 +48,8 @@ struct field {
 
 static const char *const priorities[] = {"low", "normal", "high", NULL};
 static const char *const policies[] = {"guaranteed", "fixed", NULL};
+/* Indexed by XPUSHARE_SCHED_*: how the device shares its time between contexts. */
+static const char *const schedulings[] = {"serial", "time-sliced", NULL};
 
 #define MEMBER(name) offsetof(struct xps_limit, name), sizeof(((struct xps_limit *)0)->name)
 static const struct field fields[] = {
@@ -61,6 +63,7 @@ static const struct field fields[] = {
     {"board", FIELD_TEXT, MEMBER(board), 0, NULL, 0},
     {"memory-max", FIELD_NUMBER, MEMBER(memory_max), UINT64_MAX, NULL, 0},
     {"cores-max", FIELD_NUMBER, MEMBER(cores_max), 100, NULL, offsetof(struct xps_limit, has_cores_max)},
+    {"scheduling", FIELD_WORD, MEMBER(scheduling), 0, schedulings, 0},
 };
 #undef MEMBER
 _Static_assert(offsetof(struct xps_limit, has_cores_max) != 0, "offset 0 means no presence flag");

@@ -133,7 +133,7 @@ static int read_peer(struct peer *p, const char *board_path, uint64_t now, struc
     if (p->fd < 0 || xpushare_ledger_read_head(p->fd, head) != 0 ||
         strncmp(head->key, p->key, XPUSHARE_KEY_LEN) != 0)
         return 0; /* no file, another layout, cut short, another claim's */
-    if (head->claim.npending == 0 && head->claim.unpublished_ns == 0)
+    if (head->claim.npending == 0 && head->claim.unpublished_ns == 0 && !xps__recently_active(head, now))
         return 1; /* idle: nothing to trust but timestamps, which are clamped */
     /* Alive: tested again every PEER_RECHECK_NS. Dead: until its ledger changes (a new process joins
      * under the lock, which moves the generation) or its path is opened again. */
@@ -143,7 +143,7 @@ static int read_peer(struct peer *p, const char *board_path, uint64_t now, struc
         p->tested_generation = head->generation;
     }
     if (!p->alive)
-        return 0; /* its work died with its processes */
+        return 0; /* its work (or its claim to have just had some) died with its processes */
     p->reopen = 0;
     return 1;
 }

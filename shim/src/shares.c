@@ -34,6 +34,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -141,6 +142,118 @@ XPUSHARE_EXTERN uint64_t xpushare_ledger_attribute(struct xpushare_ledger *ledge
     if (theirs > from)
         from = theirs; /* a peer was charged for this interval already */
     return end_ns > from ? end_ns - from : 0;
+}
+
+/* --- time-sliced devices: device time shared by whoever had work on it ------------------------------- */
+
+struct window_edge {
+    uint64_t at;
+    int delta; /* +1: a window opens, -1: it closes */
+};
+
+static int edge_order(const void *a, const void *b) {
+    const struct window_edge *x = a, *y = b;
+    return x->at < y->at ? -1 : (x->at > y->at ? 1 : y->delta - x->delta);
+}
+
+static int add_edges(struct window_edge *edges, int n, int cap, uint64_t start, uint64_t end, uint64_t from,
+                     uint64_t to) {
+    if (start < from)
+        start = from;
+    if (end > to)
+        end = to;
+    if (end <= start || n + 2 > cap)
+        return n;
+    edges[n++] = (struct window_edge){start, 1};
+    edges[n++] = (struct window_edge){end, -1};
+    return n;
+}
+
+/* The latest end among `proc`'s windows in the claim's ring (own == -1: any process), 0 if none. */
+static uint64_t last_end(const struct xpushare_ledger_head *head, int64_t proc) {
+    uint64_t latest = 0;
+    for (int i = 0; i < XPUSHARE_WINDOWS; i++) {
+        const struct xpushare_window *w = &head->windows[i];
+        uint64_t end = __atomic_load_n(&w->end_ns, __ATOMIC_ACQUIRE);
+        if (end > latest && (proc < 0 || __atomic_load_n(&w->proc, __ATOMIC_RELAXED) == (uint64_t)proc))
+            latest = end;
+    }
+    return latest;
+}
+
+/*
+ * What [start_ns, end_ns] of process `proc`'s device time costs its claim on a device that time-slices
+ * its contexts (NVIDIA GPUs): where k other contexts had work on the device too, the device ran each of
+ * them for about 1/(k+1) of the time, so that is the share charged. The others are the peers' windows
+ * (with their open ones) and the windows of this claim's other processes, published or still open.
+ */
+XPUSHARE_EXTERN uint64_t xpushare_ledger_share(struct xpushare_ledger *ledger, int proc,
+                                               const struct xpushare_peers *peers, uint64_t start_ns,
+                                               uint64_t end_ns) {
+    enum { CAP = 2 * (XPUSHARE_PEER_WINDOWS + 2 * XPUSHARE_WINDOWS) };
+    if (xps__bad_proc(ledger, proc) || end_ns <= start_ns)
+        return 0;
+    struct window_edge edges[CAP];
+    int n = 0;
+    uint32_t npeer = peers != NULL ? peers->nwindows : 0;
+    for (uint32_t i = 0; i < npeer && i < XPUSHARE_PEER_WINDOWS; i++)
+        n = add_edges(edges, n, CAP, peers->windows[i].start_ns, peers->windows[i].end_ns, start_ns, end_ns);
+    const struct xpushare_ledger_head *head = &ledger->head;
+    for (int i = 0; i < XPUSHARE_WINDOWS; i++) {
+        const struct xpushare_window *w = &head->windows[i];
+        uint64_t end = __atomic_load_n(&w->end_ns, __ATOMIC_ACQUIRE);
+        if (end != 0 && __atomic_load_n(&w->proc, __ATOMIC_RELAXED) != (uint64_t)proc)
+            n = add_edges(edges, n, CAP, __atomic_load_n(&w->start_ns, __ATOMIC_RELAXED), end, start_ns, end_ns);
+    }
+    if (__atomic_load_n(&head->claim.npending, __ATOMIC_ACQUIRE) > 1) {
+        for (int i = 0; i < xps__proc_hwm(ledger); i++) {
+            struct xpushare_proc *p = &ledger->procs[i];
+            uint64_t since = __atomic_load_n(&p->unpublished_ns, __ATOMIC_ACQUIRE);
+            if (i == proc || since == 0 || __atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != XPUSHARE_SLOT_ACTIVE)
+                continue;
+            uint64_t done = last_end(head, i);
+            n = add_edges(edges, n, CAP, since > done ? since : done, end_ns, start_ns, end_ns);
+        }
+    }
+    if (n == 0)
+        return end_ns - start_ns;
+    qsort(edges, (size_t)n, sizeof(edges[0]), edge_order);
+    uint64_t charged = 0, at = start_ns;
+    int others = 0;
+    for (int i = 0; i < n; i++) {
+        charged += (edges[i].at - at) / (uint64_t)(others + 1);
+        at = edges[i].at;
+        others += edges[i].delta;
+    }
+    return charged + (end_ns - at) / (uint64_t)(others + 1);
+}
+
+/*
+ * Publish a busy window of process `proc` for its peers. A window that continues the process's latest
+ * one (its start is that one's end) extends it in place, so a busy process fills one slot, not many.
+ */
+XPUSHARE_EXTERN int xpushare_window_publish(struct xpushare_ledger *ledger, int proc, uint64_t start_ns,
+                                            uint64_t end_ns) {
+    if (xps__bad_proc(ledger, proc))
+        return -EINVAL;
+    if (end_ns <= start_ns)
+        return 0;
+    struct xpushare_ledger_head *head = &ledger->head;
+    uint64_t next = __atomic_load_n(&head->windows_next, __ATOMIC_ACQUIRE);
+    if (next > 0) {
+        struct xpushare_window *w = &head->windows[(next - 1) % XPUSHARE_WINDOWS];
+        uint64_t end = start_ns;
+        if (__atomic_load_n(&w->proc, __ATOMIC_RELAXED) == (uint64_t)proc &&
+            __atomic_compare_exchange_n(&w->end_ns, &end, end_ns, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return 0;
+    }
+    next = __atomic_fetch_add(&head->windows_next, 1, __ATOMIC_ACQ_REL);
+    struct xpushare_window *w = &head->windows[next % XPUSHARE_WINDOWS];
+    __atomic_store_n(&w->end_ns, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->proc, (uint64_t)proc, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->start_ns, start_ns, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->end_ns, end_ns, __ATOMIC_RELEASE);
+    return 0;
 }
 
 XPUSHARE_EXTERN int xpushare_compute_earlier_work(struct xpushare_ledger *ledger, int proc,
@@ -256,6 +369,42 @@ XPUSHARE_EXTERN int64_t xpushare_compute_admit(struct xpushare_ledger *ledger, i
 }
 
 /*
+ * Whether the claim launched or completed work in the last XPUSHARE_BUSY_GRACE_NS. A claim between two
+ * batches (its synchronize returned, its next launches not made yet) has nothing pending, but is not
+ * idle: a peer that borrowed that "idle" time would compete with its next batch. Timestamps are its
+ * own (forgeable) and clamped to `now_ns`: peers.c counts such a claim busy only while one of its
+ * processes is alive.
+ */
+int xps__recently_active(const struct xpushare_ledger_head *head, uint64_t now_ns) {
+    const struct xpushare_claim *c = &head->claim;
+    uint64_t active = c->attributed_ns > c->launch_ns ? c->attributed_ns : c->launch_ns;
+    for (int i = 0; i < XPUSHARE_WINDOWS; i++)
+        active = head->windows[i].end_ns > active ? head->windows[i].end_ns : active;
+    active = active > now_ns ? now_ns : active;
+    return active != 0 && now_ns - active < XPUSHARE_BUSY_GRACE_NS;
+}
+
+/* A peer's recent busy windows, clamped to `now_ns`, and its open one: uncharged work since its last. */
+static void add_windows(struct xpushare_peers *peers, const struct xpushare_ledger_head *head, uint64_t now_ns) {
+    uint64_t horizon = now_ns > XPUSHARE_WINDOW_HORIZON_NS ? now_ns - XPUSHARE_WINDOW_HORIZON_NS : 0;
+    uint64_t latest = 0;
+    for (int i = 0; i < XPUSHARE_WINDOWS && peers->nwindows < XPUSHARE_PEER_WINDOWS; i++) {
+        const struct xpushare_window *w = &head->windows[i];
+        uint64_t end = w->end_ns > now_ns ? now_ns : w->end_ns, start = w->start_ns;
+        if (end == 0 || end <= horizon || start >= end)
+            continue; /* unused, being written, old, or not a window */
+        peers->windows[peers->nwindows++] = (struct xpushare_window){end, w->proc, start};
+        latest = end > latest ? end : latest;
+    }
+    uint64_t open = head->claim.unpublished_ns > now_ns ? now_ns : head->claim.unpublished_ns;
+    if (open != 0 && peers->nwindows < XPUSHARE_PEER_WINDOWS) {
+        open = open > latest ? open : latest;
+        if (open < now_ns)
+            peers->windows[peers->nwindows++] = (struct xpushare_window){now_ns, UINT64_MAX, open};
+    }
+}
+
+/*
  * Fold one peer's ledger head into `peers`: `priority` is the peer's on the board (never its own file's),
  * and its timestamps are clamped to `now_ns`, so a forged future time counts as "now" at most.
  */
@@ -265,9 +414,9 @@ XPUSHARE_EXTERN int xpushare_peers_add(struct xpushare_peers *peers, const struc
         return -EINVAL;
     const struct xpushare_claim *c = &head->claim;
     peers->count++;
-    if (c->npending > 0)
-        peers->busy++;
     uint64_t launch = c->launch_ns > now_ns ? now_ns : c->launch_ns;
+    if (c->npending > 0 || xps__recently_active(head, now_ns))
+        peers->busy++;
     if (launch > peers->launch_ns[priority])
         peers->launch_ns[priority] = launch;
     uint64_t attributed = c->attributed_ns > now_ns ? now_ns : c->attributed_ns;
@@ -276,5 +425,6 @@ XPUSHARE_EXTERN int xpushare_peers_add(struct xpushare_peers *peers, const struc
     uint64_t unpublished = c->unpublished_ns > now_ns ? now_ns : c->unpublished_ns;
     if (unpublished != 0 && (peers->unpublished_ns == 0 || unpublished < peers->unpublished_ns))
         peers->unpublished_ns = unpublished;
+    add_windows(peers, head, now_ns);
     return 0;
 }

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.errors import XPUShareError
+from dra_driver.core.devices import Scheduling
 from shim import LIBRARY_ENV, buildinfo
 from shim.limits import DeviceLimits, write_limits_file
 
@@ -171,8 +172,11 @@ class GpuNode:
     """A node's run directory in miniature: the GPU's directory (board, claim ledgers) and one limits file
     per claim, laid out as the node plugin lays them out."""
 
-    def __init__(self, root: Path, gpu: Gpu, shim: Path) -> None:
+    def __init__(self, root: Path, gpu: Gpu, shim: Path,
+                 scheduling: Scheduling = Scheduling.TIME_SLICED) -> None:
+        """``scheduling``: what the limits files tell the shim of the GPU (NVIDIA GPUs time-slice)."""
         self.root = root
+        self.scheduling = scheduling
         self.gpu = gpu
         self.shim = shim
         self.ledger_registered = False
@@ -198,7 +202,8 @@ class GpuNode:
         self.ledger_registered = self._register(claim)
         device = DeviceLimits(uuid=self.gpu.uuid, index=0, memory_limit_bytes=claim.memory_bytes,
                               core_percent=claim.cores, priority=claim.priority, policy=claim.policy,
-                              ledger_path=str(self.ledger_path(claim)), board_path=str(self.board_path))
+                              ledger_path=str(self.ledger_path(claim)), board_path=str(self.board_path),
+                              scheduling=self.scheduling)
         path = self.limits_file(claim)
         path.unlink(missing_ok=True)
         return write_limits_file(path, claim.name, [device])
@@ -300,20 +305,23 @@ class TenantError(XPUShareError):
 
 @dataclass(frozen=True)
 class Workload:
-    """What every tenant of a run computes: ``batch`` matmuls of ``size`` x ``size``, then a sync."""
+    """What every tenant of a run computes: ``batch`` matmuls of ``size`` x ``size``, then a sync; or, with
+    ``model="gpt2"``, a small transformer generating ``batch`` tokens per sequence (counts are tokens)."""
 
     size: int = 4096
     dtype: str = "bfloat16"
     batch: int = 8
     window_s: float = 1.0
     device: str = "cuda"
+    model: str = "matmul"
 
 
 def _start_tenant(node: GpuNode, tenant: Tenant, stem: Path, *, seconds: float, work: Workload,
                   preload: bool) -> subprocess.Popen[str]:
     argv = [node.gpu.python, str(TENANT_SCRIPT), f"--seconds={seconds}", f"--window={work.window_s}",
             f"--size={work.size}", f"--dtype={work.dtype}", f"--batch={work.batch}",
-            f"--gap-ms={tenant.gap_ms}", f"--device={work.device}", f"--ready-file={stem}.ready"]
+            f"--gap-ms={tenant.gap_ms}", f"--device={work.device}", f"--model={work.model}",
+            f"--ready-file={stem}.ready"]
     env = node.env(tenant.claim if preload else None, preload=preload)
     with open(f"{stem}.out", "w") as out, open(f"{stem}.err", "w") as err:
         return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.v1alpha1.sharing import ComputePolicy, Priority
+from dra_driver.core.devices import Scheduling
 from dra_driver.simulation.cbuild import compile_c
 from dra_driver.simulation.workloads import (
     PROGRAMS_DIR,
@@ -251,21 +252,27 @@ class DeviceDir:
     def limits(self, claim: str, index: int, memory: int, cores: int = 100, *,
                priority: Priority | str = Priority.NORMAL,
                policy: ComputePolicy | str = ComputePolicy.GUARANTEED,
-               **extra: int | None) -> DeviceLimits:
+               scheduling: Scheduling = Scheduling.SERIAL, **extra: int | None) -> DeviceLimits:
         """The claim's limits file line for this device, naming its ledger and the board."""
         return DeviceLimits(uuid=self.uuid, index=index, memory_limit_bytes=memory, core_percent=cores,
                             priority=Priority(priority), policy=ComputePolicy(policy),
                             ledger_path=str(self.ledger(claim)), board_path=str(self.board),
-                            memory_max_bytes=extra.get("memory_max"), core_max_percent=extra.get("cores_max"))
+                            memory_max_bytes=extra.get("memory_max"), core_max_percent=extra.get("cores_max"),
+                            scheduling=scheduling)
 
 
 class TenantGroup:
     """Claims sharing one device (its board, one ledger per claim, one fake device timeline), each with its
     own limits file."""
 
-    def __init__(self, root: Path, *, preload: bool = True, uuid: str = "GPU-0000") -> None:
+    def __init__(self, root: Path, *, preload: bool = True, uuid: str = "GPU-0000",
+                 device: Scheduling = Scheduling.SERIAL, accounting: Scheduling | None = None) -> None:
+        """``device``: how the fake device shares its time; ``accounting``: what the limits files tell
+        the shim about it (the device's own way unless given)."""
         self.root = root
         self.preload = preload
+        self.scheduling = device
+        self.accounting = device if accounting is None else accounting
         self.uuid = uuid
         self.device = DeviceDir(root / "devices" / uuid, uuid)
         (root / "limits").mkdir(parents=True, exist_ok=True)
@@ -282,7 +289,8 @@ class TenantGroup:
         """Prepare the claim as the plugin does: board entry, ledger, limits file."""
         self.device.prepare(spec.name, spec.memory, spec.cores, spec.priority, spec.policy)
         device = self.device.limits(spec.name, 0, spec.memory, spec.cores, priority=spec.priority,
-                                    policy=spec.policy, memory_max=memory_max, cores_max=cores_max)
+                                    policy=spec.policy, memory_max=memory_max, cores_max=cores_max,
+                                    scheduling=self.accounting)
         path = self.limits_file(spec.name)
         path.unlink(missing_ok=True)
         write_limits_file(path, spec.name, [device])
@@ -294,6 +302,8 @@ class TenantGroup:
         env["LD_LIBRARY_PATH"] = ":".join(str(p.parent) for p in (cuda, runtime, acl))
         env["FAKE_CUDA_STATE"] = str(self.root / "cuda-state")
         env["FAKE_ASCEND_STATE"] = str(self.root / "ascend-state")
+        if self.scheduling is Scheduling.TIME_SLICED:
+            env["FAKE_CUDA_TIMESLICED"] = env["FAKE_ASCEND_TIMESLICED"] = "1"
         if self.preload:
             env["LD_PRELOAD"] = str(build_shim())
         env["XPUSHARE_LIMITS_FILE"] = str(self.limits_file(name))

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from api.errors import ConfigError, DiscoveryError
 from api.yamlfile import load_documents
-from dra_driver.core.devices import Device, DeviceType, Health
+from dra_driver.core.devices import Device, DeviceType, Health, Scheduling
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class InventoryDevice(BaseModel):
     health: Health = Health.HEALTHY
     health_message: str = Field(default="", alias="healthMessage", max_length=1024)
     shareable: bool = True
+    # The simulated devices run work in turns (dra_driver/simulation's fakes) unless set otherwise.
+    scheduling: Scheduling = Scheduling.SERIAL
     extra: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("memory", mode="before")

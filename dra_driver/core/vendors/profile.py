@@ -19,7 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from dra_driver.core.devices import Device, DeviceType
+from dra_driver.core.devices import Device, DeviceType, Scheduling
 
 if TYPE_CHECKING:  # the discovery package imports the registry, so only the type is needed here
     from dra_driver.core.discovery.base import DeviceBackend
@@ -86,6 +86,10 @@ class VendorProfile(Protocol):
         """The attribute that publishes its devices' compute units (``smCount``, ``aicoreCount``)."""
 
     @property
+    def scheduling(self) -> Scheduling:
+        """How its devices divide their time between processes (how the shim measures device time)."""
+
+    @property
     def partition_sizes(self) -> Mapping[str, tuple[Fraction, ...]]:
         """Partitioned mode's default menus: keyed by a lower-case model prefix, or by the device type."""
 
@@ -120,6 +124,7 @@ class BaseProfile:
     node_prefix: ClassVar[str]
     driver_files: ClassVar[tuple[str, ...]]
     cores_attribute: ClassVar[str]
+    scheduling: ClassVar[Scheduling] = Scheduling.SERIAL
     partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]]
 
     def device_node(self, minor: int) -> str:
@@ -181,5 +186,6 @@ def unanswered_device(
         minor=minor,
         driver_version=driver,
         runtime_version=runtime,
+        scheduling=profile.scheduling,
         extra=dict(extra or {}),
     )

@@ -6,12 +6,13 @@ import fcntl
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dra_driver.core.devices import GIB
+from dra_driver.core.devices import GIB, Device, Scheduling
 from dra_driver.core.kube import ApiError
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim
@@ -58,14 +59,14 @@ def _paths(tmp_path: Path) -> NodePaths:
     return NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path, cdi_dir=tmp_path / "cdi")
 
 
-def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
+def _preparer(tmp_path: Path, reader: MemoryReader, devices: list[Device] | None = None) -> ClaimPreparer:
     paths = _paths(tmp_path)
     layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, paths.devices_dir)
     return ClaimPreparer(
         driver="xpushare.io",
         pool=NODE,
         reader=reader,
-        catalog=Catalog([npu(0), npu(1)]),
+        catalog=Catalog(devices or [npu(0), npu(1)]),
         store=CheckpointStore(tmp_path / "state/checkpoint", "boot-1"),
         layout=layout,
         paths=paths,
@@ -88,6 +89,20 @@ def reader() -> MemoryReader:
 @pytest.fixture
 def preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
     return _started(tmp_path, reader)
+
+
+def test_the_limits_file_tells_the_shim_how_each_device_shares_its_time(tmp_path: Path,
+                                                                        reader: MemoryReader) -> None:
+    sliced = replace(npu(1), scheduling=Scheduling.TIME_SLICED)
+    preparer = _preparer(tmp_path, reader, [npu(0), sliced])
+    preparer.store.load()
+    serial_key = reader.add(claim(uid="uid-serial", name="a", results=[shared("npu-0", memory="1Gi")]))
+    sliced_key = reader.add(claim(uid="uid-sliced", name="b", results=[shared("npu-1", memory="1Gi")]))
+    preparer.prepare(serial_key)
+    preparer.prepare(sliced_key)
+    written = {key.uid: read_limits_file(limits_path(tmp_path / "limits", key.uid)).devices[0].scheduling
+               for key in (serial_key, sliced_key)}
+    assert written == {"uid-serial": Scheduling.SERIAL, "uid-sliced": Scheduling.TIME_SLICED}
 
 
 def test_prepare_writes_limits_spec_and_checkpoint_and_is_idempotent(

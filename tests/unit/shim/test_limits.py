@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.errors import ConfigError
+from dra_driver.core.devices import Scheduling
 from shim.limits import DeviceLimits, parse_limits, read_limits_file, render_limits, write_limits_file
 
 GIB = 1 << 30
@@ -35,8 +36,19 @@ def test_render_is_the_documented_line_format() -> None:
         "version 1",
         "claim uid-1",
         "device index=0 uuid=GPU-1234 memory=17179869184 cores=25 priority=high policy=fixed "
-        "ledger=/var/run/xpushare/ledger/GPU-1234",
+        "scheduling=serial ledger=/var/run/xpushare/ledger/GPU-1234",
     ]
+
+
+def test_a_time_sliced_device_round_trips_and_an_unknown_scheduling_is_refused() -> None:
+    sliced = replace(DEVICE, scheduling=Scheduling.TIME_SLICED)
+    text = render_limits("uid-1", [sliced])
+    assert " scheduling=time-sliced " in text
+    assert parse_limits(text).devices == (sliced,)
+    older = text.replace(" scheduling=time-sliced", "")  # a file written before the key existed
+    assert parse_limits(older).devices[0].scheduling is Scheduling.SERIAL
+    with pytest.raises(ConfigError, match="scheduling: 'round-robin' must be one of serial, time-sliced"):
+        parse_limits(text.replace("time-sliced", "round-robin"))
 
 
 def test_write_then_read_round_trips_with_mode_0444(tmp_path: Path) -> None:

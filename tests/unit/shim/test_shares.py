@@ -66,6 +66,18 @@ def test_a_fixed_claim_waits_for_what_it_used_even_alone(claim: Make) -> None:
     assert a.usage().used_ns == 3 * MS
 
 
+def test_a_claim_between_two_batches_is_not_idle_to_a_borrower(claim: Make) -> None:
+    """A peer that synchronizes after each batch has no work queued for a moment; borrowing its "idle"
+    time would put the borrower's batch beside its next one."""
+    a, b = claim("a", 30), claim("b", 70)
+    pa, pb = a.attach_process(), b.attach_process()
+    a.admit(pa, T0)
+    a.charge(pa, 5 * MS)
+    b.admit(pb, T0 + MS)  # b launched, its batch completed, it is in its synchronize: nothing pending
+    assert a.admit(pa, T0 + MS + 500_000, peers=Peers().add(b, Priority.NORMAL, T0 + MS + 500_000)) > 0
+    assert a.admit(pa, T0 + 3 * MS, peers=Peers().add(b, Priority.NORMAL, T0 + 3 * MS)) == 0  # idle by now
+
+
 def test_a_guaranteed_claim_borrows_only_while_no_other_claim_has_work(claim: Make) -> None:
     a, b = claim("a", 30), claim("b", 70)
     pa, pb = a.attach_process(), b.attach_process()
@@ -107,6 +119,8 @@ def test_high_priority_goes_first_and_lower_ones_use_the_gaps(claim: Make) -> No
     def view(ledger: ClaimLedger, priority: Priority, now: int) -> Peers:
         return Peers().add(ledger, priority, now)
 
+    hi.admit(phi, T0 - 20 * MS)  # both buckets started (a new claim's is empty): tokens decide nothing below
+    lo.admit(plo, T0 - 20 * MS)
     assert lo.admit(plo, T0, peers=view(hi, Priority.HIGH, T0)) == 0
     assert hi.admit(phi, T0 + MS, peers=view(lo, Priority.LOW, T0 + MS)) == 0
     held = view(hi, Priority.HIGH, T0 + 2 * MS)
@@ -120,6 +134,7 @@ def test_high_priority_goes_first_and_lower_ones_use_the_gaps(claim: Make) -> No
 def test_a_peers_priority_is_the_boards_not_what_its_ledger_says(claim: Make) -> None:
     lo, forger = claim("lo", 50, "normal"), claim("forger", 50, "low")
     plo, pf = lo.attach_process(), forger.attach_process()
+    lo.admit(plo, T0 - 20 * MS)  # its bucket started: tokens, not borrowing, admit it below
     forger.set_limits(0, 50, Priority.HIGH)  # its own file says high...
     forger.admit(pf, T0)
     forger.admit(pf, T0 + 5 * MS)  # ...and it just launched
@@ -199,3 +214,73 @@ def test_a_quota_change_applies_at_the_next_check_within_the_files_ceiling(claim
     assert a.usage().tokens_ns == 6 * MS
     a.admit(proc, T0 + 30 * MS, 40)  # the limits file's allocation caps what the board says
     assert a.usage().tokens_ns == 8 * MS  # refilled at 40 %, and the bucket is 40 % of 20 ms
+
+
+# --- time-sliced devices: a window's time is shared by every context with work on the device ---------
+
+
+def test_a_window_alone_on_a_time_sliced_device_is_charged_whole(claim: Make) -> None:
+    a = claim("a")
+    pa = a.attach_process()
+    assert a.share(pa, T0, T0 + 4 * MS) == 4 * MS
+    assert a.share(pa, T0 + 4 * MS, T0 + 4 * MS) == 0  # an empty window costs nothing
+
+
+def test_overlapping_windows_of_two_claims_split_the_overlap_evenly(claim: Make) -> None:
+    """The preempting GPU of the issue: b's batch ran inside a's busy stretch; the device gave each half
+    of the time they overlapped, and the charges add up to the busy time, whoever charges first."""
+    a, b = claim("a"), claim("b")
+    pa, pb = a.attach_process(), b.attach_process()
+    now = T0 + 100 * MS
+    a.publish_window(pa, T0, T0 + 10 * MS)
+    b.publish_window(pb, T0 + 2 * MS, T0 + 6 * MS)
+    charged_a = a.share(pa, T0, T0 + 10 * MS, Peers().add(b, Priority.NORMAL, now))
+    charged_b = b.share(pb, T0 + 2 * MS, T0 + 6 * MS, Peers().add(a, Priority.NORMAL, now))
+    assert (charged_a, charged_b) == (8 * MS, 2 * MS)
+    assert charged_a + charged_b == 10 * MS
+
+
+def test_a_peers_uncharged_work_counts_as_an_open_window_up_to_now(claim: Make) -> None:
+    a, b = claim("a"), claim("b")
+    pa, pb = a.attach_process(), b.attach_process()
+    b.publish_window(pb, T0, T0 + 2 * MS)
+    b.set_pending(pb, True)
+    b.publish(pb, T0 + MS)  # launched at +1 ms, still uncharged: running since its last window's end
+    peers = Peers().add(b, Priority.NORMAL, T0 + 8 * MS)
+    assert peers.windows() == [(T0, T0 + 2 * MS), (T0 + 2 * MS, T0 + 8 * MS)]
+    assert a.share(pa, T0 + 4 * MS, T0 + 8 * MS, peers) == 2 * MS
+    assert a.share(pa, T0 + 8 * MS, T0 + 10 * MS, peers) == 2 * MS  # after the peer was read: whole
+
+
+def test_a_peers_forged_future_or_inverted_windows_cost_nothing_beyond_now(claim: Make) -> None:
+    a, b = claim("a"), claim("b")
+    pa, pb = a.attach_process(), b.attach_process()
+    b.publish_window(pb, T0 + 5 * MS, T0 + 10**15)  # "busy" far into the future
+    peers = Peers().add(b, Priority.NORMAL, T0 + 6 * MS)
+    assert peers.windows() == [(T0 + 5 * MS, T0 + 6 * MS)]  # clamped to when it was read
+    assert a.share(pa, T0, T0 + 8 * MS, peers) == 7 * MS + MS // 2
+
+
+def test_the_claims_other_processes_share_the_window_too(claim: Make) -> None:
+    a = claim("a")
+    p1, p2 = a.attach_process(), a.attach_process()
+    a.publish_window(p2, T0, T0 + 4 * MS)
+    a.publish_window(p1, T0, T0 + 4 * MS)  # its own window does not count against it
+    assert a.share(p1, T0, T0 + 4 * MS) == 2 * MS
+    a.set_pending(p1, True)
+    a.set_pending(p2, True)
+    a.publish(p2, T0 + 5 * MS)  # p2 launched more at +5 ms and has not charged it yet
+    assert a.share(p1, T0 + 4 * MS, T0 + 8 * MS) == MS + 3 * MS // 2
+
+
+def test_a_continuing_window_extends_the_last_one_and_the_ring_wraps(claim: Make) -> None:
+    a = claim("a")
+    pa = a.attach_process()
+    a.publish_window(pa, T0, T0 + MS)
+    a.publish_window(pa, T0 + MS, T0 + 2 * MS)
+    assert a.windows() == ((pa, T0, T0 + 2 * MS),)
+    for i in range(40):  # separate windows: the ring keeps the latest 32
+        a.publish_window(pa, T0 + (3 + 2 * i) * MS, T0 + (4 + 2 * i) * MS)
+    kept = a.windows()
+    assert len(kept) == 32
+    assert min(start for _, start, _ in kept) == T0 + (3 + 2 * 8) * MS

@@ -184,6 +184,7 @@ class NvidiaBackend:
             numa_node=numa if numa is not None else host.numa_node(bus_id, self.sysfs_root),
             driver_version=driver,
             runtime_version=cuda,
+            scheduling=PROFILE.scheduling,
             extra={"productName": product},
         )
 

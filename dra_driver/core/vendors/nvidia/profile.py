@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dra_driver.core.devices import DeviceType
+from dra_driver.core.devices import DeviceType, Scheduling
 from dra_driver.core.vendors.profile import (
     SYSFS_ROOT_OPTION,
     BaseProfile,
@@ -47,6 +47,8 @@ class NvidiaProfile(BaseProfile):
     node_prefix = "/dev/nvidia"
     driver_files = DRIVER_FILES
     cores_attribute = "smCount"
+    # Without MPS, contexts take turns by preemptive time slices, even in the middle of a batch.
+    scheduling = Scheduling.TIME_SLICED
     # Time-sliced shares of any GPU; MIG-style hard partitions are not what this menu offers.
     partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]] = {
         "gpu": tuple(Fraction(eighths, 8) for eighths in (1, 2, 4, 8)),

@@ -13,7 +13,7 @@
  *   gap_us=US         host time between batches (default 0: saturate the device)
  *   kind=K            kernel | ex | coop | graph | multi (two streams) (CUDA only; default kernel);
  *                     with gap_us, copy ends each batch with a synchronous cuMemcpyDtoH_v2 instead of
- *                     a synchronize, and query waits for it by polling cuEventQuery (unseen by the shim)
+ *                     a synchronize, and query waits for it by polling cuEventQuery
  *   window_ms=MS      window length (default 1000)
  * Output: "window i=<n> busy_ns=<ns> batches=<n>" per window, then "total busy_ns=<ns> batches=<n>".
  * CUDA functions are resolved through cuGetProcAddress, as PyTorch does.

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from api.errors import ConfigError, DiscoveryError
-from dra_driver.core.devices import GIB, DeviceType, Health
+from dra_driver.core.devices import GIB, DeviceType, Health, Scheduling
 from dra_driver.core.discovery.mock import MockBackend, load_inventory, parse_memory
 
 NPU = {
@@ -52,6 +52,12 @@ def test_fields_and_defaults_of_an_inventory_device(tmp_path: Path) -> None:
     (device,) = MockBackend(inventory=path).discover()
     assert (device.memory_bytes, device.health, device.health_message) == (64 * GIB, Health.UNHEALTHY, "ECC")
     assert (device.pci_bus_id, device.numa_node, device.shareable) == ("", None, True)
+    assert device.scheduling is Scheduling.SERIAL  # the simulated devices run work in turns
+
+
+def test_an_inventory_device_may_time_slice(tmp_path: Path) -> None:
+    path = write_inventory(tmp_path / "inv.yaml", [{**NPU, "scheduling": "time-sliced"}])
+    assert MockBackend(inventory=path).discover()[0].scheduling is Scheduling.TIME_SLICED
 
 
 def test_json_inventory_is_accepted(tmp_path: Path) -> None:

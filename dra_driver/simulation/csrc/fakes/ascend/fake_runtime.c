@@ -159,6 +159,7 @@ EXPORT rtError_t rtEventCreate(void **event) { return fake_create(event, sizeof(
 EXPORT rtError_t rtEventDestroy(void *event) { return fake_event_destroy(event); }
 EXPORT rtError_t rtEventRecord(void *event, void *stream) { return fake_event_record(event, stream); }
 EXPORT rtError_t rtEventQuery(void *event) { return fake_event_query(event); }
+EXPORT rtError_t rtStreamQuery(void *stream) { return fake_stream_query(stream); }
 EXPORT rtError_t rtEventSynchronize(void *event) { return fake_event_synchronize(event); }
 EXPORT rtError_t rtEventElapsedTime(float *ms, void *start, void *end) {
     return fake_event_elapsed(ms, start, end);

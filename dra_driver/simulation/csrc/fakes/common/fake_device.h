@@ -17,6 +17,15 @@
  * recorded on its stream. Events take their stream's end when recorded and are complete once
  * CLOCK_MONOTONIC passes it. A stream holds at most queue_limit_ns of queued work; a launch past that
  * waits, as a real launch waits for room in the device's queue.
+ *
+ * With FAKE_<vendor>_TIMESLICED=1 (every process of the device alike) the device instead shares its time
+ * as a GPU that time-slices its contexts does: every process with work queued progresses at the same
+ * rate (processor sharing; the limit of round-robin slices as they get short), so a batch of one
+ * process runs interleaved with the others' instead of after them. The model keeps a virtual time V
+ * per device that advances at 1/n of real time while n processes have work: a launch of `duration` ns
+ * finishes when V reaches its process's previous finish (or V, when idle) plus `duration`. Streams and
+ * events carry those virtual finishes; a completed event's real time is read back from the log of
+ * (real time, V) points that the model keeps at every change of n.
  */
 #ifndef XPUSHARE_FAKE_DEVICE_H
 #define XPUSHARE_FAKE_DEVICE_H
@@ -39,12 +48,34 @@
 
 #define FAKE_MAX_DEVICES 8
 
+#define FAKE_CONTEXTS 16
+#define FAKE_LOG 2048
+
+/* The time-sliced model of one device: processes' contexts and the (real, virtual) time log. */
+struct fake_sliced {
+    uint32_t lock;
+    uint32_t reserved;
+    uint64_t v;              /* virtual time: what one process with work all along would have done */
+    uint64_t t;              /* the real time V was last brought to */
+    struct {
+        int32_t pid;
+        uint32_t reserved;
+        uint64_t finish;     /* V at which its queued work is done */
+        uint64_t busy_ns;    /* real time it had work on the device */
+    } ctx[FAKE_CONTEXTS];
+    uint64_t nlog;
+    struct {
+        uint64_t t, v;
+    } log[FAKE_LOG];
+};
+
 struct fake_state {
     uint64_t magic;
     uint64_t allocated[FAKE_MAX_DEVICES];
     uint64_t peak[FAKE_MAX_DEVICES];
     uint64_t busy_until_ns[FAKE_MAX_DEVICES];
     uint64_t launches[FAKE_MAX_DEVICES];
+    struct fake_sliced sliced[FAKE_MAX_DEVICES];
 };
 
 /* A device allocation is a small host block describing it; its address is the device pointer. */
@@ -56,11 +87,15 @@ struct fake_block {
 
 struct fake_stream {
     uint64_t last_end;
+    uint64_t last_finish;    /* time-sliced: the virtual finish of its latest work */
+    int dev;
 };
 
 struct fake_event {
     uint64_t time;
     int recorded;
+    int dev;                 /* time-sliced: the device whose virtual time `finish` is on; -1 resolved */
+    uint64_t finish;
 };
 
 /* This process's view of the devices; fake_load fills it from the environment. */
@@ -72,6 +107,9 @@ static struct fake_model {
     uint64_t queue_limit_ns; /* queued work a stream holds before a launch waits for room */
     uint64_t launch_cost_ns; /* host time every launch spins, as a real driver's launch costs */
     uint64_t last_end;       /* the end of this process's latest work on any stream */
+    int timesliced;          /* FAKE_<vendor>_TIMESLICED=1: processor sharing instead of turns */
+    int ctx[FAKE_MAX_DEVICES]; /* time-sliced: this process's context slot per device, -1 none yet */
+    int ctx_pid;             /* the process the slots were taken for (a forked child takes its own) */
 } fake = {.device_count = 1, .capacity = 1ull << 30, .queue_limit_ns = 20000000ull};
 
 static __thread struct fake_stream fake_thread_stream;
@@ -113,6 +151,7 @@ static inline void fake_load(const char *vendor) {
         fake.device_count = atoi(v) < 1 ? 1 : (atoi(v) > FAKE_MAX_DEVICES ? FAKE_MAX_DEVICES : atoi(v));
     if ((v = fake_env(vendor, "MEMORY")) != NULL)
         fake.capacity = strtoull(v, NULL, 10);
+    fake.timesliced = (v = fake_env(vendor, "TIMESLICED")) != NULL && atoi(v) == 1;
     const char *path = fake_env(vendor, "STATE");
     struct fake_state *s = path ? fake_map_state(path) : NULL;
     __atomic_store_n(&fake.state, s ? s : &fake.own, __ATOMIC_RELEASE);
@@ -182,11 +221,143 @@ static inline void fake_sleep_until(uint64_t deadline) {
     }
 }
 
+/* --- the time-sliced model (every call with the device's model locked) ----------------------------------- */
+
+static inline struct fake_sliced *fake_sliced_lock(int dev) {
+    struct fake_sliced *m = &fake.state->sliced[dev];
+    while (__atomic_exchange_n(&m->lock, 1, __ATOMIC_ACQUIRE) != 0)
+        sched_yield();
+    return m;
+}
+
+static inline void fake_sliced_unlock(struct fake_sliced *m) { __atomic_store_n(&m->lock, 0, __ATOMIC_RELEASE); }
+
+static inline void fake_sliced_log(struct fake_sliced *m) {
+    uint64_t last = m->nlog > 0 ? (m->nlog - 1) % FAKE_LOG : 0;
+    if (m->nlog > 0 && m->log[last].t == m->t && m->log[last].v == m->v)
+        return;
+    m->log[m->nlog % FAKE_LOG].t = m->t;
+    m->log[m->nlog % FAKE_LOG].v = m->v;
+    m->nlog++;
+}
+
+/* Bring V to `now`: n processes with work share each stretch until the next one's work is done. */
+static inline void fake_sliced_advance(struct fake_sliced *m, uint64_t now) {
+    if (m->t == 0 || now < m->t) {
+        m->t = now > m->t ? now : m->t;
+        return;
+    }
+    for (;;) {
+        uint64_t n = 0, next = UINT64_MAX;
+        for (int i = 0; i < FAKE_CONTEXTS; i++)
+            if (m->ctx[i].finish > m->v) {
+                n++;
+                next = m->ctx[i].finish < next ? m->ctx[i].finish : next;
+            }
+        if (n == 0) {
+            m->t = now; /* idle: V waits for the next launch */
+            return;
+        }
+        uint64_t step = (next - m->v) * n <= now - m->t ? (next - m->v) * n : now - m->t;
+        for (int i = 0; i < FAKE_CONTEXTS; i++)
+            if (m->ctx[i].finish > m->v)
+                m->ctx[i].busy_ns += step;
+        if ((next - m->v) * n <= now - m->t) {
+            m->t += (next - m->v) * n;
+            m->v = next;
+            fake_sliced_log(m); /* a process ran out of work: the others speed up from here */
+            continue;
+        }
+        m->v += (now - m->t) / n;
+        m->t = now;
+        return;
+    }
+}
+
+/* The real time V reached `finish` (known once it has), from the log and the latest point. */
+static inline uint64_t fake_sliced_time_of(const struct fake_sliced *m, uint64_t finish) {
+    uint64_t t2 = m->t, v2 = m->v;
+    uint64_t kept = m->nlog < FAKE_LOG ? m->nlog : FAKE_LOG;
+    for (uint64_t k = 0; k < kept; k++) {
+        uint64_t i = (m->nlog - 1 - k) % FAKE_LOG;
+        uint64_t t1 = m->log[i].t, v1 = m->log[i].v;
+        if (v1 < finish)
+            return v2 > v1 ? t1 + (uint64_t)((double)(finish - v1) * (double)(t2 - t1) / (double)(v2 - v1)) : t2;
+        t2 = t1, v2 = v1;
+    }
+    return t2; /* older than the log: its earliest point */
+}
+
+/* This process's context on the device, taking a free one (or one with no work left) the first time. */
+static inline int fake_sliced_context(struct fake_sliced *m, int dev) {
+    int pid = (int)getpid();
+    if (fake.ctx_pid != pid) {
+        for (int d = 0; d < FAKE_MAX_DEVICES; d++)
+            fake.ctx[d] = -1;
+        fake.ctx_pid = pid;
+    }
+    if (fake.ctx[dev] >= 0 && m->ctx[fake.ctx[dev]].pid == pid)
+        return fake.ctx[dev];
+    int slot = -1;
+    for (int i = 0; i < FAKE_CONTEXTS && slot < 0; i++)
+        if (m->ctx[i].pid == pid)
+            slot = i;
+    for (int i = 0; i < FAKE_CONTEXTS && slot < 0; i++)
+        if (m->ctx[i].pid == 0 || m->ctx[i].finish <= m->v)
+            slot = i;
+    slot = slot < 0 ? 0 : slot; /* more processes than contexts: the last ones share the first */
+    m->ctx[slot].pid = pid;
+    fake.ctx[dev] = slot;
+    return slot;
+}
+
+/* The device's virtual time now. */
+static inline uint64_t fake_sliced_now(int dev) {
+    struct fake_sliced *m = fake_sliced_lock(dev);
+    fake_sliced_advance(m, fake_now_ns());
+    uint64_t v = m->v;
+    fake_sliced_unlock(m);
+    return v;
+}
+
+/* Wait until the device's virtual time reaches `finish`. */
+static inline void fake_sliced_wait(int dev, uint64_t finish) {
+    while (fake_sliced_now(dev) < finish) {
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static inline int fake_sliced_occupy(int dev, uint64_t duration, struct fake_stream *s) {
+    if (s->last_finish > 0 && s->dev == dev) /* room in the queue: at most queue_limit_ns ahead */
+        while (s->last_finish > fake_sliced_now(dev) + fake.queue_limit_ns) {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    if (fake.launch_cost_ns)
+        for (uint64_t until = fake_now_ns() + fake.launch_cost_ns; fake_now_ns() < until;)
+            ;
+    struct fake_sliced *m = fake_sliced_lock(dev);
+    fake_sliced_advance(m, fake_now_ns());
+    fake_sliced_log(m); /* one more process may have work from here on */
+    int c = fake_sliced_context(m, dev);
+    uint64_t start = m->ctx[c].finish > m->v ? m->ctx[c].finish : m->v;
+    m->ctx[c].finish = start + duration;
+    uint64_t finish = m->ctx[c].finish;
+    fake_sliced_unlock(m);
+    __atomic_add_fetch(&fake.state->launches[dev], 1, __ATOMIC_RELAXED);
+    s->last_finish = finish;
+    s->dev = dev;
+    return FAKE_SUCCESS;
+}
+
 /* Queue `duration` ns of work on `dev` behind everyone else's. */
 static inline int fake_occupy(int dev, uint64_t duration, void *stream) {
     if (dev < 0)
         return FAKE_ERROR_NO_CONTEXT;
     struct fake_stream *s = fake_stream_of(stream);
+    if (fake.timesliced)
+        return fake_sliced_occupy(dev, duration, s);
     if (s->last_end > fake_now_ns() + fake.queue_limit_ns)
         fake_sleep_until(s->last_end - fake.queue_limit_ns);
     uint64_t now = fake_now_ns(), end;
@@ -222,12 +393,37 @@ static inline int fake_stream_destroy(void *stream) {
 }
 
 static inline int fake_stream_synchronize(void *stream) {
+    struct fake_stream *s = fake_stream_of(stream);
+    if (fake.timesliced) {
+        if (s->last_finish > 0)
+            fake_sliced_wait(s->dev, s->last_finish);
+        return FAKE_SUCCESS;
+    }
     fake_sleep_until(__atomic_load_n(&fake_stream_of(stream)->last_end, __ATOMIC_ACQUIRE));
     return FAKE_SUCCESS;
 }
 
+/* Whether the stream's work is done. */
+static inline int fake_stream_query(void *stream) {
+    struct fake_stream *s = fake_stream_of(stream);
+    if (fake.timesliced)
+        return s->last_finish == 0 || fake_sliced_now(s->dev) >= s->last_finish ? FAKE_SUCCESS : FAKE_ERROR_NOT_READY;
+    return fake_now_ns() >= __atomic_load_n(&s->last_end, __ATOMIC_ACQUIRE) ? FAKE_SUCCESS : FAKE_ERROR_NOT_READY;
+}
+
 /* Wait for all of this process's work, on every stream. */
 static inline int fake_synchronize(void) {
+    if (fake.timesliced) {
+        for (int d = 0; d < fake.device_count; d++) {
+            struct fake_sliced *m = fake_sliced_lock(d);
+            int c = fake.ctx_pid == (int)getpid() ? fake.ctx[d] : -1;
+            uint64_t finish = c >= 0 && m->ctx[c].pid == (int)getpid() ? m->ctx[c].finish : 0;
+            fake_sliced_unlock(m);
+            if (finish > 0)
+                fake_sliced_wait(d, finish);
+        }
+        return FAKE_SUCCESS;
+    }
     fake_sleep_until(__atomic_load_n(&fake.last_end, __ATOMIC_ACQUIRE));
     return FAKE_SUCCESS;
 }
@@ -241,16 +437,44 @@ static inline int fake_event_record(void *event, void *stream) {
     struct fake_event *e = event;
     if (e == NULL)
         return FAKE_ERROR_INVALID_VALUE;
-    uint64_t now = fake_now_ns(), end = __atomic_load_n(&fake_stream_of(stream)->last_end, __ATOMIC_ACQUIRE);
+    struct fake_stream *s = fake_stream_of(stream);
+    uint64_t now = fake_now_ns(), end = __atomic_load_n(&s->last_end, __ATOMIC_ACQUIRE);
     e->time = end > now ? end : now;
     e->recorded = 1;
+    e->dev = -1;
+    if (fake.timesliced && s->last_finish > 0) {
+        struct fake_sliced *m = fake_sliced_lock(s->dev);
+        fake_sliced_advance(m, now);
+        if (m->v < s->last_finish) { /* its work is still running: resolved by the query that sees it done */
+            e->dev = s->dev;
+            e->finish = s->last_finish;
+        }
+        fake_sliced_unlock(m);
+    }
     return FAKE_SUCCESS;
+}
+
+/* Time-sliced: whether the event's work is done, its real time filled in when it is. */
+static inline int fake_sliced_resolve(struct fake_event *e) {
+    if (e->dev < 0)
+        return 1;
+    struct fake_sliced *m = fake_sliced_lock(e->dev);
+    fake_sliced_advance(m, fake_now_ns());
+    int done = m->v >= e->finish;
+    if (done) {
+        e->time = fake_sliced_time_of(m, e->finish);
+        e->dev = -1;
+    }
+    fake_sliced_unlock(m);
+    return done;
 }
 
 static inline int fake_event_query(void *event) {
     struct fake_event *e = event;
     if (e == NULL)
         return FAKE_ERROR_INVALID_VALUE;
+    if (e->recorded && e->dev >= 0)
+        return fake_sliced_resolve(e) ? FAKE_SUCCESS : FAKE_ERROR_NOT_READY;
     return !e->recorded || fake_now_ns() >= e->time ? FAKE_SUCCESS : FAKE_ERROR_NOT_READY;
 }
 
@@ -258,6 +482,13 @@ static inline int fake_event_synchronize(void *event) {
     struct fake_event *e = event;
     if (e == NULL)
         return FAKE_ERROR_INVALID_VALUE;
+    if (e->recorded && e->dev >= 0) {
+        while (!fake_sliced_resolve(e)) {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+        return FAKE_SUCCESS;
+    }
     fake_sleep_until(e->time);
     return FAKE_SUCCESS;
 }

@@ -265,6 +265,8 @@ EXPORT CUresult cuEventDestroy_v2(void *event) { return fake_event_destroy(event
 EXPORT CUresult cuEventRecord(void *event, void *stream) { return fake_event_record(event, stream); }
 EXPORT CUresult cuEventRecord_ptsz(void *event, void *stream) { return cuEventRecord(event, stream); }
 EXPORT CUresult cuEventQuery(void *event) { return fake_event_query(event); }
+EXPORT CUresult cuStreamQuery(void *stream) { return fake_stream_query(stream); }
+EXPORT CUresult cuStreamQuery_ptsz(void *stream) { return fake_stream_query(stream); }
 EXPORT CUresult cuEventSynchronize(void *event) { return fake_event_synchronize(event); }
 EXPORT CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
     return fake_event_elapsed(ms, start, end);
@@ -285,7 +287,7 @@ static const struct proc procs[] = {
     P(cuLaunchKernelEx_ptsz), P(cuLaunchCooperativeKernel), P(cuLaunchCooperativeKernel_ptsz), P(cuGraphLaunch),
     P(cuGraphLaunch_ptsz), P(cuCtxSynchronize), P(cuStreamSynchronize), P(cuStreamSynchronize_ptsz),
     P(cuStreamCreate), P(cuStreamDestroy_v2), P(cuEventCreate), P(cuEventDestroy_v2), P(cuEventRecord),
-    P(cuEventRecord_ptsz), P(cuEventQuery), P(cuEventSynchronize), P(cuEventElapsedTime), P(cuMemcpy),
+    P(cuEventRecord_ptsz), P(cuEventQuery), P(cuStreamQuery), P(cuStreamQuery_ptsz), P(cuEventSynchronize), P(cuEventElapsedTime), P(cuMemcpy),
     P(cuMemcpy_ptds), P(cuMemcpyDtoH_v2), P(cuMemcpyDtoH_v2_ptds), P(cuMemcpyHtoD_v2),
     P(cuMemcpyHtoD_v2_ptds), P(cuMemcpyDtoD_v2), P(cuMemcpyDtoD_v2_ptds),
 };

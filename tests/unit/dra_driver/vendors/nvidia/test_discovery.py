@@ -12,7 +12,7 @@ import pynvml
 import pytest
 
 from api.errors import DiscoveryError
-from dra_driver.core.devices import GIB, MIB, DeviceType, Health
+from dra_driver.core.devices import GIB, MIB, DeviceType, Health, Scheduling
 from dra_driver.core.vendors.nvidia.discovery import NvidiaBackend
 from tests.support.fakevendor import FakeGpu, nvml_config
 
@@ -56,6 +56,7 @@ def test_enumerates_every_gpu_with_nvml_values(open_backend: OpenBackend) -> Non
     assert (h100.driver_version, h100.runtime_version) == ("550.54.15", "12.4")
     assert h100.health is Health.HEALTHY
     assert h100.extra["productName"] == "NVIDIA H100 80GB HBM3"
+    assert h100.scheduling is Scheduling.TIME_SLICED  # contexts share it by preemptive time slices
     assert (a100.model, a100.index, a100.minor, a100.device_node) == ("A100-SXM4-80GB", 1, 3, "/dev/nvidia3")
     assert (a100.cores, a100.numa_node, a100.pci_bus_id) == (108, 1, "0000:b7:00.0")
     assert a100.memory_bytes == 80 * GIB
