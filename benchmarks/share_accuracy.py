@@ -1,28 +1,45 @@
 """Compute share accuracy on the fake device: achieved vs requested share per tenant, beside no shim.
 
 Every tenant is a real process (dra_driver/simulation/csrc/programs/tenant.c) with the shim preloaded over
-the fake libcuda, whose device timeline serializes all processes' kernels as a time-sliced device does.
-Each tenant saturates the device (one batch of four 250 us kernels queued ahead of the one it waits for)
-and counts the device time it got per 1 s window; the table shows the median over the windows after the
-first, and the worst window. Targets: within 2 percentage points at 10/90, 30/70, 50/50 and 4x25; a
+the fake libcuda. Its device either runs all processes' kernels in turns (``serial``) or shares its time
+between every process with work as a GPU's time slicing does (``time-sliced``); the limits files say
+which, as the plugin writes them. Each tenant saturates the device (one batch of four 250 us kernels
+queued ahead of the one it waits for) and counts the device time it got per 1 s window; a run's figure is
+the median over the windows after the first, and the table shows the median over ``--runs`` runs, and
+the worst window of any run. ``--burn N`` keeps N processes spinning on the CPU meanwhile (the fake's
+kernels and the shim compete with them for the CPUs, which a real device's kernels do not); the load
+average is printed. Targets: within 2 percentage points at 10/90, 30/70, 50/50 and 4x25; a
 fixed 30 % tenant alone at <= 30 (+2); a guaranteed tenant alone >= 95 %; a high-priority serving tenant
 keeps >= 95 % of its alone throughput beside a saturating low-priority one.
 
-    python benchmarks/share_accuracy.py [--seconds 4]
+    python benchmarks/share_accuracy.py [--seconds 4] [--runs 5] [--device serial|time-sliced]
+                                        [--burn 0] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dra_driver.core.devices import Scheduling
 from tests.support.shimlib import TenantGroup, TenantResult, TenantSpec
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: float = 4.0  # per run
+    runs: int = 1  # per scenario, with and without the shim
+    device: Scheduling = Scheduling.SERIAL  # how the fake device shares its time
 
 
 @dataclass(frozen=True)
@@ -53,20 +70,26 @@ def _worst(result: TenantResult, target: float) -> float:
     return max((abs(s - target) for s in (shares[1:] if len(shares) > 2 else shares)), default=0.0)
 
 
-def _run(specs: list[TenantSpec], seconds: float, preload: bool) -> list[TenantResult]:
+def _run(specs: list[TenantSpec], opts: Options, preload: bool) -> list[TenantResult]:
     with tempfile.TemporaryDirectory() as scratch:
-        return TenantGroup(Path(scratch), preload=preload).run(specs, seconds)
+        return TenantGroup(Path(scratch), preload=preload, device=opts.device).run(specs, opts.seconds)
 
 
 def share_rows(name: str, specs: list[TenantSpec], targets: list[float | None], labels: list[str],
-               seconds: float) -> list[Row]:
-    base = _run(specs, seconds, preload=False)
-    shim = _run(specs, seconds, preload=True)
-    return [Row(name, s.name, label, target, _median(b), _median(r), _worst(r, target or _median(r)))
-            for s, label, target, b, r in zip(specs, labels, targets, base, shim, strict=True)]
+               opts: Options) -> list[Row]:
+    """Each tenant's median over the runs (without the shim, then with it), and its worst window."""
+    base = [_run(specs, opts, preload=False) for _ in range(opts.runs)]
+    shim = [_run(specs, opts, preload=True) for _ in range(opts.runs)]
+    rows = []
+    for i, (spec, label, target) in enumerate(zip(specs, labels, targets, strict=True)):
+        with_shim = statistics.median(_median(run[i]) for run in shim)
+        worst = max(_worst(run[i], target or with_shim) for run in shim)
+        rows.append(Row(name, spec.name, label, target, statistics.median(_median(run[i]) for run in base),
+                        with_shim, worst))
+    return rows
 
 
-def priority_rows(seconds: float) -> list[Row]:
+def priority_rows(opts: Options) -> list[Row]:
     """A serving loop (1 ms of device work, then 1 ms on the host) at high priority beside a saturating
     low-priority tenant: its throughput relative to running alone, with and without the shim."""
     high = TenantSpec("high", cores=50, priority="high", gap_us=1000)
@@ -74,34 +97,66 @@ def priority_rows(seconds: float) -> list[Row]:
     rows = []
     ratios = {}
     for preload in (False, True):
-        (alone,) = _run([high], seconds, preload)
-        together = _run([high, low], seconds, preload)
+        (alone,) = _run([high], opts, preload)
+        together = _run([high, low], opts, preload)
         ratios[preload] = (100.0 * together[0].total_batches / alone.total_batches, _median(together[1]))
     rows.append(Row("high vs low", "high", "% of alone", 100.0, ratios[False][0], ratios[True][0], 0.0))
     rows.append(Row("high vs low", "low", "rest", None, ratios[False][1], ratios[True][1], 0.0))
     sparse = TenantSpec("high", cores=50, priority="high", gap_us=10_000)
-    base, shim = _run([sparse, low], seconds, False), _run([sparse, low], seconds, True)
+    base, shim = _run([sparse, low], opts, False), _run([sparse, low], opts, True)
     rows.append(Row("high idle 10ms gaps", "low", "fills gaps", None, _median(base[1]), _median(shim[1]),
                     0.0))
     return rows
 
 
-def run(seconds: float) -> list[Row]:
+def run(opts: Options, quick: bool = False) -> list[Row]:
     rows: list[Row] = []
     for name, shares in SHARES.items():
         specs = [TenantSpec(f"t{i}-{share}", cores=share) for i, share in enumerate(shares)]
-        rows += share_rows(name, specs, [float(s) for s in shares], [f"{s} %" for s in shares], seconds)
+        rows += share_rows(name, specs, [float(s) for s in shares], [f"{s} %" for s in shares], opts)
     rows += share_rows("fixed 30% alone", [TenantSpec("fixed", cores=30, policy="fixed")], [30.0],
-                       ["30 % cap"], seconds)
-    rows += share_rows("guaranteed alone", [TenantSpec("guaranteed", cores=30)], [None], [">= 95 %"], seconds)
-    return rows + priority_rows(seconds)
+                       ["30 % cap"], opts)
+    if quick:
+        return rows
+    rows += share_rows("guaranteed alone", [TenantSpec("guaranteed", cores=30)], [None], [">= 95 %"], opts)
+    return rows + priority_rows(opts)
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def cpu_burners(count: int) -> Iterator[None]:
+    """``count`` processes spinning on the CPU while the block runs."""
+    procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(count)]
+    for proc in procs:
+        proc.start()
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="run length per scenario (1 s windows)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per scenario, with and without the shim")
+    parser.add_argument("--device", choices=[m.value for m in Scheduling], default=Scheduling.SERIAL.value)
+    parser.add_argument("--burn", type=int, default=0, help="CPU-spinning processes beside the tenants")
+    parser.add_argument("--quick", action="store_true", help="the share scenarios and fixed 30 %% only")
     args = parser.parse_args()
-    rows = run(args.seconds)
+    opts = Options(args.seconds, max(1, args.runs), Scheduling(args.device))
+    with cpu_burners(args.burn):
+        before = os.getloadavg()[0]
+        rows = run(opts, args.quick)
+        after = os.getloadavg()[0]
+    print(f"device {opts.device}, {opts.runs} runs of {opts.seconds:g} s per scenario, "
+          f"{args.burn} CPU burners, {os.cpu_count()} CPUs, "
+          f"load average {before:.1f} at the start and {after:.1f} at the end")
     header = ("scenario", "tenant", "requested", "no shim", "shim", "error", "worst")
     print("{:<22}{:<14}{:>12}{:>10}{:>10}{:>9}{:>8}".format(*header))
     for r in rows:

@@ -31,7 +31,7 @@ from kubeletplugin.checkpoint import (
 )
 from kubeletplugin.claims import ClaimError
 from kubeletplugin.ledgers import DeviceUsage, LedgerWriteError
-from kubeletplugin.physical import claim_limits
+from kubeletplugin.physical import Quota, claim_limits
 from kubeletplugin.state import ClaimPreparer
 from shim.ledger import ClaimUsage
 from shim.limits import LimitsFileError
@@ -200,7 +200,7 @@ CLAIM_FAMILIES: dict[str, tuple[str, str]] = {
 
 
 def _claim_values(
-    share: _Share, quota: Mapping[str, tuple[int, int]], record: ClaimUsage | None
+    share: _Share, quota: Quota, record: ClaimUsage | None
 ) -> dict[str, float]:
     """Limit and share from the plugin's records (live quota applied); usage from the claim's ledger."""
     (limit,) = claim_limits(share.devices, quota)

@@ -14,10 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from api.v1alpha1.sharing import ComputePolicy, Priority
 from dra_driver.core.devices import DeviceType
 from kubeletplugin.checkpoint import PreparedDevice
+
+
+class LiveQuota(NamedTuple):
+    """A claim's live quota on one device (``xpushare quota``, the claim's annotation): its memory limit and
+    share, and its priority and policy where they were changed too (``None``: as allocated)."""
+
+    memory_bytes: int
+    core_percent: int
+    priority: Priority | None = None
+    policy: ComputePolicy | None = None
+
+
+Quota = Mapping[str, LiveQuota]  # per device UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +85,18 @@ def by_physical(devices: Iterable[PreparedDevice]) -> list[PhysicalShare]:
     return shares
 
 
-def within_allocation(share: PhysicalShare, stored: tuple[int, int] | None) -> tuple[int, int]:
-    """A stored quota bounded by the share's allocation (the allocation itself when nothing is stored)."""
+def within_allocation(share: PhysicalShare, stored: LiveQuota | None) -> LiveQuota:
+    """A stored quota bounded by the share's allocation (the allocation itself when nothing is stored):
+    memory and share at most the allocated, priority at most the allocated, and ``guaranteed`` only where
+    it was allocated (a claim may be made stricter live, never looser than it was given)."""
     if stored is None:
-        return share.memory_bytes, share.core_percent
-    memory, cores = stored
-    return max(1, min(memory, share.memory_bytes)), max(0, min(cores, share.core_percent))
+        return LiveQuota(share.memory_bytes, share.core_percent, share.priority, share.policy)
+    priority = stored.priority if stored.priority is not None else share.priority
+    if priority.rank > share.priority.rank:
+        priority = share.priority
+    policy = ComputePolicy.FIXED if ComputePolicy.FIXED in (stored.policy, share.policy) else share.policy
+    return LiveQuota(max(1, min(stored.memory_bytes, share.memory_bytes)),
+                     max(0, min(stored.core_percent, share.core_percent)), priority, policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,29 +114,27 @@ class ClaimLimit:
     core_max_percent: int | None = None
 
 
-def claim_limits(
-    devices: Iterable[PreparedDevice], quota: Mapping[str, tuple[int, int]] | None = None
-) -> list[ClaimLimit]:
+def claim_limits(devices: Iterable[PreparedDevice], quota: Quota | None = None) -> list[ClaimLimit]:
     """One limit per physical device, ordered (and numbered) as the container sees the devices.
 
-    ``quota`` (per UUID: memory bytes, core percent), a live quota change that must survive this write,
-    replaces the sums where given, bounded by them; the allocation is then kept as the maximum.
+    ``quota`` (per UUID), a live quota change that must survive this write, replaces the sums (and the
+    priority and policy) where given, bounded by them; the allocation is then kept as the maximum.
     """
     shares = sorted(by_physical(devices), key=lambda s: (s.device_type, s.index))
     limits = []
     for position, share in enumerate(shares):
         stored = (quota or {}).get(share.uuid)
-        memory, cores = within_allocation(share, stored)
+        live = within_allocation(share, stored)
         tuned = stored is not None
         limits.append(
             ClaimLimit(
                 uuid=share.uuid,
                 device=share.device,
                 position=position,
-                memory_bytes=memory,
-                core_percent=cores,
-                priority=share.priority,
-                policy=share.policy,
+                memory_bytes=live.memory_bytes,
+                core_percent=live.core_percent,
+                priority=live.priority or share.priority,
+                policy=live.policy or share.policy,
                 memory_max_bytes=share.memory_bytes if tuned else None,
                 core_max_percent=share.core_percent if tuned else None,
             )

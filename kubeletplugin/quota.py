@@ -23,21 +23,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from api.errors import ConfigError, XPUShareError
+from api.v1alpha1.sharing import ComputePolicy, Priority
 from dra_driver.core.fileio import ensure_directory, read_regular_file, remove_file, write_atomically
 from dra_driver.core.quantity import QuantityError, parse_quantity
 from kubeletplugin.checkpoint import CheckpointError, ClaimState, PreparedClaim, decode
 from kubeletplugin.checkpoint_store import MAX_RECORD_BYTES
 from kubeletplugin.ledgers import Ledgers, LedgerWriteError
 from kubeletplugin.paths import RECORD_SUFFIX, NodePaths, quota_record_path
-from kubeletplugin.physical import PhysicalShare, by_physical, within_allocation
+from kubeletplugin.physical import LiveQuota, PhysicalShare, Quota, by_physical, within_allocation
 from shim.limits import DeviceLimits, LimitsFile, read_limits_file, write_limits_file
 
 log = logging.getLogger(__name__)
+_Value = TypeVar("_Value")
 
 ANNOTATION = "xpushare.io/quota"
 # A quota record holds two numbers per device; anything far larger is damage, not a record.
@@ -59,6 +62,11 @@ class QuotaRequest:
     memory_bytes: int | None = None
     core_percent: int | None = None
     device: str | None = None
+    priority: Priority | None = None
+    policy: ComputePolicy | None = None
+
+    def empty(self) -> bool:
+        return all(v is None for v in (self.memory_bytes, self.core_percent, self.priority, self.policy))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +80,13 @@ class DeviceQuota:
     allocated_memory_bytes: int
     allocated_core_percent: int
     used_bytes: int
+    priority: Priority = Priority.NORMAL
+    policy: ComputePolicy = ComputePolicy.GUARANTEED
+    allocated_priority: Priority = Priority.NORMAL
+    allocated_policy: ComputePolicy = ComputePolicy.GUARANTEED
 
 
-Quota = dict[str, tuple[int, int]]  # per device UUID: (memory bytes, core percent)
-QuotaChange = tuple[PhysicalShare, tuple[int, int]]  # a device of the claim and its new quota
+QuotaChange = tuple[PhysicalShare, LiveQuota]  # a device of the claim and its new quota
 
 
 def parse_memory(text: str) -> int:
@@ -89,14 +100,33 @@ def parse_memory(text: str) -> int:
     return int(value)
 
 
+def parse_priority(text: str, field: str = "priority") -> Priority:
+    for priority in Priority.ranked():
+        if text == priority.value:
+            return priority
+    raise ConfigError(f"{field}: {text!r} must be one of {', '.join(p.value for p in Priority.ranked())}")
+
+
+def parse_policy(text: str, field: str = "policy") -> ComputePolicy:
+    for policy in ComputePolicy:
+        if text == policy.value:
+            return policy
+    raise ConfigError(f"{field}: {text!r} must be one of {', '.join(p.value for p in ComputePolicy)}")
+
+
+def _optional(fields: dict[str, str], key: str, parse: Callable[[str, str], _Value]) -> _Value | None:
+    return parse(fields[key], f"{ANNOTATION}: {key}") if key in fields else None
+
+
 def parse_annotation(text: str) -> QuotaRequest:
-    """The claim annotation's value, e.g. ``memory=8Gi,cores=30``."""
+    """The claim annotation's value, e.g. ``memory=8Gi,cores=30`` or ``priority=low,policy=fixed``."""
     fields: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
-        if not sep or key not in ("memory", "cores", "device"):
+        if not sep or key not in ("memory", "cores", "device", "priority", "policy"):
             raise ConfigError(
-                f"{ANNOTATION}: {item!r} must be memory=<quantity>, cores=<0-100> or device=<name>"
+                f"{ANNOTATION}: {item!r} must be memory=<quantity>, cores=<0-100>, "
+                "priority=<low|normal|high>, policy=<guaranteed|fixed> or device=<name>"
             )
         fields[key] = value.strip()
     cores = fields.get("cores")
@@ -106,6 +136,8 @@ def parse_annotation(text: str) -> QuotaRequest:
         memory_bytes=parse_memory(fields["memory"]) if "memory" in fields else None,
         core_percent=int(cores) if cores is not None else None,
         device=fields.get("device"),
+        priority=_optional(fields, "priority", parse_priority),
+        policy=_optional(fields, "policy", parse_policy),
     )
 
 
@@ -136,8 +168,8 @@ def _selected(claim: PreparedClaim, device: str | None) -> list[PhysicalShare]:
 
 def validate(claim: PreparedClaim, request: QuotaRequest) -> list[PhysicalShare]:
     """Check the request against each selected device's allocation; raises ConfigError naming the field."""
-    if request.memory_bytes is None and request.core_percent is None:
-        raise ConfigError("quota: give memory and/or cores to change")
+    if request.empty():
+        raise ConfigError("quota: give memory, cores, priority and/or policy to change")
     shares = _selected(claim, request.device)
     for share in shares:
         memory, cores = request.memory_bytes, request.core_percent
@@ -151,6 +183,13 @@ def validate(claim: PreparedClaim, request: QuotaRequest) -> list[PhysicalShare]
                 f"cores: {cores}% on device {share.device} is outside the allocated range "
                 f"0..{share.core_percent}%"
             )
+        if request.priority is not None and request.priority.rank > share.priority.rank:
+            allowed = ", ".join(p.value for p in Priority.ranked() if p.rank <= share.priority.rank)
+            raise ConfigError(f"priority: {request.priority.value} on device {share.device} is above the "
+                              f"allocated {share.priority.value} (allowed: {allowed})")
+        if request.policy is ComputePolicy.GUARANTEED and share.policy is ComputePolicy.FIXED:
+            raise ConfigError(f"policy: guaranteed on device {share.device} was not allocated "
+                              "(allowed: fixed)")
     return shares
 
 
@@ -158,10 +197,12 @@ def resolve(claim: PreparedClaim, request: QuotaRequest, current: Quota) -> list
     """Each selected device with its quota after ``request`` (validated), starting from ``current``; pure."""
     changes: list[QuotaChange] = []
     for share in validate(claim, request):
-        memory, cores = within_allocation(share, current.get(share.uuid))
-        changes.append((share, (
-            memory if request.memory_bytes is None else request.memory_bytes,
-            cores if request.core_percent is None else request.core_percent,
+        now = within_allocation(share, current.get(share.uuid))
+        changes.append((share, LiveQuota(
+            now.memory_bytes if request.memory_bytes is None else request.memory_bytes,
+            now.core_percent if request.core_percent is None else request.core_percent,
+            now.priority if request.priority is None else request.priority,
+            now.policy if request.policy is None else request.policy,
         )))
     return changes
 
@@ -176,21 +217,25 @@ def _device_quota(ledgers: Ledgers, uid: str, share: PhysicalShare) -> DeviceQuo
                          "reached") from err
     memory = entry.limit_bytes if entry is not None and entry.limit_bytes else share.memory_bytes
     cores = entry.core_percent if entry is not None else share.core_percent
+    live = within_allocation(share, LiveQuota(memory, cores, entry.priority if entry else None,
+                                              entry.policy if entry else None))
     usage = ledgers.claim_usage(share.uuid, uid)
-    return DeviceQuota(share.device, share.uuid, min(memory, share.memory_bytes),
-                       min(cores, share.core_percent), share.memory_bytes, share.core_percent,
-                       usage.used_bytes if usage is not None else 0)
+    return DeviceQuota(share.device, share.uuid, live.memory_bytes, live.core_percent, share.memory_bytes,
+                       share.core_percent, usage.used_bytes if usage is not None else 0,
+                       live.priority or share.priority, live.policy or share.policy, share.priority,
+                       share.policy)
 
 
-def _apply_board(ledgers: Ledgers, uid: str, share: PhysicalShare, value: tuple[int, int]) -> DeviceQuota:
+def _apply_board(ledgers: Ledgers, uid: str, share: PhysicalShare, value: LiveQuota) -> DeviceQuota:
     current = _device_quota(ledgers, uid, share)
-    memory, cores = value
+    priority, policy = value.priority or share.priority, value.policy or share.policy
     try:
-        ledgers.set_entry(share.uuid, uid, memory_bytes=memory, core_percent=cores, priority=share.priority,
-                          policy=share.policy)
+        ledgers.set_entry(share.uuid, uid, memory_bytes=value.memory_bytes, core_percent=value.core_percent,
+                          priority=priority, policy=policy)
     except XPUShareError as err:
         raise QuotaError(f"claim {uid}: update the board of device {share.device}: {err}") from err
-    return replace(current, memory_bytes=memory, core_percent=cores)
+    return replace(current, memory_bytes=value.memory_bytes, core_percent=value.core_percent,
+                   priority=priority, policy=policy)
 
 
 def _rewrite_limits(paths: NodePaths, uid: str, quotas: dict[str, DeviceQuota]) -> None:
@@ -204,20 +249,26 @@ def _rewrite_limits(paths: NodePaths, uid: str, quotas: dict[str, DeviceQuota]) 
         quota = quotas.get(device.uuid)
         devices.append(device if quota is None else replace(
             device, memory_limit_bytes=quota.memory_bytes, core_percent=quota.core_percent,
-            memory_max_bytes=quota.allocated_memory_bytes, core_max_percent=quota.allocated_core_percent))
+            memory_max_bytes=quota.allocated_memory_bytes, core_max_percent=quota.allocated_core_percent,
+            priority=quota.priority, policy=quota.policy))
     try:
         write_limits_file(path, limits.claim_uid, devices)
     except XPUShareError as err:
         raise QuotaError(f"claim {uid}: rewrite its limits file: {err}") from err
 
 
-def _decode_quota_record(path: Path) -> Quota:
+def _decode_quota_record(path: Path) -> dict[str, LiveQuota]:
     """A quota record's values; raises whatever reading or decoding it raises."""
     body = json.loads(read_regular_file(path, MAX_QUOTA_RECORD_BYTES))
-    return {str(uuid): (int(v["memoryBytes"]), int(v["corePercent"])) for uuid, v in body["devices"].items()}
+    return {
+        str(uuid): LiveQuota(int(v["memoryBytes"]), int(v["corePercent"]),
+                             parse_priority(v["priority"]) if "priority" in v else None,
+                             parse_policy(v["policy"]) if "policy" in v else None)
+        for uuid, v in body["devices"].items()
+    }
 
 
-def read_quota_record(directory: Path, uid: str) -> Quota:
+def read_quota_record(directory: Path, uid: str) -> dict[str, LiveQuota]:
     """The quota last applied to a claim, per device UUID; empty when none (or unreadable: logged)."""
     path = quota_record_path(directory, uid)
     try:
@@ -242,12 +293,21 @@ def damaged_quota_records(directory: Path) -> dict[str, str]:
     return damaged
 
 
+def _record_entry(value: LiveQuota) -> dict[str, int | str]:
+    entry: dict[str, int | str] = {"memoryBytes": value.memory_bytes, "corePercent": value.core_percent}
+    if value.priority is not None:
+        entry["priority"] = value.priority.value
+    if value.policy is not None:
+        entry["policy"] = value.policy.value
+    return entry
+
+
 def write_quota_record(directory: Path, uid: str, values: Quota) -> None:
     """Merge ``values`` into the claim's record (atomically), for re-applying after a re-prepare."""
     path = quota_record_path(directory, uid)
     merged = read_quota_record(directory, uid)
     merged.update(values)
-    devices = {u: {"memoryBytes": m, "corePercent": c} for u, (m, c) in merged.items()}
+    devices = {u: _record_entry(v) for u, v in merged.items()}
     body = json.dumps({"uid": uid, "devices": devices}, sort_keys=True).encode()
     try:
         ensure_directory(path.parent, 0o700, tighten=False)
@@ -260,8 +320,8 @@ def remove_quota_record(directory: Path, uid: str) -> None:
     remove_file(quota_record_path(directory, uid), QuotaError, f"claim {uid}: remove its quota record")
 
 
-def load_quota(paths: NodePaths, uid: str) -> Quota:
-    """The quota last applied to a claim, per device UUID: (memory bytes, core percent). Empty if none.
+def load_quota(paths: NodePaths, uid: str) -> dict[str, LiveQuota]:
+    """The quota last applied to a claim, per device UUID. Empty if none.
 
     The plugin re-applies it whenever it writes the claim's board entries and limits file (prepare,
     re-prepare, restart).
@@ -279,10 +339,13 @@ def set_quota(paths: NodePaths, uid: str, changes: Sequence[QuotaChange]) -> lis
     ledgers = Ledgers(paths, {})
     quotas = [_apply_board(ledgers, uid, share, value) for share, value in changes]
     _rewrite_limits(paths, uid, {q.uuid: q for q in quotas})
-    write_quota_record(paths.quota_dir, uid, {q.uuid: (q.memory_bytes, q.core_percent) for q in quotas})
+    write_quota_record(paths.quota_dir, uid, {
+        q.uuid: LiveQuota(q.memory_bytes, q.core_percent, q.priority, q.policy) for q in quotas})
     log.info("quota changed", extra={"claim_uid": uid, "devices": [q.device for q in quotas],
                                      "memory_bytes": [q.memory_bytes for q in quotas],
-                                     "core_percent": [q.core_percent for q in quotas]})
+                                     "core_percent": [q.core_percent for q in quotas],
+                                     "priority": [q.priority.value for q in quotas],
+                                     "policy": [q.policy.value for q in quotas]})
     return quotas
 
 
@@ -299,7 +362,8 @@ def apply_quota(
 
 def restore_allocation(paths: NodePaths, claim: PreparedClaim) -> list[DeviceQuota]:
     """Give the claim its whole allocation back on every device and drop its quota record."""
-    whole = [(share, (share.memory_bytes, share.core_percent)) for share in by_physical(claim.devices)]
+    whole = [(share, LiveQuota(share.memory_bytes, share.core_percent, share.priority, share.policy))
+             for share in by_physical(claim.devices)]
     quotas = set_quota(paths, claim.uid, whole)
     forget_quota(paths, claim.uid)
     return quotas

@@ -40,8 +40,8 @@ from kubeletplugin.kube import ClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog, Grant, resolve_limits
 from kubeletplugin.paths import NodePaths
-from kubeletplugin.physical import claim_limits
-from kubeletplugin.quota import Quota, read_quota_record, remove_quota_record
+from kubeletplugin.physical import Quota, claim_limits
+from kubeletplugin.quota import read_quota_record, remove_quota_record
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)

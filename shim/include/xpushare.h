@@ -26,16 +26,20 @@
  *     version 1
  *     claim <claim-uid>
  *     device index=<n> uuid=<id> memory=<bytes> cores=<0-100> priority=<high|normal|low>
- *            policy=<guaranteed|fixed> ledger=<path> board=<path> memory-max=<bytes> cores-max=<0-100>
+ *            policy=<guaranteed|fixed> scheduling=<serial|time-sliced> ledger=<path> board=<path>
+ *            memory-max=<bytes> cores-max=<0-100>
  *
  * (one line per device). `index` is the device's ordinal inside the container (CUDA ordinal, Ascend
  * logical id); memory=0 means no memory limit. `ledger` is the claim's own ledger of the device, `board`
  * the device's board (its peers' ledgers are in the `claims` directory beside it). `memory-max` and
  * `cores-max` (optional) are what the claim was allocated: the ceiling a live quota change on the board
- * may raise the limits back to. Unknown keys are ignored, so newer writers stay readable.
+ * may raise the limits back to. `scheduling` (serial when absent) is how the device divides its time
+ * between processes, which decides how device time is charged (compute.c). Unknown keys are ignored, so
+ * newer writers stay readable.
  *
- * Claim ledger (version 3): a head that peers read with one pread (the claim's limits as last copied
- * from the board, its memory and compute counters, its activity), the robust process-shared mutexes, a
+ * Claim ledger (version 4): a head that peers read with one pread (the claim's limits as last copied
+ * from the board, its memory and compute counters, its activity and, on time-sliced devices, its
+ * processes' latest busy windows), the robust process-shared mutexes, a
  * one-entry undo journal, and one record per process (keyed by pid and start time). Every update of the
  * counters happens under the mutex with the journal written first, so a process killed inside an update
  * (SIGKILL included) leaves the ledger exact: the next locker rolls the journal back. A process keeps an

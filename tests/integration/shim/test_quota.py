@@ -65,6 +65,27 @@ def test_a_share_raised_from_30_to_60_is_followed_within_a_second(tmp_path: Path
     assert read_claim_usage(group.ledger_path(spec.name)).core_percent == 60  # ...and the shim took it
 
 
+
+def test_a_priority_lowered_live_hands_the_device_to_the_other_claim_within_a_second(tmp_path: Path) -> None:
+    """Two saturating claims; the high-priority one is lowered to low 1 s in: the normal one, held back
+    until then, takes the device over."""
+    group = TenantGroup(tmp_path / "run")
+    first = TenantSpec("claim-hi", cores=50, priority="high")
+    second = TenantSpec("claim-normal", cores=50, priority="normal")
+    paths = _prepare(group, tmp_path / "state", first)
+    group.write_limits(second)
+    changed_at = 1.0
+
+    def change(epoch_ns: int) -> None:
+        time.sleep(max(0.0, (epoch_ns - time.monotonic_ns()) / 1e9 + changed_at))
+        apply_quota(paths, first.name, QuotaRequest(priority=Priority.LOW))
+
+    was_high, normal = group.run([first, second], 2.5, window_ms=250, during=change)
+    assert statistics.median(normal.shares()[1:4]) <= 10, normal.shares()  # held back by the high one
+    assert statistics.median(normal.shares()[5:10]) >= 85, normal.shares()  # first in line from 1.25 s on
+    assert statistics.median(was_high.shares()[5:10]) <= 15, was_high.shares()
+    assert read_claim_usage(group.ledger_path(first.name)).priority == "low"  # the shim took it
+
 def _client(group: TenantGroup, client: Path, uid: str, *commands: str | int) -> subprocess.Popen[str]:
     return subprocess.Popen([str(client), "dlsym", "--", *map(str, commands)], env=group.env(uid),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -189,7 +189,7 @@ def test_a_live_quota_lands_on_the_board_and_is_shown_from_it_whatever_the_tenan
     assert args.handler(args) == 0  # `xpushare quota` on the node, as the CLI runs it
     assert _entries(paths.board(UUID0)) == [(key.uid, 4 * GIB, 20)]
     row = capsys.readouterr().out.splitlines()[1].split()
-    assert row == ["npu-0", str(4 * GIB), str(8 * GIB), str(GIB), "20%", "30%"]
+    assert row == ["npu-0", str(4 * GIB), str(8 * GIB), str(GIB), "20%", "30%", "normal", "guaranteed"]
 
     ledger.write_bytes(b"\xa5" * 100)  # its tenant's ledger, damaged: the quota still lands on the board
     (changed,) = apply_quota(paths, key.uid, QuotaRequest(memory_bytes=2 * GIB))

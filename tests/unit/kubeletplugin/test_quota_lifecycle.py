@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from api.v1alpha1.sharing import ComputePolicy, Priority
 from controller.settings import MAX_CLAIMS_PER_DEVICE
 from dra_driver.core.devices import GIB, MIB
 from kubeletplugin import cdi, limitsfile
@@ -179,3 +180,30 @@ def test_a_full_board_is_reported_as_such(tmp_path: Path, reader: MemoryReader) 
     devices = preparer.prepare(key)  # the devices as prepare makes them (its own run directory)
     with pytest.raises(LedgerFullError, match=r"device npu-0 \(NPU-UUID-0\) already holds 64 claims.*64"):
         ledgers.register(key.uid, claim_limits(devices))
+
+
+def test_a_live_priority_and_policy_reach_the_board_the_limits_file_and_survive_a_re_prepare(
+    tmp_path: Path, reader: MemoryReader
+) -> None:
+    preparer = _preparer(tmp_path, reader)
+    key = reader.add(claim(results=[shared("npu-0", memory="8Gi", cores="30")]))
+    preparer.prepare(key)
+    paths = _paths(tmp_path)
+    (quota,) = apply_quota(paths, key.uid, QuotaRequest(priority=Priority.LOW, policy=ComputePolicy.FIXED))
+    assert (quota.priority, quota.policy, quota.core_percent) == (Priority.LOW, ComputePolicy.FIXED, 30)
+
+    def written() -> list[tuple[str, str]]:
+        with Board.read_only(paths.board(UUID0)) as board:
+            entry = board.entry(key.uid)
+        assert entry is not None
+        (device,) = read_limits_file(paths.limits_file(key.uid)).devices
+        return [(entry.priority, entry.policy), (device.priority, device.policy)]
+
+    assert written() == [("low", "fixed")] * 2
+    cdi.spec_path(tmp_path / "cdi", key.uid).unlink()  # the kubelet's retry rewrites the claim's files
+    preparer.prepare(key)
+    assert written() == [("low", "fixed")] * 2
+    apply_quota(paths, key.uid, QuotaRequest(priority=Priority.NORMAL, policy=ComputePolicy.GUARANTEED))
+    assert written() == [("normal", "guaranteed")] * 2
+    assert [(q.priority, q.policy) for q in show_quota(paths, key.uid)] == [
+        (Priority.NORMAL, ComputePolicy.GUARANTEED)]

@@ -13,11 +13,12 @@ from kubeletplugin.quota import QuotaError, QuotaRequest, parse_annotation, pars
 GIB = 1 << 30
 
 
-def _claim(*devices: tuple[str, int, int]) -> PreparedClaim:
+def _claim(*devices: tuple[str, int, int], priority: Priority = Priority.NORMAL,
+           policy: ComputePolicy = ComputePolicy.GUARANTEED) -> PreparedClaim:
     prepared = tuple(
         PreparedDevice(pool="node", device=name, request_names=("r",), cdi_device_ids=("k=v",),
                        uuid=f"UUID-{name}", index=i, device_type=DeviceType.GPU, memory_bytes=memory,
-                       core_percent=cores, priority=Priority.NORMAL, policy=ComputePolicy.GUARANTEED)
+                       core_percent=cores, priority=priority, policy=policy)
         for i, (name, memory, cores) in enumerate(devices)
     )
     return PreparedClaim(uid="uid-1", namespace="ns", name="c", state=ClaimState.PREPARE_COMPLETED,
@@ -50,7 +51,28 @@ def test_changes_stay_within_each_devices_allocation() -> None:
         validate(claim, QuotaRequest(16 * GIB))  # fits gpu-0, not gpu-1
     with pytest.raises(ConfigError, match=r"cores: 40% on device gpu-1 is outside the allocated range 0..30"):
         validate(claim, QuotaRequest(None, 40))
-    with pytest.raises(ConfigError, match="give memory and/or cores"):
+    with pytest.raises(ConfigError, match="give memory, cores, priority and/or policy"):
         validate(claim, QuotaRequest())
     with pytest.raises(QuotaError, match=r"device: 'UUID-x' is not a device of claim uid-1; its devices: "):
         validate(claim, QuotaRequest(None, 10, "UUID-x"))
+
+
+def test_the_annotation_names_priority_and_policy() -> None:
+    assert parse_annotation("priority=low, policy=fixed") == QuotaRequest(
+        priority=Priority.LOW, policy=ComputePolicy.FIXED)
+    with pytest.raises(ConfigError, match=r"priority: 'urgent' must be one of low, normal, high"):
+        parse_annotation("priority=urgent")
+    with pytest.raises(ConfigError, match=r"policy: 'loose' must be one of guaranteed, fixed"):
+        parse_annotation("policy=loose")
+
+
+def test_priority_and_policy_may_be_made_stricter_never_looser_than_allocated() -> None:
+    normal = _claim(("gpu-0", GIB, 50))
+    assert validate(normal, QuotaRequest(priority=Priority.LOW))  # lowered: fine
+    assert validate(normal, QuotaRequest(policy=ComputePolicy.FIXED))  # capped: fine
+    with pytest.raises(ConfigError, match=r"priority: high on device gpu-0 is above the allocated normal "
+                                          r"\(allowed: low, normal\)"):
+        validate(normal, QuotaRequest(priority=Priority.HIGH))
+    fixed = _claim(("gpu-0", GIB, 50), policy=ComputePolicy.FIXED)
+    with pytest.raises(ConfigError, match=r"policy: guaranteed on device gpu-0 was not allocated"):
+        validate(fixed, QuotaRequest(policy=ComputePolicy.GUARANTEED))
