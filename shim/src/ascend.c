@@ -146,5 +146,22 @@ LAUNCH_HOOK(rtVectorCoreKernelLaunchWithHandle,
 LAUNCH_HOOK(rtFftsPlusTaskLaunch, (void *info, rtStream_t s), (info, s))
 LAUNCH_HOOK(rtFftsPlusTaskLaunchWithFlag, (void *info, rtStream_t s, uint32_t fl), (info, s, fl))
 LAUNCH_HOOK(rtModelExecute, (void *model, rtStream_t s, uint32_t fl), (model, s, fl))
+/*
+ * The rts* launch API of newer CANN runtimes (public source: hicann/runtime). ACL reaches it from
+ * aclrtLaunchKernelWithConfig (rtsLaunchKernelWithConfig) and aclrtLaunchKernelWithHostArgs
+ * (rtsLaunchKernelWithHostArgs, which aclnn operators launch through); aclmdlRIExecuteAsync-style model
+ * runs reach rtsModelExecuteAsync. The synchronous rtsModelExecute has no stream to measure on and is
+ * not hooked (deprecated by the runtime; see docs/shim.md).
+ */
+LAUNCH_HOOK(rtsLaunchKernelWithConfig, (void *fn, uint32_t dim, rtStream_t s, void *cfg, void *args, void *rsv),
+            (fn, dim, s, cfg, args, rsv))
+LAUNCH_HOOK(rtsLaunchKernelWithHostArgs,
+            (void *fn, uint32_t dim, rtStream_t s, void *cfg, void *args, uint32_t size, void *ph, uint32_t nph),
+            (fn, dim, s, cfg, args, size, ph, nph))
+LAUNCH_HOOK(rtsLaunchKernelWithDevArgs,
+            (void *fn, uint32_t dim, rtStream_t s, void *cfg, cptr args, uint32_t size, void *rsv),
+            (fn, dim, s, cfg, args, size, rsv))
+LAUNCH_HOOK(rtsLaunchCpuKernel, (cptr fn, uint32_t dim, rtStream_t s, cptr cfg, void *args), (fn, dim, s, cfg, args))
+LAUNCH_HOOK(rtsModelExecuteAsync, (void *model, rtStream_t s), (model, s))
 LAUNCH_HOOK(rtStarsTaskLaunch, (cptr sqe, uint32_t len, rtStream_t s), (sqe, len, s))
 LAUNCH_HOOK(rtStarsTaskLaunchWithFlag, (cptr sqe, uint32_t len, rtStream_t s, uint32_t fl), (sqe, len, s, fl))

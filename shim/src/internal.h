@@ -102,6 +102,11 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(RT, rtFftsPlusTaskLaunch, 1)                                                                       \
     X(RT, rtFftsPlusTaskLaunchWithFlag, 1)                                                               \
     X(RT, rtModelExecute, 1)                                                                             \
+    X(RT, rtsLaunchKernelWithConfig, 1)                                                                  \
+    X(RT, rtsLaunchKernelWithHostArgs, 1)                                                                \
+    X(RT, rtsLaunchKernelWithDevArgs, 1)                                                                 \
+    X(RT, rtsLaunchCpuKernel, 1)                                                                         \
+    X(RT, rtsModelExecuteAsync, 1)                                                                       \
     X(RT, rtStarsTaskLaunch, 1)                                                                          \
     X(RT, rtStarsTaskLaunchWithFlag, 1)                                                                  \
     X(RT, rtStreamSynchronize, 1)                                                                        \

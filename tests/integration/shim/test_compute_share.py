@@ -68,10 +68,12 @@ def test_launch_variants_and_streams_are_all_charged(tmp_path: Path) -> None:
         assert container.used_ns == pytest.approx(sum(result.busy_ns), rel=0.1), name
 
 
-def test_ascend_runtime_launches_are_charged_with_rt_events(tmp_path: Path) -> None:
+# rtKernelLaunch, and rtsLaunchKernelWithHostArgs (how aclnn operators launch)
+@pytest.mark.parametrize("kind", ["kernel", "hostargs"])
+def test_ascend_runtime_launches_are_charged_with_rt_events(tmp_path: Path, kind: str) -> None:
     group = TenantGroup(tmp_path, uuid="NPU-0")
-    fixed, other = group.run([TenantSpec("a", cores=30, policy="fixed", vendor="acl"),
-                              TenantSpec("b", cores=70, vendor="acl")], 1.5, window_ms=WINDOW_MS)
+    fixed, other = group.run([TenantSpec("a", cores=30, policy="fixed", vendor="acl", kind=kind),
+                              TenantSpec("b", cores=70, vendor="acl", kind=kind)], 1.5, window_ms=WINDOW_MS)
     assert abs(_steady(fixed) - 30) <= 3, fixed.shares()
     assert abs(_steady(other) - 70) <= 3, other.shares()
 

@@ -11,7 +11,8 @@
  *   kernel_us=US      device time of one kernel (default 250)
  *   batch=N           kernels per synchronize (default 4)
  *   gap_us=US         host time between batches (default 0: saturate the device)
- *   kind=K            kernel | ex | coop | graph | multi (two streams) (CUDA only; default kernel);
+ *   kind=K            kernel | ex | coop | graph | multi (two streams) (CUDA; default kernel); on ACL,
+ *                     hostargs launches with rtsLaunchKernelWithHostArgs (aclnn's path) instead;
  *                     with gap_us, copy ends each batch with a synchronous cuMemcpyDtoH_v2 instead of
  *                     a synchronize, and query waits for it by polling cuEventQuery
  *   window_ms=MS      window length (default 1000)
@@ -50,6 +51,7 @@ static struct {
     int (*ctx_sync)(void);
     int (*rt_set_device)(int32_t);
     int (*rt_launch)(const void *, uint32_t, void *, uint32_t, void *, void *);
+    int (*rts_launch_host)(void *, uint32_t, void *, void *, void *, uint32_t, void *, uint32_t);
     int (*rt_stream_create)(void **, int32_t);
     int (*rt_stream_sync)(void *);
     int (*event_create)(void **, unsigned);
@@ -124,6 +126,7 @@ static int bind_acl(int device, void **streams) {
         return -1;
     *(void **)&api.rt_set_device = dlsym(rt, "rtSetDevice");
     *(void **)&api.rt_launch = dlsym(rt, "rtKernelLaunch");
+    *(void **)&api.rts_launch_host = dlsym(rt, "rtsLaunchKernelWithHostArgs");
     *(void **)&api.rt_stream_create = dlsym(rt, "rtStreamCreate");
     *(void **)&api.rt_stream_sync = dlsym(rt, "rtStreamSynchronize");
     *(void **)&api.rt_event_create = dlsym(rt, "rtEventCreate");
@@ -140,7 +143,9 @@ static int launch_batch(int acl, const char *kind, void **streams, long batch, u
     int rc = 0;
     for (long k = 0; k < batch; k++) {
         void *s = streams[strcmp(kind, "multi") == 0 ? k % 2 : 0];
-        if (acl) {
+        if (acl && strcmp(kind, "hostargs") == 0) { /* how aclnn operators launch */
+            rc |= api.rts_launch_host(NULL, ns, s, NULL, NULL, 0, NULL, 0);
+        } else if (acl) {
             rc |= api.rt_launch(NULL, ns, NULL, 0, NULL, s);
         } else if (strcmp(kind, "ex") == 0) {
             struct launch_config cfg = {.gx = ns, .gy = 1, .gz = 1, .bx = 1, .by = 1, .bz = 1, .stream = s};

@@ -115,6 +115,20 @@ EXPORT rtError_t rtKernelLaunchWithFlagV2(const void *stub, uint32_t dim, void *
     (void)stub, (void)args, (void)sm, (void)flags, (void)cfg;
     return fake_occupy(current, dim, s);
 }
+/* The rts* launch API (newer runtimes; aclnn operators launch through rtsLaunchKernelWithHostArgs). */
+EXPORT rtError_t rtsLaunchKernelWithHostArgs(void *fn, uint32_t dim, void *s, void *cfg, void *args, uint32_t size,
+                                             void *placeholders, uint32_t count) {
+    (void)fn, (void)cfg, (void)args, (void)size, (void)placeholders, (void)count;
+    return fake_occupy(current, dim, s);
+}
+EXPORT rtError_t rtsLaunchKernelWithConfig(void *fn, uint32_t dim, void *s, void *cfg, void *args, void *reserve) {
+    (void)fn, (void)cfg, (void)args, (void)reserve;
+    return fake_occupy(current, dim, s);
+}
+EXPORT rtError_t rtsModelExecuteAsync(void *model, void *s) {
+    (void)model;
+    return fake_occupy(current, 1000, s);
+}
 EXPORT rtError_t rtModelExecute(void *model, void *s, uint32_t flag) {
     (void)model, (void)flag;
     return fake_occupy(current, 1000, s);
