@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,25 @@ def _spin() -> None:
 
 
 @contextlib.contextmanager
+def load_samples(period_s: float = 5.0) -> Iterator[list[float]]:
+    """The 1-minute load average, sampled every ``period_s`` while the block runs."""
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(period_s):
+            samples.append(os.getloadavg()[0])
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
 def cpu_burners(count: int) -> Iterator[None]:
     """``count`` processes spinning on the CPU while the block runs."""
     procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(count)]
@@ -150,13 +170,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the share scenarios and fixed 30 %% only")
     args = parser.parse_args()
     opts = Options(args.seconds, max(1, args.runs), Scheduling(args.device))
-    with cpu_burners(args.burn):
-        before = os.getloadavg()[0]
+    with cpu_burners(args.burn), load_samples() as loads:
         rows = run(opts, args.quick)
-        after = os.getloadavg()[0]
+    load = f"median {statistics.median(loads):.1f}, max {max(loads):.1f}" if loads else "not sampled"
     print(f"device {opts.device}, {opts.runs} runs of {opts.seconds:g} s per scenario, "
-          f"{args.burn} CPU burners, {os.cpu_count()} CPUs, "
-          f"load average {before:.1f} at the start and {after:.1f} at the end")
+          f"{args.burn} CPU burners, {os.cpu_count()} CPUs, 1-minute load average {load}")
     header = ("scenario", "tenant", "requested", "no shim", "shim", "error", "worst")
     print("{:<22}{:<14}{:>12}{:>10}{:>10}{:>9}{:>8}".format(*header))
     for r in rows:
