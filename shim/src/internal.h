@@ -62,6 +62,9 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(CUDA, cuMemcpyDtoD_v2, 1)                                                                          \
     X(CUDA, cuMemcpyDtoD_v2_ptds, 1)                                                                     \
     X(CUDA, cuCtxGetDevice, 0)                                                                           \
+    X(CUDA, cuDeviceGet, 0)                                                                              \
+    X(CUDA, cuDeviceGetUuid, 0)                                                                          \
+    X(CUDA, cuDeviceGetUuid_v2, 0)                                                                       \
     X(CUDA, cuEventCreate, 0)                                                                            \
     X(CUDA, cuEventRecord, 0)                                                                            \
     X(CUDA, cuEventQuery, 1)                                                                             \
@@ -347,7 +350,10 @@ XPS_HIDDEN void xps__map_reset(void);
     if (XPS_UNLIKELY(real == NULL))                                                                     \
         return XPS_HOOK_MISSING
 
-/* The calling thread's device by the vendor's own getter (cuCtxGetDevice, rtGetDevice); -1 if none. */
+/* identity.c: the limits file's device (its index) that ordinal `ordinal` of this process is, -1 none. */
+XPS_HIDDEN int xps__device_slot(enum xps_vendor vendor, int ordinal);
+
+/* The calling thread's device (cuCtxGetDevice, rtGetDevice), as the limits file's index; -1 if none. */
 static inline int xps__current_device(enum xps_vendor vendor) {
     typedef int (*get_fn)(int *);
     enum xps_sym sym = vendor == XPS_VENDOR_CUDA ? XPS_SYM_cuCtxGetDevice : XPS_SYM_rtGetDevice;
@@ -355,7 +361,7 @@ static inline int xps__current_device(enum xps_vendor vendor) {
     int dev = -1;
     if (get == NULL || XPS_GUARDED(get(&dev)) != 0)
         return -1;
-    return dev;
+    return xps__device_slot(vendor, dev);
 }
 
 #define XPS_DENY (-2)

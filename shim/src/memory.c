@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -83,9 +84,11 @@ void xps__memory_init(const struct xps_limits *limits) {
     xps__compute_init(limits);
 }
 
+/* UUIDs compare without regard to case: NVML and the CUDA driver print hex digits in lower case, but a
+ * limits file written from another source need not. */
 int xps__device_by_uuid(const char *uuid) {
     for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++)
-        if (devices[i].configured && strcmp(devices[i].limit.uuid, uuid) == 0)
+        if (devices[i].configured && strcasecmp(devices[i].limit.uuid, uuid) == 0)
             return i;
     return -1;
 }

@@ -98,6 +98,32 @@ def test_devices_keep_their_own_limits(setup: ShimSetup, cuda_client: Path) -> N
     assert on_one.codes("vmm") == [CUDA_ERROR_OUT_OF_MEMORY]
 
 
+UUID_A = "GPU-3f1c9a52-8d0e-4b7a-9c61-2e5d7f0a4b19"
+UUID_B = "GPU-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+def test_limits_follow_the_device_whatever_order_the_process_sees_it_in(setup: ShimSetup,
+                                                                       cuda_client: Path) -> None:
+    """The container was given A (4 MiB) then B (8 MiB); the process sees B first, as it would with
+    CUDA_VISIBLE_DEVICES=1,0: each device keeps its own limit, found by its UUID, not by its ordinal."""
+    setup.add_device(0, 4 * MIB, uuid=UUID_A)
+    setup.add_device(1, 8 * MIB, uuid=UUID_B)
+    extra = {"FAKE_CUDA_DEVICES": "2", "FAKE_CUDA_UUIDS": f"{UUID_B},{UUID_A}"}
+    on_zero = setup.run([cuda_client, "gpa", "0", "--", "fill", MIB, "info"], extra=extra)
+    on_one = setup.run([cuda_client, "gpa", "1", "--", "fill", MIB, "info"], extra=extra)
+    assert (on_zero.value("fill", "count"), on_zero.value("info", "total")) == (8, 8 * MIB)  # B's
+    assert (on_one.value("fill", "count"), on_one.value("info", "total")) == (4, 4 * MIB)  # A's
+
+
+def test_a_device_the_limits_do_not_name_is_charged_to_no_other_device(setup: ShimSetup,
+                                                                       cuda_client: Path) -> None:
+    """Narrowed to one device that is not the claim's (B), ordinal 0 must not take A's limit or ledger."""
+    setup.add_device(0, 4 * MIB, uuid=UUID_A)
+    extra = {"FAKE_CUDA_UUIDS": UUID_B}
+    result = setup.run([cuda_client, "gpa", "0", "--", "alloc", 16 * MIB], extra=extra)
+    assert result.codes("alloc") == [0], result.stderr  # not A's 4 MiB
+    assert claim_usage(setup.ledger_path()).used_bytes == 0  # nor charged to A's ledger
+
 def test_python_through_ctypes_is_limited(setup: ShimSetup) -> None:
     setup.add_device(0, 3 * MIB)
     script = """

@@ -34,6 +34,7 @@
 #define CUDA_ERROR_INVALID_CONTEXT 201
 #define CUDA_ERROR_NOT_FOUND 500
 #define CUDA_ERROR_NOT_READY 600
+#define CUDA_ERROR_NOT_SUPPORTED 801
 #define PER_THREAD_STREAM 2ull
 
 #define FAKE_SUCCESS CUDA_SUCCESS
@@ -80,6 +81,32 @@ EXPORT CUresult cuDeviceGet(int *device, int ordinal) {
     *device = ordinal;
     return CUDA_SUCCESS;
 }
+
+/* FAKE_CUDA_UUIDS="GPU-...,GPU-..." gives the devices UUIDs, one per ordinal (as the driver reports
+ * them after CUDA_VISIBLE_DEVICES reorders or narrows the devices); without it they have none. */
+EXPORT CUresult cuDeviceGetUuid_v2(unsigned char *uuid, int dev) {
+    const char *list = fake_env("CUDA", "UUIDS");
+    if (list == NULL)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if (uuid == NULL || !fake_device_valid(dev))
+        return CUDA_ERROR_INVALID_VALUE;
+    for (int i = 0; i < dev && list != NULL; i++)
+        list = (list = strchr(list, ',')) != NULL ? list + 1 : NULL;
+    if (list == NULL || strncmp(list, "GPU-", 4) != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    int n = 0;
+    for (const char *c = list + 4; *c != '\0' && *c != ',' && n < 32; c++) {
+        if (*c == '-')
+            continue;
+        unsigned v;
+        if (sscanf(c, "%1x", &v) != 1)
+            return CUDA_ERROR_INVALID_VALUE;
+        uuid[n / 2] = (unsigned char)(n % 2 ? (uuid[n / 2] | v) : v << 4);
+        n++;
+    }
+    return n == 32 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+EXPORT CUresult cuDeviceGetUuid(unsigned char *uuid, int dev) { return cuDeviceGetUuid_v2(uuid, dev); }
 
 EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, int dev) {
     if (!fake_device_valid(dev))
@@ -279,7 +306,7 @@ struct proc {
 };
 #define P(n) {#n, (void *)n}
 static const struct proc procs[] = {
-    P(cuInit), P(cuDriverGetVersion), P(cuDeviceGetCount), P(cuDeviceGet), P(cuDeviceTotalMem_v2),
+    P(cuInit), P(cuDriverGetVersion), P(cuDeviceGetCount), P(cuDeviceGet), P(cuDeviceGetUuid), P(cuDeviceGetUuid_v2), P(cuDeviceTotalMem_v2),
     P(cuCtxCreate_v2), P(cuCtxSetCurrent), P(cuCtxGetDevice), P(cuMemAlloc_v2), P(cuMemAllocManaged),
     P(cuMemAllocAsync), P(cuMemAllocAsync_ptsz), P(cuMemAllocFromPoolAsync), P(cuMemAllocFromPoolAsync_ptsz),
     P(cuMemAllocPitch_v2), P(cuMemFree_v2), P(cuMemFreeAsync), P(cuMemFreeAsync_ptsz), P(cuMemCreate),
