@@ -43,6 +43,7 @@ from kubeletplugin.metrics import NodeCollector, NodeMetrics
 from kubeletplugin.nodedirs import SHARED_DIR_MODE, prepare_directories
 from kubeletplugin.quota_watch import QuotaWatcher
 from kubeletplugin.recovery import RecoveryReport, recover
+from kubeletplugin.refusal_events import RefusalReporter
 from kubeletplugin.registration import RegistrationServicer, add_registration_service
 from kubeletplugin.server import DraService, add_dra_services
 from kubeletplugin.settings import PluginSettings
@@ -101,6 +102,7 @@ class Plugin:
         self.monitor: HealthMonitor | None = None
         self.publisher: SlicePublisher | None = None
         self.quota_watcher: QuotaWatcher | None = None
+        self.refusal_events: RefusalReporter | None = None
         self._reader: KubeClaimReader | None = None
         self._dra_server: grpc.Server | None = None
         self._reg_server: grpc.Server | None = None
@@ -119,6 +121,7 @@ class Plugin:
             self._collector = NodeCollector(self.preparer)
             self.registry.register(self._collector)
             self._start_quota_watch()
+            self._start_refusal_events()
             self.preparer.on_prepared = self._after_prepare
             self._start_dra_server()
             self._publish(self.devices)
@@ -185,6 +188,12 @@ class Plugin:
         assert self.preparer is not None
         assert self._reader is not None
         self.quota_watcher = QuotaWatcher(self.preparer, self._reader).start()
+
+    def _start_refusal_events(self) -> None:
+        """Tell claims' users, by events, when their allocations are refused at the memory limit."""
+        assert self.preparer is not None
+        if self._reader is not None and self.preparer.ledgers is not None:
+            self.refusal_events = RefusalReporter(self.preparer, self._reader).start()
 
     def _after_prepare(self, claim: dict[str, Any]) -> None:
         """Once per newly prepared claim, before the kubelet gets the answer: tell the user a size it did
@@ -279,6 +288,8 @@ class Plugin:
             self._service.close()
         if self.quota_watcher is not None:
             self.quota_watcher.stop()
+        if self.refusal_events is not None:
+            self.refusal_events.stop()
         if self.preparer is not None:
             self.preparer.store.close()
         if self.backend is not None:

@@ -1,5 +1,6 @@
 """The ``xpushare.io/quota`` annotation on a prepared claim reaches its board entry and limits file within
-2 s, through the plugin's watch on the embedded API server; a bad value gets an Event and changes nothing."""
+2 s, through the plugin's watch on the embedded API server; a bad value gets an Event and changes nothing.
+Allocations its shims refuse at the memory limit become a Warning event on the claim."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from kubernetes import client
 
 from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin.plugin import Plugin
-from shim.ledger import Board
+from shim.ledger import Board, ClaimLedger
 from shim.limits import read_limits_file
 from tests.integration.kubeletplugin.conftest import NS, Allocate, ref
 
@@ -102,3 +103,38 @@ def test_a_claim_annotated_before_prepare_starts_with_its_quota(
     recorded = plugin.preparer.store.get(uid)
     assert recorded is not None
     assert _state(plugin, uid, recorded.devices[0].uuid) == ((4 * GIB, 25), (4 * GIB, 25))
+
+
+def test_a_priority_and_policy_annotation_reaches_the_board(
+    plugin: Plugin, kubelet: KubeletClient, allocate: Allocate, kube_client: client.ApiClient
+) -> None:
+    uid, uuid = _prepared(plugin, kubelet, allocate, "background")
+
+    def entry() -> tuple[str, str]:
+        with Board.read_only(plugin.settings.paths.board(uuid)) as board:
+            record = board.entry(uid)
+        assert record is not None
+        return str(record.priority), str(record.policy)
+
+    assert entry() == ("normal", "guaranteed")
+    _annotate(kube_client, "background", "priority=low,policy=fixed")
+    assert _within(2.0, lambda: entry() == ("low", "fixed")), entry()
+    _annotate(kube_client, "background", "priority=high")  # above the allocated normal: refused
+    assert _within(2.0, lambda: _events(kube_client, "background", "InvalidQuota"))
+    assert entry() == ("low", "fixed")
+
+
+def test_allocations_refused_at_the_limit_become_a_warning_on_the_claim(
+    plugin: Plugin, kubelet: KubeletClient, allocate: Allocate, kube_client: client.ApiClient
+) -> None:
+    uid, uuid = _prepared(plugin, kubelet, allocate, "oom")
+    reporter = plugin.refusal_events
+    assert reporter is not None  # started with the plugin
+    with ClaimLedger.open(plugin.settings.paths.claim_ledger(uuid, uid), uid, uuid) as ledger:
+        ledger.head_pointer().claim.refused_allocs += 3  # as the claim's shims count refusals
+        ledger.head_pointer().claim.refused_bytes += 3 * GIB
+    assert reporter.check() == 1  # what its timer does every 10 s
+    (event,) = _events(kube_client, "oom", "MemoryLimitReached")
+    assert event.type == "Warning"
+    assert event.message.startswith("3 device memory allocation(s) on ")
+    assert f"limit of {16 * GIB} bytes ({3 * GIB} bytes asked" in event.message
