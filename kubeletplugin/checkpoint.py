@@ -88,6 +88,7 @@ class PreparedClaim:
     name: str
     state: ClaimState
     devices: tuple[PreparedDevice, ...] = field(default=())
+    pods: tuple[str, ...] = field(default=())  # the pods the claim was reserved for when it was prepared
 
 
 # --- persisted shape (lenient readers, compact writers) -------------------------------------------------
@@ -119,6 +120,7 @@ class _ClaimV1(_Model):
     name: str
     state: ClaimState
     devices: list[_DeviceV1] = []
+    pods: list[str] = []
 
 
 class _RecordV1(_Model):
@@ -186,16 +188,15 @@ def _canonical(data: dict[str, Any]) -> bytes:
 
 def encode(claim: PreparedClaim, boot_id: str) -> bytes:
     """Serialize one claim's record into its file's bytes (pure)."""
-    data = {
-        "nodeBootID": boot_id,
-        "uid": claim.uid,
-        "claim": {
-            "namespace": claim.namespace,
-            "name": claim.name,
-            "state": claim.state.value,
-            "devices": [_device_to_json(d) for d in claim.devices],
-        },
+    body: dict[str, Any] = {
+        "namespace": claim.namespace,
+        "name": claim.name,
+        "state": claim.state.value,
+        "devices": [_device_to_json(d) for d in claim.devices],
     }
+    if claim.pods:  # left out when empty, as optional device fields are
+        body["pods"] = list(claim.pods)
+    data = {"nodeBootID": boot_id, "uid": claim.uid, "claim": body}
     checksum = hashlib.sha256(_canonical(data)).hexdigest()
     return json.dumps({"version": CHECKPOINT_VERSION, "checksum": checksum, "data": data}).encode()
 
@@ -226,6 +227,7 @@ def decode(raw: bytes) -> tuple[PreparedClaim, str]:
         name=model.name,
         state=model.state,
         devices=tuple(_device_from_model(d) for d in model.devices),
+        pods=tuple(model.pods),
     )
     return claim, record.node_boot_id
 

@@ -124,6 +124,17 @@ def _to_devices(claim_uid: str, grants: list[Grant], layout: cdi.HostLayout) -> 
     return devices
 
 
+MAX_RECORDED_PODS = 32  # a claim shared by more pods records the first ones (status shows "+N")
+
+
+def reserved_pods(claim: dict[str, Any]) -> tuple[str, ...]:
+    """The pods the claim is reserved for (``status.reservedFor``), as the operator's views name them."""
+    entries = ((claim.get("status") or {}).get("reservedFor") or [])
+    names = [str(e.get("name", "")) for e in entries
+             if isinstance(e, dict) and e.get("resource") == "pods" and e.get("name")]
+    return tuple(names[:MAX_RECORDED_PODS])
+
+
 class ClaimPreparer:
     """Prepares and unprepares claims on this node; safe to call from many threads."""
 
@@ -177,13 +188,15 @@ class ClaimPreparer:
             raise ClaimError(f"{key.ref}: not found in the API server")
         claim = parse_claim(obj, uid=key.uid, driver=self.driver, pool=self.pool)
         devices = _to_devices(key.uid, resolve_limits(claim, self.catalog), self.layout)
-        prepared = PreparedClaim(key.uid, key.namespace, key.name, ClaimState.PREPARE_STARTED, tuple(devices))
+        pods = reserved_pods(obj)
+        prepared = PreparedClaim(key.uid, key.namespace, key.name, ClaimState.PREPARE_STARTED, tuple(devices),
+                                 pods)
         self.accounting.reserve(key.uid, key.ref, holdings_of(prepared), self._owners)
         try:
             self.store.put(prepared, durable=False)
             self.write_files(prepared)
             completed = PreparedClaim(
-                key.uid, key.namespace, key.name, ClaimState.PREPARE_COMPLETED, tuple(devices)
+                key.uid, key.namespace, key.name, ClaimState.PREPARE_COMPLETED, tuple(devices), pods
             )
             self.store.put(completed)
         except BaseException:

@@ -44,6 +44,7 @@ class ClaimStatus:
     refused: int | None = None  # allocations refused at the memory limit so far
     measured_percent: float | None = None  # device time charged over the window, percent of the window
     throttled_percent: float | None = None  # time its launches waited over the window, percent
+    pods: tuple[str, ...] = ()  # the pods it was reserved for when prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,7 @@ def node_status(
                 if window > 0 else None,
                 throttled_percent=_percent(first.get((uid, limit.uuid)), now, "throttled_ns", seconds)
                 if window > 0 else None,
+                pods=claim.pods,
             ))
     return [DeviceStatus(uuid, tuple(claims_on)) for uuid, claims_on in sorted(rows.items())]
 
@@ -167,7 +169,14 @@ def _pct(value: float | None) -> str:
 
 
 COLUMNS = ("CLAIM", "DEVICE", "USED", "LIMIT", "PEAK", "REFUSED", "SHARE", "MEASURED", "THROTTLED",
-           "PRIORITY", "PROCS")
+           "PRIORITY", "PROCS", "PODS")
+
+
+def _pods(pods: tuple[str, ...], shown: int = 2) -> str:
+    if not pods:
+        return "-"
+    more = f",+{len(pods) - shown}" if len(pods) > shown else ""
+    return ",".join(pods[:shown]) + more
 
 
 def _row(c: ClaimStatus) -> tuple[str, ...]:
@@ -175,7 +184,7 @@ def _row(c: ClaimStatus) -> tuple[str, ...]:
             _mib(c.memory_peak_bytes), "-" if c.refused is None else str(c.refused), f"{c.core_percent}%",
             _pct(c.measured_percent),
             _pct(c.throttled_percent), f"{c.priority}/{c.policy}",
-            "-" if c.processes is None else str(c.processes))
+            "-" if c.processes is None else str(c.processes), _pods(c.pods))
 
 
 def render_table(devices: Iterable[DeviceStatus]) -> str:

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ def _resign(document: dict[str, Any]) -> bytes:
 
 
 def test_round_trip_keeps_every_field_of_every_state() -> None:
-    for claim in (_claim("uid-1"), _claim("uid-2", ClaimState.PREPARE_STARTED)):
+    with_pods = replace(_claim("uid-3"), pods=("train-0", "train-1"))
+    for claim in (_claim("uid-1"), _claim("uid-2", ClaimState.PREPARE_STARTED), with_pods):
         assert decode(encode(claim, "boot-1")) == (claim, "boot-1")
 
 
@@ -71,6 +73,7 @@ def test_optional_fields_are_left_out_when_empty() -> None:
     assert "shareID" not in without_share
     assert "exclusive" not in with_share
     assert "minor" not in without_share
+    assert "pods" not in raw["data"]["claim"]  # a record written before pods were recorded reads the same
 
 
 def test_fields_written_by_a_newer_plugin_are_ignored_on_read() -> None:

@@ -83,6 +83,9 @@ def test_status_shows_each_claims_use_and_the_share_it_got_over_the_window(
     assert "NPU-UUID-0: 2 claims, 5120Mi used of 24576Mi allocated, 80% of cores allocated" in table
     assert "default/serve" in table
     assert "50.0%" in table
+    assert by_name["train"].pods == ("train-pod",)  # its reservedFor when prepared
+    assert table.splitlines()[1].split()[-1] == "PODS"
+    assert any(line.split()[-1] == "train-pod" for line in table.splitlines())
     train.close()
     serve.close()
 
@@ -115,4 +118,5 @@ def test_the_command_prints_json_from_the_nodes_files(
     (row,) = device["claims"]
     assert (row["name"], row["memoryLimitBytes"], row["corePercent"], row["memoryUsedBytes"]) == (
         "json", 4 * GIB, 25, 0)
+    assert row["pods"] == ["json-pod"]
     assert main(["status", "--window", "-1", "--state-dir", str(paths.state_dir)]) == 1
