@@ -120,16 +120,23 @@ def _cell(value: float | None, spec: str = ".1f") -> str:
     return "" if value is None else format(value, spec)
 
 
-def report(gpu: Gpu, bench: Bench, rows: list[TorchRow]) -> None:
+def print_header(gpu: Gpu, bench: Bench) -> None:
     work = bench.work
     print(f"{gpu.name} ({gpu.uuid}), torch {gpu.torch}; {work.size}x{work.size} {work.dtype} matmuls, "
           f"batches of {work.batch}; {bench.seconds} s per run; alone without the shim: "
           f"{bench.alone / work.window_s:.0f} matmuls/s")
     header = ("scenario", "tenant", "requested", "no shim", "shim", "split", "error", "worst")
-    print("{:<20}{:<16}{:>12}{:>9}{:>8}{:>8}{:>8}{:>8}".format(*header))
+    print("{:<20}{:<16}{:>12}{:>9}{:>8}{:>8}{:>8}{:>8}".format(*header), flush=True)
+
+
+def print_rows(rows: list[TorchRow]) -> None:
+    """As each scenario finishes: a run cut short (a time limit on a lent GPU) keeps what it measured."""
     for r in rows:
         print(f"{r.scenario:<20}{r.tenant:<16}{r.requested:>12}{r.without:>9.1f}{r.with_shim:>8.1f}"
-              f"{_cell(r.split):>8}{_cell(r.error, '+.1f'):>8}{_cell(r.worst):>8}")
+              f"{_cell(r.split):>8}{_cell(r.error, '+.1f'):>8}{_cell(r.worst):>8}", flush=True)
+
+
+def print_summary(rows: list[TorchRow]) -> None:
     errors = [abs(r.error) for r in rows if r.error is not None and r.split is not None]
     if errors:
         print(f"share scenarios: median |error| {statistics.median(errors):.2f} pp, "
@@ -150,9 +157,16 @@ def main() -> int:
         print(f"share_accuracy_torch: {shim}", file=sys.stderr)
         return 1
     bench = Bench(gpu, shim, args.seconds, Workload(size=args.size))
-    rows = [row for name, shares in scenarios().items() for row in share_rows(bench, name, shares)]
-    rows += alone_rows(bench) + priority_rows(bench)
-    report(gpu, bench, rows)
+    print_header(gpu, bench)
+    rows: list[TorchRow] = []
+    for name, shares in scenarios().items():
+        rows += share_rows(bench, name, shares)
+        print_rows(rows[-len(shares):])
+    for extra in (alone_rows, priority_rows):
+        done = extra(bench)
+        print_rows(done)
+        rows += done
+    print_summary(rows)
     return 0
 
 

@@ -20,17 +20,15 @@ board exists (so claims do not see each other: compute shares between them are n
 ledger checks are left out.
 
 With the session's device tool (the sources are sent; the shim is compiled there into tests/.build,
-which stays between calls on a warm machine), one call of about 5 minutes, output kept under ``$OUT``.
-The machine's image has PyTorch but neither cffi nor pydantic: carry their wheels for CPython 3.12
-(``pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d .whl cffi
-pycparser pydantic pydantic-core annotated-types typing-inspection``, with ``.whl`` ignored by git) and
-name ``.whl`` in ``carry``::
+which stays between calls on a warm machine), output kept under ``$OUT``. The machine's image has
+PyTorch but neither cffi nor pydantic: carry their wheels for CPython 3.12 (``pip download
+--only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d .whl cffi pycparser pydantic
+pydantic-core annotated-types typing-inspection typing-extensions``, with ``.whl`` ignored by git) and
+name ``.whl`` in ``carry``. ``tests/gpu/run_all.sh`` installs them and runs the checks in parts, each
+bounded; one call runs at most 10 minutes, so two calls::
 
-    run(timeout_s=600, carry=[".whl"], command="python3 -m pip install -q --no-index --no-deps "
-        "--target /tmp/site .whl/*.whl && export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1; "
-        "nvidia-smi -L; python3 -m pytest -p no:cacheprovider -m gpu tests/gpu -rs -v 2>&1 | "
-        "tee $OUT/gpu-tests.log; python3 benchmarks/share_accuracy_torch.py --seconds 5 2>&1 | "
-        "tee $OUT/share-torch.log")
+    run(timeout_s=590, carry=[".whl"], command="OUT=$OUT tests/gpu/run_all.sh 'charges compute transformer'")
+    run(timeout_s=400, carry=[".whl"], command="OUT=$OUT tests/gpu/run_all.sh 'memory bench'")
 """
 
 from __future__ import annotations

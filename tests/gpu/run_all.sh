@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Every GPU check in one call, each step bounded so the figures of the earlier ones survive a slow one:
-# what each claim is charged beside the work it did (both accounting rules), the GPU tests (compute,
-# transformer, memory), then the share benchmark. Output goes to $OUT (default: ./gpu-out).
+# Every GPU check, in parts, each bounded so the figures of the earlier ones survive a slow one:
+#   charges      what each claim is charged beside the work it did, both accounting rules (about 90 s)
+#   compute      tests/gpu/test_torch_compute.py: matmul tenants' shares (about 90 s)
+#   transformer  tests/gpu/test_torch_transformer.py: token split and speed under the shim (about 240 s)
+#   memory       tests/gpu/test_torch_memory.py (about 40 s)
+#   bench        benchmarks/share_accuracy_torch.py, rows printed as they finish (about 150 s)
+# Output goes to $OUT (default: ./gpu-out). One device call runs at most 10 minutes: run
+# "charges compute transformer" in one and "memory bench" in another.
 #
-#     OUT=/some/dir tests/gpu/run_all.sh      # from the repository root, with PyTorch's interpreter
+#     OUT=/some/dir tests/gpu/run_all.sh [part ...]   # from the repository root, with PyTorch's python
 #
 # Where the image lacks cffi and pydantic, their wheels are installed from .whl/ (see conftest.py).
 set -u
@@ -17,9 +22,16 @@ else
 fi
 export PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/gpu.txt"
-timeout 150 python3 tests/gpu/share_charges.py --seconds 4 --alone 30 70 10 90 2>&1 | tee "$OUT/share-charges.log"
-timeout 240 python3 -m pytest -p no:cacheprovider -m gpu tests/gpu/test_torch_compute.py \
-    tests/gpu/test_torch_transformer.py -rs -v 2>&1 | tee "$OUT/gpu-compute.log"
-timeout 90 python3 -m pytest -p no:cacheprovider -m gpu tests/gpu/test_torch_memory.py -rs -v 2>&1 \
-    | tee "$OUT/gpu-memory.log"
-timeout 100 python3 benchmarks/share_accuracy_torch.py --seconds 4 2>&1 | tee "$OUT/share-torch.log"
+PYTEST="python3 -m pytest -p no:cacheprovider -m gpu -rs -v"
+for part in "${@:-charges compute transformer memory bench}"; do
+    for step in $part; do
+        case $step in
+        charges) timeout 150 python3 tests/gpu/share_charges.py --seconds 4 --alone 30 70 10 90 ;;
+        compute) timeout 180 $PYTEST tests/gpu/test_torch_compute.py ;;
+        transformer) timeout 300 $PYTEST tests/gpu/test_torch_transformer.py ;;
+        memory) timeout 90 $PYTEST tests/gpu/test_torch_memory.py ;;
+        bench) timeout 200 python3 benchmarks/share_accuracy_torch.py --seconds 4 ;;
+        *) echo "unknown part: $step" >&2; exit 2 ;;
+        esac 2>&1 | tee "$OUT/$step.log"
+    done
+done
