@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dra_driver.cli.sim",
     "dra_driver.cli.quota",
     "dra_driver.cli.status",
+    "dra_driver.cli.diagnose",
 )
 
 
