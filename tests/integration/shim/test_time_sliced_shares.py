@@ -46,3 +46,16 @@ def test_a_fixed_tenant_alone_is_capped(tmp_path: Path) -> None:
                                                           window_ms=WINDOW_MS)
     assert 27 <= _steady(result) <= 32, result.shares()
 
+
+
+def test_a_claim_with_two_processes_is_held_to_its_share_against_one_with_one(tmp_path: Path) -> None:
+    """The device gives each process (context) an equal part, so without the shim the two-process claim
+    gets two thirds; each of its processes is charged for the windows it shared with the other too."""
+    two, other = [TenantSpec("a", cores=50), TenantSpec("a", cores=50)], TenantSpec("b", cores=50)
+    bare = TenantGroup(tmp_path / "bare", preload=False, device=SLICED)
+    assert _steady(bare.run([*two, other], 2, window_ms=WINDOW_MS)[2]) < 38  # more processes, more time
+    shim = TenantGroup(tmp_path / "shim", device=SLICED)
+    first, second, single = shim.run([*two, other], 3, window_ms=WINDOW_MS)
+    claim_a = [x + y for x, y in zip(first.shares(), second.shares(), strict=True)]
+    assert abs(statistics.median(claim_a[1:]) - 50) <= 3, claim_a
+    assert abs(_steady(single) - 50) <= 3, single.shares()
