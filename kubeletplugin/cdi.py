@@ -18,6 +18,8 @@ podman 4.3-4.6 accept nothing newer than 0.5.0); the rules mirror the upstream `
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ from dra_driver.core.fileio import ensure_directory, write_atomically
 from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
 from kubeletplugin.paths import device_dir_path, file_name_part
 from shim import LIMITS_PATH, board_path, claim_ledger_path
+
+log = logging.getLogger(__name__)
 
 CDI_VENDOR = "xpushare.io"
 CDI_CLASS = "claim"
@@ -223,11 +227,24 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
         own = claim_ledger_path(device_dir, file_name_part(claim.claim_uid))
         mounts.append(_bind(own, ledger, READ_WRITE))
     env += [f"XPUSHARE_DEVICES_DIR={CONTAINER_DEVICES_DIR}", *claim.extra_env]
-    return _cdi_edits(layout, env, vendor.device_nodes, mounts)
+    return _cdi_edits(layout, env, _present_nodes(layout, vendor.device_nodes), mounts)
+
+
+def _present_nodes(layout: HostLayout, nodes: Sequence[str]) -> list[str]:
+    """The shared (control) device nodes that exist on the host now: a missing one would fail every
+    container, and some appear only once their kernel module loads (``/dev/nvidia-uvm``), so this is
+    looked at when each spec is written, not once at start."""
+    present = [path for path in nodes if os.path.lexists(_host(layout.device_root, path))]
+    if len(present) != len(nodes):
+        missing = [path for path in nodes if path not in present]
+        log.warning("control device nodes missing on this host: left out of the claim's CDI spec",
+                    extra={"missing": missing, "device_root": str(layout.device_root)})
+    return present
 
 
 def build_spec(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
-    """The CDI spec of one claim (pure: the same input gives the same spec)."""
+    """The CDI spec of one claim: the same input and host files give the same spec (the only file looked
+    at is whether each shared device node exists)."""
     spec: dict[str, Any] = {
         "kind": layout.kind,
         "devices": [{"name": d.name, "containerEdits": _device_edits(layout, d)} for d in claim.devices],

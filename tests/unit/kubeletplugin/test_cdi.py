@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dra_driver.core.devices import DeviceType
+from dra_driver.core.vendors.ascend.profile import CONTROL_NODES as ASCEND_CONTROL_NODES
 from dra_driver.core.vendors.nvidia.profile import CONTROL_NODES as NVIDIA_CONTROL_NODES
 from kubeletplugin import cdi
 from tests.support.cdi_schema import validate_cdi_spec
@@ -16,7 +17,15 @@ from tests.support.cdi_schema import validate_cdi_spec
 UID = "0b4f6c1e-7d2a-4c55-9e0f-3a1b2c3d4e5f"
 
 
+def _nodes(root: Path, *paths: str) -> None:
+    """Device nodes on a fake host root (regular files: only their existence is looked at)."""
+    (root / "dev").mkdir(exist_ok=True)
+    for path in paths:
+        (root / path.lstrip("/")).write_text("")
+
+
 def _ascend_root(root: Path) -> Path:
+    _nodes(root, *ASCEND_CONTROL_NODES)
     for path in ("usr/local/Ascend/driver/lib64", "usr/local/dcmi"):
         (root / path).mkdir(parents=True)
     (root / "usr/local/Ascend/driver/version.info").write_text("Version=24.1.rc2\n")
@@ -129,6 +138,7 @@ def test_a_name_that_would_leave_the_devices_directory_never_becomes_a_mount(
 
 
 def test_nvidia_spec_mounts_only_the_driver_files_present(tmp_path: Path, schemas_dir: Path) -> None:
+    _nodes(tmp_path, *NVIDIA_CONTROL_NODES)
     libdir = tmp_path / "usr/lib/x86_64-linux-gnu"
     libdir.mkdir(parents=True)
     (libdir / "libcuda.so.1").write_text("")
@@ -144,6 +154,25 @@ def test_nvidia_spec_mounts_only_the_driver_files_present(tmp_path: Path, schema
     assert "/usr/bin/nvidia-smi" in paths
     assert "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1" not in paths
     assert "ASCEND_VISIBLE_DEVICES" not in _env(spec)
+    assert _env(spec)["NVIDIA_VISIBLE_DEVICES"] == "void"  # the NVIDIA runtime's hook adds no GPU
+
+
+def test_a_control_node_missing_on_the_host_is_left_out_and_logged(
+    tmp_path: Path, schemas_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _nodes(tmp_path, "/dev/nvidiactl")  # no UVM module loaded: no /dev/nvidia-uvm(-tools)
+    spec = _spec_of(_layout(tmp_path), (GPU1,))
+    validate_cdi_spec(spec, schemas_dir)
+    assert [n["path"] for n in spec["containerEdits"]["deviceNodes"]] == ["/dev/nvidiactl"]
+    (record,) = [r for r in caplog.records if "control device nodes missing" in r.getMessage()]
+    assert record.missing == ["/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]  # type: ignore[attr-defined]
+    _nodes(tmp_path, "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")  # loaded later: the next spec has them
+    assert len(_spec_of(_layout(tmp_path), (GPU1,))["containerEdits"]["deviceNodes"]) == 3
+
+
+def test_with_nvidias_own_spec_the_runtime_hook_still_adds_no_gpu(tmp_path: Path) -> None:
+    spec = _spec_of(_layout(tmp_path, nvidia_kind="nvidia.com/gpu"), (GPU1,))
+    assert _env(spec)["NVIDIA_VISIBLE_DEVICES"] == "void"
 
 
 def test_with_nvidia_own_spec_ours_adds_only_shim_and_limits(tmp_path: Path, schemas_dir: Path) -> None:

@@ -14,6 +14,7 @@ from api.errors import ConfigError, XPUShareError
 from dra_driver.core.devices import GIB
 from dra_driver.core.kube import ApiError
 from dra_driver.core.metrics import Registry
+from dra_driver.core.vendors.ascend.profile import CONTROL_NODES as ASCEND_CONTROL_NODES
 from kubeletplugin import cdi
 from kubeletplugin.accounting import OvercommitError
 from kubeletplugin.checkpoint import CheckpointLockTimeoutError
@@ -57,6 +58,9 @@ def _preparer(tmp_path: Path, ledgers: bool) -> ClaimPreparer:
     store.load()
     totals = {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}
     paths = NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path, cdi_dir=tmp_path / "cdi")
+    (tmp_path / "host/dev").mkdir(parents=True, exist_ok=True)
+    for node in ASCEND_CONTROL_NODES:  # the host's control nodes, as on an Ascend node
+        (tmp_path / "host" / node.lstrip("/")).touch()
     return ClaimPreparer(
         driver="xpushare.io",
         pool=NODE,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dra_driver.core.discovery.base import DeviceBackend
 
 CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+NO_RUNTIME_DEVICES = "NVIDIA_VISIBLE_DEVICES=void"
 LIBRARIES = (
     "libcuda.so.1",
     "libnvidia-ml.so.1",
@@ -69,9 +70,11 @@ class NvidiaProfile(BaseProfile):
         return super().device_edits(device, host)
 
     def shared_edits(self, devices: Sequence[ClaimedDevice], host: VendorHost) -> ContainerEdits:
+        # Where nvidia-container-runtime is the default runtime (the GPU Operator's nodes), its hook would
+        # give an image that says NVIDIA_VISIBLE_DEVICES=all every GPU of the node: "void" stops it.
         if host.cdi_kind:
-            return ContainerEdits()
-        return ContainerEdits(device_nodes=CONTROL_NODES, mounts=host.mounts)
+            return ContainerEdits(env=(NO_RUNTIME_DEVICES,))
+        return ContainerEdits(env=(NO_RUNTIME_DEVICES,), device_nodes=CONTROL_NODES, mounts=host.mounts)
 
 
 PROFILE = NvidiaProfile()
