@@ -23,8 +23,9 @@ _HELP = (__doc__ or "").replace("``", "")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("quota", help="change or show a running claim's memory limit and share",
-                                   description=_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser("quota", description=_HELP,
+                                   help="change or show a running claim's limits, share, priority, policy",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
     add("--claim", required=True, help="the ResourceClaim's UID")
     add("--memory", default=None, help="new memory limit per device (e.g. 8Gi, 512Mi, bytes)")
