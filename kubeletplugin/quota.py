@@ -80,10 +80,8 @@ class DeviceQuota:
     allocated_memory_bytes: int
     allocated_core_percent: int
     used_bytes: int
-    priority: Priority = Priority.NORMAL
-    policy: ComputePolicy = ComputePolicy.GUARANTEED
-    allocated_priority: Priority = Priority.NORMAL
-    allocated_policy: ComputePolicy = ComputePolicy.GUARANTEED
+    priority: Priority
+    policy: ComputePolicy
 
 
 QuotaChange = tuple[PhysicalShare, LiveQuota]  # a device of the claim and its new quota
@@ -222,8 +220,7 @@ def _device_quota(ledgers: Ledgers, uid: str, share: PhysicalShare) -> DeviceQuo
     usage = ledgers.claim_usage(share.uuid, uid)
     return DeviceQuota(share.device, share.uuid, live.memory_bytes, live.core_percent, share.memory_bytes,
                        share.core_percent, usage.used_bytes if usage is not None else 0,
-                       live.priority or share.priority, live.policy or share.policy, share.priority,
-                       share.policy)
+                       live.priority or share.priority, live.policy or share.policy)
 
 
 def _apply_board(ledgers: Ledgers, uid: str, share: PhysicalShare, value: LiveQuota) -> DeviceQuota:

@@ -169,13 +169,13 @@ static int add_edges(struct window_edge *edges, int n, int cap, uint64_t start, 
     return n;
 }
 
-/* The latest end among `proc`'s windows in the claim's ring (own == -1: any process), 0 if none. */
-static uint64_t last_end(const struct xpushare_ledger_head *head, int64_t proc) {
+/* The latest end among process `proc`'s windows in the claim's ring, 0 if none. */
+static uint64_t last_end(const struct xpushare_ledger_head *head, int proc) {
     uint64_t latest = 0;
     for (int i = 0; i < XPUSHARE_WINDOWS; i++) {
         const struct xpushare_window *w = &head->windows[i];
         uint64_t end = __atomic_load_n(&w->end_ns, __ATOMIC_ACQUIRE);
-        if (end > latest && (proc < 0 || __atomic_load_n(&w->proc, __ATOMIC_RELAXED) == (uint64_t)proc))
+        if (end > latest && __atomic_load_n(&w->proc, __ATOMIC_RELAXED) == (uint64_t)proc)
             latest = end;
     }
     return latest;

@@ -18,43 +18,24 @@ import pytest
 
 from dra_driver.cli import build_parser
 from dra_driver.core.devices import GIB
-from kubeletplugin import cdi
-from kubeletplugin.checkpoint_store import CheckpointStore
-from kubeletplugin.ledgers import Ledgers, LedgerWriteError
-from kubeletplugin.limits import Catalog
+from kubeletplugin.ledgers import LedgerWriteError
 from kubeletplugin.paths import NodePaths
 from kubeletplugin.quota import QuotaRequest, apply_quota, show_quota
 from kubeletplugin.recovery import recover
 from kubeletplugin.state import ClaimPreparer
 from shim import library_path
 from shim.ledger import Board, ClaimLedger, read_claim_usage
-from tests.support.plugin_claims import NODE, claim, npu, shared
-from tests.unit.kubeletplugin.test_state import MemoryReader
+from tests.support.plugin_claims import NODE, claim, shared
+from tests.support.plugin_preparer import MemoryReader, node_paths, node_preparer
 
 UUID0, UUID1 = "NPU-UUID-0", "NPU-UUID-1"
 
 pytestmark = pytest.mark.skipif(not library_path().is_file(), reason="the shim library is not built")
 
 
-def _paths(tmp_path: Path) -> NodePaths:
-    return NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path / "run", cdi_dir=tmp_path / "cdi")
-
-
 def _started(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
     """A preparer with its checkpoint loaded, as the plugin builds it at start (before ``recover``)."""
-    paths = _paths(tmp_path)
-    preparer = ClaimPreparer(
-        driver="xpushare.io",
-        pool=NODE,
-        reader=reader,
-        catalog=Catalog([npu(0), npu(1)]),
-        store=CheckpointStore(paths.checkpoint_dir, "boot-1"),
-        layout=cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, paths.devices_dir),
-        paths=paths,
-        ledgers=Ledgers(paths, {UUID0: 64 * GIB, UUID1: 64 * GIB}),
-    )
-    preparer.store.load()
-    return preparer
+    return node_preparer(tmp_path, reader)
 
 
 def _restarted(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
@@ -90,7 +71,7 @@ def test_a_board_that_cannot_be_opened_costs_only_its_own_devices_claims(
     fine = reader.add(claim("fine", results=[shared("npu-1", memory="2Gi")]))
     first.prepare(stuck)
     first.prepare(fine)
-    paths = _paths(tmp_path)
+    paths = node_paths(tmp_path)
     _break_board(paths, UUID0)
 
     with caplog.at_level(logging.ERROR, logger="kubeletplugin.ledgers"):
@@ -125,7 +106,7 @@ def test_unprepare_takes_a_claim_off_every_device_when_one_board_fails(
     both = reader.add(claim("both", results=[shared("npu-0", memory="2Gi", request="a"),
                                              shared("npu-1", memory="2Gi", cores="10")]))
     preparer.prepare(both)
-    paths = _paths(tmp_path)
+    paths = node_paths(tmp_path)
     assert _entries(paths.board(UUID1)) == [(both.uid, 2 * GIB, 10)]
     _break_board(paths, UUID0)  # the first device in order
     with pytest.raises(LedgerWriteError, match="board of device NPU-UUID-0"):
@@ -145,7 +126,7 @@ def test_a_board_of_another_layout_is_rebuilt_in_place_and_refilled_with_the_pre
     plain = reader.add(claim("plain", results=[shared("npu-0", memory="4Gi", cores="20")]))
     for key in (tuned, plain):
         first.prepare(key)
-    paths = _paths(tmp_path)
+    paths = node_paths(tmp_path)
     apply_quota(paths, tuned.uid, QuotaRequest(memory_bytes=6 * GIB, core_percent=15))
     board_file = paths.board(UUID0)
     inode = board_file.stat().st_ino
@@ -169,7 +150,7 @@ def test_a_live_quota_lands_on_the_board_and_is_shown_from_it_whatever_the_tenan
     preparer = _started(tmp_path, reader)
     key = reader.add(claim("tuned", results=[shared("npu-0", memory="8Gi", cores="30")]))
     preparer.prepare(key)
-    paths = _paths(tmp_path)
+    paths = node_paths(tmp_path)
     ledger = paths.claim_ledger(UUID0, key.uid)
     with ClaimLedger.open(ledger, key.uid, UUID0) as own:  # its tenant raises its own copy of the limits
         slot = own.attach_process()
@@ -211,7 +192,7 @@ def test_device_files_get_explicit_modes_whatever_the_umask(
     preparer = _started(tmp_path, reader)
     key = reader.add(claim("c", results=[shared("npu-0", memory="2Gi")]))
     preparer.prepare(key)
-    paths = _paths(tmp_path)
+    paths = node_paths(tmp_path)
 
     def mode(path: Path) -> int:
         return stat.S_IMODE(path.stat().st_mode)
@@ -226,7 +207,7 @@ def test_device_files_get_explicit_modes_whatever_the_umask(
 
 
 def test_files_of_the_old_shared_ledger_layout_are_left_alone(tmp_path: Path, reader: MemoryReader) -> None:
-    old = _paths(tmp_path).run_dir / "ledger" / UUID0
+    old = node_paths(tmp_path).run_dir / "ledger" / UUID0
     old.parent.mkdir(parents=True)
     old.write_bytes(b"an old shared ledger")
     preparer = _restarted(tmp_path, reader)
@@ -235,7 +216,7 @@ def test_files_of_the_old_shared_ledger_layout_are_left_alone(tmp_path: Path, re
 
 
 def test_unsafe_names_never_reach_the_device_directories(tmp_path: Path) -> None:
-    paths = _paths(tmp_path)
+    paths = node_paths(tmp_path)
     for uuid, uid in (("../x", "u"), (UUID0, "../../board"), (UUID0, "a/b")):
         with pytest.raises(ValueError, match="cannot be part of a file name"):
             paths.claim_ledger(uuid, uid)

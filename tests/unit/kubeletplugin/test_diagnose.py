@@ -14,14 +14,14 @@ from kubeletplugin.diagnose import Finding, Severity, diagnose
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim.ledger import Board, ClaimLedger
 from tests.support.plugin_claims import claim, shared
-from tests.unit.kubeletplugin.test_state import MemoryReader, _started
+from tests.support.plugin_preparer import MemoryReader, node_preparer
 
 UUID = "NPU-UUID-0"
 
 
 def _node(tmp_path: Path) -> tuple[ClaimPreparer, ClaimKey]:
     reader = MemoryReader()
-    preparer = _started(tmp_path, reader)
+    preparer = node_preparer(tmp_path, reader)
     key = reader.add(claim("train", results=[shared("npu-0", memory="8Gi", cores="30")]))
     preparer.prepare(key)
     return preparer, key

@@ -31,6 +31,7 @@ from shim import library_path
 from shim.ledger import ClaimLedger
 from shim.limits import read_limits_file
 from tests.support.plugin_claims import NODE, claim, npu, shared
+from tests.support.plugin_preparer import LEDGER_DAMAGE, damage_ledger
 from tests.support.prometheus import Exposition, parse
 
 
@@ -158,24 +159,7 @@ def test_a_quota_change_and_the_claims_usage_show_at_the_next_scrape(tmp_path: P
     assert exposition.value("xpushare_device_memory_used_bytes", device="npu-0", uuid="NPU-UUID-0") == GIB
 
 
-def _damage(path: Path, how: str) -> None:
-    """What can be in place of a claim's ledger: its tenant writes the file's bytes; the rest is a damaged
-    node (a stray directory, another claim's ledger under its name)."""
-    if how == "truncated":
-        path.write_bytes(b"")
-    elif how == "garbage":
-        path.write_bytes(b"\xa5" * 70000)
-    elif how == "short":
-        path.write_bytes(b"garbage")
-    elif how == "directory":
-        path.unlink()
-        path.mkdir()
-    else:
-        path.unlink()
-        ClaimLedger.create(path, "someone-else", "NPU-UUID-0", 64 * GIB)
-
-
-@pytest.mark.parametrize("how", ["truncated", "garbage", "short", "directory", "another claim's"])
+@pytest.mark.parametrize("how", LEDGER_DAMAGE)
 def test_a_damaged_claim_ledger_costs_only_its_usage_lines(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
 ) -> None:
@@ -189,7 +173,7 @@ def test_a_damaged_claim_ledger_costs_only_its_usage_lines(
     preparer.prepare(neighbour)
     with ClaimLedger.open(preparer.paths.claim_ledger("NPU-UUID-0", neighbour.uid)) as ledger:
         assert ledger.reserve(ledger.attach_process(), 3 * GIB, 16 * GIB)
-    _damage(preparer.paths.claim_ledger("NPU-UUID-0", key.uid), how)
+    damage_ledger(preparer.paths.claim_ledger("NPU-UUID-0", key.uid), how)
     with caplog.at_level(logging.DEBUG, logger="kubeletplugin.ledgers"):
         exposition = _scrape(preparer)
         _scrape(preparer)  # scraped again: the same damage is not warned about again

@@ -13,9 +13,7 @@ from controller.settings import MAX_CLAIMS_PER_DEVICE
 from dra_driver.core.devices import GIB, MIB
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.accounting import ClaimLimitError
-from kubeletplugin.checkpoint_store import CheckpointStore
 from kubeletplugin.ledgers import LedgerFullError, Ledgers
-from kubeletplugin.limits import Catalog
 from kubeletplugin.paths import NodePaths, record_path
 from kubeletplugin.physical import claim_limits
 from kubeletplugin.quota import QuotaRequest, apply_quota, load_quota, read_prepared, show_quota
@@ -24,45 +22,26 @@ from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim import HEADER_PATH
 from shim.ledger import Board
 from shim.limits import read_limits_file
-from tests.support.plugin_claims import NODE, claim, npu, result, shared
-from tests.unit.kubeletplugin.test_state import MemoryReader
+from tests.support.plugin_claims import NODE, claim, result, shared
+from tests.support.plugin_preparer import MemoryReader, node_paths, node_preparer
 
 UUID0 = "NPU-UUID-0"
 
 
-def _paths(tmp_path: Path) -> NodePaths:
-    """The node layout of ``_preparer``: limits files, boards and ledgers under one run directory."""
-    return NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path / "run")
-
-
 def _preparer(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
-    node = _paths(tmp_path)
-    layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, node.devices_dir)
-    paths = NodePaths(node.state_dir, node.run_dir, cdi_dir=tmp_path / "cdi")
-    preparer = ClaimPreparer(
-        driver="xpushare.io",
-        pool=NODE,
-        reader=reader,
-        catalog=Catalog([npu(0), npu(1)]),
-        store=CheckpointStore(node.checkpoint_dir, "boot-1"),
-        layout=layout,
-        paths=paths,
-        ledgers=Ledgers(paths, {UUID0: 64 * GIB, "NPU-UUID-1": 64 * GIB}),
-    )
-    preparer.store.load()
-    return preparer
+    return node_preparer(tmp_path, reader)
 
 
 def _ledger_record(tmp_path: Path, uid: str, uuid: str = UUID0) -> tuple[int, int]:
     """The claim's entry on the device's board: what its running shims take."""
-    with Board.read_only(_paths(tmp_path).board(uuid)) as board:
+    with Board.read_only(node_paths(tmp_path).board(uuid)) as board:
         entry = board.entry(uid)
     assert entry is not None
     return entry.limit_bytes, entry.core_percent
 
 
 def _file_limits(tmp_path: Path, uid: str) -> list[tuple[int, int, int | None, int | None]]:
-    limits = read_limits_file(_paths(tmp_path).limits_file(uid))
+    limits = read_limits_file(node_paths(tmp_path).limits_file(uid))
     return [
         (d.memory_limit_bytes, d.core_percent, d.memory_max_bytes, d.core_max_percent) for d in limits.devices
     ]
@@ -77,7 +56,7 @@ def _tuned(tmp_path: Path, reader: MemoryReader) -> tuple[ClaimPreparer, ClaimKe
     preparer = _preparer(tmp_path, reader)
     key = reader.add(claim(results=[shared("npu-0", memory="8Gi", cores="30")]))
     preparer.prepare(key)
-    apply_quota(_paths(tmp_path), key.uid, QuotaRequest(memory_bytes=4 * GIB, core_percent=10))
+    apply_quota(node_paths(tmp_path), key.uid, QuotaRequest(memory_bytes=4 * GIB, core_percent=10))
     assert _ledger_record(tmp_path, key.uid) == (4 * GIB, 10)
     return preparer, key
 
@@ -93,9 +72,9 @@ def test_quota_survives_a_re_prepare(tmp_path: Path, reader: MemoryReader) -> No
 def test_quota_survives_a_plugin_restart(tmp_path: Path, reader: MemoryReader) -> None:
     _tuned(tmp_path, reader)
     uid = next(iter(reader.claims.values()))["metadata"]["uid"]
-    with Board.open(_paths(tmp_path).board(UUID0), UUID0) as board:  # as after a reboot: board emptied
+    with Board.open(node_paths(tmp_path).board(UUID0), UUID0) as board:  # as after a reboot: board emptied
         board.remove(uid)
-    limitsfile.remove_limits(_paths(tmp_path).run_dir / "limits", uid)
+    limitsfile.remove_limits(node_paths(tmp_path).run_dir / "limits", uid)
     assert recover(_preparer(tmp_path, reader), NODE).restored == [uid]
     assert _ledger_record(tmp_path, uid) == (4 * GIB, 10)
     assert _file_limits(tmp_path, uid) == [(4 * GIB, 10, 8 * GIB, 30)]
@@ -104,8 +83,8 @@ def test_quota_survives_a_plugin_restart(tmp_path: Path, reader: MemoryReader) -
 def test_unprepare_forgets_the_quota(tmp_path: Path, reader: MemoryReader) -> None:
     preparer, key = _tuned(tmp_path, reader)
     preparer.unprepare(key)
-    assert load_quota(_paths(tmp_path), key.uid) == {}
-    assert not _paths(tmp_path).quota_record(key.uid).exists()
+    assert load_quota(node_paths(tmp_path), key.uid) == {}
+    assert not node_paths(tmp_path).quota_record(key.uid).exists()
     preparer.prepare(key)  # prepared again: the whole allocation
     assert _ledger_record(tmp_path, key.uid) == (8 * GIB, 30)
     assert _file_limits(tmp_path, key.uid) == [(8 * GIB, 30, None, None)]
@@ -116,7 +95,7 @@ def test_quota_reads_the_record_the_checkpoint_store_writes(tmp_path: Path, read
     key = reader.add(claim(results=[shared("npu-0")]))
     preparer.prepare(key)
     assert record_path(preparer.store.path, key.uid) == preparer.store.record_path(key.uid)
-    assert read_prepared(_paths(tmp_path), key.uid).devices == preparer.store.get(key.uid).devices  # type: ignore[union-attr]
+    assert read_prepared(node_paths(tmp_path), key.uid).devices == preparer.store.get(key.uid).devices  # type: ignore[union-attr]
 
 
 def test_two_partitions_of_one_device_are_one_summed_limit(tmp_path: Path, reader: MemoryReader) -> None:
@@ -129,11 +108,11 @@ def test_two_partitions_of_one_device_are_one_summed_limit(tmp_path: Path, reade
     ]
     assert _ledger_record(tmp_path, key.uid) == (32 * GIB, 50)
     assert _file_limits(tmp_path, key.uid) == [(32 * GIB, 50, None, None)]  # one line: one device seen
-    (quota,) = apply_quota(_paths(tmp_path), key.uid, QuotaRequest(memory_bytes=20 * GIB))
+    (quota,) = apply_quota(node_paths(tmp_path), key.uid, QuotaRequest(memory_bytes=20 * GIB))
     assert (quota.device, quota.memory_bytes, quota.allocated_memory_bytes) == (
         "npu-0-1of4-0+npu-0-1of4-1", 20 * GIB, 32 * GIB
     )
-    assert [q.memory_bytes for q in show_quota(_paths(tmp_path), key.uid)] == [20 * GIB]
+    assert [q.memory_bytes for q in show_quota(node_paths(tmp_path), key.uid)] == [20 * GIB]
     assert _file_limits(tmp_path, key.uid) == [(20 * GIB, 50, 32 * GIB, 50)]
 
 
@@ -188,7 +167,7 @@ def test_a_live_priority_and_policy_reach_the_board_the_limits_file_and_survive_
     preparer = _preparer(tmp_path, reader)
     key = reader.add(claim(results=[shared("npu-0", memory="8Gi", cores="30")]))
     preparer.prepare(key)
-    paths = _paths(tmp_path)
+    paths = node_paths(tmp_path)
     (quota,) = apply_quota(paths, key.uid, QuotaRequest(priority=Priority.LOW, policy=ComputePolicy.FIXED))
     assert (quota.priority, quota.policy, quota.core_percent) == (Priority.LOW, ComputePolicy.FIXED, 30)
 

@@ -9,7 +9,7 @@ from kubeletplugin.refusal_events import REASON, RefusalReporter
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim.ledger import ClaimLedger
 from tests.support.plugin_claims import claim, shared
-from tests.unit.kubeletplugin.test_state import MemoryReader, _paths, _started
+from tests.support.plugin_preparer import MemoryReader, node_paths, node_preparer
 
 UUID = "NPU-UUID-1"
 
@@ -32,7 +32,7 @@ class Clock:
 
 def _refuse(tmp_path: Path, uid: str, allocs: int, asked: int) -> None:
     """What the shim does when it refuses allocations: count them in the claim's ledger."""
-    with ClaimLedger.open(_paths(tmp_path).claim_ledger(UUID, uid), uid, UUID) as ledger:
+    with ClaimLedger.open(node_paths(tmp_path).claim_ledger(UUID, uid), uid, UUID) as ledger:
         head = ledger.head_pointer()
         head.claim.refused_allocs += allocs
         head.claim.refused_bytes += asked
@@ -40,7 +40,7 @@ def _refuse(tmp_path: Path, uid: str, allocs: int, asked: int) -> None:
 
 def _setup(tmp_path: Path) -> tuple[ClaimPreparer, ClaimKey, Events, Clock, RefusalReporter]:
     reader = MemoryReader()
-    preparer = _started(tmp_path, reader)
+    preparer = node_preparer(tmp_path, reader)
     key = reader.add(claim(name="train", results=[shared("npu-1", memory="8Gi", cores="30")]))
     preparer.prepare(key)
     events, clock = Events(), Clock()

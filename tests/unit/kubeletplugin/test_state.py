@@ -8,51 +8,21 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from dra_driver.core.devices import GIB, Device, Scheduling
-from dra_driver.core.kube import ApiError
 from kubeletplugin import cdi, limitsfile
 from kubeletplugin.checkpoint import ClaimState, PreparedClaim
 from kubeletplugin.checkpoint_store import CheckpointStore
 from kubeletplugin.claims import ClaimError
-from kubeletplugin.ledgers import Ledgers
-from kubeletplugin.limits import Catalog
 from kubeletplugin.paths import NodePaths, limits_path
 from kubeletplugin.recovery import recover
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim.ledger import Board, ClaimLedger, read_claim_usage
 from shim.limits import DeviceLimits, read_limits_file
 from tests.support.plugin_claims import NODE, claim, npu, result, shared
-
-
-class MemoryReader:
-    """The API server seam, in memory: claims by (namespace, name); counts reads."""
-
-    def __init__(self) -> None:
-        self.claims: dict[tuple[str, str], dict[str, Any]] = {}
-        self.gets = 0
-        self.events: list[tuple[str, str]] = []
-        self.down = False
-
-    def add(self, obj: dict[str, Any]) -> ClaimKey:
-        meta = obj["metadata"]
-        self.claims[(meta["namespace"], meta["name"])] = obj
-        return ClaimKey(meta["namespace"], meta["name"], meta["uid"])
-
-    def get_claim(self, namespace: str, name: str) -> dict[str, Any] | None:
-        self.gets += 1
-        return self.claims.get((namespace, name))
-
-    def list_claims(self) -> list[dict[str, Any]]:
-        if self.down:
-            raise ApiError("list ResourceClaims: connection refused")
-        return list(self.claims.values())
-
-    def node_event(self, node_name: str, reason: str, message: str, warning: bool = True) -> None:
-        self.events.append((reason, message))
+from tests.support.plugin_preparer import MemoryReader, damage_ledger, node_preparer
 
 
 def _paths(tmp_path: Path) -> NodePaths:
@@ -60,25 +30,12 @@ def _paths(tmp_path: Path) -> NodePaths:
 
 
 def _preparer(tmp_path: Path, reader: MemoryReader, devices: list[Device] | None = None) -> ClaimPreparer:
-    paths = _paths(tmp_path)
-    layout = cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, paths.devices_dir)
-    return ClaimPreparer(
-        driver="xpushare.io",
-        pool=NODE,
-        reader=reader,
-        catalog=Catalog(devices or [npu(0), npu(1)]),
-        store=CheckpointStore(tmp_path / "state/checkpoint", "boot-1"),
-        layout=layout,
-        paths=paths,
-        ledgers=Ledgers(paths, {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}),
-    )
+    return node_preparer(tmp_path, reader, paths=_paths(tmp_path), devices=devices, load=False)
 
 
 def _started(tmp_path: Path, reader: MemoryReader) -> ClaimPreparer:
     """A preparer with its (possibly empty) checkpoint loaded, as at a plugin's first start."""
-    preparer = _preparer(tmp_path, reader)
-    preparer.store.load()
-    return preparer
+    return node_preparer(tmp_path, reader, paths=_paths(tmp_path))
 
 
 @pytest.fixture
@@ -330,17 +287,7 @@ def test_a_claim_ledger_its_tenant_damaged_never_stops_unprepare_start_or_other_
     first = _started(tmp_path, reader)
     hurt = reader.add(claim("hurt", results=[shared("npu-0", memory="2Gi")]))
     first.prepare(hurt)
-    ledger = _paths(tmp_path).claim_ledger("NPU-UUID-0", hurt.uid)
-    if damage == "truncated":
-        ledger.write_bytes(b"")
-    elif damage == "garbage":
-        ledger.write_bytes(b"\xa5" * 70000)
-    elif damage == "directory":
-        ledger.unlink()
-        ledger.mkdir()
-    else:
-        ledger.unlink()
-        ClaimLedger.create(ledger, "someone-else", "NPU-UUID-0", 64 * GIB)
+    damage_ledger(_paths(tmp_path).claim_ledger("NPU-UUID-0", hurt.uid), damage)
     second = _preparer(tmp_path, reader)
     recover(second, NODE)  # starts
     other = reader.add(claim("other", results=[shared("npu-0", memory="2Gi")]))

@@ -11,18 +11,13 @@ import pytest
 
 from dra_driver.cli import main
 from dra_driver.core.devices import GIB
-from kubeletplugin import cdi
-from kubeletplugin.checkpoint_store import CheckpointStore
-from kubeletplugin.ledgers import Ledgers
-from kubeletplugin.limits import Catalog
-from kubeletplugin.paths import NodePaths
 from kubeletplugin.quota import QuotaRequest, apply_quota
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 from kubeletplugin.status import node_status, render_table
 from shim import library_path
 from shim.ledger import ClaimLedger
-from tests.support.plugin_claims import NODE, claim, npu, shared
-from tests.unit.kubeletplugin.test_state import MemoryReader
+from tests.support.plugin_claims import claim, shared
+from tests.support.plugin_preparer import MemoryReader, node_preparer
 
 SECOND = 1_000_000_000
 
@@ -31,15 +26,8 @@ SECOND = 1_000_000_000
 def node(tmp_path: Path) -> tuple[ClaimPreparer, MemoryReader]:
     if not library_path().is_file():
         pytest.skip(f"shim library not built at {library_path()}: no claim ledgers")
-    paths = NodePaths(state_dir=tmp_path / "state", run_dir=tmp_path / "run", cdi_dir=tmp_path / "cdi")
-    store = CheckpointStore(paths.checkpoint_dir, "boot-1")
-    store.load()
     reader = MemoryReader()
-    preparer = ClaimPreparer(
-        driver="xpushare.io", pool=NODE, reader=reader, catalog=Catalog([npu(0), npu(1)]), store=store,
-        layout=cdi.HostLayout(tmp_path / "host", tmp_path / "host", None, paths.devices_dir), paths=paths,
-        ledgers=Ledgers(paths, {"NPU-UUID-0": 64 * GIB, "NPU-UUID-1": 64 * GIB}),
-    )
+    preparer = node_preparer(tmp_path, reader)
     return preparer, reader
 
 

@@ -122,6 +122,13 @@ def test_a_ledger_the_reader_cannot_use_is_refused_without_blocking(tmp_path: Pa
             ClaimLedger.open(path)
 
 
+def _python(script: str, *args: object) -> subprocess.Popen[str]:
+    """``script`` in another Python process (the project importable), its stdout a pipe."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], env=env, stdout=subprocess.PIPE,
+                            text=True)
+
+
 CHILD = """
 import sys, time
 from pathlib import Path
@@ -137,9 +144,7 @@ time.sleep(60)
 def test_reclaim_returns_the_bytes_of_a_killed_process_only(tmp_path: Path) -> None:
     path = tmp_path / "claim-a"
     ClaimLedger.create(path, "claim-a", "GPU-1", 0)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    children = [subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(size)], env=env,
-                                 stdout=subprocess.PIPE, text=True) for size in (3 * MIB, 5 * MIB)]
+    children = [_python(CHILD, path, size) for size in (3 * MIB, 5 * MIB)]
     try:
         for child in children:
             assert child.stdout is not None
@@ -225,9 +230,7 @@ def test_board_readers_never_see_a_torn_entry(tmp_path: Path) -> None:
     path = tmp_path / "board"
     with Board.open(path, "GPU-1") as board:
         board.set("claim-a", 0, 0, Priority.LOW)  # as the writer writes n = 0
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "3"], env=env,
-                              stdout=subprocess.PIPE, text=True)
+    writer = _python(WRITER, path, 3)
     seen = set()
     try:
         assert writer.stdout is not None
@@ -327,9 +330,7 @@ time.sleep(60)
 def test_a_process_killed_inside_an_update_is_rolled_back_by_the_next_locker(tmp_path: Path) -> None:
     path = tmp_path / "claim-a"
     ClaimLedger.create(path, "claim-a", "GPU-1", 0)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    child = subprocess.Popen([sys.executable, "-c", DIES_MID_UPDATE, str(path)], env=env,
-                             stdout=subprocess.PIPE, text=True)
+    child = _python(DIES_MID_UPDATE, path)
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "mid-update"
