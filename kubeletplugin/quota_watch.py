@@ -83,10 +83,7 @@ class QuotaWatcher:
         self._stop.set()
         response = self._response
         if response is not None:
-            try:
-                response.shutdown()  # ends a blocked read at once
-            except Exception:  # best effort: the server-side timeout ends it anyway
-                log.debug("closing the claim watch failed", exc_info=True)
+            _close(response)
         if self._thread is not None:
             self._thread.join(timeout_s)
 
@@ -122,9 +119,11 @@ class QuotaWatcher:
         return version
 
     def _opened(self, response: Any) -> None:
+        """In the watch thread, as a request opens: one opened after ``stop`` is closed at once (``stop``
+        itself would join this very thread)."""
         self._response = response
         if self._stop.is_set():
-            self.stop(0)
+            _close(response)
 
     def _forget(self, uid: str) -> None:
         with self._seen_lock:
@@ -174,3 +173,10 @@ class QuotaWatcher:
         uid = (obj.get("metadata") or {}).get("uid")
         log.warning("quota annotation refused", extra={"claim_uid": uid, "reason": reason, "error": message})
         self.api.claim_event(obj, reason, message)
+
+
+def _close(response: Any) -> None:
+    try:
+        response.shutdown()  # ends a blocked read at once
+    except Exception:  # best effort: the server-side timeout ends it anyway
+        log.debug("closing the claim watch failed", exc_info=True)
