@@ -31,7 +31,7 @@ from dra_driver.core.devices import DeviceType
 from dra_driver.core.fileio import ensure_directory, write_atomically
 from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
 from kubeletplugin.paths import device_dir_path, file_name_part
-from shim import LIMITS_PATH, board_path, claim_ledger_path
+from shim import LIMITS_DIR, board_path, claim_ledger_path
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,12 @@ CDI_KIND = f"{CDI_VENDOR}/{CDI_CLASS}"
 
 # Where things appear inside the container; fixed so workloads and the shim can rely on them.
 CONTAINER_SHIM_PATH = "/usr/local/xpushare/lib/libxpushare.so"
-CONTAINER_LIMITS_PATH = LIMITS_PATH  # the shim's built-in path (xpushare.h): no variable moves it
+# The shim's built-in directory (xpushare.h): no variable moves it. Each claim's file is mounted there under
+# its UID, so every claim of a container counts.
+CONTAINER_LIMITS_DIR = LIMITS_DIR
 # Per device of the claim: the device's directory (its board, every claim's ledger) read-only, and the
-# claim's own ledger of the device, the one file a container may write.
+# claim's own ledger of the device, the one file a container may write (under the claim's UID: two
+# claims of a container on one device each keep theirs).
 CONTAINER_DEVICES_DIR = "/var/run/xpushare/devices"
 CONTAINER_CLAIMS_DIR = "/var/run/xpushare/claims"
 
@@ -204,25 +207,32 @@ def _vendor_edits(layout: HostLayout, claim: ClaimSpec) -> ContainerEdits:
     return ContainerEdits(tuple(env), tuple(nodes), tuple(mounts))
 
 
-def container_files(uuid: str) -> tuple[str, str]:
+def container_limits_path(claim_uid: str) -> str:
+    """Where the claim's limits file appears in its containers."""
+    return f"{CONTAINER_LIMITS_DIR}/{file_name_part(claim_uid)}"
+
+
+def container_files(claim_uid: str, uuid: str) -> tuple[str, str]:
     """Where a claim's own ledger of device ``uuid`` and the device's board appear in its containers."""
-    return f"{CONTAINER_CLAIMS_DIR}/{uuid}", str(board_path(Path(CONTAINER_DEVICES_DIR) / uuid))
+    ledger = f"{CONTAINER_CLAIMS_DIR}/{file_name_part(claim_uid)}/{uuid}"
+    return ledger, str(board_path(Path(CONTAINER_DEVICES_DIR) / uuid))
 
 
 def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
     vendor = _vendor_edits(layout, claim)
-    env = [f"XPUSHARE_CLAIM_UID={claim.claim_uid}", f"XPUSHARE_LIMITS_FILE={CONTAINER_LIMITS_PATH}"]
+    # The same value in every claim's spec: a container with several claims gets each spec's variables.
+    env = [f"XPUSHARE_LIMITS_FILE={CONTAINER_LIMITS_DIR}"]
     env += vendor.env
     mounts = [_mount(layout.driver_root, path) for path in vendor.mounts]
     if layout.shim_path is not None:
         mounts.append(_bind(layout.shim_path, CONTAINER_SHIM_PATH))
         env += [f"LD_PRELOAD={CONTAINER_SHIM_PATH}", f"XPUSHARE_SHIM={CONTAINER_SHIM_PATH}"]
-    mounts.append(_bind(claim.limits_path, CONTAINER_LIMITS_PATH))
+    mounts.append(_bind(claim.limits_path, container_limits_path(claim.claim_uid)))
     # Only this claim's devices: a tenant never sees another device's accounting. Everything shared with
     # the device's other claims is read-only; its own ledger is the one file it can write.
     for uuid in sorted({d.uuid for d in claim.devices} if claim.ledgers else ()):
         device_dir = device_dir_path(layout.devices_dir, uuid)  # a name that cannot leave the directory
-        ledger, _board = container_files(uuid)
+        ledger, _board = container_files(claim.claim_uid, uuid)
         mounts.append(_bind(device_dir, f"{CONTAINER_DEVICES_DIR}/{uuid}", READ_ONLY))
         own = claim_ledger_path(device_dir, file_name_part(claim.claim_uid))
         mounts.append(_bind(own, ledger, READ_WRITE))

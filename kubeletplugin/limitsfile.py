@@ -1,11 +1,12 @@
 """The read-only limits file of a claim: what the shim inside the container enforces.
 
-The plugin writes one file per claim on the host and the CDI spec mounts it read-only at the path built
-into the shim (``shim.LIMITS_PATH``, ``/etc/xpushare/limits``), so a tenant cannot raise its own limits
-(an environment variable could be overwritten by the workload, so none names the file to the shim). Per
-device it holds the identity, the device's index inside the container, the memory limit in bytes, the
-compute share in percent, the priority, the compute policy, and where the claim's own ledger of the
-device and the device's board appear inside the container.
+The plugin writes one file per claim on the host and the CDI spec mounts it read-only in the directory
+built into the shim (``shim.LIMITS_DIR``, ``/etc/xpushare/limits.d/<claim-uid>``), so a tenant cannot raise
+its own limits and a container with several claims has each one's file (an environment variable could
+be overwritten by the workload, so none names the file to the shim). Per device it holds the identity
+(UUID and physical number), the device's position in the claim, the memory limit in bytes, the compute
+share in percent, the priority, the compute policy, and where the claim's own ledger of the device and
+the device's board appear inside the container.
 
 The layout belongs to the shim, so the shim's own writer (``shim.limits``) writes it: the plugin and the
 C parser can never disagree on the format. This module adds the per-claim file (named by
@@ -30,13 +31,14 @@ def write_limits(
     limits_dir: Path,
     claim_uid: str,
     limits: Sequence[ClaimLimit],
-    container_files: Callable[[str], tuple[str, str]] | None = None,
+    container_files: Callable[[str, str], tuple[str, str]] | None = None,
     scheduling: Mapping[str, Scheduling] | None = None,
 ) -> Path:
     """Write the claim's limits file atomically with mode 0444 (root-owned, readable in the container).
 
-    ``container_files(uuid)`` is where the claim's ledger of a device and the device's board appear inside
-    the container (``cdi.container_files``); ``None``: no ledgers (each process limits itself alone).
+    ``container_files(claim_uid, uuid)`` is where the claim's ledger of a device and the device's board
+    appear inside the container (``cdi.container_files``); ``None``: no ledgers (each process limits
+    itself alone).
     ``scheduling`` (per UUID, serial where absent) tells the shim how the device shares its time.
     """
     devices = [
@@ -47,11 +49,12 @@ def write_limits(
             core_percent=limit.core_percent,
             priority=limit.priority,
             policy=limit.policy,
-            ledger_path=container_files(limit.uuid)[0] if container_files is not None else "",
-            board_path=container_files(limit.uuid)[1] if container_files is not None else "",
+            ledger_path=container_files(claim_uid, limit.uuid)[0] if container_files is not None else "",
+            board_path=container_files(claim_uid, limit.uuid)[1] if container_files is not None else "",
             memory_max_bytes=limit.memory_max_bytes,
             core_max_percent=limit.core_max_percent,
             scheduling=(scheduling or {}).get(limit.uuid, Scheduling.SERIAL),
+            physical=limit.physical,
         )
         for limit in limits
     ]

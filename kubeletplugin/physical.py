@@ -46,6 +46,7 @@ class PhysicalShare:
     core_percent: int
     priority: Priority
     policy: ComputePolicy
+    physical: int | None = None  # its number on the node (the minor of its device node)
 
     @property
     def device(self) -> str:
@@ -80,6 +81,7 @@ def by_physical(devices: Iterable[PreparedDevice]) -> list[PhysicalShare]:
                 core_percent=min(100, sum(p.core_percent for p in parts)),
                 priority=max((p.priority for p in parts), key=lambda p: p.rank),
                 policy=ComputePolicy.FIXED if fixed else first.policy,
+                physical=first.minor,
             )
         )
     return shares
@@ -112,6 +114,7 @@ class ClaimLimit:
     policy: ComputePolicy
     memory_max_bytes: int | None = None  # the allocation, when a live quota is applied
     core_max_percent: int | None = None
+    physical: int | None = None  # its number on the node: how the shim finds an Ascend chip
 
 
 def claim_limits(devices: Iterable[PreparedDevice], quota: Quota | None = None) -> list[ClaimLimit]:
@@ -137,6 +140,7 @@ def claim_limits(devices: Iterable[PreparedDevice], quota: Quota | None = None) 
                 policy=live.policy or share.policy,
                 memory_max_bytes=share.memory_bytes if tuned else None,
                 core_max_percent=share.core_percent if tuned else None,
+                physical=share.physical,
             )
         )
     return limits

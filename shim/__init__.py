@@ -36,7 +36,9 @@ def header_string(name: str, header: Path = HEADER_PATH) -> str:
 # The most claims one device can hold at once: the entries of its board.
 MAX_CLAIMS_PER_DEVICE: Final = header_define("XPUSHARE_MAX_CLAIMS")
 # Where the shim reads its limits inside a container: fixed when the library is built (no environment
-# variable moves it), so the CDI spec mounts the claim's limits file exactly there.
+# variable moves them). Each claim's file is mounted as LIMITS_DIR/<claim-uid>, so a container with
+# several claims has them all; LIMITS_PATH is the single file that specs of earlier releases mount.
+LIMITS_DIR: Final = header_string("XPUSHARE_LIMITS_DIR")
 LIMITS_PATH: Final = header_string("XPUSHARE_LIMITS_PATH")
 # A device's directory on the node: its board, and its claims' ledgers in the directory beside it.
 BOARD_FILE: Final = header_string("XPUSHARE_BOARD_FILE")

@@ -9,7 +9,9 @@ one writer and a reader that accepts exactly what the C parser accepts. Format (
     device index=0 uuid=GPU-... memory=17179869184 cores=25 priority=normal policy=guaranteed
            scheduling=serial ledger=/path board=/path   (one line)
 
-One ``device`` line per device the container sees; ``index`` is the device's ordinal inside the container.
+One ``device`` line per device of the claim; ``index`` is its position in the claim and ``physical`` its
+number on the node (the Ascend chip id, the minor of its device node): the shim finds the device a process
+uses by its UUID (CUDA) or physical id (Ascend), whatever order the process sees its devices in.
 ``ledger`` is the claim's own ledger of the device, ``board`` the device's board (read-only). Optional
 ``memory-max``/``cores-max`` record what the claim was allocated: a live quota change (written to the
 device's board) may move the limits anywhere up to them, and the shim never goes past them.
@@ -33,6 +35,7 @@ FORMAT_VERSION = 1
 MAX_DEVICES = 64
 MAX_KEY_LEN = 63
 MAX_PATH_LEN = 255
+MAX_PHYSICAL = 1 << 20
 FILE_MODE = 0o444
 _TOKEN = re.compile(r"^[^\s=#]+$")
 _Member = TypeVar("_Member", bound=StrEnum)
@@ -57,6 +60,7 @@ class DeviceLimits:
     core_max_percent: int | None = None
     board_path: str = ""  # the device's board (its peers' ledgers are in claims/ beside it)
     scheduling: Scheduling = Scheduling.SERIAL  # how the device shares its time (how time is measured)
+    physical: int | None = None  # the device's number on the node (Ascend chip id, /dev node minor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,9 @@ def _device_line(device: DeviceLimits) -> str:
         f"policy={_policy(device.policy)}",
         f"scheduling={_scheduling(getattr(device, 'scheduling', Scheduling.SERIAL))}",
     ]
+    physical = getattr(device, "physical", None)
+    if physical is not None:
+        fields.append(f"physical={_bounded('physical', physical, 0, MAX_PHYSICAL)}")
     if ledger:
         fields.append(f"ledger={ledger}")
     if board:
@@ -174,6 +181,7 @@ def _parse_device(rest: str, line_no: int) -> DeviceLimits:
             memory_max_bytes=_optional("memory-max", values, 2**64 - 1),
             core_max_percent=_optional("cores-max", values, 100),
             scheduling=_scheduling(values.get("scheduling", Scheduling.SERIAL)),
+            physical=_optional("physical", values, MAX_PHYSICAL),
         )
     except (KeyError, ValueError) as err:
         raise ConfigError(f"line {line_no}: device needs index and integer fields ({err})") from err

@@ -25,12 +25,17 @@
  *     # comment
  *     version 1
  *     claim <claim-uid>
- *     device index=<n> uuid=<id> memory=<bytes> cores=<0-100> priority=<high|normal|low>
+ *     device index=<n> uuid=<id> physical=<n> memory=<bytes> cores=<0-100> priority=<high|normal|low>
  *            policy=<guaranteed|fixed> scheduling=<serial|time-sliced> ledger=<path> board=<path>
  *            memory-max=<bytes> cores-max=<0-100>
  *
- * (one line per device). `index` is the device's ordinal inside the container (CUDA ordinal, Ascend
- * logical id); memory=0 means no memory limit. `ledger` is the claim's own ledger of the device, `board`
+ * (one line per device). `index` is the device's position in the claim; `physical` (optional) its
+ * physical number on the node (the Ascend chip id the runtime reports for a logical id, the minor of
+ * /dev/davinci<N> or /dev/nvidia<N>). The shim finds the device a process uses by its identity: the
+ * CUDA UUID (`uuid`), or the Ascend physical id (`physical`); only where the runtime cannot say does it
+ * take the process's ordinal as the position among all the container's devices, ordered by `physical`
+ * (a single file without it: by `index`). A device of the process that no line names gets no device
+ * memory. memory=0 means no memory limit. `ledger` is the claim's own ledger of the device, `board`
  * the device's board (its peers' ledgers are in the `claims` directory beside it). `memory-max` and
  * `cores-max` (optional) are what the claim was allocated: the ceiling a live quota change on the board
  * may raise the limits back to. `scheduling` (serial when absent) is how the device divides its time
@@ -65,12 +70,18 @@ extern "C" {
 
 /*
  * Where the shim reads its limits: fixed at build time, so no environment variable can point a process
- * at a file of its own (the node plugin mounts the claim's file here read-only; kubeletplugin/cdi.py
- * reads this line). Only a build with -DXPUSHARE_TEST_HOOKS (tests and the local simulation, never the
- * packaged library) honours XPUSHARE_LIMITS_FILE instead. Without a usable file here, every device
- * allocation is refused.
+ * at a file of its own (kubeletplugin/cdi.py reads these lines). The node plugin mounts each claim's
+ * file read-only as XPUSHARE_LIMITS_DIR/<claim-uid>, so a container with several claims has all of
+ * them; the shim reads every file there. Where that directory is missing or empty it reads the one file
+ * at XPUSHARE_LIMITS_PATH (what specs of earlier releases mount). Only a build with
+ * -DXPUSHARE_TEST_HOOKS (tests and the local simulation, never the packaged library) honours
+ * XPUSHARE_LIMITS_FILE instead (a file, or a directory read as XPUSHARE_LIMITS_DIR is). Without usable
+ * limits, every device allocation is refused.
  */
+#define XPUSHARE_LIMITS_DIR "/etc/xpushare/limits.d"
 #define XPUSHARE_LIMITS_PATH "/etc/xpushare/limits"
+/* Claims of one container that may hold the same physical device (their limits add up). */
+#define XPUSHARE_MAX_SAME_DEVICE 4
 
 /* A device's directory on the node: its board, and its claims' ledgers in the directory beside it. */
 #define XPUSHARE_BOARD_FILE "board"

@@ -101,7 +101,7 @@ XPS_HOOK(cuMemCreate, (CUmemGenericAllocationHandle * handle, size_t size, const
     if (xps__guard)
         return real(handle, size, prop, flags);
     int dev = prop != NULL && prop->location_type == CU_MEM_LOCATION_TYPE_DEVICE
-                  ? xps__reserve_on(prop->location_id, size)
+                  ? xps__reserve_on(xps__device_slot(XPS_VENDOR_CUDA, prop->location_id), size)
                   : -1;
     if (dev == XPS_DENY)
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -124,7 +124,8 @@ XPS_HOOK(cuDeviceTotalMem_v2, (size_t *bytes, int dev)) {
     XPS_HOOK_REAL(cuDeviceTotalMem_v2);
     CUresult rc = real(bytes, dev);
     uint64_t f, t;
-    if (rc == CUDA_SUCCESS && !xps__guard && bytes != NULL && xps__mem_info(dev, *bytes, *bytes, &f, &t))
+    if (rc == CUDA_SUCCESS && !xps__guard && bytes != NULL &&
+        xps__mem_info(xps__device_slot(XPS_VENDOR_CUDA, dev), *bytes, *bytes, &f, &t))
         *bytes = t;
     return rc;
 }

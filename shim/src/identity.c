@@ -1,13 +1,15 @@
 /*
- * identity.c - which of the claim's devices a device ordinal of this process is (-1: none of them).
+ * identity.c - which of the container's devices a device ordinal of this process is.
  *
- * The limits file numbers devices as the container was given them, but a process may see them in
- * another order or only some of them (CUDA_VISIBLE_DEVICES=1,0, a data-parallel worker pinned to one
- * device): the ordinal it passes to the driver is then not the file's index. So an ordinal is resolved,
- * once, to the device's identity (its UUID through cuDeviceGet and cuDeviceGetUuid_v2) and from that to
- * the file's device of the same UUID. Where the runtime cannot say (no such call, an error, or a runtime
- * that numbers devices as the file does: Ascend here), the ordinal is taken as the file's index. A device
- * the runtime names but the file does not is none of the claim's (not limited; see docs/shim.md).
+ * The limits files name each device by its identity, not by the number a process uses for it: a process
+ * may see its devices in another order or only some of them (CUDA_VISIBLE_DEVICES=1,0, a data-parallel
+ * worker pinned to one device, ASCEND_RT_VISIBLE_DEVICES), and a container with several claims numbers
+ * all their devices together. So an ordinal is resolved, once, through the runtime's own query to the
+ * device's identity: its UUID (cuDeviceGet, cuDeviceGetUuid_v2) on CUDA, its physical chip id
+ * (rtGetDevicePhyIdByIndex) on Ascend; and from that to the device of the limits that names it. Only
+ * where the runtime cannot say (no such call, an error, or limits without physical ids) is the ordinal
+ * taken as the device's position (limits.c orders them). A device the runtime names but no claim of the
+ * container holds is unclaimed: its allocations are refused, and the first look says so on stderr.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -16,14 +18,15 @@
 #include "internal.h"
 
 #define UNRESOLVED 0
-#define IDENTITY (-1)  /* the runtime could not name the device: the ordinal is the index */
-#define UNCLAIMED (-2) /* named, but not a device of the file: no limits of another device apply */
+#define POSITION (-1) /* the runtime could not name the device: the ordinal is the position */
+#define NONE (-2)     /* named, but no claim of the container holds it */
 
-/* Per CUDA ordinal: UNRESOLVED, IDENTITY, UNCLAIMED or the file's index + 1 (its slot in memory.c). */
-static int resolved[XPUSHARE_MAX_DEVICES];
+/* Per vendor and ordinal: UNRESOLVED, POSITION, NONE or the slot + 1. */
+static int resolved[XPS_VENDOR_COUNT][XPUSHARE_MAX_DEVICES];
 
 typedef int (*device_get_fn)(int *, int);
 typedef int (*device_uuid_fn)(unsigned char *, int);
+typedef int (*physical_id_fn)(uint32_t, uint32_t *);
 
 /* The NVIDIA form of a device's UUID: GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx; 0 when it has none. */
 static int cuda_uuid(int ordinal, char *out, size_t size) {
@@ -42,21 +45,45 @@ static int cuda_uuid(int ordinal, char *out, size_t size) {
     return 1;
 }
 
-static int resolve(int ordinal) {
-    char uuid[64];
-    if (!cuda_uuid(ordinal, uuid, sizeof(uuid)))
-        return IDENTITY;
-    int index = xps__device_by_uuid(uuid);
-    return index >= 0 ? index + 1 : UNCLAIMED;
+/* The Ascend chip id behind a logical id of this process; 0 when the runtime cannot say. */
+static int ascend_physical(int ordinal, uint32_t *out) {
+    physical_id_fn fn = (physical_id_fn)xps__real_fn(XPS_SYM_rtGetDevicePhyIdByIndex);
+    return fn != NULL && XPS_GUARDED(fn((uint32_t)ordinal, out)) == 0;
+}
+
+static int resolve(enum xps_vendor vendor, int ordinal, char *name, size_t size) {
+    if (vendor == XPS_VENDOR_CUDA) {
+        if (!cuda_uuid(ordinal, name, size))
+            return POSITION;
+        int slot = xps__device_by_uuid(name);
+        return slot >= 0 ? slot + 1 : NONE;
+    }
+    uint32_t physical = 0;
+    if (!xps__limits_have_physical() || !ascend_physical(ordinal, &physical))
+        return POSITION;
+    snprintf(name, size, "physical chip %u", physical);
+    int slot = xps__device_by_physical((int)physical);
+    return slot >= 0 ? slot + 1 : NONE;
 }
 
 int xps__device_slot(enum xps_vendor vendor, int ordinal) {
-    if (vendor != XPS_VENDOR_CUDA || ordinal < 0 || ordinal >= XPUSHARE_MAX_DEVICES)
-        return ordinal;
-    int slot = __atomic_load_n(&resolved[ordinal], __ATOMIC_ACQUIRE);
+    if (ordinal < 0 || !xps__limits_usable())
+        return -1; /* without limits nothing is resolved (xps__reserve refuses on its own) */
+    if (ordinal >= XPUSHARE_MAX_DEVICES)
+        return XPS_UNCLAIMED;
+    int *entry = &resolved[vendor == XPS_VENDOR_CUDA ? XPS_VENDOR_CUDA : XPS_VENDOR_RT][ordinal];
+    int slot = __atomic_load_n(entry, __ATOMIC_ACQUIRE);
     if (XPS_UNLIKELY(slot == UNRESOLVED)) {
-        slot = resolve(ordinal);
-        __atomic_store_n(&resolved[ordinal], slot, __ATOMIC_RELEASE);
+        char name[64] = "";
+        slot = resolve(vendor, ordinal, name, sizeof(name));
+        if (slot == POSITION && !xps__device_configured(ordinal)) {
+            snprintf(name, sizeof(name), "number %d", ordinal);
+            slot = NONE;
+        }
+        if (slot == NONE && __atomic_exchange_n(entry, NONE, __ATOMIC_ACQ_REL) != NONE)
+            xps__warn("device %d (%s) is held by no claim of this container: its allocations are refused",
+                      ordinal, name);
+        __atomic_store_n(entry, slot, __ATOMIC_RELEASE);
     }
-    return slot == IDENTITY ? ordinal : (slot == UNCLAIMED ? -1 : slot - 1);
+    return slot == POSITION ? ordinal : (slot == NONE ? XPS_UNCLAIMED : slot - 1);
 }

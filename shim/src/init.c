@@ -1,9 +1,10 @@
 /*
- * init.c - one-time set-up: read the limits file at XPUSHARE_LIMITS_PATH and prepare the devices.
+ * init.c - one-time set-up: read the container's limits files (XPUSHARE_LIMITS_DIR, else the single
+ * XPUSHARE_LIMITS_PATH) and prepare the devices.
  *
- * The path is fixed at build time: an environment variable cannot point the shim at a file the tenant
+ * The paths are fixed at build time: an environment variable cannot point the shim at a file the tenant
  * wrote. Only a test or simulation build (-DXPUSHARE_TEST_HOOKS, see shim/buildinfo.py) takes the path
- * from XPUSHARE_LIMITS_FILE. Without a usable file the shim fails closed: every device allocation is
+ * (a file or a directory) from XPUSHARE_LIMITS_FILE. Without a usable file the shim fails closed: every device allocation is
  * refused (memory.c says why, once, at the first one); nothing is printed here, so a process that loads
  * the library and never allocates (the node plugin reading ledgers through cffi) sees nothing.
  *
@@ -15,6 +16,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,25 +49,35 @@ static void after_fork_child(void) {
     xps__map_reset();
 }
 
-/* The limits file: the fixed path, or in a test build the one XPUSHARE_LIMITS_FILE names. */
-static const char *limits_path(void) {
+/* A test build reads the file or directory XPUSHARE_LIMITS_FILE names, where it names one. */
+static const char *test_limits_path(void) {
 #ifdef XPUSHARE_TEST_HOOKS
     const char *path = getenv("XPUSHARE_LIMITS_FILE");
     if (path != NULL && path[0] != '\0')
         return path;
 #endif
-    return XPUSHARE_LIMITS_PATH;
+    return NULL;
 }
 
 static void init_once(void) {
     int saved = errno;
     static struct xps_limits limits;
-    const char *path = limits_path();
-    int rc = xps__limits_load(path, &limits);
+    char bad[512];
+    const char *path = test_limits_path();
+    int rc;
+    if (path != NULL) {
+        rc = xps__limits_load_set(path, &limits, bad, sizeof(bad));
+    } else {
+        rc = xps__limits_load_set(XPUSHARE_LIMITS_DIR, &limits, bad, sizeof(bad));
+        if (rc == -ENOENT) /* no claim files: a spec of an earlier release mounts the one file */
+            rc = xps__limits_load_set(XPUSHARE_LIMITS_PATH, &limits, bad, sizeof(bad));
+        if (rc == -ENOENT) /* neither: name where this release looks */
+            snprintf(bad, sizeof(bad), "%s", XPUSHARE_LIMITS_DIR);
+    }
     if (rc == 0)
         xps__memory_init(&limits);
     else
-        xps__memory_refuse(path, rc, limits.error_line);
+        xps__memory_refuse(bad, rc, limits.error_line);
     pthread_atfork(NULL, NULL, after_fork_child);
     errno = saved;
 }

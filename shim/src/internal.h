@@ -120,6 +120,7 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(RT, rtDeviceSynchronizeWithTimeout, 1)                                                             \
     X(RT, rtMemcpy, 1)                                                                                   \
     X(RT, rtGetDevice, 0)                                                                                \
+    X(RT, rtGetDevicePhyIdByIndex, 0)                                                                    \
     X(RT, rtEventCreate, 0)                                                                              \
     X(RT, rtEventRecord, 0)                                                                              \
     X(RT, rtEventQuery, 1)                                                                               \
@@ -158,8 +159,13 @@ XPS_HIDDEN void xps__warn(const char *fmt, ...) __attribute__((format(printf, 1,
 
 /* limits.c: the parsed limits file. */
 struct xps_limit {
-    int index;
+    int index;    /* in a merged set: the fallback ordinal (see xpushare.h), which is also its slot */
+    int physical; /* -1: not given */
     char uuid[XPUSHARE_KEY_LEN];
+    char claim[XPUSHARE_KEY_LEN]; /* the claim whose ledger and board entry this device uses */
+    /* Further claims of the container on the same physical device: their board entries add up. */
+    char also[XPUSHARE_MAX_SAME_DEVICE - 1][XPUSHARE_KEY_LEN];
+    int nalso;
     uint64_t memory_bytes;
     uint32_t core_percent;
     uint32_t priority;
@@ -180,6 +186,15 @@ struct xps_limits {
 };
 XPS_HIDDEN int xps__limits_parse(const char *text, struct xps_limits *out);
 XPS_HIDDEN int xps__limits_load(const char *path, struct xps_limits *out);
+/* A container's limits: every claim file of a directory, or the one file `path` names, merged (devices
+ * ordered and slotted as xpushare.h says); -ENOENT when there is none. `bad` receives the failed file. */
+/* Add one claim's quota to another's as the plugin adds two requests of one claim on a device (memory 0
+ * = unlimited wins, cores capped at 100, the higher priority, fixed when either is): claims of a
+ * container on one device, from the files and from the board alike. */
+XPS_HIDDEN void xps__quota_add(uint64_t *limit_bytes, uint32_t *core_percent, uint32_t *priority,
+                               uint32_t *policy, uint64_t add_bytes, uint32_t add_percent,
+                               uint32_t add_priority, uint32_t add_policy);
+XPS_HIDDEN int xps__limits_load_set(const char *path, struct xps_limits *out, char *bad, size_t bad_size);
 
 /* memory.c: per-device admission against the ledger. */
 XPS_HIDDEN extern int xps__enforcing; /* 1 once a limits file is loaded; 0: allocations are refused */
@@ -193,6 +208,9 @@ static inline int xps__limits_usable(void) {
     return XPS_LIKELY(__atomic_load_n(&xps__enforcing, __ATOMIC_ACQUIRE)) || xps__limits_settle();
 }
 XPS_HIDDEN int xps__device_by_uuid(const char *uuid);
+XPS_HIDDEN int xps__device_by_physical(int physical);
+XPS_HIDDEN int xps__limits_have_physical(void); /* whether any device of the limits has a physical id */
+XPS_HIDDEN int xps__device_configured(int slot);
 XPS_HIDDEN int xps__reserve(int dev, uint64_t bytes);
 XPS_HIDDEN void xps__release(int dev, uint64_t bytes);
 XPS_HIDDEN int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *free_out,
@@ -210,8 +228,8 @@ XPS_HIDDEN struct xpushare_ledger *xps__device_ledger(int dev, int *proc, const 
 XPS_HIDDEN const struct xpushare_board *xps__device_board(int dev, int *own_index);
 /* Copy a changed board entry of the claim into its ledger (the live quota); cheap when nothing changed. */
 XPS_HIDDEN void xps__sync_limits(int dev);
-/* The claim UID of the limits file. */
-XPS_HIDDEN const char *xps__claim_key(void);
+/* Whether `key` is a claim of this container on device slot `dev` (its own or one merged into it). */
+XPS_HIDDEN int xps__own_claim(int dev, const char *key);
 XPS_HIDDEN int xps__maybe_reclaim(int dev);
 
 /* compute.c: launch-boundary throttle and event accounting per process and device. */
@@ -350,10 +368,12 @@ XPS_HIDDEN void xps__map_reset(void);
     if (XPS_UNLIKELY(real == NULL))                                                                     \
         return XPS_HOOK_MISSING
 
-/* identity.c: the limits file's device (its index) that ordinal `ordinal` of this process is, -1 none. */
+/* identity.c: the container's device (its slot) that ordinal `ordinal` of this process is; -1 for a
+ * negative ordinal, XPS_UNCLAIMED for a device no claim of the container holds (refused memory). */
+#define XPS_UNCLAIMED (-3)
 XPS_HIDDEN int xps__device_slot(enum xps_vendor vendor, int ordinal);
 
-/* The calling thread's device (cuCtxGetDevice, rtGetDevice), as the limits file's index; -1 if none. */
+/* The calling thread's device (cuCtxGetDevice, rtGetDevice) as a slot; -1 if none, or XPS_UNCLAIMED. */
 static inline int xps__current_device(enum xps_vendor vendor) {
     typedef int (*get_fn)(int *);
     enum xps_sym sym = vendor == XPS_VENDOR_CUDA ? XPS_SYM_cuCtxGetDevice : XPS_SYM_rtGetDevice;

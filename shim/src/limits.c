@@ -1,15 +1,20 @@
 /*
- * limits.c - parse the read-only limits file the node plugin writes (format in xpushare.h).
+ * limits.c - parse the read-only limits files the node plugin writes (format in xpushare.h), one per
+ * claim of the container, and merge them into one set of devices.
  *
  * Read once at start-up; a malformed line, a file cut short (no newline at its end, or no device) or a
- * read error rejects the file as a whole, so a half-read file never enforces wrong limits: the shim then
- * refuses device allocations (memory.c).
+ * read error rejects the set as a whole, so a half-read file never enforces wrong limits: the shim then
+ * refuses device allocations (memory.c). Claims on the same physical device (same UUID) become one
+ * device whose limits are their sum, as two requests of one claim on a device are.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -55,6 +60,7 @@ static const char *const schedulings[] = {"serial", "time-sliced", NULL};
 static const struct field fields[] = {
     {"index", FIELD_NUMBER, MEMBER(index), XPUSHARE_MAX_DEVICES - 1, NULL, 0},
     {"uuid", FIELD_TEXT, MEMBER(uuid), 0, NULL, 0},
+    {"physical", FIELD_NUMBER, MEMBER(physical), 1u << 20, NULL, 0},
     {"memory", FIELD_NUMBER, MEMBER(memory_bytes), UINT64_MAX, NULL, 0},
     {"cores", FIELD_NUMBER, MEMBER(core_percent), 100, NULL, 0},
     {"priority", FIELD_WORD, MEMBER(priority), 0, priorities, 0},
@@ -69,6 +75,7 @@ static const struct field fields[] = {
 _Static_assert(offsetof(struct xps_limit, has_cores_max) != 0, "offset 0 means no presence flag");
 _Static_assert(sizeof(((struct xps_limit *)0)->has_cores_max) == sizeof(uint32_t), "flags are 32 bits");
 _Static_assert(sizeof(((struct xps_limit *)0)->index) == sizeof(uint32_t), "index is stored as 32 bits");
+_Static_assert(sizeof(((struct xps_limit *)0)->physical) == sizeof(uint32_t), "physical is 32 bits");
 
 static int parse_word(const char *value, const char *const *words, uint64_t *out) {
     for (int i = 0; words[i] != NULL; i++)
@@ -114,6 +121,7 @@ static int parse_device(char *rest, struct xps_limits *out) {
     struct xps_limit *d = &out->devices[out->count];
     memset(d, 0, sizeof(*d));
     d->index = -1;
+    d->physical = -1;
     d->core_percent = 100;
     d->priority = XPUSHARE_PRIORITY_NORMAL;
     char *save = NULL;
@@ -181,6 +189,8 @@ int xps__limits_parse(const char *text, struct xps_limits *out) {
     if (rc == 0 && out->count == 0)
         rc = -EINVAL; /* every claim has a device: none means a file cut short at a line's end */
     out->error_line = rc == 0 ? 0 : line_no;
+    for (int i = 0; rc == 0 && i < out->count; i++)
+        memcpy(out->devices[i].claim, out->claim, sizeof(out->claim));
     return rc;
 }
 
@@ -207,5 +217,175 @@ int xps__limits_load(const char *path, struct xps_limits *out) {
     buf[len] = '\0';
     int rc = xps__limits_parse(buf, out);
     free(buf);
+    return rc;
+}
+
+/* --- a container's claims, merged ------------------------------------------------------------------- */
+
+#define MAX_CLAIM_FILES XPUSHARE_MAX_DEVICES
+
+static uint64_t add_saturating(uint64_t a, uint64_t b) {
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+void xps__quota_add(uint64_t *limit_bytes, uint32_t *core_percent, uint32_t *priority, uint32_t *policy,
+                    uint64_t add_bytes, uint32_t add_percent, uint32_t add_priority, uint32_t add_policy) {
+    /* memory 0 is no limit: with it on one side, there is none on the sum either */
+    *limit_bytes = (*limit_bytes == 0 || add_bytes == 0) ? 0 : add_saturating(*limit_bytes, add_bytes);
+    *core_percent = *core_percent + add_percent > 100 ? 100 : *core_percent + add_percent;
+    if (add_priority > *priority)
+        *priority = add_priority;                  /* the higher of the two: low < normal < high */
+    if (add_policy == XPUSHARE_POLICY_FIXED)
+        *policy = XPUSHARE_POLICY_FIXED;           /* a hard cap asked by any claim holds */
+}
+
+/* Another claim of the container on `into`'s device: add its limits and ceilings. */
+static int merge_same_device(struct xps_limit *into, const struct xps_limit *add) {
+    if (strncmp(into->claim, add->claim, XPUSHARE_KEY_LEN) == 0 || into->nalso >= XPUSHARE_MAX_SAME_DEVICE - 1)
+        return -EINVAL;
+    for (int i = 0; i < into->nalso; i++)
+        if (strncmp(into->also[i], add->claim, XPUSHARE_KEY_LEN) == 0)
+            return -EINVAL;
+    uint64_t ceiling = add_saturating(xps__memory_ceiling(into), xps__memory_ceiling(add));
+    uint32_t cores_ceiling = xps__cores_ceiling(into) + xps__cores_ceiling(add);
+    xps__quota_add(&into->memory_bytes, &into->core_percent, &into->priority, &into->policy, add->memory_bytes,
+                   add->core_percent, add->priority, add->policy);
+    into->memory_max = into->memory_bytes == 0 ? 0 : ceiling;
+    into->cores_max = cores_ceiling > 100 ? 100 : cores_ceiling;
+    into->has_cores_max = 1;
+    memcpy(into->also[into->nalso++], add->claim, XPUSHARE_KEY_LEN);
+    return 0;
+}
+
+static int merge_file(struct xps_limits *out, const struct xps_limits *file) {
+    for (int i = 0; i < file->count; i++) {
+        const struct xps_limit *d = &file->devices[i];
+        struct xps_limit *same = NULL;
+        for (int j = 0; d->uuid[0] != '\0' && j < out->count; j++)
+            if (strcasecmp(out->devices[j].uuid, d->uuid) == 0)
+                same = &out->devices[j];
+        if (same != NULL) {
+            int rc = merge_same_device(same, d);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        if (out->count >= XPUSHARE_MAX_DEVICES)
+            return -E2BIG;
+        out->devices[out->count++] = *d;
+    }
+    return 0;
+}
+
+/* Order of the fallback ordinals: by physical number where given, then as the files list them. */
+struct order_key {
+    int has_physical, key, position;
+};
+
+static int compare_order(const void *a, const void *b) {
+    const struct order_key *x = a, *y = b;
+    if (x->has_physical != y->has_physical)
+        return y->has_physical - x->has_physical;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->position - y->position;
+}
+
+/* Number the devices 0..count-1 in fallback order. A single file without physical numbers keeps its
+ * indexes, which were the ordinals before there were several files. */
+static void assign_slots(struct xps_limits *out, int single_file) {
+    int any_physical = 0;
+    for (int i = 0; i < out->count; i++)
+        any_physical |= out->devices[i].physical >= 0;
+    if (single_file && !any_physical)
+        return;
+    struct order_key keys[XPUSHARE_MAX_DEVICES];
+    struct xps_limit *sorted = malloc(sizeof(out->devices));
+    if (sorted == NULL)
+        return; /* the indexes as read: only the fallback ordinals differ */
+    for (int i = 0; i < out->count; i++) {
+        keys[i].has_physical = out->devices[i].physical >= 0;
+        keys[i].key = out->devices[i].physical;
+        keys[i].position = i;
+    }
+    qsort(keys, (size_t)out->count, sizeof(keys[0]), compare_order);
+    for (int i = 0; i < out->count; i++) {
+        sorted[i] = out->devices[keys[i].position];
+        sorted[i].index = i;
+    }
+    memcpy(out->devices, sorted, sizeof(sorted[0]) * (size_t)out->count);
+    free(sorted);
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The claim files of an open directory: regular files (bind mounts of them too) and links, hidden
+ * names left out, sorted. No stat: its symbol needs a newer glibc than the images the shim loads in. */
+static int list_claim_files(DIR *d, char **names, int *count) {
+    int n = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || (e->d_type != DT_REG && e->d_type != DT_LNK && e->d_type != DT_UNKNOWN))
+            continue;
+        if (n >= MAX_CLAIM_FILES) {
+            rc = -E2BIG;
+            break;
+        }
+        names[n] = strdup(e->d_name);
+        if (names[n] == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        n++;
+    }
+    qsort(names, (size_t)n, sizeof(names[0]), compare_names);
+    *count = n;
+    return rc;
+}
+
+int xps__limits_load_set(const char *path, struct xps_limits *out, char *bad, size_t bad_size) {
+    memset(out, 0, sizeof(*out));
+    out->version = 1;
+    if (bad_size > 0)
+        snprintf(bad, bad_size, "%s", path);
+    char *names[MAX_CLAIM_FILES];
+    int n = 0, rc = 0;
+    DIR *dir = opendir(path);
+    if (dir != NULL) {
+        rc = list_claim_files(dir, names, &n);
+        closedir(dir);
+    } else if (errno != ENOTDIR) {
+        rc = -errno;
+    } else if ((names[0] = strdup("")) == NULL) {
+        rc = -ENOMEM;
+    } else {
+        n = 1; /* the path is the one file */
+    }
+    struct xps_limits *file = rc == 0 ? malloc(sizeof(*file)) : NULL;
+    if (rc == 0 && file == NULL)
+        rc = -ENOMEM;
+    if (rc == 0 && n == 0)
+        rc = -ENOENT;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        char full[1024];
+        snprintf(full, sizeof(full), names[i][0] ? "%s/%s" : "%s", path, names[i]);
+        rc = xps__limits_load(full, file);
+        if (rc == 0)
+            rc = merge_file(out, file);
+        if (rc != 0) {
+            out->error_line = file->error_line;
+            if (bad_size > 0)
+                snprintf(bad, bad_size, "%s", full);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(file);
+    if (rc == 0) {
+        memcpy(out->claim, out->devices[0].claim, sizeof(out->claim));
+        assign_slots(out, n == 1);
+    }
     return rc;
 }

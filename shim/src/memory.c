@@ -37,7 +37,6 @@ struct xps_dev {
 
 int xps__enforcing;
 static struct xps_dev devices[XPUSHARE_MAX_DEVICES] __attribute__((aligned(64)));
-static char claim_key[XPUSHARE_KEY_LEN];
 
 /* Why allocations are refused (no usable limits file), said once per process at the first one. */
 static struct {
@@ -72,8 +71,7 @@ __attribute__((noinline, cold)) int xps__limits_settle(void) {
 }
 
 void xps__memory_init(const struct xps_limits *limits) {
-    memcpy(claim_key, limits->claim, sizeof(claim_key));
-    for (int i = 0; i < limits->count; i++) {
+    for (int i = 0; i < limits->count; i++) { /* each index is its slot (xps__limits_load_set) */
         struct xps_dev *d = &devices[limits->devices[i].index];
         d->limit = limits->devices[i];
         d->configured = 1;
@@ -93,18 +91,45 @@ int xps__device_by_uuid(const char *uuid) {
     return -1;
 }
 
-const char *xps__claim_key(void) {
-    return claim_key;
+int xps__device_by_physical(int physical) {
+    for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++)
+        if (devices[i].configured && devices[i].limit.physical == physical)
+            return i;
+    return -1;
+}
+
+int xps__limits_have_physical(void) {
+    for (int i = 0; i < XPUSHARE_MAX_DEVICES; i++)
+        if (devices[i].configured && devices[i].limit.physical >= 0)
+            return 1;
+    return 0;
+}
+
+int xps__device_configured(int slot) {
+    return slot >= 0 && slot < XPUSHARE_MAX_DEVICES && devices[slot].configured;
+}
+
+int xps__own_claim(int dev, const char *key) {
+    if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES || !devices[dev].configured)
+        return 0;
+    const struct xps_limit *l = &devices[dev].limit;
+    if (strncmp(l->claim, key, XPUSHARE_KEY_LEN) == 0)
+        return 1;
+    for (int i = 0; i < l->nalso; i++)
+        if (strncmp(l->also[i], key, XPUSHARE_KEY_LEN) == 0)
+            return 1;
+    return 0;
 }
 
 /* Without a usable ledger file the process still enforces its own limit in a private ledger. */
 static int open_ledger(struct xps_dev *d) {
-    int fd = d->limit.ledger[0] ? xpushare_ledger_open(d->limit.ledger, claim_key, d->limit.uuid) : -ENOENT;
+    const char *key = d->limit.claim;
+    int fd = d->limit.ledger[0] ? xpushare_ledger_open(d->limit.ledger, key, d->limit.uuid) : -ENOENT;
     if (fd < 0) {
         xps__warn("ledger %s unusable (%s): limiting this process alone", d->limit.ledger, strerror(-fd));
         /* The system call, not glibc's wrapper: the wrapper needs glibc 2.27 (see glibc_compat.h). */
         fd = (int)syscall(SYS_memfd_create, "xpushare-ledger", MFD_CLOEXEC);
-        if (fd < 0 || xps__ledger_prepare(fd, claim_key, d->limit.uuid) != 0)
+        if (fd < 0 || xps__ledger_prepare(fd, key, d->limit.uuid) != 0)
             return -1;
     }
     return fd;
@@ -191,9 +216,20 @@ uint32_t xps__cores_ceiling(const struct xps_limit *limit) {
     return limit->cores_max;
 }
 
+/* The other claims of the container on the device: their board entries add to the first one's. */
+static void add_merged_entries(const struct xps_dev *d, struct xpushare_board_entry *sum) {
+    for (int i = 0; i < d->limit.nalso; i++) {
+        struct xpushare_board_entry other;
+        if (xpushare_board_find(d->board, d->limit.also[i], &other, NULL) >= 0)
+            xps__quota_add(&sum->limit_bytes, &sum->core_percent, &sum->priority, &sum->policy,
+                           other.limit_bytes, other.core_percent % 101, other.priority % 3, other.policy % 2);
+    }
+}
+
 /*
- * A changed board generation: copy this claim's entry into its ledger (the plugin's live quota). One
- * atomic load when nothing changed, so the allocation path can call it every time.
+ * A changed board generation: copy this claim's entry into its ledger (the plugin's live quota), with
+ * the entries of the container's other claims on the device added. One atomic load when nothing changed,
+ * so the allocation path can call it every time.
  */
 void xps__sync_limits(int dev) {
     struct xps_dev *d = &devices[dev];
@@ -202,21 +238,26 @@ void xps__sync_limits(int dev) {
     uint64_t gen = __atomic_load_n(&d->board->generation, __ATOMIC_ACQUIRE);
     if (gen == __atomic_load_n(&d->board_gen, __ATOMIC_RELAXED))
         return;
+    const char *key = d->limit.claim;
     struct xpushare_board_entry entry;
     uint64_t read_gen = 0;
     int index = d->board_index, rc = -ENOENT;
     if (index >= 0 && xpushare_board_read(d->board, index, &entry, &read_gen) == 1 &&
-        strncmp(entry.key, claim_key, XPUSHARE_KEY_LEN) == 0)
+        strncmp(entry.key, key, XPUSHARE_KEY_LEN) == 0)
         rc = index;
     else
-        rc = xpushare_board_find(d->board, claim_key, &entry, &read_gen);
+        rc = xpushare_board_find(d->board, key, &entry, &read_gen);
     if (rc == -EAGAIN)
         return; /* being written: look again at the next call */
     if (rc >= 0) {
         d->board_index = rc;
         int saved = errno;
-        xpushare_ledger_set_limits(d->ledger, entry.limit_bytes, entry.core_percent % 101, entry.priority % 3,
-                                   entry.policy % 2);
+        entry.core_percent %= 101;
+        entry.priority %= 3;
+        entry.policy %= 2;
+        add_merged_entries(d, &entry);
+        xpushare_ledger_set_limits(d->ledger, entry.limit_bytes, entry.core_percent, entry.priority,
+                                   entry.policy);
         errno = saved;
     }
     __atomic_store_n(&d->board_gen, rc >= 0 ? read_gen : gen, __ATOMIC_RELAXED);
@@ -275,6 +316,8 @@ int xps__reserve(int dev, uint64_t bytes) {
         warn_refused(); /* fail closed: without its limits a process gets no device memory */
         return -1;
     }
+    if (XPS_UNLIKELY(dev == XPS_UNCLAIMED))
+        return -1; /* a device no claim of the container holds (identity.c said so once) */
     if (dev < 0 || dev >= XPUSHARE_MAX_DEVICES || !devices[dev].configured)
         return 0;
     int saved = errno; /* the caller's errno survives the shim's own system calls */
@@ -302,6 +345,11 @@ int xps__mem_info(int dev, uint64_t real_free, uint64_t real_total, uint64_t *fr
                   uint64_t *total_out) {
     if (XPS_UNLIKELY(!xps__limits_usable())) {
         *free_out = 0; /* failing closed: no allocation will succeed, so none is advertised */
+        *total_out = real_total;
+        return 1;
+    }
+    if (dev == XPS_UNCLAIMED) {
+        *free_out = 0; /* no allocation on it will succeed */
         *total_out = real_total;
         return 1;
     }

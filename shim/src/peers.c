@@ -77,7 +77,7 @@ static struct peer *find_peer(struct peer *peers, int n, const char *key) {
 
 /* The board's other claims, keeping what is known of those already listed; 0, or -EAGAIN mid-write. New
  * peers are opened by the next read of the heads, which follows every rebuild. */
-static int rebuild(struct peer_cache *cache, const struct xpushare_board *board, const char *own_key) {
+static int rebuild(struct peer_cache *cache, const struct xpushare_board *board, int dev) {
     struct peer next[XPUSHARE_MAX_CLAIMS];
     int n = 0;
     for (int i = 0; i < XPUSHARE_MAX_CLAIMS; i++) {
@@ -85,7 +85,7 @@ static int rebuild(struct peer_cache *cache, const struct xpushare_board *board,
         int rc = xpushare_board_read(board, i, &entry, NULL);
         if (rc == -EAGAIN)
             return -EAGAIN; /* nothing changed yet: keep the old list */
-        if (rc != 1 || strncmp(entry.key, own_key, XPUSHARE_KEY_LEN) == 0)
+        if (rc != 1 || xps__own_claim(dev, entry.key))
             continue;
         struct peer *known = find_peer(cache->peers, cache->npeers, entry.key);
         if (known != NULL) {
@@ -175,7 +175,7 @@ const struct xpushare_peers *xps__peers(int dev, uint64_t now, int fresh) {
     int saved = errno;
     uint64_t gen = __atomic_load_n(&board->generation, __ATOMIC_ACQUIRE);
     if (!cache->initialised || gen != cache->board_gen) {
-        if (rebuild(cache, board, xps__claim_key()) == 0) {
+        if (rebuild(cache, board, dev) == 0) {
             cache->initialised = 1;
             cache->board_gen = gen;
             fresh = 1;

@@ -22,7 +22,7 @@ else
 fi
 export PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/gpu.txt"
-PYTEST="python3 -m pytest -p no:cacheprovider -m gpu -rs -v"
+PYTEST="python3 -m pytest -p no:cacheprovider -m gpu -rsP -v"  # -rP: what passing tests printed
 for part in "${@:-charges compute transformer memory bench}"; do
     for step in $part; do
         case $step in

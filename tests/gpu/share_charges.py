@@ -44,7 +44,8 @@ def main() -> int:
         tenants = [Tenant(Claim(f"t{share}", cores=share)) for share in pair]
         runs = run_tenants(node, tenants, args.seconds)
         split = [round(statistics.median(s), 1) for s in splits(runs)]
-        print(f"{pair[0]}/{pair[1]} ({mode} accounting): split of the work {split[0]}/{split[1]}")
+        clocks = runs[0].clocks.describe() if runs[0].clocks else "clock not sampled"
+        print(f"{pair[0]}/{pair[1]} ({mode} accounting): split of the work {split[0]}/{split[1]} ({clocks})")
         for tenant in tenants:
             usage = read_claim_usage(node.ledger_path(tenant.claim))
             print(f"  {tenant.claim.name}: charged {usage.used_ns / 1e9:.3f} s, throttled "
@@ -63,7 +64,8 @@ def _alone(gpu: Gpu, shim: Path, seconds: float) -> None:
         usage = read_claim_usage(node.ledger_path(claim))
         print(f"{claim.name} alone: {run.total} matmuls, charged {usage.used_ns / 1e9:.3f} s "
               f"({run.total / (usage.used_ns / 1e9):.0f} matmuls per charged second, warm-up included), "
-              f"throttled {usage.throttled_ns / 1e9:.3f} s")
+              f"throttled {usage.throttled_ns / 1e9:.3f} s; "
+              f"{run.clocks.describe() if run.clocks else 'clock not sampled'}")
 
 
 if __name__ == "__main__":

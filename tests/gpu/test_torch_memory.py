@@ -95,7 +95,7 @@ def test_without_the_shim_the_process_sees_and_gets_the_whole_device(node: GpuNo
 
 @pytest.mark.timeout(180)
 def test_without_a_limits_file_torch_gets_no_device_memory_and_the_shim_says_why_once(node: GpuNode) -> None:
-    # Fail closed: no limits file (the test build falls back to /etc/xpushare/limits, absent here).
+    # Fail closed: no limits (the test build falls back to /etc/xpushare/limits.d, absent here).
     script = ("import torch\n"
               "for _ in range(3):\n"
               "    try:\n"
@@ -107,5 +107,5 @@ def test_without_a_limits_file_torch_gets_no_device_memory_and_the_shim_says_why
     lines = [line for line in run.stderr.splitlines() if line.startswith("xpushare:")]
     got = f"stdout={run.stdout!r}\nstderr:\n{run.stderr[-2000:]}"
     assert run.stdout.split() == ["oom"] * 3, got
-    assert lines == ["xpushare: limits file /etc/xpushare/limits: No such file or directory; "
+    assert lines == ["xpushare: limits file /etc/xpushare/limits.d: No such file or directory; "
                      "device allocations refused"], got

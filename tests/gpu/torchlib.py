@@ -11,6 +11,7 @@ standard library and the project's own ``shim`` package (``shim.ledger`` and its
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -280,6 +281,7 @@ class TenantRun:
     tenant: Tenant
     counts: tuple[int, ...]  # matmuls completed per window
     window_s: float
+    clocks: GpuClocks | None = None  # the GPU's SM clock and power while the run's tenants ran
 
     def steady(self) -> list[int]:
         """The windows after the first (start-up), when there are more than two."""
@@ -314,6 +316,51 @@ class Workload:
     window_s: float = 1.0
     device: str = "cuda"
     model: str = "matmul"
+
+
+@dataclass(frozen=True)
+class GpuClocks:
+    """Medians of nvidia-smi's samples over a run: a power-capped GPU lowers its SM clock under load, so
+    the same device time does more work at a low duty cycle than at a full one."""
+
+    sm_mhz: float
+    power_w: float
+
+    def describe(self) -> str:
+        return f"SM {self.sm_mhz:.0f} MHz, {self.power_w:.0f} W"
+
+
+class ClockSampler:
+    """``nvidia-smi -lms`` in the background for the length of a run; never fails the run."""
+
+    def __init__(self, uuid: str | None, interval_ms: int = 100) -> None:
+        argv = ["nvidia-smi", "--query-gpu=clocks.sm,power.draw", "--format=csv,noheader,nounits",
+                f"-lms={interval_ms}"]
+        if uuid:
+            argv.append(f"--id={uuid}")
+        try:
+            self._proc: subprocess.Popen[str] | None = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        except OSError:
+            self._proc = None
+
+    def stop(self) -> GpuClocks | None:
+        if self._proc is None:
+            return None
+        self._proc.terminate()
+        try:
+            out, _ = self._proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            out, _ = self._proc.communicate()
+        samples = []
+        for line in out.splitlines():
+            fields = [f.strip() for f in line.split(",")]
+            with contextlib.suppress(ValueError):
+                samples.append((float(fields[0]), float(fields[1])))
+        if not samples:
+            return None
+        return GpuClocks(statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
 
 
 def _start_tenant(node: GpuNode, tenant: Tenant, stem: Path, *, seconds: float, work: Workload,
@@ -366,10 +413,12 @@ def run_tenants(node: GpuNode, tenants: Sequence[Tenant], seconds: float, *, pre
     run_dir = Path(tempfile.mkdtemp(prefix="tenants-", dir=node.root))
     stems = [run_dir / f"{i}-{t.claim.name}" for i, t in enumerate(tenants)]
     procs: list[subprocess.Popen[str]] = []
+    sampler: ClockSampler | None = None
     try:
         for tenant, stem in zip(tenants, stems, strict=True):
             procs.append(_start_tenant(node, tenant, stem, seconds=seconds, work=work, preload=preload))
         _await_ready(procs, stems)
+        sampler = ClockSampler(node.gpu.uuid if work.device == "cuda" else None)
         epoch = time.monotonic_ns() + 200_000_000  # CLOCK_MONOTONIC: the same clock in every process
         for proc in procs:
             if proc.stdin is not None:
@@ -389,4 +438,6 @@ def run_tenants(node: GpuNode, tenants: Sequence[Tenant], seconds: float, *, pre
             if proc.stdin is not None and not proc.stdin.closed:
                 with contextlib.suppress(BrokenPipeError):
                     proc.stdin.close()
-    return [_result(t, stem, p.returncode) for t, stem, p in zip(tenants, stems, procs, strict=True)]
+        clocks = sampler.stop() if sampler is not None else None
+    return [dataclasses.replace(_result(t, stem, p.returncode), clocks=clocks)
+            for t, stem, p in zip(tenants, stems, procs, strict=True)]

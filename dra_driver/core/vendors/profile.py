@@ -156,8 +156,9 @@ def present(root: Path, paths: Iterable[str]) -> tuple[str, ...]:
 
 
 def identity_env(device_type: DeviceType, device: ClaimedDevice) -> str:
-    """``XPUSHARE_DEVICE_NPU0=<uuid>``: the device's uuid, named by its type and index."""
-    return f"XPUSHARE_DEVICE_{device_type.upper()}{device.index}={device.uuid}"
+    """``XPUSHARE_DEVICE_NPU5=<uuid>``: the device's uuid, named by its type and the minor of its node, so
+    two claims of a container never set the same variable to different devices."""
+    return f"XPUSHARE_DEVICE_{device_type.upper()}{device.minor}={device.uuid}"
 
 
 def unanswered_device(

@@ -115,14 +115,19 @@ def test_limits_follow_the_device_whatever_order_the_process_sees_it_in(setup: S
     assert (on_one.value("fill", "count"), on_one.value("info", "total")) == (4, 4 * MIB)  # A's
 
 
-def test_a_device_the_limits_do_not_name_is_charged_to_no_other_device(setup: ShimSetup,
-                                                                       cuda_client: Path) -> None:
-    """Narrowed to one device that is not the claim's (B), ordinal 0 must not take A's limit or ledger."""
+def test_a_device_no_claim_holds_gets_no_memory_and_one_line_names_it(setup: ShimSetup,
+                                                                     cuda_client: Path) -> None:
+    """Narrowed to one device that is not the claim's (B), ordinal 0 must neither take A's limit or
+    ledger nor run unlimited: it is refused with CUDA's out-of-memory code, and says so once."""
     setup.add_device(0, 4 * MIB, uuid=UUID_A)
     extra = {"FAKE_CUDA_UUIDS": UUID_B}
-    result = setup.run([cuda_client, "gpa", "0", "--", "alloc", 16 * MIB], extra=extra)
-    assert result.codes("alloc") == [0], result.stderr  # not A's 4 MiB
+    result = setup.run([cuda_client, "gpa", "0", "--", "alloc", MIB, "alloc", 16 * MIB, "info"], extra=extra)
+    assert result.codes("alloc") == [CUDA_ERROR_OUT_OF_MEMORY] * 2, result.stderr
+    assert result.value("info", "free") == 0  # what cuMemGetInfo offers on it: nothing
+    assert setup.cuda_state.peak() == 0  # nothing reached the device
     assert claim_usage(setup.ledger_path()).used_bytes == 0  # nor charged to A's ledger
+    assert result.stderr == (f"xpushare: device 0 ({UUID_B}) is held by no claim of this container: "
+                             "its allocations are refused\n")
 
 def test_python_through_ctypes_is_limited(setup: ShimSetup) -> None:
     setup.add_device(0, 3 * MIB)
@@ -146,7 +151,7 @@ def test_without_a_limits_file_every_allocation_is_refused_and_one_line_says_why
     result = setup.run([cuda_client, "dlsym", "--", "alloc", 600 * MIB, "alloc", 300 * MIB, "info"])
     assert result.codes("alloc") == [CUDA_ERROR_OUT_OF_MEMORY, CUDA_ERROR_OUT_OF_MEMORY]
     assert setup.cuda_state.peak() == 0  # nothing reached the device
-    assert result.stderr == ("xpushare: limits file /etc/xpushare/limits: No such file or directory; "
+    assert result.stderr == ("xpushare: limits file /etc/xpushare/limits.d: No such file or directory; "
                              "device allocations refused\n")
 
 

@@ -1,7 +1,8 @@
 """Where the limits come from, and what happens without them: real processes preloading the real shim.
 
-The packaged library reads only the fixed path (``shim.LIMITS_PATH``, ``/etc/xpushare/limits``): no
-environment variable moves it, and without a usable file there every device allocation is refused with
+The packaged library reads only the fixed paths (``shim.LIMITS_DIR``, ``/etc/xpushare/limits.d``, else
+``shim.LIMITS_PATH``): no environment variable moves them, and without usable limits every device
+allocation is refused with
 the vendor's out-of-memory code and one line on stderr. Only the test build (``-DXPUSHARE_TEST_HOOKS``)
 takes the path from ``XPUSHARE_LIMITS_FILE``. Versioned lookups (dlvsym) lead to the hooks as dlsym does.
 """
@@ -22,7 +23,7 @@ from tests.support.shimlib import ShimSetup, build_production_shim, build_shim
 
 CUDA_ERROR_OUT_OF_MEMORY = 2
 ACL_ERROR_RT_MEMORY_ALLOCATION = 207001
-FIXED = shim.LIMITS_PATH
+FIXED = shim.LIMITS_DIR  # neither it nor the single file of earlier releases: the message names it
 REFUSED_FIXED = f"xpushare: limits file {FIXED}: No such file or directory; device allocations refused\n"
 
 

@@ -74,8 +74,9 @@ def test_acl_fill_stops_at_the_limit_and_launches_pass_through(setup: ShimSetup,
     assert setup.ascend_state.peak() == 8 * MIB
 
 
-def test_an_npu_without_limits_is_not_limited(setup: ShimSetup, acl_client: Path) -> None:
+def test_an_npu_no_claim_holds_gets_no_memory(setup: ShimSetup, acl_client: Path) -> None:
     setup.add_device(1, MIB, uuid="NPU-1")  # the claim limits device 1 only
     result = setup.run([acl_client, "0", "alloc", 100 * MIB, "info"], extra={"FAKE_ASCEND_DEVICES": "2"})
-    assert result.codes("alloc") == [0]
-    assert result.value("info", "total") == 1 << 30
+    assert result.codes("alloc") == [ACL_ERROR_RT_MEMORY_ALLOCATION]
+    assert setup.ascend_state.peak() == 0
+    assert "device 0 (number 0) is held by no claim of this container" in result.stderr, result.stderr

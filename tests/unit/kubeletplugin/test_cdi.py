@@ -76,7 +76,7 @@ def test_ascend_spec_has_nodes_driver_mounts_shim_limits_and_no_physical_runtime
         "/etc/ascend_install.info",
         "/usr/local/dcmi",
         cdi.CONTAINER_SHIM_PATH,
-        cdi.CONTAINER_LIMITS_PATH,
+        cdi.container_limits_path(UID),
     ):
         assert "ro" in mounts[path]["options"], path
     assert "/usr/local/bin/npu-smi" not in mounts  # absent on this host, so not mounted
@@ -84,8 +84,9 @@ def test_ascend_spec_has_nodes_driver_mounts_shim_limits_and_no_physical_runtime
     assert env["ASCEND_VISIBLE_DEVICES"] == "3,5"
     assert "ASCEND_RT_VISIBLE_DEVICES" not in env
     assert env["LD_PRELOAD"] == cdi.CONTAINER_SHIM_PATH
-    assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_PATH
-    assert mounts[cdi.CONTAINER_LIMITS_PATH]["hostPath"] == f"/run/xpushare/limits/{UID}.json"
+    assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_DIR  # the same in every claim's spec
+    assert mounts[f"/etc/xpushare/limits.d/{UID}"]["hostPath"] == f"/run/xpushare/limits/{UID}.json"
+    assert "XPUSHARE_CLAIM_UID" not in env  # two claims of a container would set it twice
 
 
 def test_the_claimed_devices_are_mounted_read_only_and_only_the_claims_own_ledgers_read_write(
@@ -95,17 +96,17 @@ def test_the_claimed_devices_are_mounted_read_only_and_only_the_claims_own_ledge
     mounts = spec["containerEdits"]["mounts"]
     shared = [m for m in mounts if m["containerPath"].startswith(("/var/run/xpushare", "/etc/xpushare"))]
     assert shared == [
-        {"hostPath": f"/run/xpushare/limits/{UID}.json", "containerPath": "/etc/xpushare/limits",
+        {"hostPath": f"/run/xpushare/limits/{UID}.json", "containerPath": f"/etc/xpushare/limits.d/{UID}",
          "options": list(cdi.READ_ONLY)},
         {"hostPath": f"{tmp_path}/devices/NPU-3", "containerPath": f"{cdi.CONTAINER_DEVICES_DIR}/NPU-3",
          "options": list(cdi.READ_ONLY)},  # the board and every claim's ledger: read, never written
         {"hostPath": f"{tmp_path}/devices/NPU-3/claims/{UID}",  # its own ledger: the one writable file
-         "containerPath": f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-3", "options": list(cdi.READ_WRITE)},
+         "containerPath": f"{cdi.CONTAINER_CLAIMS_DIR}/{UID}/NPU-3", "options": list(cdi.READ_WRITE)},
     ]
     writable = [m for m in mounts if "rw" in m["options"]]
-    assert [m["containerPath"] for m in writable] == [f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-3"]
-    assert cdi.container_files("NPU-3") == (f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-3",
-                                           f"{cdi.CONTAINER_DEVICES_DIR}/NPU-3/board")
+    assert [m["containerPath"] for m in writable] == [f"{cdi.CONTAINER_CLAIMS_DIR}/{UID}/NPU-3"]
+    assert cdi.container_files(UID, "NPU-3") == (f"{cdi.CONTAINER_CLAIMS_DIR}/{UID}/NPU-3",
+                                                f"{cdi.CONTAINER_DEVICES_DIR}/NPU-3/board")
 
 
 def test_each_claimed_device_gets_its_directory_read_only_and_the_claims_ledger_of_it_read_write(
@@ -119,9 +120,11 @@ def test_each_claimed_device_gets_its_directory_read_only_and_the_claims_ledger_
             if m["containerPath"].startswith("/var/run/xpushare")}
     assert ours == {
         f"{cdi.CONTAINER_DEVICES_DIR}/NPU-3": (f"{tmp_path}/devices/NPU-3", list(cdi.READ_ONLY)),
-        f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-3": (f"{tmp_path}/devices/NPU-3/claims/{UID}", list(cdi.READ_WRITE)),
+        f"{cdi.CONTAINER_CLAIMS_DIR}/{UID}/NPU-3": (f"{tmp_path}/devices/NPU-3/claims/{UID}",
+                                                    list(cdi.READ_WRITE)),
         f"{cdi.CONTAINER_DEVICES_DIR}/NPU-5": (f"{tmp_path}/devices/NPU-5", list(cdi.READ_ONLY)),
-        f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-5": (f"{tmp_path}/devices/NPU-5/claims/{UID}", list(cdi.READ_WRITE)),
+        f"{cdi.CONTAINER_CLAIMS_DIR}/{UID}/NPU-5": (f"{tmp_path}/devices/NPU-5/claims/{UID}",
+                                                    list(cdi.READ_WRITE)),
     }
     writable = sorted(m["hostPath"] for m in mounts if "rw" in m["options"])
     assert writable == [f"{tmp_path}/devices/NPU-3/claims/{UID}", f"{tmp_path}/devices/NPU-5/claims/{UID}"]

@@ -79,8 +79,9 @@ def test_prepare_writes_limits_spec_and_checkpoint_and_is_idempotent(
             core_percent=30,
             priority="normal",
             policy="guaranteed",
-            ledger_path=f"{cdi.CONTAINER_CLAIMS_DIR}/NPU-UUID-1",
+            ledger_path=f"{cdi.CONTAINER_CLAIMS_DIR}/{key.uid}/NPU-UUID-1",
             board_path=f"{cdi.CONTAINER_DEVICES_DIR}/NPU-UUID-1/board",
+            physical=1,  # the minor of its node: how the shim finds the chip whatever its logical id
         ),
     )
     assert cdi.spec_path(tmp_path / "cdi", key.uid).exists()

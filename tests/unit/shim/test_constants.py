@@ -51,12 +51,15 @@ def test_a_missing_define_is_an_error(tmp_path: Path) -> None:
 def test_the_cdi_spec_mounts_the_limits_file_where_the_library_reads_it() -> None:
     from kubeletplugin import cdi
 
-    assert shim.LIMITS_PATH == "/etc/xpushare/limits"
-    assert cdi.CONTAINER_LIMITS_PATH is shim.LIMITS_PATH
+    assert shim.LIMITS_DIR == "/etc/xpushare/limits.d"
+    assert shim.LIMITS_PATH == "/etc/xpushare/limits"  # what specs of earlier releases mount
+    assert cdi.CONTAINER_LIMITS_DIR is shim.LIMITS_DIR
+    assert cdi.container_limits_path("uid-1") == "/etc/xpushare/limits.d/uid-1"
     packaged = shim.packaged_library_path()
     if not packaged.is_file():
         pytest.skip(f"no packaged library at {packaged} (pip install -e . builds it)")
-    assert shim.LIMITS_PATH.encode() + b"\0" in packaged.read_bytes()  # the string the C code opens
+    for path in (shim.LIMITS_DIR, shim.LIMITS_PATH):
+        assert path.encode() + b"\0" in packaged.read_bytes()  # the strings the C code opens
 
 
 def test_a_string_define_is_read_from_the_header(tmp_path: Path) -> None:

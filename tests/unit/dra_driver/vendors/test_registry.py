@@ -37,7 +37,7 @@ def test_a_device_s_edits_are_its_node_by_minor_and_its_identity(device_type: De
     profile = profile_for(device_type)
     edits = profile.device_edits(ClaimedDevice(index=1, minor=5, uuid="U"), VendorHost())
     assert edits.device_nodes == (node,) == (profile.device_node(5),)
-    assert edits.env == (f"XPUSHARE_DEVICE_{device_type.value.upper()}1=U",)
+    assert edits.env == (f"XPUSHARE_DEVICE_{device_type.value.upper()}5=U",)  # by minor: unique on the node
 
 
 def test_locate_finds_only_the_driver_files_present(tmp_path: Path) -> None:

@@ -14,10 +14,18 @@
  * after `timeout` ms (-1: never) with ACL_ERROR_RT_STREAM_SYNC_TIMEOUT. A stream holds at most 20 ms of
  * queued work, a bounded task queue as on the device. A NULL stream is the calling thread's default
  * stream. Build with -I fakes/common.
+ *
+ * Device numbers as in a container: ASCEND_RT_VISIBLE_DEVICES narrows and reorders the logical ids
+ * (rtSetDevice and rtGetDevice take the process's own numbers, 0..n-1 of that list), and
+ * rtGetDevicePhyIdByIndex answers the physical chip id behind a number: FAKE_ASCEND_PHYSICAL="5,7" gives
+ * them per logical id, else the /dev/davinci<N> nodes present, in ascending order (a container given
+ * chips 5 and 7 sees logical 0 and 1 there); with neither it is not supported, as on an old runtime.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define EXPORT __attribute__((visibility("default")))
 #define RT_SUCCESS 0
@@ -39,29 +47,103 @@
 #include "fake_device.h"
 
 typedef int rtError_t;
+#define ACL_ERROR_RT_FEATURE_NOT_SUPPORT 207000
 
-static __thread int current = -1;
+static __thread int current = -1;      /* the logical device of this thread's work */
+static __thread int current_user = -1; /* the number the process set it by */
+
+/* Parse "a,b,c" into out (at most max); the count, or -1 for a malformed list. */
+static int parse_ids(const char *list, int *out, int max) {
+    int n = 0;
+    for (const char *c = list; *c != '\0';) {
+        char *end = NULL;
+        long v = strtol(c, &end, 10);
+        if (end == c || v < 0 || v > 1 << 20 || n >= max || (*end != ',' && *end != '\0'))
+            return -1;
+        out[n++] = (int)v;
+        c = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/* The process's number `user` as a logical id, through ASCEND_RT_VISIBLE_DEVICES; -1 if invalid. */
+static int logical_of(int32_t user) {
+    const char *visible = getenv("ASCEND_RT_VISIBLE_DEVICES");
+    if (visible == NULL || visible[0] == '\0')
+        return fake_device_valid(user) ? user : -1;
+    int ids[FAKE_MAX_DEVICES];
+    int n = parse_ids(visible, ids, FAKE_MAX_DEVICES);
+    if (user < 0 || user >= n || !fake_device_valid(ids[user]))
+        return -1;
+    return ids[user];
+}
+
+static int compare_ints(const void *a, const void *b) {
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Physical chip ids per logical id: FAKE_ASCEND_PHYSICAL, else the davinci nodes in /dev; the count. */
+static int physical_ids(int *out, int max) {
+    const char *list = fake_env("ASCEND", "PHYSICAL");
+    if (list != NULL)
+        return parse_ids(list, out, max);
+    DIR *dir = opendir("/dev");
+    if (dir == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL && n < max) {
+        char *end = NULL;
+        if (strncmp(e->d_name, "davinci", 7) != 0 || e->d_name[7] < '0' || e->d_name[7] > '9')
+            continue;
+        long v = strtol(e->d_name + 7, &end, 10);
+        if (*end == '\0')
+            out[n++] = (int)v;
+    }
+    closedir(dir);
+    qsort(out, (size_t)n, sizeof(out[0]), compare_ints);
+    return n;
+}
 
 EXPORT rtError_t rtSetDevice(int32_t dev) {
     if (fake.state == NULL)
         fake_load("ASCEND");
-    if (!fake_device_valid(dev))
+    int logical = logical_of(dev);
+    if (logical < 0)
         return ACL_ERROR_RT_PARAM_INVALID;
-    current = dev;
+    current = logical;
+    current_user = dev;
     return RT_SUCCESS;
 }
 
 EXPORT rtError_t rtGetDevice(int32_t *dev) {
     if (current < 0)
         return ACL_ERROR_RT_CONTEXT_NULL;
-    *dev = current;
+    *dev = current_user;
+    return RT_SUCCESS;
+}
+
+EXPORT rtError_t rtGetDevicePhyIdByIndex(uint32_t index, uint32_t *physical) {
+    if (fake.state == NULL)
+        fake_load("ASCEND");
+    int ids[FAKE_MAX_DEVICES];
+    int n = physical_ids(ids, FAKE_MAX_DEVICES);
+    if (n <= 0)
+        return ACL_ERROR_RT_FEATURE_NOT_SUPPORT;
+    int logical = logical_of((int32_t)index);
+    if (physical == NULL || logical < 0 || logical >= n)
+        return ACL_ERROR_RT_PARAM_INVALID;
+    *physical = (uint32_t)ids[logical];
     return RT_SUCCESS;
 }
 
 EXPORT rtError_t rtGetDeviceCount(int32_t *count) {
     if (fake.state == NULL)
         fake_load("ASCEND");
-    *count = fake.device_count;
+    const char *visible = getenv("ASCEND_RT_VISIBLE_DEVICES");
+    int ids[FAKE_MAX_DEVICES];
+    int n = visible != NULL && visible[0] != '\0' ? parse_ids(visible, ids, FAKE_MAX_DEVICES) : -1;
+    *count = n >= 0 ? n : fake.device_count;
     return RT_SUCCESS;
 }
 
