@@ -56,11 +56,13 @@ done
 test -e /dev/davinci5 && echo "node /dev/davinci5 present" || echo "node /dev/davinci5 absent"
 env | grep -E '^(ASCEND_|LD_PRELOAD|XPUSHARE_)' | sed 's/^/env /'
 echo "hal $(cat /usr/local/Ascend/driver/lib64/libascend_hal.so)"
-grep -E ' (/usr/local/Ascend/driver/lib64|/etc/xpushare/limits|/usr/local/xpushare/lib/libxpushare.so) ' \
-  /proc/self/mountinfo | sed 's/^/mount /'
-(echo tamper >> "$XPUSHARE_LIMITS_FILE") 2>/dev/null && echo "limits writable" || echo "limits read-only"
+ours='/usr/local/Ascend/driver/lib64|/etc/xpushare/limits.d/[^ ]+|/usr/local/xpushare/lib/libxpushare.so'
+grep -E " ($ours) " /proc/self/mountinfo | sed 's/^/mount /'
+for f in "$XPUSHARE_LIMITS_FILE"/*; do
+  (echo tamper >> "$f") 2>/dev/null && echo "limits writable" || echo "limits read-only"
+done
 echo "---limits"
-cat "$XPUSHARE_LIMITS_FILE"
+cat "$XPUSHARE_LIMITS_FILE"/*
 """
 
 
@@ -146,7 +148,7 @@ def test_container_started_from_the_claim_spec_gets_devices_mounts_env_and_read_
     assert env["ASCEND_VISIBLE_DEVICES"] == "3"
     assert "ASCEND_RT_VISIBLE_DEVICES" not in env
     assert env["LD_PRELOAD"] == cdi.CONTAINER_SHIM_PATH
-    assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_PATH
+    assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_DIR
     assert "hal fake hal" in lines
     mounts = [line for line in lines.splitlines() if line.startswith("mount ")]
     assert len(mounts) == 3

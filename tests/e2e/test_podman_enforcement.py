@@ -76,8 +76,9 @@ for node in /dev/nvidia0 /dev/nvidia1 /dev/nvidiactl /dev/nvidia-uvm /dev/nvidia
 done
 env | grep -E '^(LD_PRELOAD|XPUSHARE_)' | sed 's/^/env /'
 echo "devices $(ls /var/run/xpushare/devices | tr '\n' ' ')"
-echo "claims $(ls /var/run/xpushare/claims | tr '\n' ' ')"
-for f in /var/run/xpushare/devices/*/board /var/run/xpushare/devices/*/claims/* /var/run/xpushare/claims/*; do
+echo "claims $(ls /var/run/xpushare/claims/* | tr '\n' ' ')"
+for f in /var/run/xpushare/devices/*/board /var/run/xpushare/devices/*/claims/* \
+         /var/run/xpushare/claims/*/*; do
   if (: >> "$f") 2>/dev/null; then echo "write $f ok"; else echo "write $f refused"; fi
 done
 grep -E ' (/var/run/xpushare/(devices|claims)/[^ ]+|@LIBDIR@/libcuda.so.1) ' /proc/self/mountinfo |
@@ -105,7 +106,7 @@ echo "exit victim $?"
 exec 4>&-
 cuda_client dlsym -- alloc @LIMIT@ info | sed 's/^/after /'
 echo "---limits"
-cat "$XPUSHARE_LIMITS_FILE"
+cat "$XPUSHARE_LIMITS_FILE"/*
 """
 
 
@@ -249,12 +250,12 @@ def test_shim_in_a_podman_container_enforces_the_claim_limit_against_the_plugin_
     assert [(d.index, d.memory_limit_bytes, d.core_percent) for d in limits.devices] == [(0, LIMIT, 30)]
     claimed = limits.devices[0].uuid
     other = next(u for u in minors if u != claimed)
-    _check_container_view(lines, claimed, minors)
+    _check_container_view(lines, run.claim_uid, claimed, minors)
     _check_enforcement(lines)
     _check_host_after(run, claimed, other, FakeState(tmp_path / "fake/cuda-state"))
 
 
-def _check_container_view(lines: str, claimed: str, minors: dict[str, int]) -> None:
+def _check_container_view(lines: str, uid: str, claimed: str, minors: dict[str, int]) -> None:
     """The claimed GPU's node, directory and ledger, the control nodes, the shim's variables; nothing of
     the other GPU; and of all the shim's files only the claim's own ledger is writable."""
     nodes = dict(line.split(" ", 1) for line in _words(lines, "node"))
@@ -265,17 +266,18 @@ def _check_container_view(lines: str, claimed: str, minors: dict[str, int]) -> N
         assert nodes[control] == "character special file 1 3", nodes
     env = dict(line.split("=", 1) for line in _words(lines, "env"))
     assert env["LD_PRELOAD"] == cdi.CONTAINER_SHIM_PATH
-    assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_PATH
+    assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_DIR
     assert _words(lines, "devices") == [f"{claimed} "]  # no other device's files are visible
     assert _words(lines, "claims") == [f"{claimed} "]
+    own_ledger, _board = cdi.container_files(uid, claimed)
     mounts = dict(line.split(" ", 1) for line in _words(lines, "mount"))
     assert mounts[f"{cdi.CONTAINER_DEVICES_DIR}/{claimed}"].startswith("ro,"), mounts
-    assert mounts[f"{cdi.CONTAINER_CLAIMS_DIR}/{claimed}"].startswith("rw,"), mounts
+    assert mounts[own_ledger].startswith("rw,"), mounts
     writes = dict(line.rsplit(" ", 1) for line in _words(lines, "write"))
     device_dir = f"{cdi.CONTAINER_DEVICES_DIR}/{claimed}"
     assert writes[f"{device_dir}/board"] == "refused", writes
     assert [v for k, v in writes.items() if k.startswith(f"{device_dir}/claims/")] == ["refused"], writes
-    assert writes[f"{cdi.CONTAINER_CLAIMS_DIR}/{claimed}"] == "ok", writes
+    assert writes[own_ledger] == "ok", writes
     assert mounts[f"{LIBRARY_DIR}/libcuda.so.1"].startswith("ro,"), mounts
 
 
@@ -314,3 +316,59 @@ def _check_host_after(run: ContainerRun, claimed: str, other: str, device: FakeS
     assert record.reclaimed_bytes == LIMIT // 2  # the killed process's; the others gave theirs back at exit
     assert run.ledgers[other].claims == {}  # nothing of the claim on the other GPU
     assert (device.peak(), device.allocated()) == (LIMIT, 0)
+
+
+TWO_CLAIMS_SCRIPT = r"""
+echo "files $(ls "$XPUSHARE_LIMITS_FILE" | tr '\n' ' ')"
+export FAKE_CUDA_DEVICES=2
+for order in "$FIRST,$SECOND" "$SECOND,$FIRST"; do
+  export FAKE_CUDA_UUIDS="$order"
+  cuda_client gpa 0 -- fill @CHUNK@ freeall | sed "s/^/$order 0 /"
+  cuda_client gpa 1 -- fill @CHUNK@ freeall | sed "s/^/$order 1 /"
+done
+export FAKE_CUDA_DEVICES=1 FAKE_CUDA_UUIDS="$SECOND"
+cuda_client gpa 0 -- fill @CHUNK@ freeall | sed "s/^/narrowed 0 /"
+"""
+
+
+def test_a_container_with_two_claims_keeps_each_device_s_limit_however_it_numbers_them(
+    glibc_image: str,
+    gpu_node: tuple[Plugin, dict[str, int]],
+    kube_client: client.ApiClient,  # noqa: F811
+    schemas_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """Two claims too big to share a GPU (48 and 40 of its 80 GiB), one container: both limits files are
+    there, and each GPU keeps its own claim's limit whether the process sees it as device 0 or 1 (the
+    driver's UUIDs decide, as with CUDA_VISIBLE_DEVICES reordered or narrowed)."""
+    plugin, _minors = gpu_node
+    (tmp_path / "fake").mkdir()
+    driver = plugin.settings.driver_name
+    allocate = make_allocator(kube_client, driver)
+    claims = [allocate(name, memory=memory, cores="20", device_class=f"gpu.{driver}")
+              for name, memory in (("e2e-big", "48Gi"), ("e2e-small", "40Gi"))]
+    uids = [c["metadata"]["uid"] for c in claims]
+    with KubeletClient(plugin.settings.registration_socket, driver) as kubelet:
+        kubelet.register()
+        answers = kubelet.prepare([ref(c) for c in claims]).claims
+        assert [answers[u].error for u in uids] == ["", ""]
+        ids = [i for u in uids for d in answers[u].devices for i in d.cdi_device_ids]
+        for uid in uids:
+            spec = cdi.spec_path(CDI_DIR, uid, cdi.kind_for(driver))
+            validate_cdi_spec(json.loads(spec.read_text()), schemas_dir)
+        first, second = (parse_limits(plugin.settings.paths.limits_file(u).read_text()).devices[0].uuid
+                         for u in uids)
+        assert first != second
+        env = [f"FIRST={first}", f"SECOND={second}"]
+        options = [*_options(tmp_path / "fake"), *(arg for e in env for arg in ("--env", e))]
+        try:
+            script = TWO_CLAIMS_SCRIPT.replace("@CHUNK@", str(CHUNK))
+            output = podman_run(glibc_image, ids, ["sh", "-c", script], options)
+        finally:
+            assert all(a.error == "" for a in kubelet.unprepare([ref(c) for c in claims]).claims.values())
+    assert sorted(_words(output, "files")[0].split()) == sorted(uids)
+    big, small = 48 * GIB // CHUNK, 40 * GIB // CHUNK
+    for order, counts in (((first, second), (big, small)), ((second, first), (small, big))):
+        for ordinal, count in enumerate(counts):
+            assert f"{order[0]},{order[1]} {ordinal} fill count={count} rc=2" in output, output
+    assert f"narrowed 0 fill count={small} rc=2" in output, output
