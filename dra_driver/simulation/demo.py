@@ -47,10 +47,14 @@ TENANTS = (
     ("inference", "gpu.xpushare.io", "20Gi", "30"),
     ("batch", "gpu.xpushare.io", "40Gi", "70"),
 )
+# One pod whose container has two claims (a pipeline's two stages on the Ascend NPUs).
+PIPELINE = "pipeline"
+PIPELINE_CLAIMS = (("encoder", "npu.xpushare.io", "8Gi", "20"), ("decoder", "npu.xpushare.io", "12Gi", "20"))
 SHOWN_TENANTS = ("trainer", "inference")  # one Ascend and one NVIDIA claim: their CDI specs differ
 GPU_TENANTS = ("inference", "batch")  # both on the simulated H100: the enforcement steps run them
 CHUNK_BYTES = 4 * GIB
 FAKE_GPU_BYTES = 80 * GIB
+FAKE_NPU_BYTES = 64 * GIB
 
 
 def heading(out: TextIO, text: str) -> None:
@@ -158,13 +162,38 @@ def template_and_pod(name: str, spec: dict[str, Any]) -> tuple[Any, Any]:
     return template, pod
 
 
+def two_claim_pod(mode: SliceMode) -> tuple[list[Any], Any]:
+    """The pipeline pod: one container that uses two claims, each from its own template."""
+    templates, claims = [], []
+    for stage, device_class, memory, cores in PIPELINE_CLAIMS:
+        template, _ = template_and_pod(f"{PIPELINE}-{stage}", claim_spec(device_class, memory, cores, mode))
+        templates.append(template)
+        claims.append({"name": stage, "resourceClaimTemplateName": f"{PIPELINE}-{stage}"})
+    pod = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": PIPELINE, "namespace": NAMESPACE},
+        "spec": {
+            "containers": [{"name": "main", "image": "busybox",
+                            "resources": {"claims": [{"name": c["name"]} for c in claims]}}],
+            "resourceClaims": claims,
+        },
+    }
+    return templates, pod
+
+
 def submit_pods(api: k8s.ApiClient, mode: SliceMode, out: TextIO) -> None:
     heading(out, "pods submitted")
+    resource, core = k8s.ResourceV1Api(api), k8s.CoreV1Api(api)
     for name, device_class, memory, cores in TENANTS:
         template, pod = template_and_pod(name, claim_spec(device_class, memory, cores, mode))
-        k8s.ResourceV1Api(api).create_namespaced_resource_claim_template(NAMESPACE, template)
-        k8s.CoreV1Api(api).create_namespaced_pod(NAMESPACE, pod)
+        resource.create_namespaced_resource_claim_template(NAMESPACE, template)
+        core.create_namespaced_pod(NAMESPACE, pod)
         print(f"  pod {name}: {memory} and {cores}% of a {device_class} device", file=out)
+    templates, pod = two_claim_pod(mode)
+    for template in templates:
+        resource.create_namespaced_resource_claim_template(NAMESPACE, template)
+    core.create_namespaced_pod(NAMESPACE, pod)
+    stages = " and ".join(f"{stage} {memory}/{cores}%" for stage, _, memory, cores in PIPELINE_CLAIMS)
+    print(f"  pod {PIPELINE}: one container with two claims on npu.xpushare.io devices ({stages})", file=out)
 
 
 def schedule(api: k8s.ApiClient, out: TextIO) -> list[ClaimRef]:
@@ -243,6 +272,31 @@ def enforce_memory(plugin: Plugin, claim: ClaimRef, work: Path, out: TextIO) -> 
           f"free {limited.free_bytes // GIB} GiB (the device has {FAKE_GPU_BYTES // GIB} GiB)", file=out)
 
 
+def two_claims_in_one_container(plugin: Plugin, claims: list[ClaimRef], work: Path, out: TextIO) -> None:
+    """The pipeline container on the fake Ascend runtime: both claims' limits files in one directory, each
+    chip numbered 0..n-1 by the runtime and found by its physical id."""
+    stages = [c for c in claims if c.name.startswith(f"{PIPELINE}-")]
+    if len(stages) != len(PIPELINE_CLAIMS):
+        return  # a stage left pending (exclusive mode: no whole NPU left)
+    view = work / "hostview" / PIPELINE
+    per_chip: dict[int, list[tuple[str, int]]] = {}
+    for claim in stages:
+        limits = plugin.settings.paths.limits_file(claim.uid)
+        workloads.host_view_limits(limits, plugin.settings.paths, view / claim.uid)
+        for device in read_limits_file(limits).devices:
+            chip = device.index if device.physical is None else device.physical
+            per_chip.setdefault(chip, []).append((claim.name, device.memory_limit_bytes))
+    chips = sorted(per_chip)
+    env = workloads.ascend_environment(workloads.build_simulation_shim(), view, work, chips, FAKE_NPU_BYTES)
+    results = workloads.run_npu_memory_workload(env, GIB, len(chips))
+    heading(out, f"one container, two claims: /etc/xpushare/limits.d holds {len(stages)} files; "
+                 "the shim finds each chip by its physical id")
+    for result, chip in zip(results, chips, strict=True):
+        held = " + ".join(f"{name} {memory // GIB} GiB" for name, memory in per_chip[chip])
+        print(f"  NPU {result.device} (physical chip {chip}; {held}): {result.chunks} x 1 GiB fit, the next "
+              f"refused ({result.code}); aclrtGetMemInfo total {result.total_bytes // GIB} GiB", file=out)
+
+
 def split_compute(plugin: Plugin, tenants: list[ClaimRef], work: Path, out: TextIO) -> None:
     envs = [claim_environment(plugin, claim, work) for claim in tenants]
     seen: list[str] = []
@@ -271,6 +325,7 @@ def enforce(plugin: Plugin, claims: list[ClaimRef], work: Path, mode: SliceMode,
     tenants = gpu_claims(claims)
     if tenants:
         enforce_memory(plugin, tenants[0], work, out)
+    two_claims_in_one_container(plugin, claims, work, out)
     if mode is SliceMode.CONSUMABLE and len(tenants) == len(GPU_TENANTS):
         split_compute(plugin, tenants, work, out)  # the other modes give each tenant a device of its own
 

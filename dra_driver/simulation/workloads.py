@@ -46,6 +46,23 @@ print("info", free.value, total.value)
 """
 
 
+# On each NPU number the process uses (ACL's device ids, as inside the container), allocates ``chunk``
+# bytes until refused and reports how many fit and what aclrtGetMemInfo says.
+_NPU_MEMORY_SCRIPT = """
+import ctypes, sys
+chunk, devices = int(sys.argv[1]), int(sys.argv[2])
+acl = ctypes.CDLL("libascendcl.so")
+ptr, free, total = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_size_t()
+for device in range(devices):
+    assert acl.aclrtSetDevice(device) == 0, device
+    count, rc = 0, 0
+    while count < 4096 and (rc := acl.aclrtMalloc(ctypes.byref(ptr), ctypes.c_size_t(chunk), 0)) == 0:
+        count += 1
+    acl.aclrtGetMemInfo(0, ctypes.byref(free), ctypes.byref(total))
+    print("device", device, count, rc, total.value)
+"""
+
+
 class WorkloadUnavailable(XPUShareError):  # noqa: N818 - reads as the reason a step is skipped
     """The simulated devices cannot be built here (no source tree or no C compiler)."""
 
@@ -194,3 +211,40 @@ def split_shares(envs: Sequence[Mapping[str, str]], seconds: float = 2.0,
         steady = busy[1:] if len(busy) > 2 else busy
         shares.append(round(statistics.median(steady), 1))
     return shares
+
+
+@dataclass(frozen=True)
+class NpuMemory:
+    """What one NPU number of a process got: chunks that fit, the code that stopped it, the total shown."""
+
+    device: int
+    chunks: int
+    code: int
+    total_bytes: int
+
+
+def run_npu_memory_workload(env: Mapping[str, str], chunk_bytes: int, devices: int) -> list[NpuMemory]:
+    """Fill NPU numbers 0..devices-1 of one process with ``chunk_bytes`` allocations through ACL."""
+    done = subprocess.run([sys.executable, "-c", _NPU_MEMORY_SCRIPT, str(chunk_bytes), str(devices)],
+                          env=dict(env), capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise XPUShareError(f"NPU memory workload failed ({done.returncode}): {done.stderr.strip()}")
+    return [NpuMemory(*(int(w) for w in line.split()[1:5]))
+            for line in done.stdout.splitlines() if line.startswith("device ")]
+
+
+def ascend_environment(shim: Path | None, limits: Path, state_dir: Path, physical: Sequence[int],
+                       memory_bytes: int) -> dict[str, str]:
+    """A process on the fake Ascend runtime inside a container given the chips ``physical`` (numbered
+    0..n-1 by the runtime, in that order), its limits read from ``limits`` (a file or a directory)."""
+    runtime, acl = build_fake_ascend()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XPUSHARE_", "FAKE_", "LD_PRELOAD"))}
+    env["LD_LIBRARY_PATH"] = ":".join(sorted({str(runtime.parent), str(acl.parent)}))
+    env["FAKE_ASCEND_STATE"] = str(state_dir / "ascend-state")
+    env["FAKE_ASCEND_DEVICES"] = str(len(physical))
+    env["FAKE_ASCEND_PHYSICAL"] = ",".join(str(p) for p in physical)
+    env["FAKE_ASCEND_MEMORY"] = str(memory_bytes)
+    if shim is not None:
+        env["LD_PRELOAD"] = str(shim)
+    env["XPUSHARE_LIMITS_FILE"] = str(limits)
+    return env

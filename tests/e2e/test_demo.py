@@ -63,7 +63,7 @@ def test_demo_publishes_through_the_api_server_and_binds_every_pod() -> None:
     assert re.search(r"npu-0 +capacity \{'memory': '64Gi', 'cores': '100'\} shared", published)
     assert re.search(r"gpu-0 +capacity \{'memory': '80Gi', 'cores': '100'\} shared", published)
     scheduled = section(output, "scheduled")
-    for pod in ("trainer", "notebook", "inference", "batch"):
+    for pod in ("trainer", "notebook", "inference", "batch", "pipeline"):
         assert f"pod default/{pod} -> node demo-node" in scheduled
     trainer = re.search(r"claim trainer-accel-\w+: demo-node/npu-\d consumed (\{.*?\})", scheduled)
     assert trainer is not None
@@ -74,7 +74,7 @@ def test_demo_prepares_claims_into_cdi_specs_with_the_shim_and_limits() -> None:
     output = run_demo()
     prepared = section(output, "kubelet registered the plugin")
     assert "ERROR" not in prepared
-    assert len(re.findall(r"CDI \['xpushare\.io/claim=", prepared)) == 4
+    assert len(re.findall(r"CDI \['xpushare\.io/claim=", prepared)) == 6  # the pipeline pod has two claims
     specs = {heading: json.loads(body) for heading, body in sections(output, "CDI spec the container")}
     trainer_spec = next(spec for heading, spec in specs.items() if "trainer" in heading)
     env = trainer_spec["containerEdits"]["env"]
@@ -94,6 +94,22 @@ def test_demo_workload_is_refused_past_its_memory_limit_inside_the_claim() -> No
     # inference asked for 20Gi: five 4 GiB chunks fit, the sixth is refused with the vendor's code.
     assert verdicts == ["ok"] * 5 + ["refused: CUDA_ERROR_OUT_OF_MEMORY (2)"]
     assert "cuMemGetInfo in the container: total 20 GiB, free 0 GiB (the device has 80 GiB)" in enforced
+
+
+def test_demo_runs_one_container_with_two_claims_each_chip_at_its_claims_limits() -> None:
+    """The pipeline pod's container has an 8Gi and a 12Gi claim: on one chip they add up to 20 GiB, on
+    two each chip keeps its own; either way the runtime numbers the chips 0..n-1."""
+    output = run_demo()
+    text = section(output, "one container, two claims")
+    rows = re.findall(r"NPU (\d) \(physical chip (\d); (.*?)\): (\d+) x 1 GiB fit, the next refused "
+                      r"\((\d+)\); aclrtGetMemInfo total (\d+) GiB", text)
+    assert rows, text
+    assert [int(r[0]) for r in rows] == list(range(len(rows)))
+    for _npu, _chip, held, fit, code, total in rows:
+        expected = sum(int(g) for g in re.findall(r"(\d+) GiB", held))
+        assert (int(fit), int(code), int(total)) == (expected, 207001, expected), text
+    assert sum(int(r[3]) for r in rows) == 20
+    assert "holds 2 files" in output
 
 
 def test_demo_two_tenants_split_compute_by_their_shares() -> None:
