@@ -78,9 +78,36 @@ static void set_real(int sym, void *p) {
         __atomic_compare_exchange_n(&xps__real[sym], &expected, p, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
+/* The libraries that hold each family, by the names they are loaded under. */
+static const char *const family_libraries[XPS_FAM_COUNT][3] = {
+    [XPS_FAM_CUDA] = {"libcuda.so.1", "libcuda.so", NULL},
+    [XPS_FAM_NVML] = {"libnvidia-ml.so.1", "libnvidia-ml.so", NULL},
+    [XPS_FAM_RT] = {"libruntime.so", NULL, NULL},
+    [XPS_FAM_ACL] = {"libascendcl.so", "libacl_rt.so", NULL},
+};
+
+/*
+ * A vendor library loaded as the dependency of one opened with RTLD_LOCAL (a Python extension module,
+ * ctypes, torch_npu's libraries) is out of RTLD_NEXT's reach, yet its neighbours call the hooked
+ * functions by name (libascendcl's aclrtMalloc calls rtMalloc): find it by name among the loaded ones.
+ */
+static void bind_family_from_loaded(int sym) {
+    unsigned char family = symbols[sym].family;
+    for (int i = 0; i < 3 && family_libraries[family][i] != NULL; i++) {
+        void *handle = dlopen(family_libraries[family][i], RTLD_LAZY | RTLD_NOLOAD);
+        if (handle != NULL) {
+            xps__bind_family_from_handle(sym, handle);
+            dlclose(handle);
+            return;
+        }
+    }
+}
+
 void *xps__resolve(enum xps_sym sym) {
     xps__guard++;
     set_real(sym, xps__real_dlsym(RTLD_NEXT, symbols[sym].name));
+    if (__atomic_load_n(&xps__real[sym], __ATOMIC_ACQUIRE) == NULL)
+        bind_family_from_loaded(sym);
     xps__guard--;
     return __atomic_load_n(&xps__real[sym], __ATOMIC_ACQUIRE);
 }

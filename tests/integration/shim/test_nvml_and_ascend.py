@@ -80,3 +80,23 @@ def test_an_npu_no_claim_holds_gets_no_memory(setup: ShimSetup, acl_client: Path
     assert result.codes("alloc") == [ACL_ERROR_RT_MEMORY_ALLOCATION]
     assert setup.ascend_state.peak() == 0
     assert "device 0 (number 0) is held by no claim of this container" in result.stderr, result.stderr
+
+
+ACL_FROM_PYTHON = """
+import ctypes
+acl = ctypes.CDLL("libascendcl.so")  # RTLD_LOCAL: libruntime.so comes in as its dependency, out of reach
+ptr, count, rc = ctypes.c_void_p(), 0, 0
+assert acl.aclrtSetDevice(0) == 0
+while count < 100 and (rc := acl.aclrtMalloc(ctypes.byref(ptr), ctypes.c_size_t(1 << 20), 0)) == 0:
+    count += 1
+print(count, rc)
+"""
+
+
+def test_acl_loaded_locally_by_python_is_limited(setup: ShimSetup) -> None:
+    """Python loads ACL with RTLD_LOCAL (ctypes, as extension modules like torch_npu's are): libruntime.so
+    is then outside RTLD_NEXT's scope, and aclrtMalloc still reaches the real rtMalloc through the shim."""
+    setup.add_device(0, 3 * MIB, uuid="NPU-0")
+    result = setup.run([sys.executable, "-c", ACL_FROM_PYTHON])
+    assert result.stdout.split() == ["3", str(ACL_ERROR_RT_MEMORY_ALLOCATION)], result.stdout + result.stderr
+    assert setup.ascend_state.peak() == 3 * MIB
