@@ -29,7 +29,8 @@ from typing import Any
 from api.errors import XPUShareError
 from dra_driver.core.devices import DeviceType
 from dra_driver.core.fileio import ensure_directory, write_atomically
-from dra_driver.core.vendors import PROFILES, ClaimedDevice, ContainerEdits, VendorHost, profile_for
+from dra_driver.core.vendors import PROFILES, ClaimedDevice, VendorHost, profile_for
+from kubeletplugin.ldcache import ldcache_hook
 from kubeletplugin.paths import device_dir_path, file_name_part
 from shim import LIMITS_DIR, board_path, claim_ledger_path
 
@@ -186,25 +187,43 @@ def _cdi_edits(
     return edits
 
 
+def _driver_root(layout: HostLayout, device_type: str) -> Path:
+    """Where a vendor's driver files are on the host: the driver root, or its vendor's directory below."""
+    prefix = layout.vendor(device_type).host_prefix
+    return layout.driver_root / prefix if prefix else layout.driver_root
+
+
 def _device_edits(layout: HostLayout, device: SpecDevice) -> dict[str, Any]:
     edits = profile_for(device.device_type).device_edits(device, layout.vendor(device.device_type))
-    driver_files = [_mount(layout.driver_root, path) for path in edits.mounts]
+    root = _driver_root(layout, device.device_type)
+    driver_files = [_mount(root, path) for path in edits.mounts]
     return _cdi_edits(layout, edits.env, edits.device_nodes, driver_files)
 
 
-def _vendor_edits(layout: HostLayout, claim: ClaimSpec) -> ContainerEdits:
+@dataclass(frozen=True, slots=True)
+class _SharedVendorEdits:
+    env: tuple[str, ...]
+    device_nodes: tuple[str, ...]
+    mounts: tuple[dict[str, Any], ...]
+    library_dirs: tuple[str, ...]
+
+
+def _vendor_edits(layout: HostLayout, claim: ClaimSpec) -> _SharedVendorEdits:
     """The shared edits of each vendor that the claim has devices of, in ``PROFILES`` order."""
     env: list[str] = []
     nodes: list[str] = []
-    mounts: list[str] = []
+    mounts: list[dict[str, Any]] = []
+    library_dirs: list[str] = []
     for device_type, profile in PROFILES.items():
         devices = [d for d in claim.devices if d.device_type == device_type]
         if devices:
             edits = profile.shared_edits(devices, layout.vendor(device_type))
+            root = _driver_root(layout, device_type)
             env += edits.env
             nodes += edits.device_nodes
-            mounts += edits.mounts
-    return ContainerEdits(tuple(env), tuple(nodes), tuple(mounts))
+            mounts += [_mount(root, path) for path in edits.mounts]
+            library_dirs += edits.library_dirs
+    return _SharedVendorEdits(tuple(env), tuple(nodes), tuple(mounts), tuple(dict.fromkeys(library_dirs)))
 
 
 def container_limits_path(claim_uid: str) -> str:
@@ -223,7 +242,7 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
     # The same value in every claim's spec: a container with several claims gets each spec's variables.
     env = [f"XPUSHARE_LIMITS_FILE={CONTAINER_LIMITS_DIR}"]
     env += vendor.env
-    mounts = [_mount(layout.driver_root, path) for path in vendor.mounts]
+    mounts = list(vendor.mounts)
     if layout.shim_path is not None:
         mounts.append(_bind(layout.shim_path, CONTAINER_SHIM_PATH))
         env += [f"LD_PRELOAD={CONTAINER_SHIM_PATH}", f"XPUSHARE_SHIM={CONTAINER_SHIM_PATH}"]
@@ -237,7 +256,10 @@ def _shared_edits(layout: HostLayout, claim: ClaimSpec) -> dict[str, Any]:
         own = claim_ledger_path(device_dir, file_name_part(claim.claim_uid))
         mounts.append(_bind(own, ledger, READ_WRITE))
     env += [f"XPUSHARE_DEVICES_DIR={CONTAINER_DEVICES_DIR}", *claim.extra_env]
-    return _cdi_edits(layout, env, _present_nodes(layout, vendor.device_nodes), mounts)
+    edits = _cdi_edits(layout, env, _present_nodes(layout, vendor.device_nodes), mounts)
+    if vendor.library_dirs:
+        edits["hooks"] = [ldcache_hook(vendor.library_dirs)]
+    return edits
 
 
 def _present_nodes(layout: HostLayout, nodes: Sequence[str]) -> list[str]:

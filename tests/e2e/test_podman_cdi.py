@@ -54,8 +54,11 @@ for node in /dev/davinci3 /dev/davinci_manager /dev/devmm_svm /dev/hisi_hdc; do
   echo "node $node $(stat -c '%F %t %T' $node)"
 done
 test -e /dev/davinci5 && echo "node /dev/davinci5 present" || echo "node /dev/davinci5 absent"
-env | grep -E '^(ASCEND_|LD_PRELOAD|XPUSHARE_)' | sed 's/^/env /'
+env | grep -E '^(ASCEND_|LD_PRELOAD|LD_LIBRARY_PATH|XPUSHARE_)' | sed 's/^/env /'
 echo "hal $(cat /usr/local/Ascend/driver/lib64/libascend_hal.so)"
+echo "tool $(cat /usr/local/Ascend/driver/tools/hccn_tool)"
+echo "hccn $(cat /etc/hccn.conf)"
+test -e /usr/local/bin/npu-smi && echo "npu-smi present" || echo "npu-smi absent"
 ours='/usr/local/Ascend/driver/lib64|/etc/xpushare/limits.d/[^ ]+|/usr/local/xpushare/lib/libxpushare.so'
 grep -E " ($ours) " /proc/self/mountinfo | sed 's/^/mount /'
 for f in "$XPUSHARE_LIMITS_FILE"/*; do
@@ -89,6 +92,11 @@ def _fake_host(host: Path) -> None:
     (host / "etc").mkdir()
     (host / "etc/ascend_install.info").write_text("Driver_Install_Path_Param=/usr/local/Ascend\n")
     (host / "usr/local/dcmi").mkdir()
+    tools = host / "usr/local/Ascend/driver/tools"
+    tools.mkdir()
+    (tools / "hccn_tool").write_text("fake hccn_tool")
+    (host / "etc/hccn.conf").write_text("address_0=10.0.0.3\n")
+    # What this host lacks (npu-smi, driver/include, /var/queue_schedule) is left out, not created.
 
 
 def _inventory(path: Path) -> Path:
@@ -133,7 +141,12 @@ def test_container_started_from_the_claim_spec_gets_devices_mounts_env_and_read_
         assert answer.error == ""
         ids = [i for d in answer.devices for i in d.cdi_device_ids]
         spec_file = cdi.spec_path(Path("/var/run/cdi"), uid, cdi.kind_for(driver))
-        validate_cdi_spec(json.loads(spec_file.read_text()), schemas_dir)
+        spec = json.loads(spec_file.read_text())
+        validate_cdi_spec(spec, schemas_dir)
+        # The loader-cache hook names the driver's library directory; this image has no ldconfig, so the
+        # hook leaves it be and the container starts anyway.
+        (hook,) = spec["containerEdits"]["hooks"]
+        assert hook["args"][-1] == "/usr/local/Ascend/driver/lib64"
         try:
             output = _run(image, ids)
         finally:
@@ -150,6 +163,10 @@ def test_container_started_from_the_claim_spec_gets_devices_mounts_env_and_read_
     assert env["LD_PRELOAD"] == cdi.CONTAINER_SHIM_PATH
     assert env["XPUSHARE_LIMITS_FILE"] == cdi.CONTAINER_LIMITS_DIR
     assert "hal fake hal" in lines
+    assert "tool fake hccn_tool" in lines
+    assert "hccn address_0=10.0.0.3" in lines
+    assert "npu-smi absent" in lines  # not on this host: not mounted (a missing source fails a container)
+    assert "LD_LIBRARY_PATH" not in env  # the image's own stays; the loader cache hook adds the driver
     mounts = [line for line in lines.splitlines() if line.startswith("mount ")]
     assert len(mounts) == 3
     assert all(" ro," in m for m in mounts), mounts

@@ -68,6 +68,8 @@ LIMIT = 2 * GIB
 CHUNK = 256 * MIB
 FAKE_DEVICE_MEMORY = 80 * GIB  # the H100 of the inventory
 LIBRARY_DIR = f"/usr/lib/{platform.machine()}-linux-gnu"  # where the NVIDIA driver installs libcuda
+LDCONFIG = Path("/sbin/ldconfig")
+DRIVER_VERSION = "580.65.06"
 APPLETS = ("sh", "cat", "ls", "env", "stat", "test", "echo", "grep", "sed", "tr", "mkfifo", "sleep")
 CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
 SCRIPT = r"""
@@ -81,6 +83,10 @@ for f in /var/run/xpushare/devices/*/board /var/run/xpushare/devices/*/claims/* 
          /var/run/xpushare/claims/*/*; do
   if (: >> "$f") 2>/dev/null; then echo "write $f ok"; else echo "write $f refused"; fi
 done
+echo "ldcache $(ldconfig -p | grep 'libcuda.so.1 ')"
+echo "conf $(cat /etc/ld.so.conf.d/00-xpushare.conf)"
+echo "libs $(ls @LIBDIR@ | tr '\n' ' ')"
+test -x /usr/bin/nvidia-smi && echo "binary nvidia-smi" || echo "binary nvidia-smi absent"
 grep -E ' (/var/run/xpushare/(devices|claims)/[^ ]+|@LIBDIR@/libcuda.so.1) ' /proc/self/mountinfo |
   while read -r _ _ _ _ point options _; do echo "mount $point $options"; done
 cuda_client dlsym -- info total fill @CHUNK@ info freeall info | sed 's/^/first /'
@@ -126,6 +132,9 @@ def _glibc_rootfs(root: Path, client_program: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(library, target)  # follows links: /lib64 is a link on the host, a directory here
     shutil.copy(client_program, root / "bin/cuda_client")
+    (root / "sbin").mkdir(exist_ok=True)
+    shutil.copy(LDCONFIG, root / "sbin/ldconfig")  # the image's own ldconfig, which the spec's hook runs
+    (root / "etc/ld.so.conf").write_text("include /etc/ld.so.conf.d/*.conf\n")
     return root
 
 
@@ -141,7 +150,9 @@ def glibc_image(tmp_path_factory: pytest.TempPathFactory) -> str:
         pytest.skip(str(err))
     program = build_program("cuda_client")
     digest = hashlib.sha256(" ".join(APPLETS).encode())
-    for part in (BUSYBOX, program, *_shared_libraries(program, library_path(), build_fake_cuda())):
+    if not LDCONFIG.is_file():
+        pytest.skip(f"no {LDCONFIG} to put in the image")
+    for part in (BUSYBOX, program, LDCONFIG, *_shared_libraries(program, library_path(), build_fake_cuda())):
         digest.update(str(part).encode() + part.read_bytes())
     name = f"localhost/xpushare-e2e-glibc:{digest.hexdigest()[:12]}"
     if image_exists(name):
@@ -157,7 +168,13 @@ def _fake_nvidia_host(host: Path) -> None:
         os.mknod(host / "dev" / node, 0o666 | 0o020000, null)  # S_IFCHR
     library_dir = host / LIBRARY_DIR.lstrip("/")
     library_dir.mkdir(parents=True)
-    shutil.copy(build_fake_cuda(), library_dir / "libcuda.so.1")
+    for name in ("libcuda.so", "libnvidia-ptxjitcompiler.so"):  # the versioned file and its link
+        shutil.copy(build_fake_cuda(), library_dir / f"{name}.{DRIVER_VERSION}")
+        (library_dir / f"{name}.1").symlink_to(f"{name}.{DRIVER_VERSION}")
+    (library_dir / "libunrelated.so.1").write_text("not the driver's")
+    (host / "usr/bin").mkdir(parents=True)
+    (host / "usr/bin/nvidia-smi").write_text("#!/bin/sh\necho fake nvidia-smi\n")
+    (host / "usr/bin/nvidia-smi").chmod(0o755)
 
 
 def _inventory(path: Path) -> tuple[Path, dict[str, int]]:
@@ -191,12 +208,10 @@ class ContainerRun:
 def _options(fake_dir: Path) -> list[str]:
     """An 80 GiB fake device whose state file the host can read afterwards.
 
-    ``LD_LIBRARY_PATH`` stands in for the loader cache a real image has (the Debian loader searches the
-    multiarch directory anyway; others may not). ``libcuda.so.1`` is not in the image: only the spec's
-    mount puts it there.
+    No ``LD_LIBRARY_PATH``: the spec's hook puts the driver's directory in the image's loader cache.
+    ``libcuda.so.1`` is not in the image: only the spec's mount puts it there.
     """
     env = [
-        f"LD_LIBRARY_PATH={LIBRARY_DIR}",
         f"FAKE_CUDA_MEMORY={FAKE_DEVICE_MEMORY}",
         "FAKE_CUDA_STATE=/fake/cuda-state",
     ]
@@ -279,6 +294,17 @@ def _check_container_view(lines: str, uid: str, claimed: str, minors: dict[str, 
     assert [v for k, v in writes.items() if k.startswith(f"{device_dir}/claims/")] == ["refused"], writes
     assert writes[own_ledger] == "ok", writes
     assert mounts[f"{LIBRARY_DIR}/libcuda.so.1"].startswith("ro,"), mounts
+    # What the toolkit would mount: the compute libraries (each file of the names), nvidia-smi; no other
+    # library of the directory. The hook put the directory in the image's loader cache.
+    libs = _words(lines, "libs")[0].split()
+    assert {f"libcuda.so.{DRIVER_VERSION}", "libcuda.so.1", "libnvidia-ptxjitcompiler.so.1",
+            f"libnvidia-ptxjitcompiler.so.{DRIVER_VERSION}"} <= set(libs), libs
+    assert "libunrelated.so.1" not in libs
+    assert _words(lines, "binary") == ["nvidia-smi"]
+    assert _words(lines, "conf") == [LIBRARY_DIR]
+    (cache,) = _words(lines, "ldcache")
+    assert cache.strip().startswith("libcuda.so.1 ("), cache
+    assert cache.endswith(f"=> {LIBRARY_DIR}/libcuda.so.1"), cache
 
 
 def _check_enforcement(lines: str) -> None:

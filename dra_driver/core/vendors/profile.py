@@ -12,6 +12,7 @@ Discovery and the claim code see only ``Device`` values and profiles, never a ve
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,13 +31,19 @@ class VendorHost:
     """What one vendor has on this node, found by its profile's ``locate`` once when the plugin starts.
 
     ``mounts`` are the vendor's driver files that exist on the host (container paths; on the host they
-    sit below the driver root), so a missing file is never mounted. ``cdi_kind`` is the kind of the
-    vendor's own CDI spec when the node has one (``nvidia.com/gpu``); a profile that can leave its
-    device nodes and driver files to that spec does so, and one that cannot ignores it.
+    sit below the driver root, under ``host_prefix`` where the driver lives in a directory of its own,
+    as the GPU Operator's driver container keeps it in ``/run/nvidia/driver``), so a missing file is
+    never mounted. ``library_dirs`` are the container directories of its libraries, which the container's
+    loader cache must list. ``cdi_kind`` is the kind of the vendor's own CDI spec when the node has one
+    (``nvidia.com/gpu``) and ``cdi_devices`` the device names it holds; a profile that can leave a
+    device's nodes and driver files to that spec does so, and one that cannot ignores it.
     """
 
     mounts: tuple[str, ...] = ()
     cdi_kind: str | None = None
+    library_dirs: tuple[str, ...] = ()
+    host_prefix: str = ""
+    cdi_devices: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +51,14 @@ class ContainerEdits:
     """What a vendor adds to a container, in container paths.
 
     ``device_nodes`` sit below the device root on the host; ``mounts`` are read-only binds of driver
-    files from below the driver root.
+    files from below the driver root; ``library_dirs`` are directories whose libraries the container's
+    loader cache must list (``ldconfig -p``), which a hook adds at container creation.
     """
 
     env: tuple[str, ...] = ()
     device_nodes: tuple[str, ...] = ()
     mounts: tuple[str, ...] = ()
+    library_dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,13 +125,15 @@ class BaseProfile:
     """What most profiles do alike; a profile sets the class attributes and overrides what differs.
 
     The device node is ``node_prefix`` followed by the minor; the driver files to mount are those of
-    ``driver_files`` that exist below the driver root; a device's edits are its node and its identity
+    ``driver_files`` that exist below the driver root (and of ``library_dirs``, those there, for the
+    loader cache); a device's edits are its node and its identity
     variable; there is no vendor CDI spec to name.
     """
 
     device_type: ClassVar[DeviceType]
     node_prefix: ClassVar[str]
     driver_files: ClassVar[tuple[str, ...]]
+    library_dirs: ClassVar[tuple[str, ...]] = ()
     cores_attribute: ClassVar[str]
     scheduling: ClassVar[Scheduling] = Scheduling.SERIAL
     partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]]
@@ -131,7 +142,8 @@ class BaseProfile:
         return f"{self.node_prefix}{minor}"
 
     def locate(self, driver_root: Path, cdi_kind: str | None = None) -> VendorHost:
-        return VendorHost(mounts=present(driver_root, self.driver_files), cdi_kind=cdi_kind)
+        return VendorHost(mounts=present(driver_root, self.driver_files), cdi_kind=cdi_kind,
+                          library_dirs=present_dirs(driver_root, self.library_dirs))
 
     def cdi_device_ids(self, uuid: str, host: VendorHost) -> tuple[str, ...]:
         return ()
@@ -153,6 +165,23 @@ def fractions(*texts: str) -> tuple[Fraction, ...]:
 def present(root: Path, paths: Iterable[str]) -> tuple[str, ...]:
     """The container ``paths`` that exist below ``root`` on the host (a link counts, even dangling)."""
     return tuple(path for path in paths if os.path.lexists(root / path.lstrip("/")))
+
+
+def present_dirs(root: Path, paths: Iterable[str]) -> tuple[str, ...]:
+    """The container ``paths`` that are directories below ``root`` on the host."""
+    return tuple(path for path in paths if (root / path.lstrip("/")).is_dir())
+
+
+def matching(root: Path, directory: str, patterns: Iterable[str]) -> tuple[str, ...]:
+    """Container paths of the entries of ``directory`` (below ``root`` on the host) that match any of
+    ``patterns`` (fnmatch), sorted; none where the directory does not exist."""
+    host = root / directory.lstrip("/")
+    try:
+        names = sorted(os.listdir(host))
+    except OSError:
+        return ()
+    return tuple(f"{directory.rstrip('/')}/{name}" for name in names
+                 if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns))
 
 
 def identity_env(device_type: DeviceType, device: ClaimedDevice) -> str:

@@ -160,6 +160,26 @@ def test_nvidia_spec_mounts_only_the_driver_files_present(tmp_path: Path, schema
     assert _env(spec)["NVIDIA_VISIBLE_DEVICES"] == "void"  # the NVIDIA runtime's hook adds no GPU
 
 
+def test_on_a_gpu_operator_node_the_driver_container_s_files_are_mounted_and_cached(
+    tmp_path: Path, schemas_dir: Path
+) -> None:
+    """The GPU Operator's driver container keeps the driver in /run/nvidia/driver on the host: the spec's
+    host paths are there, the container paths are the usual ones, and the loader-cache hook lists them."""
+    driver = tmp_path / "run/nvidia/driver"
+    (driver / "usr/lib/x86_64-linux-gnu").mkdir(parents=True)
+    (driver / "usr/lib/x86_64-linux-gnu/libcuda.so.1").write_text("")
+    (driver / "usr/bin").mkdir()
+    (driver / "usr/bin/nvidia-smi").write_text("")
+    spec = _spec_of(_layout(tmp_path), (GPU1,))
+    validate_cdi_spec(spec, schemas_dir)
+    mounts = {m["containerPath"]: m["hostPath"] for m in spec["containerEdits"]["mounts"]}
+    libcuda = "/usr/lib/x86_64-linux-gnu/libcuda.so.1"
+    assert mounts[libcuda] == f"{driver}{libcuda}"
+    assert mounts["/usr/bin/nvidia-smi"] == f"{driver}/usr/bin/nvidia-smi"
+    (hook,) = spec["containerEdits"]["hooks"]
+    assert hook["args"][4:] == ["/usr/lib/x86_64-linux-gnu"]
+
+
 def test_a_control_node_missing_on_the_host_is_left_out_and_logged(
     tmp_path: Path, schemas_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

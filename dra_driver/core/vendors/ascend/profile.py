@@ -2,9 +2,14 @@
 vendor ``huawei``.
 
 A container gets its NPUs' nodes (``/dev/davinci<physical id>``), the control nodes, read-only mounts of
-the driver's files that exist on the host, and ``ASCEND_VISIBLE_DEVICES`` with the physical ids.
-``ASCEND_RT_VISIBLE_DEVICES`` is never set: the runtime counts devices inside the container from 0, so
-a physical id there fails. The edits do not depend on a CDI spec of Ascend's own.
+the driver's files that exist on the host: the Ascend Docker Runtime's base list (driver libraries and
+headers, DCMI, npu-smi, the queue scheduler's directory) plus what distributed jobs and device logs
+need (``hccn_tool`` and ``msnpureport`` in the driver's tools, ``/etc/hccn.conf``, the HCCL root info
+and topology), a hook that makes the container's loader cache list the driver's libraries (the image's
+own ``LD_LIBRARY_PATH`` is left alone), and ``ASCEND_VISIBLE_DEVICES`` with the physical ids, which the
+Ascend Docker Runtime, where it is the default runtime, reads as the same chips: it adds the same nodes
+and base mounts again, which the container runtime merges. ``ASCEND_RT_VISIBLE_DEVICES`` is never set:
+the runtime numbers the chips inside the container from 0, so a physical id there fails (207004).
 """
 
 from __future__ import annotations
@@ -28,11 +33,24 @@ if TYPE_CHECKING:
 
 CONTROL_NODES = ("/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc")
 DRIVER_FILES = (
+    # The Ascend Docker Runtime's base.list (mind-cluster ascend-docker-runtime build/scripts/base.list)
     "/usr/local/Ascend/driver/lib64",
-    "/usr/local/Ascend/driver/version.info",
-    "/etc/ascend_install.info",
+    "/usr/local/Ascend/driver/include",
     "/usr/local/dcmi",
     "/usr/local/bin/npu-smi",
+    "/var/queue_schedule",
+    # Versions, and what HCCL jobs and device-log collection use
+    "/usr/local/Ascend/driver/version.info",
+    "/etc/ascend_install.info",
+    "/usr/local/Ascend/driver/tools",
+    "/etc/hccn.conf",
+    "/etc/hccl_rootinfo.json",
+    "/usr/local/Ascend/driver/topo",
+)
+LIBRARY_DIRS = (
+    "/usr/local/Ascend/driver/lib64",
+    "/usr/local/Ascend/driver/lib64/common",
+    "/usr/local/Ascend/driver/lib64/driver",
 )
 
 
@@ -52,6 +70,7 @@ class AscendProfile(BaseProfile):
     # Nodes are named by the physical id (the minor); a device's index is the runtime's logical id.
     node_prefix = "/dev/davinci"
     driver_files = DRIVER_FILES
+    library_dirs = LIBRARY_DIRS
     cores_attribute = "aicoreCount"
     # The chips' own hard-slicing templates: 910 by quarters, 310P by sevenths (its 7 AI cores).
     partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]] = {
@@ -69,7 +88,8 @@ class AscendProfile(BaseProfile):
     def shared_edits(self, devices: Sequence[ClaimedDevice], host: VendorHost) -> ContainerEdits:
         physical_ids = sorted({device.minor for device in devices})
         visible = "ASCEND_VISIBLE_DEVICES=" + ",".join(str(i) for i in physical_ids)
-        return ContainerEdits(env=(visible,), device_nodes=CONTROL_NODES, mounts=host.mounts)
+        return ContainerEdits(env=(visible,), device_nodes=CONTROL_NODES, mounts=host.mounts,
+                              library_dirs=host.library_dirs)
 
 
 PROFILE = AscendProfile()
