@@ -22,7 +22,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,17 +86,26 @@ class HostLayout:
         devices_dir: Path,
         *,
         vendor_cdi_kinds: Mapping[DeviceType, str] | None = None,
+        vendor_cdi_devices: Mapping[DeviceType, frozenset[str]] | None = None,
         kind: str = CDI_KIND,
+        driver_lookup_root: Path | None = None,
     ) -> HostLayout:
         """Have each vendor's profile look up which of its files exist (mounting a missing one would
-        fail the container); ``vendor_cdi_kinds`` names the vendors' own CDI specs on this node."""
-        own_kinds = vendor_cdi_kinds or {}
+        fail the container); ``vendor_cdi_kinds`` names the vendors' own CDI specs on this node and
+        ``vendor_cdi_devices`` the devices they hold (none given: every device). ``driver_lookup_root`` is
+        where this process sees the host's ``driver_root`` (a read-only mount of the host's root in the
+        plugin's pod); the spec names host paths below ``driver_root``."""
+        own_kinds, own_devices = vendor_cdi_kinds or {}, vendor_cdi_devices or {}
+        vendors = {}
+        for device_type, profile in PROFILES.items():
+            found = profile.locate(driver_lookup_root or driver_root, own_kinds.get(device_type))
+            vendors[device_type] = replace(found, cdi_devices=own_devices.get(device_type, frozenset()))
         return cls(
             device_root=device_root,
             driver_root=driver_root,
             shim_path=shim_path,
             devices_dir=devices_dir,
-            vendors={t: p.locate(driver_root, own_kinds.get(t)) for t, p in PROFILES.items()},
+            vendors=vendors,
             kind=kind,
         )
 

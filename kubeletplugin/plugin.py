@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from dra_driver.core.metrics import Registry, default_registry
 from dra_driver.core.metrics_server import MetricsServer
 from dra_driver.core.telemetry import tracer
 from dra_driver.core.vendors import nvidia
+from dra_driver.core.vendors.nvidia.toolkit import SPEC_DIRS, find_toolkit_spec
 from kubeletplugin import cdi
 from kubeletplugin.checkpoint import read_boot_id
 from kubeletplugin.checkpoint_store import CheckpointStore
@@ -63,6 +65,21 @@ def api_client(kubeconfig: Path | None) -> k8s.ApiClient:
         return created
     k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
     return k8s.ApiClient()
+
+
+def _nvidia_spec(settings: PluginSettings,
+                 spec_dirs: Sequence[Path] | None = None) -> tuple[str | None, frozenset[str]]:
+    """The kind of NVIDIA's own CDI spec to refer to and the devices it holds (none listed: trusted for
+    every device). ``auto`` looks for the toolkit's spec in the CDI directories (``spec_dirs``, default
+    the standard ones and the plugin's); none, off."""
+    wanted = settings.nvidia_cdi_kind
+    if not wanted or wanted == "none":
+        return None, frozenset()
+    dirs = spec_dirs if spec_dirs is not None else list(dict.fromkeys((*SPEC_DIRS, settings.cdi_dir)))
+    found = find_toolkit_spec(dirs)
+    if wanted == "auto":
+        return (found.kind, found.devices) if found else (None, frozenset())
+    return wanted, found.devices if found is not None and found.kind == wanted else frozenset()
 
 
 def serve_unix(server: grpc.Server, path: Path) -> None:
@@ -158,13 +175,17 @@ class Plugin:
         s = self.settings
         paths = s.paths
         assert self.client is not None
+        nvidia_kind, nvidia_devices = _nvidia_spec(s)
+        gpu = nvidia.PROFILE.device_type
         layout = cdi.HostLayout.discover(
             s.device_root,
             s.driver_root,
             s.shim_path,
             paths.devices_dir,
-            vendor_cdi_kinds={nvidia.PROFILE.device_type: s.nvidia_cdi_kind} if s.nvidia_cdi_kind else None,
+            vendor_cdi_kinds={gpu: nvidia_kind} if nvidia_kind else None,
+            vendor_cdi_devices={gpu: nvidia_devices},
             kind=cdi.kind_for(s.driver_name),
+            driver_lookup_root=s.driver_lookup_root,
         )
         ensure_directory(paths.devices_dir, SHARED_DIR_MODE)
         boot_id = read_boot_id(s.boot_id_path)

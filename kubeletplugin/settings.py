@@ -30,6 +30,7 @@ class PluginSettings:
     boot_id_path: Path = Path("/proc/sys/kernel/random/boot_id")
     device_root: Path = Path("/")
     driver_root: Path = Path("/")
+    driver_lookup_root: Path | None = None  # where the plugin sees driver_root (None: at driver_root)
     shim_path: Path | None = None
     nvidia_cdi_kind: str | None = None
     discovery_backend: str = "auto"

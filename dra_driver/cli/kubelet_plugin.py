@@ -29,8 +29,12 @@ def register(subparsers: Any) -> None:
     add("--boot-id-path", type=Path, default=Path("/proc/sys/kernel/random/boot_id"))
     add("--device-root", type=Path, default=Path("/"), help="host prefix of device nodes")
     add("--driver-root", type=Path, default=Path("/"), help="host prefix of the vendor driver's files")
+    add("--driver-lookup-root", type=Path, default=None,
+        help="where this process sees --driver-root (a read-only mount of the host's root); default: there")
     add("--shim-path", type=Path, default=None, help="host path of the shim library (LD_PRELOAD)")
-    add("--nvidia-cdi-kind", default=None, help="also name NVIDIA's own CDI devices (e.g. nvidia.com/gpu)")
+    add("--nvidia-cdi-kind", default="auto",
+        help="refer to NVIDIA's own CDI devices: auto (the toolkit's nvidia.com/gpu spec where the node "
+             "has one), none, or a kind")
     add("--discovery-backend", default=os.environ.get("XPUSHARE_DISCOVERY_BACKEND", "auto"))
     add("--inventory", default=None, help="inventory file of the mock backend")
     add("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG") or None)
@@ -50,10 +54,15 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from controller.settings import SliceMode
     from dra_driver.core.telemetry import setup_tracing
+    from dra_driver.core.vendors.nvidia.profile import nvml_library
     from kubeletplugin.plugin import Plugin
     from kubeletplugin.settings import PluginSettings
 
-    options = {"inventory": args.inventory} if args.inventory else {}
+    options: dict[str, Any] = {"inventory": args.inventory} if args.inventory else {}
+    if args.driver_lookup_root is not None and not os.environ.get("XPUSHARE_NVML_LIBRARY"):
+        found = nvml_library(args.driver_lookup_root)  # NVML from the host's driver, wherever it is
+        if found is not None:
+            options["nvml_library"] = str(found)
     settings = PluginSettings(
         node_name=args.node_name,
         driver_name=args.driver_name,
@@ -65,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         boot_id_path=args.boot_id_path,
         device_root=args.device_root,
         driver_root=args.driver_root,
+        driver_lookup_root=args.driver_lookup_root,
         shim_path=args.shim_path,
         nvidia_cdi_kind=args.nvidia_cdi_kind,
         discovery_backend=args.discovery_backend,

@@ -112,7 +112,8 @@ def test_plugin_flags_of_optional_features() -> None:
     assert mock.no_publish is True
     assert mock.shim_path is None
     _, default = _plugin({})
-    assert (default.inventory, default.nvidia_cdi_kind, default.log_json) == (None, None, True)
+    assert (default.inventory, default.nvidia_cdi_kind, default.log_json) == (None, "auto", True)
+    assert default.driver_lookup_root == Path("/host")  # the host's root, read-only
 
 
 def test_plugin_paths_are_mounted_at_the_same_path() -> None:
@@ -276,3 +277,20 @@ def test_metrics_address_reaches_both_servers_on_the_container_port(
         item = container(workload, workload["spec"]["template"]["spec"]["containers"][0]["name"])
         ports = {p["name"]: p["containerPort"] for p in item.get("ports", [])}
         assert ports.get("metrics") == (address[1] if address else None)
+
+
+def test_the_plugin_sees_the_host_s_root_read_only_and_the_toolkit_s_cdi_directory() -> None:
+    """Containers get the driver files, tools and configuration each node has without per-node lists:
+    the plugin looks through a read-only view of the host's root (and /etc/cdi for NVIDIA's spec)."""
+    daemonset, args = _plugin({})
+    plugin = container(daemonset, "plugin")
+    mounts = {m["mountPath"]: m for m in plugin["volumeMounts"]}
+    volumes = {v["name"]: v for v in daemonset["spec"]["template"]["spec"]["volumes"]}
+    root = mounts["/host"]
+    assert (root["readOnly"], root["mountPropagation"]) == (True, "HostToContainer")
+    assert volumes[root["name"]]["hostPath"] == {"path": "/", "type": "Directory"}
+    assert mounts["/etc/cdi"]["readOnly"] is True
+    assert volumes[mounts["/etc/cdi"]["name"]]["hostPath"]["path"] == "/etc/cdi"
+    assert args.driver_lookup_root == Path("/host")
+    _, without = _plugin({"hostRoot": {"enabled": False}})
+    assert without.driver_lookup_root is None

@@ -63,6 +63,14 @@ def _driver_prefix(driver_root: Path) -> str:
     return OPERATOR_DRIVER_ROOT
 
 
+def nvml_library(driver_root: Path) -> Path | None:
+    """NVML below a driver root (the driver's own place or the GPU Operator's), for discovery."""
+    prefix = _driver_prefix(driver_root)
+    root = driver_root / prefix if prefix else driver_root
+    found = (root / d.lstrip("/") / "libnvidia-ml.so.1" for d in LIBRARY_DIRS)
+    return next((path for path in found if path.exists()), None)
+
+
 def _firmware(root: Path) -> tuple[str, ...]:
     versions = matching(root, FIRMWARE_DIR, ("*",))
     return tuple(f for version in versions for f in matching(root, version, ("gsp*.bin",)))
