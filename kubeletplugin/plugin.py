@@ -26,14 +26,14 @@ from kubernetes import config as k8s_config
 from api.errors import XPUShareError
 from controller.publisher import KubeApi, PublishError, SlicePublisher
 from controller.settings import SliceSettings
-from dra_driver.core.devices import Device
+from dra_driver.core.devices import Device, DeviceType
 from dra_driver.core.discovery.base import DeviceBackend, open_backend
 from dra_driver.core.fileio import ensure_directory
 from dra_driver.core.metrics import Registry, default_registry
 from dra_driver.core.metrics_server import MetricsServer
 from dra_driver.core.telemetry import tracer
-from dra_driver.core.vendors import nvidia
-from dra_driver.core.vendors.nvidia.toolkit import SPEC_DIRS, find_toolkit_spec
+from dra_driver.core.vendors import PROFILES, nvidia
+from dra_driver.core.vendors.nvidia.toolkit import SPEC_DIRS, TOOLKIT_KIND, find_toolkit_spec
 from kubeletplugin import cdi
 from kubeletplugin.checkpoint import read_boot_id
 from kubeletplugin.checkpoint_store import CheckpointStore
@@ -69,17 +69,36 @@ def api_client(kubeconfig: Path | None) -> k8s.ApiClient:
 
 def _nvidia_spec(settings: PluginSettings,
                  spec_dirs: Sequence[Path] | None = None) -> tuple[str | None, frozenset[str]]:
-    """The kind of NVIDIA's own CDI spec to refer to and the devices it holds (none listed: trusted for
-    every device). ``auto`` looks for the toolkit's spec in the CDI directories (``spec_dirs``, default
-    the standard ones and the plugin's); none, off."""
+    """The kind of NVIDIA's own CDI spec to refer to and the device names it holds. ``auto`` looks for the
+    toolkit's spec (``nvidia.com/gpu``), a kind for a spec of that kind, in the CDI directories
+    (``spec_dirs``, default the standard ones and the plugin's); none, off. A kind whose spec is not on
+    the node is not referred to (the container could not be created): the plugin injects the driver."""
     wanted = settings.nvidia_cdi_kind
     if not wanted or wanted == "none":
         return None, frozenset()
     dirs = spec_dirs if spec_dirs is not None else list(dict.fromkeys((*SPEC_DIRS, settings.cdi_dir)))
-    found = find_toolkit_spec(dirs)
-    if wanted == "auto":
-        return (found.kind, found.devices) if found else (None, frozenset())
-    return wanted, found.devices if found is not None and found.kind == wanted else frozenset()
+    found = find_toolkit_spec(dirs, TOOLKIT_KIND if wanted == "auto" else wanted)
+    if found is None:
+        if wanted != "auto":
+            log.warning("no CDI spec of the configured NVIDIA kind on this node: the plugin injects the "
+                        "GPUs' nodes and driver itself",
+                        extra={"kind": wanted, "dirs": [str(d) for d in dirs]})
+        return None, frozenset()
+    return found.kind, found.devices
+
+
+def _log_driver_files(layout: cdi.HostLayout, device_types: set[DeviceType]) -> None:
+    """Say, once at start, what containers of each vendor on this node get and which of its usual files
+    the host lacks (they are left out: a missing source would fail every container)."""
+    for device_type in sorted(device_types):
+        profile, host = PROFILES[device_type], layout.vendor(device_type)
+        missing = [path for path in profile.driver_files if path not in host.mounts]
+        facts = {"vendor": profile.vendor, "files": len(host.mounts), "library_dirs": list(host.library_dirs),
+                 "driver_prefix": host.host_prefix, "vendor_cdi_kind": host.cdi_kind}
+        log.info("driver files for containers", extra=facts)
+        if missing:
+            log.warning("driver files missing on this host: left out of containers",
+                        extra={"vendor": profile.vendor, "missing": missing})
 
 
 def serve_unix(server: grpc.Server, path: Path) -> None:
@@ -187,6 +206,7 @@ class Plugin:
             kind=cdi.kind_for(s.driver_name),
             driver_lookup_root=s.driver_lookup_root,
         )
+        _log_driver_files(layout, {d.type for d in self.devices})
         ensure_directory(paths.devices_dir, SHARED_DIR_MODE)
         boot_id = read_boot_id(s.boot_id_path)
         store = CheckpointStore(paths.checkpoint_dir, boot_id, s.checkpoint_lock_timeout_s)

@@ -95,6 +95,10 @@ class VendorProfile(Protocol):
         """The attribute that publishes its devices' compute units (``smCount``, ``aicoreCount``)."""
 
     @property
+    def driver_files(self) -> tuple[str, ...]:
+        """The files a container usually gets from the host (container paths), where they exist."""
+
+    @property
     def scheduling(self) -> Scheduling:
         """How its devices divide their time between processes (how the shim measures device time)."""
 

@@ -45,9 +45,9 @@ def _load(path: Path) -> Any:
     return json.loads(data) if path.suffix == ".json" else yaml.safe_load(data)
 
 
-def _device_names(spec: Any) -> list[str] | None:
-    """The device names of a spec of the toolkit's kind; None for any other spec."""
-    if not isinstance(spec, dict) or spec.get("kind") != TOOLKIT_KIND:
+def _device_names(spec: Any, kind: str) -> list[str] | None:
+    """The device names of a spec of ``kind``; None for any other spec."""
+    if not isinstance(spec, dict) or spec.get("kind") != kind:
         return None
     devices = spec.get("devices")
     if not isinstance(devices, list):
@@ -55,8 +55,8 @@ def _device_names(spec: Any) -> list[str] | None:
     return [d["name"] for d in devices if isinstance(d, dict) and isinstance(d.get("name"), str)]
 
 
-def find_toolkit_spec(spec_dirs: Iterable[Path] = SPEC_DIRS) -> ToolkitSpec | None:
-    """The toolkit's devices from every ``nvidia.com/gpu`` spec in ``spec_dirs``; None without one."""
+def find_toolkit_spec(spec_dirs: Iterable[Path] = SPEC_DIRS, kind: str = TOOLKIT_KIND) -> ToolkitSpec | None:
+    """The devices of every spec of ``kind`` (the toolkit's) in ``spec_dirs``; None without one."""
     names: set[str] = set()
     files: list[Path] = []
     for directory in spec_dirs:
@@ -66,7 +66,7 @@ def find_toolkit_spec(spec_dirs: Iterable[Path] = SPEC_DIRS) -> ToolkitSpec | No
             continue  # no such directory on this node
         for path in entries:
             try:
-                found = _device_names(_load(path))
+                found = _device_names(_load(path), kind)
             except (OSError, ValueError, yaml.YAMLError) as err:
                 log.warning("CDI spec unreadable: skipped", extra={"path": str(path), "error": str(err)})
                 continue
@@ -75,6 +75,6 @@ def find_toolkit_spec(spec_dirs: Iterable[Path] = SPEC_DIRS) -> ToolkitSpec | No
                 files.append(path)
     if not files:
         return None
-    log.info("NVIDIA Container Toolkit CDI spec found: its devices are referenced",
-             extra={"files": [str(f) for f in files], "devices": len(names)})
-    return ToolkitSpec(TOOLKIT_KIND, frozenset(names), tuple(files))
+    log.info("NVIDIA's CDI spec found: the GPUs it names are referred to",
+             extra={"kind": kind, "files": [str(f) for f in files], "devices": len(names)})
+    return ToolkitSpec(kind, frozenset(names), tuple(files))

@@ -58,7 +58,7 @@ def test_an_unreadable_spec_is_skipped_with_a_warning(tmp_path: Path,
     ("auto", False, (None, frozenset())),
     ("none", True, (None, frozenset())),
     (None, True, (None, frozenset())),
-    ("example.com/gpu", False, ("example.com/gpu", frozenset())),  # a kind named by hand: trusted
+    ("example.com/gpu", False, (None, frozenset())),  # a kind with no spec on the node: logged, not used
 ])
 def test_the_plugin_refers_to_nvidia_s_spec_as_configured(
         tmp_path: Path, setting: str | None, with_spec: bool, expected: tuple[object, ...]) -> None:
@@ -68,6 +68,15 @@ def test_the_plugin_refers_to_nvidia_s_spec_as_configured(
         _toolkit_spec(cdi_dir)
     settings = PluginSettings(node_name="n", cdi_dir=cdi_dir, nvidia_cdi_kind=setting)
     assert _nvidia_spec(settings, [cdi_dir]) == expected
+
+
+def test_a_configured_kind_is_found_by_its_own_spec(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _toolkit_spec(tmp_path, kind="example.com/gpu", names=(UUID,))
+    settings = PluginSettings(node_name="n", cdi_dir=tmp_path, nvidia_cdi_kind="example.com/gpu")
+    assert _nvidia_spec(settings, [tmp_path]) == ("example.com/gpu", frozenset({UUID}))
+    missing = PluginSettings(node_name="n", cdi_dir=tmp_path, nvidia_cdi_kind="other.example.com/gpu")
+    assert _nvidia_spec(missing, [tmp_path]) == (None, frozenset())
+    assert any("no CDI spec of the configured NVIDIA kind" in r.getMessage() for r in caplog.records)
 
 
 def test_the_layout_looks_below_the_lookup_root_and_names_host_paths(tmp_path: Path) -> None:
@@ -82,3 +91,17 @@ def test_the_layout_looks_below_the_lookup_root_and_names_host_paths(tmp_path: P
     spec = cdi.build_spec(layout, cdi.ClaimSpec("u", (device,), Path("/run/x/limits/u")))
     mounts = {m["containerPath"]: m["hostPath"] for m in spec["containerEdits"]["mounts"]}
     assert mounts["/etc/hccn.conf"] == "/etc/hccn.conf"  # the host's path, not the plugin's view of it
+
+
+def test_driver_files_a_node_lacks_are_named_once_at_start(tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    from kubeletplugin.plugin import _log_driver_files
+
+    (tmp_path / "usr/local/Ascend/driver/lib64").mkdir(parents=True)
+    layout = cdi.HostLayout.discover(tmp_path, tmp_path, None, tmp_path / "devices")
+    _log_driver_files(layout, {DeviceType.NPU})
+    message = "driver files missing on this host: left out of containers"
+    (warning,) = [r for r in caplog.records if r.getMessage() == message]
+    assert "/usr/local/bin/npu-smi" in warning.missing  # type: ignore[attr-defined]
+    assert "/usr/local/Ascend/driver/lib64" not in warning.missing  # type: ignore[attr-defined]
+    assert all(getattr(r, "vendor", "huawei") == "huawei" for r in caplog.records)  # no NVIDIA on this node
