@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,8 +92,10 @@ def import_rootfs(root: Path, name: str) -> str:
 
 
 @contextmanager
-def running_plugin(apiserver: ApiServer, root: Path, inventory: Path, shim: Path) -> Iterator[Plugin]:
-    """The node plugin on the fake host under ``root/host``, writing its CDI specs to ``CDI_DIR``."""
+def running_plugin(apiserver: ApiServer, root: Path, inventory: Path, shim: Path,
+                   **overrides: Any) -> Iterator[Plugin]:
+    """The node plugin on the fake host under ``root/host``, writing its CDI specs to ``CDI_DIR``
+    (``overrides``: more of its settings)."""
     node = NodeDirs(root, Path(root / "s"), inventory)
     (root / "boot_id").write_text(f"{uuid.uuid4()}\n")
     driver = f"e2e-{uuid.uuid4().hex[:8]}.xpushare.io"
@@ -102,6 +105,7 @@ def running_plugin(apiserver: ApiServer, root: Path, inventory: Path, shim: Path
         shim_path=shim,
         registry_dir=Path(f"/tmp/xps-{driver[:12]}/reg"),
         plugin_dir=Path(f"/tmp/xps-{driver[:12]}/plugin"),
+        **overrides,
     )
     plugin = start_plugin(apiserver, settings)
     try:

@@ -398,3 +398,79 @@ def test_a_container_with_two_claims_keeps_each_device_s_limit_however_it_number
         for ordinal, count in enumerate(counts):
             assert f"{order[0]},{order[1]} {ordinal} fill count={count} rc=2" in output, output
     assert f"narrowed 0 fill count={small} rc=2" in output, output
+
+
+TOOLKIT_SCRIPT = r"""
+for node in /dev/nvidia0 /dev/nvidia1 /dev/nvidiactl; do
+  test -e $node && echo "node $node present" || echo "node $node absent"
+done
+env | grep -E '^(NVIDIA_VISIBLE_DEVICES|FROM_TOOLKIT)=' | sed 's/^/env /'
+cuda_client dlsym -- fill @CHUNK@ info | sed 's/^/cuda /'
+"""
+
+
+@pytest.fixture
+def toolkit_gpu_node(apiserver: ApiServer, tmp_path: Path) -> Iterator[tuple[Plugin, str]]:  # noqa: F811
+    """Two GPUs on the fake host and a toolkit-style nvidia.com/gpu spec naming the first by its UUID (as
+    ``nvidia-ctk cdi generate`` writes it), with the plugin finding it by itself (``auto``)."""
+    host = tmp_path / "host"
+    _fake_nvidia_host(host)
+    inventory, minors = _inventory(tmp_path / "inventory.yaml")
+    named = next(uuid for uuid, minor in minors.items() if minor == 0)
+    libcuda = f"{LIBRARY_DIR}/libcuda.so.1"
+    spec = {
+        "cdiVersion": "0.5.0",
+        "kind": "nvidia.com/gpu",
+        "devices": [{"name": name, "containerEdits": {
+            "deviceNodes": [{"path": "/dev/nvidia0", "hostPath": str(host / "dev/nvidia0")}]}}
+            for name in ("0", named)],
+        "containerEdits": {
+            "env": ["NVIDIA_VISIBLE_DEVICES=void", "FROM_TOOLKIT=yes"],
+            "deviceNodes": [{"path": "/dev/nvidiactl", "hostPath": str(host / "dev/nvidiactl")}],
+            "mounts": [{"hostPath": str(host / libcuda.lstrip("/")), "containerPath": libcuda,
+                        "options": ["ro", "nosuid", "nodev", "bind"]}],
+        },
+    }
+    spec_file = CDI_DIR / f"nvidia-e2e-{tmp_path.name}.yaml"
+    spec_file.write_text(yaml.safe_dump(spec))
+    try:
+        with running_plugin(apiserver, tmp_path, inventory, library_path(), nvidia_cdi_kind="auto") as plugin:
+            yield plugin, named
+    finally:
+        spec_file.unlink(missing_ok=True)
+
+
+def test_beside_the_toolkit_s_spec_the_claim_refers_to_its_device_and_still_enforces_the_limit(
+    glibc_image: str,
+    toolkit_gpu_node: tuple[Plugin, str],
+    kube_client: client.ApiClient,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The toolkit's spec injects the GPU's node and the driver; ours only the shim, limits and ledgers."""
+    plugin, named = toolkit_gpu_node
+    (tmp_path / "fake").mkdir()
+    driver = plugin.settings.driver_name
+    # 48 of 80 GiB: the scheduler stand-in may pick either GPU; the test needs the one the toolkit names.
+    allocate = make_allocator(kube_client, driver)
+    claims = [allocate(f"e2e-tk-{i}", memory="48Gi", cores="20", device_class=f"gpu.{driver}")
+              for i in range(2)]
+    with KubeletClient(plugin.settings.registration_socket, driver) as kubelet:
+        kubelet.register()
+        answers = kubelet.prepare([ref(c) for c in claims]).claims
+        uid = next(u for u, a in answers.items() if any(d.device_name == "gpu-0" for d in a.devices))
+        ids = [i for d in answers[uid].devices for i in d.cdi_device_ids]
+        spec = json.loads(cdi.spec_path(CDI_DIR, uid, cdi.kind_for(driver)).read_text())
+        try:
+            script = TOOLKIT_SCRIPT.replace("@CHUNK@", str(4 * GIB))
+            output = podman_run(glibc_image, ids, ["sh", "-c", script], _options(tmp_path / "fake"))
+        finally:
+            assert all(a.error == "" for a in kubelet.unprepare([ref(c) for c in claims]).claims.values())
+    assert f"nvidia.com/gpu={named}" in ids
+    assert "deviceNodes" not in spec["containerEdits"]  # the toolkit's spec brings them
+    assert not any(m["containerPath"].endswith("libcuda.so.1") for m in spec["containerEdits"]["mounts"])
+    assert "node /dev/nvidia0 present" in output
+    assert "node /dev/nvidia1 absent" in output
+    assert "env FROM_TOOLKIT=yes" in output
+    assert "env NVIDIA_VISIBLE_DEVICES=void" in output
+    assert f"cuda fill count={48 // 4} rc=2" in output, output
+    assert f"cuda info rc=0 free=0 total={48 * GIB}" in output, output
