@@ -207,17 +207,15 @@ static inline struct fake_stream *fake_stream_of(void *stream) {
     return (uintptr_t)stream <= FAKE_LAST_DEFAULT_STREAM ? &fake_thread_stream : (struct fake_stream *)stream;
 }
 
-/* Sleep, then yield for the last stretch: a synchronize returns close to the work's end, as a driver's
- * spin-then-block wait does. */
+/* Block until the work's end, as a driver's blocking synchronize does: sleep most of the way, then in
+ * short sleeps (never spinning on sched_yield, which under CPU contention gives away the process's turn
+ * and leaves the device idle until the scheduler comes back to it). */
 static inline void fake_sleep_until(uint64_t deadline) {
     uint64_t now;
     while ((now = fake_now_ns()) < deadline) {
-        if (deadline - now > 150000) {
-            struct timespec ts = {0, (long)(deadline - now - 100000)};
-            nanosleep(&ts, NULL);
-        } else {
-            sched_yield();
-        }
+        uint64_t left = deadline - now;
+        struct timespec ts = {0, (long)(left > 150000 ? left - 100000 : (left > 20000 ? left / 2 : left))};
+        nanosleep(&ts, NULL);
     }
 }
 
