@@ -27,7 +27,8 @@ pydantic-core annotated-types typing-inspection typing-extensions``, with ``.whl
 name ``.whl`` in ``carry``. ``tests/gpu/run_all.sh`` installs them and runs the checks in parts, each
 bounded; one call runs at most 10 minutes, so two calls::
 
-    run(timeout_s=590, carry=[".whl"], command="OUT=$OUT tests/gpu/run_all.sh 'charges compute transformer'")
+    run(timeout_s=590, carry=[".whl"],
+        command="OUT=$OUT tests/gpu/run_all.sh 'charges compute graphs transformer'")
     run(timeout_s=400, carry=[".whl"], command="OUT=$OUT tests/gpu/run_all.sh 'memory bench'")
 """
 

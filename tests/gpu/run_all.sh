@@ -2,11 +2,12 @@
 # Every GPU check, in parts, each bounded so the figures of the earlier ones survive a slow one:
 #   charges      what each claim is charged beside the work it did, both accounting rules (about 90 s)
 #   compute      tests/gpu/test_torch_compute.py: matmul tenants' shares (about 90 s)
+#   graphs       tests/gpu/test_torch_graphs.py: the same issued by CUDA graph replay (about 60 s)
 #   transformer  tests/gpu/test_torch_transformer.py: token split and speed under the shim (about 240 s)
 #   memory       tests/gpu/test_torch_memory.py (about 40 s)
 #   bench        benchmarks/share_accuracy_torch.py, rows printed as they finish (about 150 s)
 # Output goes to $OUT (default: ./gpu-out). One device call runs at most 10 minutes: run
-# "charges compute transformer" in one and "memory bench" in another.
+# "charges compute graphs transformer" in one and "memory bench" in another.
 #
 #     OUT=/some/dir tests/gpu/run_all.sh [part ...]   # from the repository root, with PyTorch's python
 #
@@ -23,11 +24,12 @@ fi
 export PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/gpu.txt"
 PYTEST="python3 -m pytest -p no:cacheprovider -m gpu -rsP -v"  # -rP: what passing tests printed
-for part in "${@:-charges compute transformer memory bench}"; do
+for part in "${@:-charges compute graphs transformer memory bench}"; do
     for step in $part; do
         case $step in
         charges) timeout 150 python3 tests/gpu/share_charges.py --seconds 4 --alone 30 70 10 90 ;;
         compute) timeout 180 $PYTEST tests/gpu/test_torch_compute.py ;;
+        graphs) timeout 150 $PYTEST tests/gpu/test_torch_graphs.py ;;
         transformer) timeout 300 $PYTEST tests/gpu/test_torch_transformer.py ;;
         memory) timeout 90 $PYTEST tests/gpu/test_torch_memory.py ;;
         bench) timeout 200 python3 benchmarks/share_accuracy_torch.py --seconds 4 ;;

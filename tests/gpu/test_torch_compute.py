@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.gpu.torchlib import Claim, Gpu, GpuNode, Tenant, TenantRun, run_tenants, splits
+from tests.gpu.torchlib import (
+    Claim,
+    Gpu,
+    GpuNode,
+    Tenant,
+    TenantRun,
+    run_tenants,
+    share_per_clock,
+    splits,
+)
 
 pytestmark = pytest.mark.gpu
 
@@ -64,11 +73,7 @@ def test_a_fixed_30_percent_tenant_alone_is_capped(node: GpuNode, baseline: Tena
     cycle than flat out, so the same device time does more matmuls: the share is judged per clock cycle
     (throughput scaled by the ratio of the runs' median SM clocks), and the raw figure is reported."""
     (run,) = run_tenants(node, [Tenant(Claim("fixed30", cores=30, policy="fixed"))], SECONDS)
-    raw = 100 * run.median() / baseline.median()
-    scale = 1.0
-    if run.clocks is not None and baseline.clocks is not None and run.clocks.sm_mhz > 0:
-        scale = baseline.clocks.sm_mhz / run.clocks.sm_mhz
-    share = raw * scale
+    share, raw = share_per_clock(run, baseline)
     clocks = f"capped {_clocks(run)}, alone {_clocks(baseline)}"
     got = (f"fixed 30 % alone ran at {share:.1f} % of its alone throughput per clock cycle ({raw:.1f} % "
            f"raw; {clocks}): {_describe([run], baseline)}")

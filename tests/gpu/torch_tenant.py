@@ -9,6 +9,7 @@ matmuls followed by a synchronize, and a batch counts in the window in which it 
 ``--gap-ms`` the loop sleeps after each batch (a serving loop). With ``--model=gpt2`` each step is
 instead one greedy ``generate`` of ``--batch`` new tokens for 64 sequences by a GPT-2-shaped model built
 from a config with random weights (``transformers``; nothing is downloaded), and the counts are tokens.
+With ``--model=graph`` the batch is captured once into a CUDA graph and each step replays it.
 Prints one ``RESULT {json}`` line.
 """
 
@@ -33,7 +34,7 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8, help="matmuls between synchronizes")
     parser.add_argument("--gap-ms", type=float, default=0.0, help="host time after each batch")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--model", choices=("matmul", "gpt2"), default="matmul")
+    parser.add_argument("--model", choices=("matmul", "graph", "gpt2"), default="matmul")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--ready-file", type=Path, required=True)
     return parser.parse_args(argv)
@@ -62,6 +63,31 @@ def _matmuls(torch: Any, device: Any, dtype: Any, args: argparse.Namespace,
     def step() -> None:
         for _ in range(args.batch):
             torch.matmul(a, b, out=out)
+        synchronize()
+
+    return step, args.batch
+
+
+def _graph(torch: Any, device: Any, dtype: Any, args: argparse.Namespace,
+           synchronize: Callable[[], None]) -> tuple[Callable[[], None], int]:
+    """The same batch of matmuls captured once into a CUDA graph and replayed: one cuGraphLaunch a step,
+    the way compiled and serving stacks issue their work."""
+    a = torch.randn(args.size, args.size, device=device, dtype=dtype)
+    b = torch.randn(args.size, args.size, device=device, dtype=dtype)
+    out = torch.empty(args.size, args.size, device=device, dtype=dtype)
+    capture = torch.cuda.Stream()
+    capture.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(capture):
+        torch.matmul(a, b, out=out)  # cuBLAS picks its kernels and workspace outside the capture
+    torch.cuda.current_stream().wait_stream(capture)
+    synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(args.batch):
+            torch.matmul(a, b, out=out)
+
+    def step() -> None:
+        graph.replay()
         synchronize()
 
     return step, args.batch
@@ -101,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     synchronize: Callable[[], None] = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    build = _generator if args.model == "gpt2" else _matmuls
+    build = {"gpt2": _generator, "graph": _graph}.get(args.model, _matmuls)
     step, per_step = build(torch, device, dtype, args, synchronize)
 
     for _ in range(max(1, args.warmup // args.batch)):

@@ -295,6 +295,16 @@ class TenantRun:
         return sum(self.counts)
 
 
+def share_per_clock(run: TenantRun, base: TenantRun) -> tuple[float, float]:
+    """``run``'s throughput as a percent of ``base``'s, per SM clock cycle and raw. A power-capped GPU runs
+    its clock higher at a low duty cycle than flat out, so a capped tenant's device time does more work
+    than the same time of a saturating one: the share of device time is the per-cycle figure."""
+    raw = 100 * run.median() / base.median()
+    if run.clocks is None or base.clocks is None or run.clocks.sm_mhz <= 0:
+        return raw, raw
+    return raw * base.clocks.sm_mhz / run.clocks.sm_mhz, raw
+
+
 def splits(runs: Sequence[TenantRun]) -> list[list[float]]:
     """Per tenant, its percent of all tenants' matmuls in each steady window."""
     columns = list(zip(*(r.steady() for r in runs), strict=True))
