@@ -64,7 +64,8 @@ class ClusterController:
         self._collected = metrics.counter(
             "xpushare_orphaned_slices_deleted_total", "ResourceSlices deleted because their node is gone"
         )
-        self._passes = metrics.counter("xpushare_controller_reconciles_total", "Controller passes by outcome")
+        self._passes = metrics.counter("xpushare_controller_reconciles_total", "Controller passes by outcome",
+                                       labels=("outcome",))
         self._pass_seconds = metrics.histogram(
             "xpushare_controller_reconcile_seconds", "Duration of controller passes", RECONCILE_BUCKETS
         )

@@ -68,12 +68,15 @@ class NodeMetrics:
             "xpushare_prepare_seconds",
             "Time to prepare or unprepare one claim, by operation and outcome (ok, error)",
             PREPARE_BUCKETS,
+            labels=("operation", "outcome"),
         )
         self.errors = registry.counter(
-            "xpushare_claim_errors_total", "Claims that failed to prepare or unprepare, by reason"
+            "xpushare_claim_errors_total", "Claims that failed to prepare or unprepare, by reason",
+            labels=("operation", "reason"),
         )
         self.in_flight = registry.gauge(
-            "xpushare_claim_operations_in_flight", "Claim prepares and unprepares running now, by operation"
+            "xpushare_claim_operations_in_flight", "Claim prepares and unprepares running now, by operation",
+            labels=("operation",),
         )
 
     @contextmanager

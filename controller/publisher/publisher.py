@@ -96,8 +96,10 @@ class SlicePublisher:
         self._fallbacks = metrics.counter(
             "xpushare_slice_mode_fallbacks_total",
             "Slice mode fallbacks because the API server dropped fields",
+            labels=("node", "from_mode", "to_mode"),
         )
-        self._publishes = metrics.counter("xpushare_slice_publishes_total", "Slice publishes by outcome")
+        self._publishes = metrics.counter("xpushare_slice_publishes_total", "Slice publishes by outcome",
+                                          labels=("node", "outcome"))
 
     def desired(self, devices: Sequence[Device]) -> list[Obj]:
         """The slices this publisher would write now (generation 0).

@@ -1,75 +1,47 @@
-"""A minimal in-process metrics registry: counters, gauges and histograms with labels, and collectors that
-produce samples at scrape time, rendered in the Prometheus text exposition format (version 0.0.4).
+"""Metrics of one process: counters, gauges and histograms with labels, and collectors that produce samples
+at scrape time, kept and rendered by the Prometheus client library (``prometheus_client``).
 
 Components record events here (prepare latency, errors, slice publishing); values that live elsewhere
 (the claims' ledgers the shims update) are read by a ``Collector`` when a scrape asks, never polled, so a
 scrape always sees the current value and an idle node does no work. ``MetricsServer``
-(``dra_driver.core.metrics_server``) serves ``Registry.render()`` over HTTP. No client library is needed for
-this little, and the registry is an object passed around, so tests get their own.
+(``dra_driver.core.metrics_server``) serves ``Registry.render()`` over HTTP. The registry is an object
+passed around (a ``prometheus_client.CollectorRegistry`` of its own), so tests get their own; this module
+adds only what the components share: metrics asked for by name (the same name gives the same metric),
+labels named when the metric is made, and collectors that describe families as plain values
+(``Family``, ``Sample``), one of which failing costs only its own samples.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 
 log = logging.getLogger(__name__)
+
+# One series per counter and histogram, as the Prometheus text format (0.0.4) has it: no `_created`.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LabelKey = tuple[tuple[str, str], ...]
 KINDS = ("counter", "gauge", "histogram", "untyped")
 DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LIBRARY_KIND = {"untyped": "unknown"}  # the library's name for an untyped family
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
-@cache
-def _check_name(name: str) -> str:
-    if not _METRIC_NAME.fullmatch(name):
-        raise ValueError(f"metric name {name!r}: must match {_METRIC_NAME.pattern}")
-    return name
-
-
-@cache
-def _check_label(name: str) -> str:
-    if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
-        raise ValueError(f"label name {name!r}: must match {_LABEL_NAME.pattern} and not start with __")
-    return name
-
-
-def _key(labels: Mapping[str, str]) -> LabelKey:
-    return tuple(sorted((_check_label(name), str(value)) for name, value in labels.items()))
-
-
-def escape_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def format_value(value: float) -> str:
-    """Exact for integers up to 2**53 (byte counts must not lose digits, as ``%g`` would)."""
-    number = float(value)
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "+Inf" if number > 0 else "-Inf"
-    if number.is_integer() and abs(number) < 2**53:
-        return str(int(number))
-    return repr(number)
-
-
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One line of a family: ``suffix`` is ``_bucket``, ``_sum`` or ``_count`` for histograms."""
+    """One sample of a collector's family: ``suffix`` is ``_bucket``, ``_sum`` or ``_count`` for
+    histograms (a bucket's bound is its ``le`` label)."""
 
     labels: LabelKey
     value: float
@@ -77,12 +49,12 @@ class Sample:
 
     @classmethod
     def of(cls, value: float, /, **labels: str) -> Sample:
-        return cls(_key(labels), value)
+        return cls(tuple(sorted(labels.items())), value)
 
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """All samples of one metric name, with its one HELP and TYPE line."""
+    """All samples of one metric name that a collector reports, with its help text and kind."""
 
     name: str
     help_text: str
@@ -90,17 +62,16 @@ class Family:
     samples: Sequence[Sample] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
         if self.kind not in KINDS:
             raise ValueError(f"metric {self.name}: kind {self.kind!r} is not one of {KINDS}")
 
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {_escape_help(self.help_text)}", f"# TYPE {self.name} {self.kind}"]
+    def to_library(self) -> Metric:
+        """The library's form: a counter family is named without ``_total``, its samples with it."""
+        base = self.name.removesuffix("_total") if self.kind == "counter" else self.name
+        metric = Metric(base, self.help_text, _LIBRARY_KIND.get(self.kind, self.kind))
         for sample in self.samples:
-            label_text = ",".join(f'{name}="{escape_label_value(text)}"' for name, text in sample.labels)
-            braces = f"{{{label_text}}}" if label_text else ""
-            lines.append(f"{self.name}{sample.suffix}{braces} {format_value(sample.value)}")
-        return lines
+            metric.add_sample(self.name + sample.suffix, dict(sample.labels), float(sample.value))
+        return metric
 
 
 class Collector(Protocol):
@@ -109,180 +80,129 @@ class Collector(Protocol):
     def __call__(self) -> Iterable[Family]: ...
 
 
-class _Metric:
-    kind = "untyped"
+class _Labelled:
+    """A library metric with the label names it was made with; a call must give exactly those."""
 
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name = _check_name(name)
-        self.help_text = help_text
-        self._lock = threading.Lock()
+    def __init__(self, metric: Any, name: str, labels: Sequence[str], registry: CollectorRegistry) -> None:
+        self._metric = metric
+        self.name = name
+        self.labels = tuple(labels)
+        self._registry = registry
 
-    def collect(self) -> Family:
-        return Family(self.name, self.help_text, self.kind, self._samples())
+    def _child(self, labels: Mapping[str, str]) -> Any:
+        if set(labels) != set(self.labels):
+            raise ValueError(f"metric {self.name}: labels {sorted(labels)} given, {sorted(self.labels)} "
+                             "expected")
+        return self._metric.labels(**labels) if self.labels else self._metric
 
-    def _samples(self) -> list[Sample]:
-        raise NotImplementedError
-
-
-class _Scalar(_Metric):
-    def __init__(self, name: str, help_text: str) -> None:
-        super().__init__(name, help_text)
-        self._values: dict[LabelKey, float] = {}
-
-    def value(self, **labels: str) -> float:
-        with self._lock:
-            return self._values.get(_key(labels), 0.0)
-
-    def _add(self, amount: float, labels: Mapping[str, str]) -> None:
-        key = _key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def _samples(self) -> list[Sample]:
-        with self._lock:
-            items = sorted(self._values.items())
-        return [Sample(key, value) for key, value in items]
+    def _sample(self, suffix: str, labels: Mapping[str, str]) -> float:
+        self._child(labels)  # the same label check as a change
+        return self._registry.get_sample_value(self.name + suffix, dict(labels)) or 0.0
 
 
-M = TypeVar("M", bound=_Metric)
-
-
-class Counter(_Scalar):
-    """A monotonically increasing count."""
+class Counter(_Labelled):
+    """A monotonically increasing count (its name ends with ``_total``)."""
 
     kind = "counter"
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
         if amount < 0:
             raise ValueError(f"counter {self.name}: increment {amount} is negative")
-        self._add(amount, labels)
+        self._child(labels).inc(amount)
+
+    def value(self, **labels: str) -> float:
+        return self._sample("", labels)
 
 
-class Gauge(_Scalar):
+class Gauge(_Labelled):
     """A value that goes up and down."""
 
     kind = "gauge"
 
     def set(self, value: float, **labels: str) -> None:
-        key = _key(labels)
-        with self._lock:
-            self._values[key] = value
+        self._child(labels).set(value)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        self._add(amount, labels)
+        self._child(labels).inc(amount)
 
     def dec(self, amount: float = 1.0, **labels: str) -> None:
-        self._add(-amount, labels)
+        self._child(labels).dec(amount)
+
+    def value(self, **labels: str) -> float:
+        return self._sample("", labels)
 
 
-@dataclass(slots=True)
-class _Series:
-    counts: list[int]  # per bucket, not cumulative; the last one is +Inf
-    total: float = 0.0
-
-
-class Histogram(_Metric):
+class Histogram(_Labelled):
     """Observations counted into fixed buckets (upper bounds, ``le``), with their sum and count."""
 
     kind = "histogram"
 
-    def __init__(self, name: str, help_text: str, buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
-        super().__init__(name, help_text)
-        bounds = tuple(float(b) for b in buckets)
-        if not bounds or any(math.isnan(b) for b in bounds) or list(bounds) != sorted(set(bounds)):
-            raise ValueError(f"histogram {name}: buckets {list(buckets)} must be increasing and non-empty")
-        self.buckets = bounds if math.isinf(bounds[-1]) else (*bounds, math.inf)
-        self._series: dict[LabelKey, _Series] = {}
+    def __init__(self, metric: Any, name: str, labels: Sequence[str], registry: CollectorRegistry,
+                 buckets: tuple[float, ...]) -> None:
+        super().__init__(metric, name, labels, registry)
+        self.buckets = buckets
 
     def observe(self, value: float, **labels: str) -> None:
-        key = _key(labels)
-        if "le" in dict(key):
-            raise ValueError(f"histogram {self.name}: the label 'le' is reserved for buckets")
         if math.isnan(value):
             raise ValueError(f"histogram {self.name}: observed NaN")
-        index = bisect.bisect_left(self.buckets, value)  # the first bucket whose bound is >= value
-        with self._lock:
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = _Series([0] * len(self.buckets))
-            series.counts[index] += 1
-            series.total += value
+        self._child(labels).observe(value)
 
     def count(self, **labels: str) -> int:
-        with self._lock:
-            series = self._series.get(_key(labels))
-            return sum(series.counts) if series else 0
+        return int(self._sample("_count", labels))
 
     def sum(self, **labels: str) -> float:
-        with self._lock:
-            series = self._series.get(_key(labels))
-            return series.total if series else 0.0
-
-    def _samples(self) -> list[Sample]:
-        with self._lock:
-            items = sorted((key, list(s.counts), s.total) for key, s in self._series.items())
-        samples: list[Sample] = []
-        for key, counts, total in items:
-            cumulative = 0
-            for bound, count in zip(self.buckets, counts, strict=True):
-                cumulative += count
-                le = tuple(sorted((*key, ("le", format_value(bound)))))
-                samples.append(Sample(le, cumulative, "_bucket"))
-            samples += [Sample(key, total, "_sum"), Sample(key, cumulative, "_count")]
-        return samples
+        return self._sample("_sum", labels)
 
 
-class Registry:
-    """Named metrics and collectors of one process (or one test); asking twice for a name returns the
-    same metric."""
+M = TypeVar("M", Counter, Gauge, Histogram)
 
-    def __init__(self) -> None:
-        self._metrics: dict[str, _Metric] = {}
+
+def _checked(name: str, labels: Sequence[str]) -> None:
+    """Names Prometheus's text format takes as they are (the library would escape others)."""
+    if not _METRIC_NAME.fullmatch(name):
+        raise ValueError(f"metric name {name!r} must match {_METRIC_NAME.pattern}")
+    for label in labels:
+        if not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
+            raise ValueError(f"metric {name}: label name {label!r} must match {_LABEL_NAME.pattern} "
+                             "and not start with __")
+
+
+def _buckets(buckets: Sequence[float]) -> tuple[float, ...]:
+    bounds = tuple(float(b) for b in buckets)
+    if not bounds or any(math.isnan(b) for b in bounds) or list(bounds) != sorted(set(bounds)):
+        raise ValueError(f"buckets {list(buckets)} must be increasing and non-empty")
+    return bounds if math.isinf(bounds[-1]) else (*bounds, math.inf)
+
+
+class _Collectors:
+    """The registry's collectors as one library collector: their families, merged by name. A family named
+    like one of the registry's own metrics (``taken``) is dropped: one name, one family."""
+
+    def __init__(self, taken: Callable[[], set[str]]) -> None:
         self._collectors: list[Collector] = []
+        self._taken = taken
         self._lock = threading.Lock()
 
-    def counter(self, name: str, help_text: str) -> Counter:
-        return self._get(Counter, name, lambda: Counter(name, help_text))
-
-    def gauge(self, name: str, help_text: str) -> Gauge:
-        return self._get(Gauge, name, lambda: Gauge(name, help_text))
-
-    def histogram(self, name: str, help_text: str, buckets: Sequence[float] | None = None) -> Histogram:
-        found = self._get(Histogram, name, lambda: Histogram(name, help_text, buckets or DEFAULT_BUCKETS))
-        if buckets is not None and found.buckets != Histogram(name, help_text, buckets).buckets:
-            raise ValueError(f"histogram {name} exists with buckets {list(found.buckets)}")
-        return found
-
-    def _get(self, kind: type[M], name: str, make: Callable[[], M]) -> M:
-        with self._lock:
-            metric = self._metrics.get(name)
-            if metric is None:
-                metric = self._metrics[name] = make()
-            if not isinstance(metric, kind):
-                raise TypeError(f"metric {name} is a {metric.kind}, not a {kind.kind}")
-            return metric
-
-    def register(self, collector: Collector) -> None:
-        """Call ``collector`` at every scrape until ``unregister``."""
+    def add(self, collector: Collector) -> None:
         with self._lock:
             self._collectors.append(collector)
 
-    def unregister(self, collector: Collector) -> None:
+    def remove(self, collector: Collector) -> None:
         with self._lock:
             if collector in self._collectors:
                 self._collectors.remove(collector)
 
-    def collect(self) -> list[Family]:
-        """Every family, sorted by name; families of the same name and kind are merged into one."""
+    def families(self) -> list[Family]:
         with self._lock:
-            families = [metric.collect() for metric in self._metrics.values()]
             collectors = list(self._collectors)
-        for collector in collectors:
-            families.extend(_run(collector))
         merged: dict[str, Family] = {}
-        for family in families:
+        taken = self._taken()
+        for family in (f for collector in collectors for f in _run(collector)):
             seen = merged.get(family.name)
-            if seen is None:
+            if family.name in taken:
+                log.warning("metric family dropped: a registry metric has its name",
+                            extra={"metric": family.name})
+            elif seen is None:
                 merged[family.name] = family
             elif seen.kind == family.kind:
                 merged[family.name] = Family(seen.name, seen.help_text, seen.kind,
@@ -291,9 +211,79 @@ class Registry:
                 log.warning("metric family dropped: kind differs", extra={"metric": family.name})
         return [merged[name] for name in sorted(merged)]
 
+    def collect(self) -> Iterator[Metric]:
+        for family in self.families():
+            try:
+                yield family.to_library()
+            except ValueError as err:  # a bad name or label from a collector: its family alone is lost
+                log.warning("metric family dropped", extra={"metric": family.name, "error": str(err)})
+
+
+class Registry:
+    """Named metrics and collectors of one process (or one test); asking twice for a name returns the
+    same metric (asking with other label names is an error; with none, it is the metric as made)."""
+
+    def __init__(self) -> None:
+        self.library = CollectorRegistry(auto_describe=True)
+        self._metrics: dict[str, Counter | Gauge | Histogram] = {}
+        self._collectors = _Collectors(self._names)
+        self._lock = threading.Lock()
+        self.library.register(self._collectors)
+
+    def _names(self) -> set[str]:
+        with self._lock:
+            return set(self._metrics)
+
+    def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
+        def make() -> Counter:
+            metric = prometheus_client.Counter(name, help_text, labelnames=labels, registry=self.library)
+            return Counter(metric, name, labels, self.library)
+
+        return self._get(Counter, name, labels, make)
+
+    def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
+        def make() -> Gauge:
+            metric = prometheus_client.Gauge(name, help_text, labelnames=labels, registry=self.library)
+            return Gauge(metric, name, labels, self.library)
+
+        return self._get(Gauge, name, labels, make)
+
+    def histogram(self, name: str, help_text: str, buckets: Sequence[float] | None = None,
+                  labels: Sequence[str] = ()) -> Histogram:
+        bounds = _buckets(DEFAULT_BUCKETS if buckets is None else buckets)
+
+        def make() -> Histogram:
+            metric = prometheus_client.Histogram(name, help_text, labelnames=labels, buckets=bounds,
+                                                 registry=self.library)
+            return Histogram(metric, name, labels, self.library, bounds)
+
+        found = self._get(Histogram, name, labels, make)
+        if buckets is not None and found.buckets != bounds:
+            raise ValueError(f"histogram {name} exists with buckets {list(found.buckets)}")
+        return found
+
+    def _get(self, kind: type[M], name: str, labels: Sequence[str], make: Callable[[], M]) -> M:
+        _checked(name, labels)
+        with self._lock:
+            metric = self._metrics.get(name)
+            if metric is None:
+                metric = self._metrics[name] = make()
+            if not isinstance(metric, kind):
+                raise TypeError(f"metric {name} is a {metric.kind}, not a {kind.kind}")
+            if labels and metric.labels != tuple(labels):  # none given: the metric as it was made
+                raise ValueError(f"metric {name} exists with labels {list(metric.labels)}")
+            return metric
+
+    def register(self, collector: Collector) -> None:
+        """Call ``collector`` at every scrape until ``unregister``."""
+        self._collectors.add(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        self._collectors.remove(collector)
+
     def render(self) -> str:
-        """The Prometheus text exposition format (version 0.0.4)."""
-        return "".join(line + "\n" for family in self.collect() for line in family.render())
+        """The Prometheus text exposition format (version 0.0.4), as the library writes it."""
+        return generate_latest(self.library).decode()
 
 
 def _run(collector: Collector) -> list[Family]:

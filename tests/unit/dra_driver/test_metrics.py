@@ -9,20 +9,27 @@ from dra_driver.core.metrics import Registry
 
 def test_counters_and_gauges_render_in_prometheus_text_format() -> None:
     registry = Registry()
-    fallbacks = registry.counter("xpushare_slice_mode_fallbacks_total", "Slice mode fallbacks")
+    fallbacks = registry.counter("xpushare_slice_mode_fallbacks_total", "Slice mode fallbacks",
+                                 labels=("node", "from_mode", "to_mode"))
     fallbacks.inc(node="a", from_mode="consumable", to_mode="partitioned")
     fallbacks.inc(2, node="a", from_mode="consumable", to_mode="partitioned")
-    registry.gauge("xpushare_devices", "Devices seen").set(3, node='b"1')
-    assert registry.render() == (
-        "# HELP xpushare_devices Devices seen\n"
-        "# TYPE xpushare_devices gauge\n"
-        'xpushare_devices{node="b\\"1"} 3\n'
-        "# HELP xpushare_slice_mode_fallbacks_total Slice mode fallbacks\n"
-        "# TYPE xpushare_slice_mode_fallbacks_total counter\n"
-        'xpushare_slice_mode_fallbacks_total{from_mode="consumable",node="a",to_mode="partitioned"} 3\n'
-    )
+    registry.gauge("xpushare_devices", "Devices seen", labels=("node",)).set(3, node='b"1')
+    text = registry.render()
+    assert text.splitlines() == [
+        "# HELP xpushare_slice_mode_fallbacks_total Slice mode fallbacks",
+        "# TYPE xpushare_slice_mode_fallbacks_total counter",
+        'xpushare_slice_mode_fallbacks_total{from_mode="consumable",node="a",to_mode="partitioned"} 3.0',
+        "# HELP xpushare_devices Devices seen",
+        "# TYPE xpushare_devices gauge",
+        'xpushare_devices{node="b\\"1"} 3.0',
+    ]
     assert fallbacks.value(to_mode="partitioned", node="a", from_mode="consumable") == 3
-    assert fallbacks.value(node="other") == 0
+    assert fallbacks.value(node="other", from_mode="x", to_mode="y") == 0
+    with pytest.raises(ValueError, match="expected"):
+        fallbacks.value(node="other")
+    with pytest.raises(ValueError, match="exists with labels"):
+        registry.counter("xpushare_slice_mode_fallbacks_total", "Slice mode fallbacks", labels=("node",))
+    assert registry.counter("xpushare_slice_mode_fallbacks_total", "") is fallbacks  # looked up as made
 
 
 def test_asking_twice_returns_the_same_metric_and_kinds_do_not_mix() -> None:

@@ -41,7 +41,7 @@ def server(registry: Registry) -> Iterator[MetricsServer]:
 
 
 def test_metrics_are_served_as_prometheus_text(server: MetricsServer, registry: Registry) -> None:
-    registry.counter("xpushare_things_total", "Things").inc(3, kind="a")
+    registry.counter("xpushare_things_total", "Things", labels=("kind",)).inc(3, kind="a")
     content_type, exposition = scrape(f"{server.url}/metrics")
     assert content_type == "text/plain; version=0.0.4; charset=utf-8"
     assert exposition.value("xpushare_things_total", kind="a") == 3
