@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from api.errors import ConfigError, XPUShareError
+from dra_driver.core.devices import Device, Health
 from dra_driver.core.kube import ApiError
 from dra_driver.core.metrics import Family, Registry, Sample
 from kubeletplugin.accounting import ClaimLimitError, OvercommitError
@@ -125,10 +126,12 @@ def _shares(claims: Mapping[str, PreparedClaim]) -> list[_Share]:
 
 
 class NodeCollector:
-    """Devices' and prepared claims' memory and compute, read at scrape time (a ``Collector``)."""
+    """Devices' and prepared claims' memory and compute, read at scrape time (a ``Collector``), and the
+    devices' health as the health monitor last saw it (``health``: its devices; None before it runs)."""
 
-    def __init__(self, preparer: ClaimPreparer) -> None:
+    def __init__(self, preparer: ClaimPreparer, health: Callable[[], Sequence[Device]] | None = None) -> None:
         self.preparer = preparer
+        self.health = health
 
     def __call__(self) -> list[Family]:
         p = self.preparer
@@ -143,6 +146,8 @@ class NodeCollector:
                            (Sample.of(prepared),))]
         families += self._devices(usage)
         families += self._claims(shares, usage)
+        if self.health is not None:
+            families.append(_health(self.health()))
         return families
 
     def _devices(self, usage: Mapping[str, DeviceUsage]) -> list[Family]:
@@ -200,6 +205,15 @@ CLAIM_FAMILIES: dict[str, tuple[str, str]] = {
     "xpushare_claim_memory_refusals_total": (
         "counter", "Device allocations of the claim refused at its memory limit"),
 }
+
+
+def _health(devices: Sequence[Device]) -> Family:
+    """One sample per device and health state, 1 for the state it is in (alerts select the state)."""
+    samples = [Sample.of(1.0 if device.health is state else 0.0, device=device.name, uuid=device.uuid,
+                         state=state.value)
+               for device in sorted(devices, key=lambda d: d.name) for state in Health]
+    return Family("xpushare_device_health", "Device health as the driver reports it (1: in this state)",
+                  "gauge", samples)
 
 
 def _claim_values(

@@ -259,6 +259,9 @@ class Plugin:
             self.preparer, self.settings.max_parallel_claims, NodeMetrics(self.registry)
         )
         self.monitor = HealthMonitor(self._backend(), self.devices, self.settings.health_interval_s)
+        if self._collector is not None:
+            monitor = self.monitor
+            self._collector.health = lambda: monitor.snapshot()[1]
         server = self._grpc_server()
         add_dra_services(server, self._service)
         add_health_service(

@@ -204,3 +204,20 @@ def test_without_ledgers_neither_the_limits_file_nor_the_spec_names_them(tmp_pat
     paths = [m["containerPath"] for m in spec["containerEdits"]["mounts"]]
     assert not [p for p in paths if p.startswith(("/var/run/xpushare/devices", "/var/run/xpushare/claims"))]
     assert not preparer.paths.devices_dir.exists()
+
+
+def test_device_health_is_one_sample_per_state_with_the_current_one_set(tmp_path: Path) -> None:
+    from dra_driver.core.devices import Health
+
+    devices = [npu(0), npu(1).with_health(Health.UNHEALTHY, "ECC errors")]
+    registry = Registry()
+    registry.register(NodeCollector(_preparer(tmp_path, ledgers=False), health=lambda: devices))
+    exposition = parse(registry.render())
+    assert exposition.types["xpushare_device_health"] == "gauge"
+    found = exposition.find("xpushare_device_health")
+    states = {(s.labels["device"], s.labels["state"]): s.value for s in found}
+    assert states[("npu-1", "Unhealthy")] == 1
+    assert states[("npu-1", "Healthy")] == 0
+    assert sum(v for (device, _), v in states.items() if device == "npu-0") == 1
+    without_monitor = _scrape(_preparer(tmp_path / "b", ledgers=False))
+    assert "xpushare_device_health" not in without_monitor.types
