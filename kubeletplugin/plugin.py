@@ -37,12 +37,14 @@ from dra_driver.core.vendors.nvidia.toolkit import SPEC_DIRS, TOOLKIT_KIND, find
 from kubeletplugin import cdi
 from kubeletplugin.checkpoint import read_boot_id
 from kubeletplugin.checkpoint_store import CheckpointStore
+from kubeletplugin.claim_events import ClaimEvents, claim_object, describe_limits
 from kubeletplugin.health import HealthMonitor, HealthServicer, add_health_service
 from kubeletplugin.kube import KubeClaimReader
 from kubeletplugin.ledgers import Ledgers
 from kubeletplugin.limits import Catalog
 from kubeletplugin.metrics import NodeCollector, NodeMetrics
 from kubeletplugin.nodedirs import SHARED_DIR_MODE, prepare_directories
+from kubeletplugin.physical import claim_limits
 from kubeletplugin.quota_watch import QuotaWatcher
 from kubeletplugin.recovery import RecoveryReport, recover
 from kubeletplugin.refusal_events import RefusalReporter
@@ -50,7 +52,7 @@ from kubeletplugin.registration import RegistrationServicer, add_registration_se
 from kubeletplugin.server import DraService, add_dra_services
 from kubeletplugin.settings import PluginSettings
 from kubeletplugin.sizes import UNSIZED_REASON, unsized_partitions
-from kubeletplugin.state import ClaimPreparer
+from kubeletplugin.state import ClaimKey, ClaimPreparer
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -139,6 +141,7 @@ class Plugin:
         self.publisher: SlicePublisher | None = None
         self.quota_watcher: QuotaWatcher | None = None
         self.refusal_events: RefusalReporter | None = None
+        self.claim_events: ClaimEvents | None = None
         self._reader: KubeClaimReader | None = None
         self._dra_server: grpc.Server | None = None
         self._reg_server: grpc.Server | None = None
@@ -158,6 +161,7 @@ class Plugin:
             self.registry.register(self._collector)
             self._start_quota_watch()
             self._start_refusal_events()
+            self._start_claim_events()
             self.preparer.on_prepared = self._after_prepare
             self._start_dra_server()
             self._publish(self.devices)
@@ -236,16 +240,32 @@ class Plugin:
         if self._reader is not None and self.preparer.ledgers is not None:
             self.refusal_events = RefusalReporter(self.preparer, self._reader).start()
 
-    def _after_prepare(self, claim: dict[str, Any]) -> None:
-        """Once per newly prepared claim, before the kubelet gets the answer: tell the user a size it did
-        not choose (``kubeletplugin.sizes``), then apply the claim's quota annotation."""
-        assert self.preparer is not None
+    def _start_claim_events(self) -> None:
+        """Events on claims (prepared with their limits, refused with the reason), off the prepare path."""
         if self._reader is not None:
-            preparer = self.preparer
+            self.claim_events = ClaimEvents(self._reader)
+            self.claim_events.start()
+
+    def _after_prepare(self, claim: dict[str, Any]) -> None:
+        """Once per newly prepared claim, before the kubelet gets the answer: tell the user what its
+        containers get and a size it did not choose (``kubeletplugin.sizes``), then apply the claim's quota
+        annotation. The events are queued: the kubelet's answer never waits on the API server."""
+        assert self.preparer is not None
+        preparer, events = self.preparer, self.claim_events
+        if events is not None:
+            uid = str((claim.get("metadata") or {}).get("uid", ""))
+            record = preparer.store.get(uid)
+            if record is not None:
+                limits = claim_limits(record.devices, preparer.quota(uid))
+                events.prepared(claim, describe_limits(preparer.pool, limits))
             for message in unsized_partitions(claim, preparer.catalog, preparer.driver, preparer.pool):
-                self._reader.claim_event(claim, UNSIZED_REASON, message)
+                events.post(claim, UNSIZED_REASON, message)
         if self.quota_watcher is not None:
             self.quota_watcher.handle(claim)
+
+    def _prepare_failed(self, key: ClaimKey, message: str) -> None:
+        if self.claim_events is not None:
+            self.claim_events.failed(claim_object(key.namespace, key.name, key.uid), message)
 
     def _grpc_server(self) -> grpc.Server:
         return grpc.server(
@@ -256,7 +276,8 @@ class Plugin:
     def _start_dra_server(self) -> None:
         assert self.preparer is not None
         self._service = DraService(
-            self.preparer, self.settings.max_parallel_claims, NodeMetrics(self.registry)
+            self.preparer, self.settings.max_parallel_claims, NodeMetrics(self.registry),
+            on_failed=self._prepare_failed,
         )
         self.monitor = HealthMonitor(self._backend(), self.devices, self.settings.health_interval_s)
         if self._collector is not None:
@@ -334,6 +355,8 @@ class Plugin:
             self.quota_watcher.stop()
         if self.refusal_events is not None:
             self.refusal_events.stop()
+        if self.claim_events is not None:
+            self.claim_events.stop()
         if self.preparer is not None:
             self.preparer.store.close()
         if self.backend is not None:

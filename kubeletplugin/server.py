@@ -44,10 +44,12 @@ class DraService:
     """Runs prepare/unprepare for every claim of a call, in parallel, each in its own span."""
 
     def __init__(
-        self, preparer: ClaimPreparer, max_parallel: int = 8, metrics: NodeMetrics | None = None
+        self, preparer: ClaimPreparer, max_parallel: int = 8, metrics: NodeMetrics | None = None,
+        on_failed: Callable[[ClaimKey, str], None] | None = None,
     ) -> None:
         self.preparer = preparer
         self.metrics = metrics or NodeMetrics(default_registry())
+        self.on_failed = on_failed  # told of each claim that failed to prepare, with its message
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="claim")
 
     def close(self) -> None:
@@ -58,7 +60,13 @@ class DraService:
             check_claim_name(key.namespace, key.name, key.uid)
             return self.preparer.prepare(key)
 
-        return self._each(keys, "prepare_claim", run)
+        outcomes = self._each(keys, "prepare_claim", run)
+        if self.on_failed is not None:
+            for key in keys:
+                outcome = outcomes[key.uid]
+                if isinstance(outcome, str):
+                    self.on_failed(key, outcome)
+        return outcomes
 
     def unprepare(self, keys: Sequence[ClaimKey]) -> dict[str, str]:
         def run(key: ClaimKey) -> list[PreparedDevice]:

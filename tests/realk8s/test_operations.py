@@ -1,10 +1,12 @@
 """What an operator sees of a prepared claim, on a real cluster: the pod it was reserved for in
-``xpushare status``, a Warning event on the claim when its allocations are refused at the memory limit,
-and a live priority and policy from the claim's ``xpushare.io/quota`` annotation."""
+``xpushare status``, a Normal event on the claim with the limits its containers got, a Warning event when
+its allocations are refused at the memory limit, and a live priority and policy from the claim's
+``xpushare.io/quota`` annotation."""
 
 from __future__ import annotations
 
 from dra_driver.simulation.kubelet import KubeletClient
+from kubeletplugin.claim_events import PREPARED_REASON
 from kubeletplugin.plugin import Plugin
 from kubeletplugin.refusal_events import REASON
 from kubeletplugin.status import node_status
@@ -28,6 +30,14 @@ def test_a_prepared_claims_pod_refusals_and_live_priority_reach_the_operator(
     (device,) = [d for d in node_status(paths, 0) if any(c.uid == uid for c in d.claims)]
     (row,) = [c for c in device.claims if c.uid == uid]
     assert row.pods == ("infer",)  # the claim's reservedFor, written by the real scheduler
+
+    def prepared() -> list[object]:
+        events = node.cluster.core.list_namespaced_event(node.namespace).items
+        return [e for e in events if e.reason == PREPARED_REASON and e.involved_object.name == name]
+
+    wait_for("the claim's Prepared event", lambda: bool(prepared()), timeout_s=10)
+    (announced,) = prepared()
+    assert "20Gi, 50 % of its compute" in announced.message  # type: ignore[attr-defined]
 
     with ClaimLedger.open(paths.claim_ledger(device.uuid, uid), uid, device.uuid) as ledger:
         ledger.head_pointer().claim.refused_allocs += 2  # as the claim's shims count refusals
