@@ -9,13 +9,12 @@ wrong and what to do; nothing is changed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
 from api.errors import XPUShareError
 from dra_driver.core.fileio import read_regular_file
 from kubeletplugin.checkpoint import CheckpointError, PreparedClaim, decode
 from kubeletplugin.checkpoint_store import MAX_RECORD_BYTES
+from kubeletplugin.findings import Finding, Severity
 from kubeletplugin.paths import RECORD_SUFFIX, NodePaths
 from kubeletplugin.status import prepared_claims
 from shim import MAX_CLAIMS_PER_DEVICE, board_path
@@ -23,19 +22,6 @@ from shim.ledger import Board, LedgerError, read_claim_usage
 from shim.limits import read_limits_file
 
 NEARLY_FULL = 0.9  # a board this full is reported: the next claims on the device may be refused
-
-
-class Severity(StrEnum):
-    ERROR = "error"  # a claim's limits are not what the plugin recorded, or its containers cannot start
-    WARNING = "warning"  # works, but not as it should (accounting alone, stale entries, refusals)
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    severity: Severity
-    subject: str  # "claim ns/name (uid)", "device UUID", "checkpoint record F"
-    message: str
-    hint: str
 
 
 def diagnose(paths: NodePaths) -> list[Finding]:
@@ -142,7 +128,11 @@ def _boards(paths: NodePaths, claims: Mapping[str, PreparedClaim]) -> Iterable[F
 
 
 def render(findings: list[Finding], claims: int) -> str:
-    if not findings:
-        return f"no problems found ({claims} claims prepared on this node)"
-    return "\n".join(f"{f.severity.value.upper():<8}{f.subject}: {f.message}\n        -> {f.hint}"
-                     for f in findings)
+    """Problems with their fixes, then the facts looked at; a line when there are no problems."""
+    lines = []
+    if not any(f.severity is not Severity.INFO for f in findings):
+        lines.append(f"no problems found ({claims} claims prepared on this node)")
+    for f in findings:
+        hint = "" if f.hint == "-" else f"\n        -> {f.hint}"
+        lines.append(f"{f.severity.value.upper():<8}{f.subject}: {f.message}{hint}")
+    return "\n".join(lines)

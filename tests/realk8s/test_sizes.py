@@ -5,6 +5,7 @@ the claim then gets the first partition, whatever its size: the hazard the selec
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from controller.settings import SliceMode
@@ -87,10 +88,15 @@ def test_a_capacity_selector_gets_at_least_its_size_where_capacity_requests_are_
                 name, old_node.namespace)) for name in ("selected", "requested")]
             response = kubelet.prepare([ClaimRef.of(c) for c in claims], version="v1")
             assert all(response.claims[c["metadata"]["uid"]].error == "" for c in claims)
-        events = old_node.cluster.core.list_namespaced_event(old_node.namespace).items
-        notices = {e.involved_object.name: e.message for e in events if e.reason == UNSIZED_REASON}
-        assert list(notices) == ["requested"]
-        assert f"({memory >> 30}Gi, {cores} % of the device's cores)" in notices["requested"]
+        def notices() -> dict[str, str]:
+            events = old_node.cluster.core.list_namespaced_event(old_node.namespace).items
+            return {e.involved_object.name: e.message for e in events if e.reason == UNSIZED_REASON}
+
+        # Events are posted from the plugin's own thread, after the kubelet got its answer.
+        wait_for("the size notice", lambda: bool(notices()), timeout_s=10)
+        time.sleep(0.5)  # a notice for the other claim, were there one, would have arrived too
+        assert list(notices()) == ["requested"]
+        assert f"({memory >> 30}Gi, {cores} % of the device's cores)" in notices()["requested"]
     finally:
         plugin.stop()
 

@@ -50,6 +50,8 @@ class FakeGpu:
     sm_count: int = 132
     lost: int = 0
     xid: int = 0
+    persistence: int = 1
+    mig: int = -1  # -1: the GPU has no MIG (NVML answers NOT_SUPPORTED)
 
 
 @dataclass

@@ -7,7 +7,8 @@
  * returns). Device keys: name, uuid, memory_mib, used_mib, bus_id (NVML's "00000000:18:00.0" form),
  * pci_device_id, minor, numa (-1: not supported), sm_count (0: attributes not supported), lost (1: every
  * per-device query answers NVML_ERROR_GPU_IS_LOST), xid (an XID critical error that an event set
- * registered for nvmlEventTypeXidCriticalError delivers once per new value). The file is read again whenever it changes, so a
+ * registered for nvmlEventTypeXidCriticalError delivers once per new value), persistence (0/1), mig (0/1;
+ * -1: NOT_SUPPORTED). The file is read again whenever it changes, so a
  * test can make a device fall off the bus after initialisation. Without FAKE_NVML_CONFIG, nvmlInit
  * fails with NVML_ERROR_DRIVER_NOT_LOADED, as on a host without the kernel driver.
  */
@@ -35,6 +36,8 @@ struct nvmlDevice_st {
     unsigned int sm_count;
     int lost;
     unsigned long long xid;
+    int persistence; /* 0 or 1 */
+    int mig;         /* 0, 1, or -1: the GPU has no MIG (NOT_SUPPORTED) */
 };
 
 struct nvmlEventSet_st {
@@ -78,6 +81,8 @@ static void set_device(struct nvmlDevice_st *dev, const char *key, const char *v
     else if (strcmp(key, "sm_count") == 0) dev->sm_count = (unsigned int)atoi(value);
     else if (strcmp(key, "lost") == 0) dev->lost = atoi(value);
     else if (strcmp(key, "xid") == 0) dev->xid = strtoull(value, NULL, 0);
+    else if (strcmp(key, "persistence") == 0) dev->persistence = atoi(value);
+    else if (strcmp(key, "mig") == 0) dev->mig = atoi(value);
 }
 
 static void strip(char *text) {
@@ -94,7 +99,7 @@ static void parse(FILE *file) {
         if (line[0] == '#' || line[0] == 0) continue;
         if (strcmp(line, "[device]") == 0) {
             current = config.count < MAX_DEVICES ? &config.devices[config.count++] : NULL;
-            if (current != NULL) current->numa = -1;
+            if (current != NULL) current->numa = current->mig = -1; /* defaults: no NUMA, no MIG */
             continue;
         }
         char *equals = strchr(line, '=');
@@ -264,6 +269,23 @@ EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *
     if (status != NVML_SUCCESS) return status;
     if (minor == NULL) return NVML_ERROR_INVALID_ARGUMENT;
     *minor = device->minor;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, unsigned int *mode) {
+    nvmlReturn_t status = check_device(device);
+    if (status != NVML_SUCCESS) return status;
+    if (mode == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    *mode = device->persistence ? 1u : 0u;
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current, unsigned int *pending) {
+    nvmlReturn_t status = check_device(device);
+    if (status != NVML_SUCCESS) return status;
+    if (current == NULL || pending == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    if (device->mig < 0) return NVML_ERROR_NOT_SUPPORTED;
+    *current = *pending = device->mig ? 1u : 0u;
     return NVML_SUCCESS;
 }
 

@@ -10,7 +10,8 @@ import pytest
 
 from dra_driver.cli import main
 from kubeletplugin import cdi
-from kubeletplugin.diagnose import Finding, Severity, diagnose
+from kubeletplugin.diagnose import diagnose
+from kubeletplugin.findings import Finding, Severity
 from kubeletplugin.state import ClaimKey, ClaimPreparer
 from shim.ledger import Board, ClaimLedger
 from tests.support.plugin_claims import claim, shared
@@ -37,7 +38,7 @@ def test_a_healthy_node_has_nothing_to_report(tmp_path: Path, capsys: pytest.Cap
     assert diagnose(preparer.paths) == []
     paths = preparer.paths
     assert main(["diagnose", "--state-dir", str(paths.state_dir), "--run-dir", str(paths.run_dir),
-                 "--cdi-dir", str(paths.cdi_dir)]) == 0
+                 "--cdi-dir", str(paths.cdi_dir), "--no-host"]) == 0
     assert capsys.readouterr().out.strip() == "no problems found (1 claims prepared on this node)"
 
 
@@ -56,7 +57,7 @@ def test_missing_files_are_errors_naming_the_claim_and_the_fix(tmp_path: Path,
     assert "cannot start" in _about(findings, "no CDI spec").hint
     assert "restart the plugin" in _about(findings, f"no entry on the board of {UUID}").hint
     code = main(["diagnose", "-o", "json", "--state-dir", str(paths.state_dir), "--run-dir",
-                 str(paths.run_dir), "--cdi-dir", str(paths.cdi_dir)])
+                 str(paths.run_dir), "--cdi-dir", str(paths.cdi_dir), "--no-host"])
     assert code == 1
     body: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert len(body["findings"]) == 3

@@ -31,14 +31,12 @@ from api.errors import DiscoveryError
 from dra_driver.core.devices import Device, Health
 from dra_driver.core.discovery import host
 from dra_driver.core.vendors.nvidia import catalog
-from dra_driver.core.vendors.nvidia.profile import PROFILE
+from dra_driver.core.vendors.nvidia.profile import APPLICATION_XIDS, PROFILE
 from dra_driver.core.vendors.profile import unanswered_device
 
 log = logging.getLogger(__name__)
 
 SONAME = "libnvidia-ml.so.1"
-# XIDs caused by applications (illegal address, MMU fault in user code, ...), not by the GPU.
-APPLICATION_XIDS = frozenset({13, 31, 43, 45, 68, 109})
 MAX_EVENTS_PER_CHECK = 64
 
 
@@ -209,6 +207,18 @@ class NvidiaBackend:
             log.warning("XID critical error", extra={"uuid": uuid, "xid": xid})
             if xid not in APPLICATION_XIDS:
                 self._xid_failures[uuid] = f"NVML: XID {xid} critical error reported by the driver"
+
+    def modes(self, device: Device) -> tuple[bool | None, bool | None]:
+        """The GPU's persistence mode and MIG mode (None: the driver does not say), for diagnosis."""
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByUUID(device.uuid)
+            persistence = _optional(pynvml.nvmlDeviceGetPersistenceMode, handle)
+            mig = _optional(pynvml.nvmlDeviceGetMigMode, handle)
+        except pynvml.NVMLError as err:
+            log.warning("NVML modes unreadable", extra={"uuid": device.uuid, "error": _error_text(err)})
+            return None, None
+        return (None if persistence is None else bool(persistence),
+                None if mig is None else bool(mig[0]))
 
     def _health(self, device: Device) -> Device:
         if device.uuid in self._xid_failures:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from dra_driver.core.discovery.base import DeviceBackend
 
 CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+# XIDs caused by applications (illegal address, MMU fault in user code, ...), not by the GPU.
+APPLICATION_XIDS = frozenset({13, 31, 43, 45, 68, 109})
 NO_RUNTIME_DEVICES = "NVIDIA_VISIBLE_DEVICES=void"
 COMPUTE_LIBRARIES = (
     "libcuda.so", "libcudadebugger.so", "libnvidia-opencl.so", "libnvidia-gpucomp.so",

@@ -183,3 +183,35 @@ def test_application_xid_leaves_the_gpu_healthy(nvml_config_path: Path, open_bac
     devices = backend.discover()
     nvml_config([FakeGpu(xid=43)]).write(nvml_config_path)
     assert backend.check_health(devices)[0].health is Health.HEALTHY
+
+
+def test_persistence_and_mig_modes_are_read_for_diagnosis(open_backend: OpenBackend) -> None:
+    backend = open_backend([FakeGpu(), FakeGpu(uuid="GPU-00000000-0000-4000-8000-000000000002", minor=1,
+                                               bus_id="00000000:2a:00.0", persistence=0, mig=1)])
+    first, second = backend.discover()
+    assert backend.modes(first) == (True, None)  # no MIG on this GPU: NVML says NOT_SUPPORTED
+    assert backend.modes(second) == (False, True)
+
+
+def test_diagnose_reads_the_gpus_through_nvml_and_reports_their_modes(
+        fake_nvml_library: Path, nvml_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from dra_driver.cli import main
+
+    nvml_config([FakeGpu(persistence=0, mig=1)], driver_version="580.65.06").write(nvml_config_path)
+    monkeypatch.setenv("XPUSHARE_DISCOVERY_BACKEND", "nvidia")
+    monkeypatch.setenv("XPUSHARE_NVML_LIBRARY", str(fake_nvml_library))
+    monkeypatch.delenv("CUDA_VERSION", raising=False)
+    dirs = [arg for flag, name in (("--state-dir", "s"), ("--run-dir", "r"), ("--cdi-dir", "c"))
+            for arg in (flag, str(tmp_path / name))]
+    code = main(["diagnose", "-o", "json", *dirs, "--host-root", str(tmp_path / "host")])
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    messages = {(f["severity"], f["subject"]): f["message"] for f in findings}
+    assert code == 0
+    assert messages[("info", "discovery")] == "nvidia: 1 device(s)"
+    assert messages[("info", "NVIDIA driver")] == "version 580.65.06, runs CUDA up to 13.0"
+    gpu = [f["message"] for f in findings if f["subject"].startswith("GPU ")]
+    assert any("persistence mode is off" in m for m in gpu)
+    assert any("MIG mode is on" in m for m in gpu)
