@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from kubernetes.client import ApiClient
 from controller.publisher import KubeApi
 from dra_driver.core.kube import NODES
 from tests.support.apiserver import apiserver, kube_client  # noqa: F401 - fixtures
+from tests.support.certs import NO_OPENSSL, have_openssl, self_signed
 
 Obj = dict[str, Any]
 
@@ -21,17 +20,9 @@ Obj = dict[str, Any]
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 made with the openssl CLI."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl CLI is not installed; it makes the webhook's test certificate")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "tls.crt", directory / "tls.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=xpushare-webhook",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key
+    if not have_openssl():
+        pytest.skip(NO_OPENSSL)
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
