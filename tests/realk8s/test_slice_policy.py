@@ -94,14 +94,14 @@ def test_the_plugin_may_write_only_its_own_node_s_slices_of_its_driver(
         real_cluster: Cluster, plugin_identity: tuple[client.ApiClient, str, str]) -> None:
     plugin, here, there = plugin_identity
     suffix = uuid.uuid4().hex[:6]
-    def refused_for_another_node() -> str:
+    def refused_for_another_node() -> str | None:
         """The policy takes effect once the API server has loaded it: until then RBAC alone decides, and
         a slice that got through is removed again (each try under a name of its own)."""
         name = f"b-{uuid.uuid4().hex[:6]}"
         answer = _create(plugin, _slice(name, there))
         if answer == "ok":
             real_cluster.resource.delete_resource_slice(name)
-            return ""
+            return None
         return answer
 
     foreign = wait_for("the policy refusing another node's slice", refused_for_another_node, timeout_s=20)
