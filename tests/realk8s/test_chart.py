@@ -1,4 +1,4 @@
-"""Every object the Helm chart renders, applied with server-side dry run to the real v1.36 API server: the
+"""Every object the Helm chart renders, applied server-side with dry run to the real v1.36 API server: the
 server's own validation and admission accept them (DaemonSet and Deployment specs, RBAC, DeviceClasses
 with their CEL, the ValidatingAdmissionPolicy, the webhook configuration), for the default values and
 each variant the chart tests render. Kinds of add-ons the cluster lacks (the Prometheus Operator's
@@ -36,14 +36,17 @@ def release_namespace(real_cluster: Cluster) -> Iterator[str]:
 
 
 def _dry_run(api: dynamic.DynamicClient, obj: dict[str, Any], namespace: str) -> str | None:
-    """Create ``obj`` with dryRun=All; None when accepted, else the server's message."""
+    """Apply ``obj`` server-side with dryRun=All (as ``kubectl apply --server-side --dry-run=server``
+    does: it works whether or not another test already created the object); None when accepted, else
+    the server's message."""
     try:
         resource = api.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     except ResourceNotFoundError:
         return "kind not served"
     target = obj["metadata"].get("namespace", namespace) if resource.namespaced else None
     try:
-        resource.create(body=obj, namespace=target, query_params=[("dryRun", "All")])
+        resource.server_side_apply(body=obj, namespace=target, field_manager="xpushare-chart-test",
+                                   force_conflicts=True, dry_run="All")
     except ApiException as err:
         return f"{err.status}: {err.body}"
     return None
