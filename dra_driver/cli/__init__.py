@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dra_driver.cli.quota",
     "dra_driver.cli.status",
     "dra_driver.cli.diagnose",
+    "dra_driver.cli.remote_status",
 )
 
 

@@ -1,0 +1,141 @@
+"""A node's claims seen from a workstation: the node plugin's metrics read through the API server's proxy
+(``kubectl xpushare status NODE``), so no shell on the node is needed.
+
+The plugin pod on the node is found by its label and ``spec.nodeName``; its ``/metrics`` is read twice,
+``window`` seconds apart, through ``pods/proxy`` (what ``kubectl get --raw`` would do) and parsed with the
+Prometheus client library's parser. Each claim's row comes from its per-device families: memory used,
+limit and peak, the share it asked for and the device time it was charged over the window, time
+throttled, processes and allocations refused at the limit: the columns ``xpushare status`` shows on the
+node.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from kubernetes import client as k8s
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.errors import XPUShareError
+
+PLUGIN_SELECTOR = "app.kubernetes.io/component=kubelet-plugin"
+DEFAULT_PORT = 9464
+_KEY = ("namespace", "name", "claim_uid", "device")
+
+
+class RemoteStatusError(XPUShareError):
+    """The node's plugin or its metrics could not be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRow:
+    namespace: str
+    name: str
+    uid: str
+    device: str
+    used_bytes: float
+    limit_bytes: float
+    peak_bytes: float
+    share_percent: float
+    measured_percent: float | None  # device time charged over the window; None with one scrape
+    throttled_percent: float | None
+    processes: float
+    refused: float
+
+
+def plugin_pod(api: k8s.ApiClient, node: str, namespace: str, selector: str = PLUGIN_SELECTOR) -> str:
+    pods = k8s.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=selector,
+                                                  field_selector=f"spec.nodeName={node}").items
+    if not pods:
+        raise RemoteStatusError(f"no pod labelled {selector} on node {node} in namespace {namespace}: is the "
+                                "XPUShare chart installed there (--namespace)?")
+    meta = pods[0].metadata
+    assert meta is not None  # the API server always sends it
+    return str(meta.name)
+
+
+def scrape(api: k8s.ApiClient, pod: str, namespace: str, port: int = DEFAULT_PORT) -> str:
+    """The pod's ``/metrics`` through the API server's proxy."""
+    try:
+        text = k8s.CoreV1Api(api).connect_get_namespaced_pod_proxy_with_path(f"{pod}:{port}", namespace,
+                                                                              "metrics")
+    except k8s.ApiException as err:
+        raise RemoteStatusError(f"read /metrics of pod {namespace}/{pod} port {port} through the API "
+                                f"server: {err.status} {err.reason}") from err
+    return str(text)
+
+
+def _samples(text: str) -> dict[tuple[str, ...], dict[str, float]]:
+    """Per claim and device (its labels): metric name -> value."""
+    found: dict[tuple[str, ...], dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if not sample.name.startswith("xpushare_claim_") or not all(k in sample.labels for k in _KEY):
+                continue
+            key = tuple(sample.labels[k] for k in _KEY)
+            found.setdefault(key, {})[sample.name] = float(sample.value)
+    return found
+
+
+def _rate(metric: str, now: dict[str, float], before: dict[str, float] | None,
+          window_s: float) -> float | None:
+    """A counter of seconds over the window, as a percent of the window; None without an earlier read."""
+    if before is None or metric not in now or metric not in before:
+        return None
+    return 100.0 * max(0.0, now[metric] - before[metric]) / window_s
+
+
+def claim_rows(first: str, second: str | None = None, window_s: float = 0.0) -> list[ClaimRow]:
+    """Rows from one scrape, or two ``window_s`` apart (which gives the measured and throttled share)."""
+    now = _samples(second if second is not None else first)
+    before = _samples(first) if second is not None and window_s > 0 else {}
+    rows = []
+    for key in sorted(now):
+        values, old = now[key], before.get(key)
+
+        namespace, name, uid, device = key
+        rows.append(ClaimRow(
+            namespace, name, uid, device,
+            used_bytes=values.get("xpushare_claim_memory_used_bytes", 0.0),
+            limit_bytes=values.get("xpushare_claim_memory_limit_bytes", 0.0),
+            peak_bytes=values.get("xpushare_claim_memory_peak_bytes", 0.0),
+            share_percent=values.get("xpushare_claim_core_share_percent", 0.0),
+            measured_percent=_rate("xpushare_claim_compute_seconds_total", values, old, window_s),
+            throttled_percent=_rate("xpushare_claim_throttled_seconds_total", values, old, window_s),
+            processes=values.get("xpushare_claim_processes", 0.0),
+            refused=values.get("xpushare_claim_memory_refusals_total", 0.0),
+        ))
+    return rows
+
+
+def node_rows(api: k8s.ApiClient, node: str, namespace: str, *, port: int = DEFAULT_PORT,
+              window_s: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> list[ClaimRow]:
+    """The node's claims, read twice ``window_s`` apart (once with a window of 0)."""
+    pod = plugin_pod(api, node, namespace)
+    first = scrape(api, pod, namespace, port)
+    if window_s <= 0:
+        return claim_rows(first)
+    sleep(window_s)
+    return claim_rows(first, scrape(api, pod, namespace, port), window_s)
+
+
+def _gib(value: float) -> str:
+    return f"{value / (1 << 30):.1f}Gi"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def render(rows: Iterable[ClaimRow]) -> str:
+    header = ("CLAIM", "DEVICE", "USED", "LIMIT", "PEAK", "SHARE", "MEASURED", "THROTTLED", "PROCS",
+              "REFUSED")
+    lines = [header] + [(f"{r.namespace}/{r.name}", r.device, _gib(r.used_bytes), _gib(r.limit_bytes),
+                         _gib(r.peak_bytes), f"{r.share_percent:.0f}%", _percent(r.measured_percent),
+                         _percent(r.throttled_percent), f"{r.processes:.0f}", f"{r.refused:.0f}")
+                        for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)
