@@ -7,13 +7,10 @@ server's own discovery."""
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client, dynamic
+from kubernetes import dynamic
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
@@ -24,15 +21,6 @@ from tests.unit.deploy.chart import VARIANTS, render
 ADD_ON_KINDS = {("monitoring.coreos.com/v1", "PrometheusRule"), ("cert-manager.io/v1", "Issuer"),
                 ("cert-manager.io/v1", "Certificate")}
 ALL_ON = {"monitoring": {"dashboard": {"enabled": True}, "prometheusRule": {"enabled": True}}}
-
-
-@pytest.fixture
-def release_namespace(real_cluster: Cluster) -> Iterator[str]:
-    name = f"chart-{uuid.uuid4().hex[:8]}"
-    real_cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    with contextlib.suppress(ApiException):
-        real_cluster.core.delete_namespace(name)
 
 
 def _dry_run(api: dynamic.DynamicClient, obj: dict[str, Any], namespace: str) -> str | None:
@@ -54,13 +42,13 @@ def _dry_run(api: dynamic.DynamicClient, obj: dict[str, Any], namespace: str) ->
 
 @pytest.mark.parametrize("variant", ["default", "all-monitoring", *sorted(VARIANTS)])
 def test_every_rendered_object_is_accepted_by_the_real_api_server(
-        real_cluster: Cluster, release_namespace: str, variant: str) -> None:
+        real_cluster: Cluster, namespace: str, variant: str) -> None:
     values = {} if variant == "default" else ALL_ON if variant == "all-monitoring" else VARIANTS[variant]
-    objects = render(values, namespace=release_namespace)
+    objects = render(values, namespace=namespace)
     api = dynamic.DynamicClient(real_cluster.api)
     refused = {}
     for obj in objects:
-        message = _dry_run(api, obj, release_namespace)
+        message = _dry_run(api, obj, namespace)
         key = (obj["apiVersion"], obj["kind"])
         if message is not None and not (key in ADD_ON_KINDS and message == "kind not served"):
             refused[f"{obj['kind']}/{obj['metadata']['name']}"] = message

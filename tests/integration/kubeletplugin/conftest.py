@@ -5,6 +5,7 @@ stand-in."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,3 +158,19 @@ def read_claim(kube_client: client.ApiClient, name: str) -> dict[str, Any]:
 
 def ref(obj: dict[str, Any]) -> ClaimRef:
     return ClaimRef.of(obj)
+
+
+def claim_events(kube_client: client.ApiClient, name: str, reason: str) -> list[Any]:
+    """The events with ``reason`` on the object named ``name`` in the tests' namespace."""
+    found = client.CoreV1Api(kube_client).list_namespaced_event(NS).items
+    return [e for e in found if e.involved_object.name == name and e.reason == reason]
+
+
+def within(seconds: float, check: Callable[[], Any]) -> Any:
+    """``check()``'s first truthy value within ``seconds`` (polling every 20 ms), else its last value."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)

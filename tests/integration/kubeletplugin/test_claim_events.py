@@ -4,30 +4,14 @@ containers get, and a claim that cannot be prepared says why, once however often
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
 
 from kubernetes import client
 
 from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
 from kubeletplugin.plugin import Plugin
-from tests.integration.kubeletplugin.conftest import NS, Allocate, ref
+from tests.integration.kubeletplugin.conftest import NS, Allocate, claim_events, ref, within
 
 GIB = 1 << 30
-
-
-def _events(kube_client: client.ApiClient, name: str, reason: str) -> list[Any]:
-    found = client.CoreV1Api(kube_client).list_namespaced_event(NS).items
-    return [e for e in found if e.involved_object.name == name and e.reason == reason]
-
-
-def _within(seconds: float, check: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 def test_a_prepared_claim_gets_a_normal_event_with_its_limits(
@@ -35,7 +19,7 @@ def test_a_prepared_claim_gets_a_normal_event_with_its_limits(
 ) -> None:
     obj = allocate("served", memory="16Gi", cores="25")
     assert kubelet.prepare([ref(obj)]).claims[obj["metadata"]["uid"]].error == ""
-    (event,) = _within(2.0, lambda: _events(kube_client, "served", "Prepared"))
+    (event,) = within(2.0, lambda: claim_events(kube_client, "served", "Prepared"))
     assert event.type == "Normal"
     assert event.involved_object.kind == "ResourceClaim"
     assert event.involved_object.uid == obj["metadata"]["uid"]
@@ -49,8 +33,8 @@ def test_a_claim_that_cannot_be_prepared_gets_one_warning_with_the_reason(
     missing = ClaimRef(namespace=NS, name="ghost", uid="6f1d2c3b-0000-4000-8000-00000000abcd")
     for _ in range(3):  # the kubelet retries a failing prepare
         assert "not found" in kubelet.prepare([missing]).claims[missing.uid].error
-    (event,) = _within(2.0, lambda: _events(kube_client, "ghost", "PrepareFailed"))
+    (event,) = within(2.0, lambda: claim_events(kube_client, "ghost", "PrepareFailed"))
     time.sleep(0.3)  # the retries' events would have arrived by now
-    assert len(_events(kube_client, "ghost", "PrepareFailed")) == 1
+    assert len(claim_events(kube_client, "ghost", "PrepareFailed")) == 1
     assert event.type == "Warning"
     assert "not found" in event.message

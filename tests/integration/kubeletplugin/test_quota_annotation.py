@@ -5,8 +5,6 @@ Allocations its shims refuse at the memory limit become a Warning event on the c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
 
 from kubernetes import client
 
@@ -14,7 +12,7 @@ from dra_driver.simulation.kubelet import KubeletClient
 from kubeletplugin.plugin import Plugin
 from shim.ledger import Board, ClaimLedger
 from shim.limits import read_limits_file
-from tests.integration.kubeletplugin.conftest import NS, Allocate, ref
+from tests.integration.kubeletplugin.conftest import NS, Allocate, claim_events, ref, within
 
 GIB = 1 << 30
 
@@ -42,20 +40,6 @@ def _annotate(kube_client: client.ApiClient, name: str, value: str | None) -> No
     client.ResourceV1Api(kube_client).patch_namespaced_resource_claim(name, NS, body)
 
 
-def _within(seconds: float, check: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
-
-
-def _events(kube_client: client.ApiClient, name: str, reason: str) -> list[Any]:
-    found = client.CoreV1Api(kube_client).list_namespaced_event(NS).items
-    return [e for e in found if e.involved_object.name == name and e.reason == reason]
-
-
 def test_an_annotation_changes_the_running_claims_quota_within_two_seconds(
     plugin: Plugin, kubelet: KubeletClient, allocate: Allocate, kube_client: client.ApiClient
 ) -> None:
@@ -64,12 +48,12 @@ def test_an_annotation_changes_the_running_claims_quota_within_two_seconds(
     started = time.monotonic()
     _annotate(kube_client, "tuned", "memory=8Gi,cores=10")
     wanted = ((8 * GIB, 10), (8 * GIB, 10))
-    assert _within(2.0, lambda: _state(plugin, uid, uuid) == wanted), _state(plugin, uid, uuid)
+    assert within(2.0, lambda: _state(plugin, uid, uuid) == wanted), _state(plugin, uid, uuid)
     assert time.monotonic() - started < 2.0
-    assert _within(2.0, lambda: _events(kube_client, "tuned", "QuotaApplied"))
+    assert within(2.0, lambda: claim_events(kube_client, "tuned", "QuotaApplied"))
 
     _annotate(kube_client, "tuned", None)  # removed: the whole allocation again
-    assert _within(2.0, lambda: _state(plugin, uid, uuid) == ((16 * GIB, 25), (16 * GIB, 25)))
+    assert within(2.0, lambda: _state(plugin, uid, uuid) == ((16 * GIB, 25), (16 * GIB, 25)))
 
 
 def test_a_bad_annotation_gets_an_event_and_changes_nothing(
@@ -77,14 +61,14 @@ def test_a_bad_annotation_gets_an_event_and_changes_nothing(
 ) -> None:
     uid, uuid = _prepared(plugin, kubelet, allocate, "greedy")
     _annotate(kube_client, "greedy", "memory=32Gi")  # more than the 16Gi allocated
-    events = _within(2.0, lambda: _events(kube_client, "greedy", "InvalidQuota"))
+    events = within(2.0, lambda: claim_events(kube_client, "greedy", "InvalidQuota"))
     assert events, "no InvalidQuota event"
     assert "memory: 34359738368 bytes" in events[0].message
     assert "allocated range 1..17179869184 bytes" in events[0].message
     assert events[0].type == "Warning"
     _annotate(kube_client, "greedy", "cores=lots")
-    assert _within(2.0, lambda: any("cores 'lots' must be an integer in [0, 100]" in e.message
-                                    for e in _events(kube_client, "greedy", "InvalidQuota")))
+    assert within(2.0, lambda: any("cores 'lots' must be an integer in [0, 100]" in e.message
+                                    for e in claim_events(kube_client, "greedy", "InvalidQuota")))
     assert _state(plugin, uid, uuid) == ((16 * GIB, 25), (16 * GIB, 25))
     assert plugin.quota_watcher is not None
     assert plugin.quota_watcher._thread is not None
@@ -118,9 +102,9 @@ def test_a_priority_and_policy_annotation_reaches_the_board(
 
     assert entry() == ("normal", "guaranteed")
     _annotate(kube_client, "background", "priority=low,policy=fixed")
-    assert _within(2.0, lambda: entry() == ("low", "fixed")), entry()
+    assert within(2.0, lambda: entry() == ("low", "fixed")), entry()
     _annotate(kube_client, "background", "priority=high")  # above the allocated normal: refused
-    assert _within(2.0, lambda: _events(kube_client, "background", "InvalidQuota"))
+    assert within(2.0, lambda: claim_events(kube_client, "background", "InvalidQuota"))
     assert entry() == ("low", "fixed")
 
 
@@ -134,7 +118,7 @@ def test_allocations_refused_at_the_limit_become_a_warning_on_the_claim(
         ledger.head_pointer().claim.refused_allocs += 3  # as the claim's shims count refusals
         ledger.head_pointer().claim.refused_bytes += 3 * GIB
     assert reporter.check() == 1  # what its timer does every 10 s
-    (event,) = _events(kube_client, "oom", "MemoryLimitReached")
+    (event,) = claim_events(kube_client, "oom", "MemoryLimitReached")
     assert event.type == "Warning"
     assert event.message.startswith("3 device memory allocation(s) on ")
     assert f"limit of {16 * GIB} bytes ({3 * GIB} bytes asked" in event.message
