@@ -383,9 +383,7 @@ int xps__limits_load_set(const char *path, struct xps_limits *out, char *bad, si
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(file);
-    if (rc == 0) {
-        memcpy(out->claim, out->devices[0].claim, sizeof(out->claim));
-        assign_slots(out, n == 1);
-    }
+    if (rc == 0)
+        assign_slots(out, n == 1); /* each device carries its claim: the set has none of its own */
     return rc;
 }
