@@ -14,7 +14,7 @@ from api.errors import XPUShareError
 from dra_driver.core.fileio import read_regular_file
 from kubeletplugin.checkpoint import CheckpointError, PreparedClaim, decode
 from kubeletplugin.checkpoint_store import MAX_RECORD_BYTES
-from kubeletplugin.findings import Finding, Severity
+from kubeletplugin.findings import Finding, Severity, ordered
 from kubeletplugin.paths import RECORD_SUFFIX, NodePaths
 from kubeletplugin.status import prepared_claims
 from shim import MAX_CLAIMS_PER_DEVICE, board_path
@@ -30,7 +30,7 @@ def diagnose(paths: NodePaths) -> list[Finding]:
     findings = [*_damaged_records(paths), *_boards(paths, claims)]
     for claim in sorted(claims.values(), key=lambda c: (c.namespace, c.name, c.uid)):
         findings += _claim(paths, claim)
-    return sorted(findings, key=lambda f: f.severity != Severity.ERROR)
+    return ordered(findings)
 
 
 def _damaged_records(paths: NodePaths) -> Iterable[Finding]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,3 +19,9 @@ class Finding:
     subject: str  # "claim ns/name (uid)", "device UUID", "checkpoint record F", "NVIDIA driver"
     message: str
     hint: str
+
+
+def ordered(findings: Iterable[Finding]) -> list[Finding]:
+    """Errors, then warnings, then facts (each group in the order found)."""
+    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return sorted(findings, key=lambda f: rank[f.severity])

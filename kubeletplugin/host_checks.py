@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,8 +254,3 @@ def _xids(host: Host) -> list[Finding]:
                              "NVIDIA"))
     return found
 
-
-def present(findings: Iterable[Finding]) -> list[Finding]:
-    """Problems first, then facts."""
-    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    return sorted(findings, key=lambda f: order[f.severity])

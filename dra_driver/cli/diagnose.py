@@ -44,15 +44,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from kubeletplugin.diagnose import diagnose, render
-    from kubeletplugin.findings import Severity
-    from kubeletplugin.host_checks import present
+    from kubeletplugin.findings import Severity, ordered
     from kubeletplugin.status import prepared_claims
 
     paths = NodePaths(state_dir=args.state_dir, run_dir=args.run_dir, checkpoint=args.checkpoint_dir,
                       cdi_dir=args.cdi_dir)
     findings = diagnose(paths)
     if not args.no_host:
-        findings = present([*findings, *_host_findings(args.host_root)])
+        findings = ordered([*findings, *_host_findings(args.host_root)])
     if args.output == "json":
         print(json.dumps({"findings": [asdict(f) for f in findings]}, sort_keys=True))
     else:
