@@ -83,11 +83,10 @@ class Collector(Protocol):
 class _Labelled:
     """A library metric with the label names it was made with; a call must give exactly those."""
 
-    def __init__(self, metric: Any, name: str, labels: Sequence[str], registry: CollectorRegistry) -> None:
+    def __init__(self, metric: Any, name: str, labels: Sequence[str]) -> None:
         self._metric = metric
         self.name = name
         self.labels = tuple(labels)
-        self._registry = registry
 
     def _child(self, labels: Mapping[str, str]) -> Any:
         if set(labels) != set(self.labels):
@@ -96,8 +95,11 @@ class _Labelled:
         return self._metric.labels(**labels) if self.labels else self._metric
 
     def _sample(self, suffix: str, labels: Mapping[str, str]) -> float:
+        """One sample of this metric alone (the registry's get_sample_value would run every collector)."""
         self._child(labels)  # the same label check as a change
-        return self._registry.get_sample_value(self.name + suffix, dict(labels)) or 0.0
+        wanted = (self.name + suffix, dict(labels))
+        samples = (s for family in self._metric.collect() for s in family.samples)
+        return next((s.value for s in samples if (s.name, s.labels) == wanted), 0.0)
 
 
 class Counter(_Labelled):
@@ -137,9 +139,8 @@ class Histogram(_Labelled):
 
     kind = "histogram"
 
-    def __init__(self, metric: Any, name: str, labels: Sequence[str], registry: CollectorRegistry,
-                 buckets: tuple[float, ...]) -> None:
-        super().__init__(metric, name, labels, registry)
+    def __init__(self, metric: Any, name: str, labels: Sequence[str], buckets: tuple[float, ...]) -> None:
+        super().__init__(metric, name, labels)
         self.buckets = buckets
 
     def observe(self, value: float, **labels: str) -> None:
@@ -237,14 +238,14 @@ class Registry:
     def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
         def make() -> Counter:
             metric = prometheus_client.Counter(name, help_text, labelnames=labels, registry=self.library)
-            return Counter(metric, name, labels, self.library)
+            return Counter(metric, name, labels)
 
         return self._get(Counter, name, labels, make)
 
     def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
         def make() -> Gauge:
             metric = prometheus_client.Gauge(name, help_text, labelnames=labels, registry=self.library)
-            return Gauge(metric, name, labels, self.library)
+            return Gauge(metric, name, labels)
 
         return self._get(Gauge, name, labels, make)
 
@@ -255,7 +256,7 @@ class Registry:
         def make() -> Histogram:
             metric = prometheus_client.Histogram(name, help_text, labelnames=labels, buckets=bounds,
                                                  registry=self.library)
-            return Histogram(metric, name, labels, self.library, bounds)
+            return Histogram(metric, name, labels, bounds)
 
         found = self._get(Histogram, name, labels, make)
         if buckets is not None and found.buckets != bounds:
