@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from dra_driver.core.metrics import Registry, default_registry
 from dra_driver.core.metrics_server import MetricsServer
 from dra_driver.core.telemetry import tracer
 from dra_driver.core.vendors import PROFILES, nvidia
-from dra_driver.core.vendors.nvidia.toolkit import SPEC_DIRS, TOOLKIT_KIND, find_toolkit_spec
+from dra_driver.core.vendors.nvidia.toolkit import SPEC_DIRS, referred_spec
 from kubeletplugin import cdi
 from kubeletplugin.checkpoint import read_boot_id
 from kubeletplugin.checkpoint_store import CheckpointStore
@@ -67,26 +66,6 @@ def api_client(kubeconfig: Path | None) -> k8s.ApiClient:
         return created
     k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
     return k8s.ApiClient()
-
-
-def _nvidia_spec(settings: PluginSettings,
-                 spec_dirs: Sequence[Path] | None = None) -> tuple[str | None, frozenset[str]]:
-    """The kind of NVIDIA's own CDI spec to refer to and the device names it holds. ``auto`` looks for the
-    toolkit's spec (``nvidia.com/gpu``), a kind for a spec of that kind, in the CDI directories
-    (``spec_dirs``, default the standard ones and the plugin's); none, off. A kind whose spec is not on
-    the node is not referred to (the container could not be created): the plugin injects the driver."""
-    wanted = settings.nvidia_cdi_kind
-    if not wanted or wanted == "none":
-        return None, frozenset()
-    dirs = spec_dirs if spec_dirs is not None else list(dict.fromkeys((*SPEC_DIRS, settings.cdi_dir)))
-    found = find_toolkit_spec(dirs, TOOLKIT_KIND if wanted == "auto" else wanted)
-    if found is None:
-        if wanted != "auto":
-            log.warning("no CDI spec of the configured NVIDIA kind on this node: the plugin injects the "
-                        "GPUs' nodes and driver itself",
-                        extra={"kind": wanted, "dirs": [str(d) for d in dirs]})
-        return None, frozenset()
-    return found.kind, found.devices
 
 
 def _log_driver_files(layout: cdi.HostLayout, device_types: set[DeviceType]) -> None:
@@ -198,7 +177,8 @@ class Plugin:
         s = self.settings
         paths = s.paths
         assert self.client is not None
-        nvidia_kind, nvidia_devices = _nvidia_spec(s)
+        spec_dirs = list(dict.fromkeys((*SPEC_DIRS, s.cdi_dir)))
+        nvidia_kind, nvidia_devices = referred_spec(s.nvidia_cdi_kind, spec_dirs)
         gpu = nvidia.PROFILE.device_type
         layout = cdi.HostLayout.discover(
             s.device_root,

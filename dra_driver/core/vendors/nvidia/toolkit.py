@@ -78,3 +78,22 @@ def find_toolkit_spec(spec_dirs: Iterable[Path] = SPEC_DIRS, kind: str = TOOLKIT
     log.info("NVIDIA's CDI spec found: the GPUs it names are referred to",
              extra={"kind": kind, "files": [str(f) for f in files], "devices": len(names)})
     return ToolkitSpec(kind, frozenset(names), tuple(files))
+
+
+def referred_spec(wanted: str | None,
+                  spec_dirs: Iterable[Path] = SPEC_DIRS) -> tuple[str | None, frozenset[str]]:
+    """The kind of NVIDIA's own CDI spec to refer to and the device names it holds. ``auto`` looks for the
+    toolkit's spec (``nvidia.com/gpu``), another kind for a spec of that kind; ``none`` or nothing, off. A
+    kind whose spec is not on the node is not referred to (the container could not be created): the
+    plugin injects the driver itself, and says so."""
+    if not wanted or wanted == "none":
+        return None, frozenset()
+    dirs = list(spec_dirs)
+    found = find_toolkit_spec(dirs, TOOLKIT_KIND if wanted == "auto" else wanted)
+    if found is None:
+        if wanted != "auto":
+            log.warning("no CDI spec of the configured NVIDIA kind on this node: the plugin injects the "
+                        "GPUs' nodes and driver itself",
+                        extra={"kind": wanted, "dirs": [str(d) for d in dirs]})
+        return None, frozenset()
+    return found.kind, found.devices

@@ -9,10 +9,8 @@ import pytest
 import yaml
 
 from dra_driver.core.devices import DeviceType
-from dra_driver.core.vendors.nvidia.toolkit import TOOLKIT_KIND, find_toolkit_spec
+from dra_driver.core.vendors.nvidia.toolkit import TOOLKIT_KIND, find_toolkit_spec, referred_spec
 from kubeletplugin import cdi
-from kubeletplugin.plugin import _nvidia_spec
-from kubeletplugin.settings import PluginSettings
 
 UUID = "GPU-8d3c1f2a-0000-4000-8000-000000000001"
 
@@ -66,16 +64,13 @@ def test_the_plugin_refers_to_nvidia_s_spec_as_configured(
     cdi_dir.mkdir()
     if with_spec:
         _toolkit_spec(cdi_dir)
-    settings = PluginSettings(node_name="n", cdi_dir=cdi_dir, nvidia_cdi_kind=setting)
-    assert _nvidia_spec(settings, [cdi_dir]) == expected
+    assert referred_spec(setting, [cdi_dir]) == expected
 
 
 def test_a_configured_kind_is_found_by_its_own_spec(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _toolkit_spec(tmp_path, kind="example.com/gpu", names=(UUID,))
-    settings = PluginSettings(node_name="n", cdi_dir=tmp_path, nvidia_cdi_kind="example.com/gpu")
-    assert _nvidia_spec(settings, [tmp_path]) == ("example.com/gpu", frozenset({UUID}))
-    missing = PluginSettings(node_name="n", cdi_dir=tmp_path, nvidia_cdi_kind="other.example.com/gpu")
-    assert _nvidia_spec(missing, [tmp_path]) == (None, frozenset())
+    assert referred_spec("example.com/gpu", [tmp_path]) == ("example.com/gpu", frozenset({UUID}))
+    assert referred_spec("other.example.com/gpu", [tmp_path]) == (None, frozenset())
     assert any("no CDI spec of the configured NVIDIA kind" in r.getMessage() for r in caplog.records)
 
 
