@@ -8,7 +8,6 @@ the shim, measured once per module. Target (DESIGN.md section 11): within 5 poin
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,8 @@ from tests.gpu.torchlib import (
     GpuNode,
     Tenant,
     TenantRun,
+    run_30_70,
+    run_alone_without_shim,
     run_tenants,
     share_per_clock,
     splits,
@@ -32,10 +33,7 @@ SECONDS = 6.0
 @pytest.fixture(scope="module")
 def baseline(gpu: Gpu, shim_library: Path, tmp_path_factory: pytest.TempPathFactory) -> TenantRun:
     """The loop alone without the shim: what 100 % of the device is."""
-    node = GpuNode(tmp_path_factory.mktemp("baseline"), gpu, shim_library)
-    (alone,) = run_tenants(node, [Tenant(Claim("alone"))], SECONDS, preload=False)
-    assert alone.median() > 0, f"the loop made no progress alone: {alone.counts}"
-    return alone
+    return run_alone_without_shim(GpuNode(tmp_path_factory.mktemp("baseline"), gpu, shim_library), SECONDS)
 
 
 def _describe(runs: list[TenantRun], base: TenantRun | None = None) -> str:
@@ -50,8 +48,7 @@ def _describe(runs: list[TenantRun], base: TenantRun | None = None) -> str:
 
 @pytest.mark.timeout(300)
 def test_two_guaranteed_tenants_split_the_gpu_30_70(node: GpuNode, baseline: TenantRun) -> None:
-    runs = run_tenants(node, [Tenant(Claim("a30", cores=30)), Tenant(Claim("b70", cores=70))], SECONDS)
-    low, high = (statistics.median(split) for split in splits(runs))
+    low, high, runs = run_30_70(node, SECONDS)
     got = _describe(runs, baseline)
     print(f"30/70 split {low:.1f}/{high:.1f}: {got}")
     assert abs(low - 30) <= 5, f"30 % tenant got {low:.1f} %: {got}"
@@ -61,9 +58,7 @@ def test_two_guaranteed_tenants_split_the_gpu_30_70(node: GpuNode, baseline: Ten
 @pytest.mark.timeout(300)
 def test_without_the_shim_the_same_tenants_do_not_split_30_70(node: GpuNode) -> None:
     """The control: the split above is the shim's doing, not the workload's."""
-    runs = run_tenants(node, [Tenant(Claim("a30", cores=30)), Tenant(Claim("b70", cores=70))], SECONDS,
-                       preload=False)
-    low = statistics.median(splits(runs)[0])
+    low, _high, runs = run_30_70(node, SECONDS, preload=False)
     assert low >= 40, f"without the shim the 30 % tenant got {low:.1f} %: {_describe(runs)}"
 
 

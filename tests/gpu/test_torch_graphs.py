@@ -3,7 +3,6 @@ charged and throttled like launched kernels. Compared with the same graph loop a
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,10 @@ from tests.gpu.torchlib import (
     Tenant,
     TenantRun,
     Workload,
+    run_30_70,
+    run_alone_without_shim,
     run_tenants,
     share_per_clock,
-    splits,
 )
 
 pytestmark = pytest.mark.gpu
@@ -28,20 +28,17 @@ GRAPHS = Workload(model="graph")
 
 @pytest.fixture(scope="module")
 def graph_alone(gpu: Gpu, shim_library: Path, tmp_path_factory: pytest.TempPathFactory) -> TenantRun:
-    node = GpuNode(tmp_path_factory.mktemp("graph-alone"), gpu, shim_library)
-    (run,) = run_tenants(node, [Tenant(Claim("alone"))], SECONDS, preload=False, work=GRAPHS)
-    assert run.median() > 0, f"no graph replays completed alone: {run.counts}"
-    return run
+    return run_alone_without_shim(GpuNode(tmp_path_factory.mktemp("graph-alone"), gpu, shim_library), SECONDS,
+                                  GRAPHS)
 
 
 @pytest.mark.timeout(300)
 def test_graph_replays_of_two_tenants_split_30_70(node: GpuNode, graph_alone: TenantRun) -> None:
-    runs = run_tenants(node, [Tenant(Claim("g30", cores=30)), Tenant(Claim("g70", cores=70))], SECONDS,
-                       work=GRAPHS)
-    low, high = (statistics.median(split) for split in splits(runs))
+    low, high, runs = run_30_70(node, SECONDS, work=GRAPHS)
     got = f"matmuls per window {[list(r.counts) for r in runs]}, alone {list(graph_alone.counts)}"
     print(f"graphs 30/70 split {low:.1f}/{high:.1f}: {got}")
     assert abs(low - 30) <= 5, f"30 % tenant got {low:.1f} %: {got}"
+    assert abs(high - 70) <= 5, f"70 % tenant got {high:.1f} %: {got}"
 
 
 @pytest.mark.timeout(300)

@@ -14,7 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.gpu.torchlib import Claim, Gpu, GpuNode, Tenant, TenantRun, Workload, run_tenants, splits
+from tests.gpu.torchlib import (
+    Claim,
+    Gpu,
+    GpuNode,
+    Tenant,
+    TenantRun,
+    Workload,
+    run_30_70,
+    run_alone_without_shim,
+    run_tenants,
+)
 
 pytestmark = pytest.mark.gpu
 
@@ -35,17 +45,13 @@ def _transformers_or_skip(gpu: Gpu) -> None:
 @pytest.fixture(scope="module")
 def alone(gpu: Gpu, shim_library: Path, tmp_path_factory: pytest.TempPathFactory) -> TenantRun:
     _transformers_or_skip(gpu)
-    node = GpuNode(tmp_path_factory.mktemp("gpt2-alone"), gpu, shim_library)
-    (run,) = run_tenants(node, [Tenant(Claim("alone"))], SECONDS, preload=False, work=GENERATE)
-    assert run.median() > 0, f"no tokens alone: {run.counts}"
-    return run
+    return run_alone_without_shim(GpuNode(tmp_path_factory.mktemp("gpt2-alone"), gpu, shim_library), SECONDS,
+                                  GENERATE)
 
 
 @pytest.mark.timeout(300)
 def test_two_generating_tenants_split_the_tokens_30_70(node: GpuNode, alone: TenantRun) -> None:
-    runs = run_tenants(node, [Tenant(Claim("g30", cores=30)), Tenant(Claim("g70", cores=70))], SECONDS,
-                       work=GENERATE)
-    low, high = (statistics.median(split) for split in splits(runs))
+    low, high, runs = run_30_70(node, SECONDS, work=GENERATE)
     got = (f"tokens per window {[list(r.counts) for r in runs]}, alone without the shim {list(alone.counts)}")
     print(f"30/70 split of the tokens {low:.1f}/{high:.1f}: {got}")
     assert abs(low - 30) <= 5, f"30 % tenant got {low:.1f} % of the tokens: {got}"

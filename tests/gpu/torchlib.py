@@ -451,3 +451,20 @@ def run_tenants(node: GpuNode, tenants: Sequence[Tenant], seconds: float, *, pre
         clocks = sampler.stop() if sampler is not None else None
     return [dataclasses.replace(_result(t, stem, p.returncode), clocks=clocks)
             for t, stem, p in zip(tenants, stems, procs, strict=True)]
+
+
+def run_alone_without_shim(node: GpuNode, seconds: float, work: Workload | None = None) -> TenantRun:
+    """The workload alone on the GPU without the shim: what 100 % of the device gives it (the baseline of
+    the share and overhead checks); it must have made progress."""
+    (run,) = run_tenants(node, [Tenant(Claim("alone"))], seconds, preload=False, work=work)
+    assert run.median() > 0, f"no progress alone without the shim ({work or Workload()}): {run.counts}"
+    return run
+
+
+def run_30_70(node: GpuNode, seconds: float, *, preload: bool = True,
+              work: Workload | None = None) -> tuple[float, float, list[TenantRun]]:
+    """A 30 % and a 70 % guaranteed claim side by side: the median split of their work, and the runs."""
+    runs = run_tenants(node, [Tenant(Claim("a30", cores=30)), Tenant(Claim("b70", cores=70))], seconds,
+                       preload=preload, work=work)
+    low, high = (statistics.median(split) for split in splits(runs))
+    return low, high, runs
