@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from api.errors import ConfigValidationError
 from api.v1alpha1.decode import decode_sharing_config, merge_sharing_configs
 from api.v1alpha1.sharing import ComputePolicy, Priority, SharingConfig
-from controller.settings import SliceSettings
+from controller.settings import PartitionLayout, SliceSettings
 from controller.slices.modes import partitions
 from dra_driver.core.devices import MIB, Device
 from kubeletplugin.claims import AllocatedClaim, ClaimError, OpaqueConfig, Result
@@ -50,7 +50,10 @@ class Catalog:
         slice_settings = settings or SliceSettings()
         self._offers: dict[str, Offer] = {}
         for device in devices:
-            for part in partitions(device, slice_settings):
+            # Both layouts: claims prepared before a layout change keep their names, and a name's size
+            # is the same in either.
+            parts = [p for layout in PartitionLayout for p in partitions(device, slice_settings, layout)]
+            for part in parts:
                 if part.name == device.name:
                     continue  # the size-1 partition is the whole device, listed below
                 self._offers[part.name] = Offer(

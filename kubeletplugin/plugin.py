@@ -171,7 +171,7 @@ class Plugin:
         log.info("devices discovered", extra={"count": len(self.devices), "backend": self.backend.name})
 
     def _slice_settings(self) -> SliceSettings:
-        return SliceSettings(driver_name=self.settings.driver_name, mode=self.settings.slice_mode)
+        return self.settings.slice_settings
 
     def _build_preparer(self) -> ClaimPreparer:
         s = self.settings

@@ -6,12 +6,12 @@ setting and what it allows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from api.errors import ConfigError
-from controller.settings import DRIVER_NAME, SliceMode
+from controller.settings import DRIVER_NAME, PartitionLayout, SliceMode, SliceSettings, parse_partitions
 from dra_driver.core.metrics_server import Address, parse_address
 from kubeletplugin.paths import DEFAULT_CDI_DIR, DEFAULT_RUN_DIR, DEFAULT_STATE_DIR, NodePaths
 
@@ -37,6 +37,8 @@ class PluginSettings:
     discovery_options: dict[str, Any] = field(default_factory=dict)
     kubeconfig: Path | None = None
     slice_mode: SliceMode = SliceMode.AUTO
+    partition_layout: PartitionLayout = PartitionLayout.FIXED
+    partitions: str = ""  # per key, the layout's pieces or sizes (``parse_partitions``); empty: defaults
     publish_slices: bool = True
     health_interval_s: float = 10.0
     checkpoint_lock_timeout_s: float = 10.0
@@ -59,6 +61,7 @@ class PluginSettings:
         if not 4 <= self.grpc_workers <= 1024:
             raise ConfigError(f"gRPC workers: {self.grpc_workers} is outside 4..1024")
         parse_address(self.metrics_address)  # raises ConfigError naming --metrics-address
+        _ = self.slice_settings  # raises ConfigError naming partitions.KEY
         for name, path in (
             ("registration socket", self.registration_socket),
             ("DRA socket", self.dra_socket),
@@ -67,6 +70,17 @@ class PluginSettings:
                 raise ConfigError(
                     f"{name}: {path} is longer than {UNIX_PATH_MAX} bytes, the limit of a unix socket"
                 )
+
+    @property
+    def slice_settings(self) -> SliceSettings:
+        """How this node's devices are published, and the sizes its partitions have."""
+        parsed = parse_partitions(self.partitions, self.partition_layout)
+        settings = SliceSettings(
+            driver_name=self.driver_name, mode=self.slice_mode, partition_layout=self.partition_layout
+        )
+        if self.partition_layout is PartitionLayout.FIXED:
+            return replace(settings, fixed_partitions=parsed)
+        return replace(settings, partition_profiles=parsed)
 
     @property
     def metrics_listen(self) -> Address | None:

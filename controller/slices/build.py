@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from api.errors import XPUShareError
-from controller.settings import SliceMode, SliceSettings
+from controller.settings import PartitionLayout, SliceMode, SliceSettings
 from controller.slices.modes import (
     ModeOutput,
     consumable_entry,
@@ -49,7 +49,8 @@ def mode_output(devices: Sequence[Device], mode: SliceMode, settings: SliceSetti
         return ModeOutput([exclusive_entry(device, settings) for device in ordered], [])
     if mode is SliceMode.PARTITIONED:
         entries = [entry for device in ordered for entry in partition_entries(device, settings)]
-        return ModeOutput(entries, [counter_set(device) for device in ordered])
+        counted = settings.partition_layout is PartitionLayout.MENU
+        return ModeOutput(entries, [counter_set(device) for device in ordered] if counted else [])
     raise SliceBuildError(f"mode: {mode.value!r} is not concrete; allowed consumable, partitioned, exclusive")
 
 

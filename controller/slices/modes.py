@@ -2,7 +2,8 @@
 
 - consumable: one entry per physical device that many claims share (``allowMultipleAllocations``),
   with request policies so that a claim asking for nothing gets the whole device;
-- partitioned: a counter set per physical device and a menu of partitions consuming it;
+- partitioned: fixed disjoint pieces of each device, or (menu layout) a counter set per physical device
+  and every placement of every size consuming it;
 - exclusive: one whole device per entry, capacities for information only.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from controller.settings import SliceSettings
+from controller.settings import PartitionLayout, SliceSettings
 from controller.slices.attributes import device_attributes, qualified, unhealthy_taints
 from dra_driver.core.devices import MIB, Device
 from dra_driver.core.kubetypes import CounterSet, SliceDevice
@@ -94,23 +95,41 @@ class Partition:
     core_percent: int
 
 
-def partitions(device: Device, settings: SliceSettings) -> list[Partition]:
-    """The menu of partitions of one device, smallest size first; the node plugin reads sizes here too."""
-    sizes = settings.profile_for(device.model, device.type.value) if device.shareable else (Fraction(1),)
-    menu: list[Partition] = []
-    for size in sorted(set(sizes)):
-        memory = (device.memory_bytes * size.numerator // size.denominator) // MIB * MIB
-        if size == 1:
-            memory = device.memory_bytes
-        cores = WHOLE_CORES * size.numerator // size.denominator
-        for number in range(size.denominator // size.numerator):
-            suffix = "" if size == 1 else f"-{size.numerator}of{size.denominator}-{number}"
-            menu.append(Partition(f"{device.name}{suffix}", size, memory, cores))
-    return menu
+def partitions(
+    device: Device, settings: SliceSettings, layout: PartitionLayout | None = None
+) -> list[Partition]:
+    """The partitions partitioned mode offers of one device in ``layout`` (default: the configured one).
+
+    Menu: every place of every size, smallest size first. Fixed: the pieces, largest first, numbered
+    within their size. Either way a name's ``-NofM-`` says its size, so a name means one size in both
+    layouts; the node plugin reads sizes here too.
+    """
+    chosen = settings.partition_layout if layout is None else layout
+    sizes: tuple[Fraction, ...] = (Fraction(1),)
+    if device.shareable:
+        sizes = settings.profile_for(device.model, device.type.value, chosen)
+    if chosen is PartitionLayout.FIXED:
+        pieces = sorted(sizes, reverse=True)
+        return [_partition(device, size, pieces[:at].count(size)) for at, size in enumerate(pieces)]
+    return [
+        _partition(device, size, number)
+        for size in sorted(set(sizes))
+        for number in range(size.denominator // size.numerator)
+    ]
+
+
+def _partition(device: Device, size: Fraction, number: int) -> Partition:
+    memory = (device.memory_bytes * size.numerator // size.denominator) // MIB * MIB
+    if size == 1:
+        return Partition(device.name, size, device.memory_bytes, WHOLE_CORES)
+    cores = WHOLE_CORES * size.numerator // size.denominator
+    return Partition(f"{device.name}-{size.numerator}of{size.denominator}-{number}", size, memory, cores)
 
 
 def partition_entries(device: Device, settings: SliceSettings) -> list[SliceDevice]:
-    """The slice entries of ``partitions``; each consumes the device's counter set."""
+    """The slice entries of ``partitions``; in the menu layout each consumes the device's counter set
+    (fixed pieces never overlap, so they are plain devices that need no counters)."""
+    counted = settings.partition_layout is PartitionLayout.MENU
     entries: list[SliceDevice] = []
     for partition in partitions(device, settings):
         amounts = {
@@ -124,10 +143,11 @@ def partition_entries(device: Device, settings: SliceSettings) -> list[SliceDevi
             "name": partition.name,
             "attributes": attributes,
             "capacity": {key: dict(value) for key, value in amounts.items()},
-            "consumesCounters": [
-                {"counterSet": device.name, "counters": {key: dict(v) for key, v in amounts.items()}}
-            ],
         }
+        if counted:
+            entry["consumesCounters"] = [
+                {"counterSet": device.name, "counters": {key: dict(v) for key, v in amounts.items()}}
+            ]
         entries.append(_with_taints(entry, device, settings))
     return entries
 

@@ -39,6 +39,19 @@ def register(subparsers: Any) -> None:
     add("--inventory", default=None, help="inventory file of the mock backend")
     add("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG") or None)
     add("--slice-mode", default="auto", choices=("auto", "consumable", "partitioned", "exclusive"))
+    add(
+        "--partition-layout",
+        default="fixed",
+        choices=("fixed", "menu"),
+        help="partitioned mode: fixed disjoint pieces (places fast at any scale, no feature gate) or a "
+        "menu of every size at every place on shared counters (small clusters)",
+    )
+    add(
+        "--partitions",
+        default="",
+        help="per model prefix or device type, the fixed pieces or the menu's sizes, e.g. "
+        "'gpu=4x1/4;ascend310p=4/7,2/7,1/7' (default: each vendor's)",
+    )
     add("--no-publish", action="store_true", help="do not publish ResourceSlices")
     add("--health-interval", type=float, default=10.0, help="seconds between health checks")
     add("--max-parallel-claims", type=int, default=8)
@@ -52,7 +65,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.settings import SliceMode
+    from controller.settings import PartitionLayout, SliceMode
     from dra_driver.core.telemetry import setup_tracing
     from dra_driver.core.vendors.nvidia.profile import nvml_library
     from kubeletplugin.plugin import Plugin
@@ -81,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         discovery_options=options,
         kubeconfig=args.kubeconfig,
         slice_mode=SliceMode(args.slice_mode),
+        partition_layout=PartitionLayout(args.partition_layout),
+        partitions=args.partitions,
         publish_slices=not args.no_publish,
         health_interval_s=args.health_interval,
         max_parallel_claims=args.max_parallel_claims,

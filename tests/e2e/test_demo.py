@@ -53,8 +53,10 @@ def test_demo_shows_slices_of_every_device_in_each_mode(mode: str) -> None:
     slices = [doc for doc in yaml.safe_load_all(text) if doc]
     names = {device["name"] for item in slices for device in item["spec"].get("devices", [])}
     assert all(item["kind"] == "ResourceSlice" for item in slices)
-    # Every mode offers each whole device under its own name (partitioned mode adds partitions).
-    assert {"npu-0", "npu-1", "gpu-0"} <= names
+    if mode == "partitioned":  # each device cut into its fixed quarters
+        assert names == {f"{device}-1of4-{n}" for device in ("npu-0", "npu-1", "gpu-0") for n in range(4)}
+    else:  # each whole device under its own name
+        assert names == {"npu-0", "npu-1", "gpu-0"}
 
 
 def test_demo_publishes_through_the_api_server_and_binds_every_pod() -> None:

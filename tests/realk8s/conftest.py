@@ -91,8 +91,8 @@ class TestNode:
         return node_settings(self.root, self.sockets, self.name, INVENTORY,
                              **{"health_interval_s": 5.0, **overrides})
 
-    def start_plugin(self, mode: SliceMode) -> Plugin:
-        settings = self.settings(slice_mode=mode)
+    def start_plugin(self, mode: SliceMode, **overrides: Any) -> Plugin:
+        settings = self.settings(slice_mode=mode, **overrides)
         backend = open_backend("mock", inventory=str(INVENTORY))
         plugin = Plugin(settings, backend=backend, client=self.cluster.api)
         plugin.start()

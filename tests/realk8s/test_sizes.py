@@ -8,12 +8,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from controller.settings import SliceMode
+from controller.settings import PartitionLayout, SliceMode
 from dra_driver.core.quantity import quantity_value
 from dra_driver.simulation.kubelet import ClaimRef, KubeletClient
 from kubeletplugin.sizes import UNSIZED_REASON
 from shim.limits import read_limits_file
 from tests.realk8s.conftest import TestNode, create_pod, install_device_classes, wait_for
+from tests.realk8s.test_allocation import pod_scheduled_condition
 
 # The documented selector for "at least 16Gi and 25 % of a GPU" (docs/configuration.md).
 AT_LEAST_16GI_25PCT = (
@@ -55,7 +56,8 @@ def test_a_capacity_selector_gets_at_least_its_size_where_capacity_requests_are_
     old_node: TestNode,
 ) -> None:
     install_device_classes(old_node.cluster)
-    plugin = old_node.start_plugin(SliceMode.AUTO)
+    # The menu layout offers every size, so a claim that names none can get one too small.
+    plugin = old_node.start_plugin(SliceMode.AUTO, partition_layout=PartitionLayout.MENU)
     try:
         wait_for("partitioned slices", lambda: any(
             d.get("consumesCounters") for s in old_node.slices() for d in s["spec"].get("devices") or []))
@@ -128,5 +130,37 @@ def test_in_exclusive_mode_the_sharing_config_sizes_a_whole_device_on_any_cluste
         assert response.claims[obj["metadata"]["uid"]].error == ""
         limits = read_limits_file(plugin.settings.paths.limits_file(obj["metadata"]["uid"]))
         assert [(d.memory_limit_bytes, d.core_percent) for d in limits.devices] == [(16 << 30, 25)]
+    finally:
+        plugin.stop()
+
+
+def test_fixed_quarters_place_four_claims_a_gpu_where_capacity_requests_are_dropped(
+    old_node: TestNode,
+) -> None:
+    """The default layout needs no gate: the H100's four quarters go to four claims, the fifth waits."""
+    install_device_classes(old_node.cluster)
+    plugin = old_node.start_plugin(SliceMode.AUTO)
+    try:
+        wait_for("fixed partitions", lambda: any(
+            d["name"].endswith("-1of4-0") for s in old_node.slices() for d in s["spec"].get("devices") or []))
+        assert not any(s["spec"].get("sharedCounters") for s in old_node.slices())
+        at_least = {
+            "deviceClassName": "gpu.xpushare.io",
+            "selectors": [{"cel": {"expression": AT_LEAST_16GI_25PCT}}],
+        }
+        names = [f"quarter-{n}" for n in range(5)]
+        for name in names:
+            claim(old_node, name, at_least)
+            create_pod(old_node, name, claim=name)
+        placed = [allocated_device(old_node, name) for name in names[:4]]
+        assert sorted(d["name"] for d in placed) == [f"gpu-0-1of4-{n}" for n in range(4)]
+        assert {size_of(d) for d in placed} == {(20 << 30, 25)}
+
+        def unschedulable() -> dict[str, Any] | None:
+            condition = pod_scheduled_condition(old_node, names[4])
+            return condition if condition and condition["status"] == "False" else None
+
+        condition = wait_for("the fifth pod's PodScheduled=False", unschedulable, timeout_s=30)
+        assert "cannot allocate all claims" in condition["message"], condition["message"]
     finally:
         plugin.stop()

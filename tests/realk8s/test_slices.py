@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.settings import SliceMode
+from controller.settings import PartitionLayout, SliceMode
 from tests.realk8s.conftest import TestNode, wait_for
 
 NPU_MEMORY, GPU_MEMORY = "64Gi", "80Gi"
@@ -55,8 +55,24 @@ def test_consumable_slices_keep_shared_capacity_and_request_policies(node: TestN
     assert (owner["kind"], owner["name"]) == ("Node", node.name)
 
 
-def test_partitioned_slices_keep_counter_sets_and_partitions_consuming_them(node: TestNode) -> None:
+def test_fixed_partitions_are_plain_devices_of_a_quarter_each(node: TestNode) -> None:
     plugin = node.start_plugin(SliceMode.PARTITIONED)
+    try:
+        slices = node.slices()
+    finally:
+        plugin.stop()
+    assert_one_pool(node, slices)
+    assert not any(s["spec"].get("sharedCounters") for s in slices)
+    devices = devices_of(slices)
+    assert sorted(devices) == sorted(f"{d}-1of4-{n}" for d in ("gpu-0", "npu-0", "npu-1") for n in range(4))
+    for name, device in devices.items():
+        assert not device.get("consumesCounters")
+        assert device["attributes"]["xpushare.io/partition"] == {"string": "1/4"}
+        assert capacities(device) == {"memory": "20Gi" if name.startswith("gpu") else "16Gi", "cores": "25"}
+
+
+def test_partitioned_menu_slices_keep_counter_sets_and_partitions_consuming_them(node: TestNode) -> None:
+    plugin = node.start_plugin(SliceMode.PARTITIONED, partition_layout=PartitionLayout.MENU)
     try:
         slices = node.slices()
     finally:
@@ -119,7 +135,7 @@ def test_auto_mode_falls_back_to_partitioned_when_consumable_capacity_is_gated_o
     old_node: TestNode, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="controller.publisher")
-    plugin = old_node.start_plugin(SliceMode.AUTO)
+    plugin = old_node.start_plugin(SliceMode.AUTO, partition_layout=PartitionLayout.MENU)
     try:
         assert plugin.publisher is not None
         assert plugin.publisher.mode is SliceMode.PARTITIONED
@@ -128,7 +144,7 @@ def test_auto_mode_falls_back_to_partitioned_when_consumable_capacity_is_gated_o
         plugin.stop()
     assert_one_pool(old_node, slices)
     assert {s["metadata"]["labels"]["xpushare.io/slice-mode"] for s in slices} == {"partitioned"}
-    assert any(s["spec"].get("sharedCounters") for s in slices)
+    assert any(s["spec"].get("sharedCounters") for s in slices)  # the menu's counters survived
     assert not any(d.get("allowMultipleAllocations") for d in devices_of(slices).values())
     assert any("falling back from consumable to partitioned" in r.getMessage() for r in caplog.records), (
         caplog.text

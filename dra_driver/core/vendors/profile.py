@@ -104,7 +104,11 @@ class VendorProfile(Protocol):
 
     @property
     def partition_sizes(self) -> Mapping[str, tuple[Fraction, ...]]:
-        """Partitioned mode's default menus: keyed by a lower-case model prefix, or by the device type."""
+        """The menu layout's default sizes: keyed by a lower-case model prefix, or by the device type."""
+
+    @property
+    def fixed_partitions(self) -> Mapping[str, tuple[Fraction, ...]]:
+        """The fixed layout's default pieces (disjoint, summing to at most 1), keyed as the menus."""
 
     def open_backend(self, **options: Any) -> DeviceBackend:
         """Open its discovery backend; raises ``DiscoveryError`` when the vendor library cannot work."""
@@ -141,6 +145,7 @@ class BaseProfile:
     cores_attribute: ClassVar[str]
     scheduling: ClassVar[Scheduling] = Scheduling.SERIAL
     partition_sizes: ClassVar[Mapping[str, tuple[Fraction, ...]]]
+    fixed_partitions: ClassVar[Mapping[str, tuple[Fraction, ...]]]
 
     def device_node(self, minor: int) -> str:
         return f"{self.node_prefix}{minor}"
@@ -162,7 +167,7 @@ SYSFS_ROOT_OPTION: Mapping[str, str] = {"sysfs_root": "XPUSHARE_SYSFS_ROOT"}
 
 
 def fractions(*texts: str) -> tuple[Fraction, ...]:
-    """``fractions("1/4", "1/2", "1")``: a partition menu as written in profiles and flags."""
+    """``fractions("1/4", "1/2", "1")``: partition sizes as written in profiles and flags."""
     return tuple(Fraction(text) for text in texts)
 
 

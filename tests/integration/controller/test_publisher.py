@@ -11,7 +11,7 @@ import pytest
 
 from controller.deviceclasses import device_classes
 from controller.publisher import KubeApi, NodeEvents, SlicePublisher
-from controller.settings import RetrySettings, SliceMode, SliceSettings
+from controller.settings import PartitionLayout, RetrySettings, SliceMode, SliceSettings
 from dra_driver.core.devices import Device, Health
 from dra_driver.core.discovery.mock import MockBackend
 from dra_driver.core.kube import RESOURCE_SLICES
@@ -28,12 +28,16 @@ NO_WAIT = RetrySettings(attempts=4, base_seconds=0.001, cap_seconds=0.01)
 
 
 def publisher(
-    api: KubeApi, node: Obj, mode: SliceMode = SliceMode.AUTO, registry: Registry | None = None
+    api: KubeApi,
+    node: Obj,
+    mode: SliceMode = SliceMode.AUTO,
+    registry: Registry | None = None,
+    layout: PartitionLayout = PartitionLayout.FIXED,
 ) -> SlicePublisher:
     return SlicePublisher(
         api,
         node["metadata"]["name"],
-        SliceSettings(mode=mode),
+        SliceSettings(mode=mode, partition_layout=layout),
         node_uid=node["metadata"]["uid"],
         retry=NO_WAIT,
         registry=registry or Registry(),
@@ -158,21 +162,27 @@ def test_a_stale_listing_meets_a_conflict_and_is_retried(
     assert len(stored(api, "node-a")[0]["spec"]["devices"]) == 3
 
 
+BOTH_GATES = ("DRAConsumableCapacity", "DRAPartitionableDevices")
+
+
 @pytest.mark.parametrize(
-    ("disabled", "expected"),
+    ("disabled", "layout", "expected"),
     [
-        (("DRAConsumableCapacity",), SliceMode.PARTITIONED),
-        (("DRAConsumableCapacity", "DRAPartitionableDevices"), SliceMode.EXCLUSIVE),
+        (("DRAConsumableCapacity",), PartitionLayout.FIXED, SliceMode.PARTITIONED),
+        (("DRAConsumableCapacity",), PartitionLayout.MENU, SliceMode.PARTITIONED),
+        # Fixed pieces are plain devices: no gate needed, so even a server with neither gate shares.
+        (BOTH_GATES, PartitionLayout.FIXED, SliceMode.PARTITIONED),
+        (BOTH_GATES, PartitionLayout.MENU, SliceMode.EXCLUSIVE),
     ],
 )
 def test_auto_mode_falls_back_loudly_when_the_server_drops_gated_fields(
-    disabled: tuple[str, ...], expected: SliceMode, caplog: pytest.LogCaptureFixture
+    disabled: tuple[str, ...], layout: PartitionLayout, expected: SliceMode, caplog: pytest.LogCaptureFixture
 ) -> None:
     with ApiServer(disabled_gates=disabled) as server, api_client(server) as client:
         api = KubeApi(client, timeout_seconds=10)
         node = api.create("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "old"}})
         registry = Registry()
-        pub = publisher(api, node, SliceMode.AUTO, registry)
+        pub = publisher(api, node, SliceMode.AUTO, registry, layout)
         with caplog.at_level(logging.WARNING, logger="controller.publisher.publisher"):
             result = pub.publish(MockBackend().discover())
         assert result.mode is expected
@@ -189,7 +199,7 @@ def test_auto_mode_falls_back_loudly_when_the_server_drops_gated_fields(
             for d in s["spec"].get("devices", [])
         } == {expected.value}
         assert pub.publish(MockBackend().discover()).writes == 0
-        restarted = publisher(api, node, SliceMode.AUTO, registry)
+        restarted = publisher(api, node, SliceMode.AUTO, registry, layout)
         assert restarted.publish(MockBackend().discover()).writes == 0
         assert restarted.mode is expected
         assert len(api.list("/api/v1/namespaces/default/events")) == len(events)

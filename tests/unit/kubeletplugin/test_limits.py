@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from types import MappingProxyType
+
 import pytest
 
+from controller.settings import SliceSettings
 from dra_driver.core.devices import GIB, MIB
 from kubeletplugin.claims import ClaimError, parse_claim
 from kubeletplugin.limits import Catalog, resolve_limits
@@ -33,6 +37,19 @@ def test_partition_gets_its_own_size() -> None:
     assert grant.offer.physical.uuid == "NPU-UUID-1"
     assert (grant.memory_bytes, grant.core_percent) == (16 * GIB, 25)
     assert grant.exclusive
+
+
+def test_partitions_of_either_layout_are_known_by_name_and_sized_alike() -> None:
+    """Claims prepared before a layout change keep working: the catalog knows both layouts' names."""
+    halves = MappingProxyType({"npu": (Fraction(1, 2),) * 2})
+    fixed = Catalog([npu(0)], SliceSettings(fixed_partitions=halves))
+    menu_only = fixed.get("npu-0-1of4-3")  # the default menu's quarter, not a piece of this fixed layout
+    half = fixed.get("npu-0-1of2-1")
+    assert menu_only is not None
+    assert half is not None
+    assert (menu_only.memory_bytes, menu_only.core_percent) == (16 * GIB, 25)
+    assert (half.memory_bytes, half.core_percent) == (32 * GIB, 50)
+    assert fixed.get("npu-0-1of8-0") is None  # a size neither layout has
 
 
 def test_exclusive_device_takes_limits_from_class_then_claim_config() -> None:

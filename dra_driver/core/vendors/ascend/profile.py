@@ -65,6 +65,7 @@ class AscendProfile(BaseProfile):
         "npu_smi": "XPUSHARE_NPU_SMI",
         "ascend_source": "XPUSHARE_ASCEND_SOURCE",
         "cann_info": "XPUSHARE_CANN_INFO",
+        "npu_smi_timeout": "XPUSHARE_NPU_SMI_TIMEOUT",
         **SYSFS_ROOT_OPTION,
     }
     # Nodes are named by the physical id (the minor); a device's index is the runtime's logical id.
@@ -77,6 +78,13 @@ class AscendProfile(BaseProfile):
         "npu": fractions("1/4", "1/2", "1"),
         "ascend910": fractions("1/4", "1/2", "1"),
         "ascend310p": fractions("1/7", "2/7", "4/7"),
+    }
+    # One cut of each chip that the scheduler can place at scale: four quarters (the 910's smallest
+    # template), the 310P as its three templates side by side.
+    fixed_partitions: ClassVar[Mapping[str, tuple[Fraction, ...]]] = {
+        "npu": fractions("1/4", "1/4", "1/4", "1/4"),
+        "ascend910": fractions("1/4", "1/4", "1/4", "1/4"),
+        "ascend310p": fractions("4/7", "2/7", "1/7"),
     }
 
     def open_backend(self, **options: Any) -> DeviceBackend:

@@ -7,7 +7,7 @@ from typing import Any
 
 from controller.publisher.diff import plan_pool, same_slice
 from controller.publisher.gates import CONSUMABLE, PARTITIONED, TAINTS, dropped_features
-from controller.settings import SliceMode, SliceSettings
+from controller.settings import PartitionLayout, SliceMode, SliceSettings
 from controller.slices import build_slices
 from dra_driver.core.devices import Health
 from tests.unit.controller.slices.inventory import gpu, npu
@@ -106,7 +106,8 @@ def test_dropped_gated_fields_are_noticed_per_feature() -> None:
         device.pop("allowMultipleAllocations")
         device.pop("taints", None)
     assert dropped_features(zip(consumable, returned, strict=True)) == {CONSUMABLE, TAINTS}
-    partitioned = build_slices("n", devices, SliceMode.PARTITIONED, SETTINGS)
+    menu = SliceSettings(partition_layout=PartitionLayout.MENU)
+    partitioned = build_slices("n", devices, SliceMode.PARTITIONED, menu)
     returned = copy.deepcopy(partitioned)
     returned[0]["spec"].pop("sharedCounters")
     assert dropped_features(zip(partitioned, returned, strict=True)) == {PARTITIONED}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
-from controller.settings import MAX_CLAIMS_PER_DEVICE, SliceMode, SliceSettings
+from controller.settings import MAX_CLAIMS_PER_DEVICE, PartitionLayout, SliceMode, SliceSettings
 from controller.slices import SliceBuildError, build_slices
 from controller.slices.build import MAX_NAME
 from dra_driver.core.devices import GIB, MIB, Health
@@ -18,6 +20,7 @@ from tests.unit.controller.slices.inventory import gpu, mixed, npu
 
 CONCRETE_MODES = [SliceMode.CONSUMABLE, SliceMode.PARTITIONED, SliceMode.EXCLUSIVE]
 SETTINGS = SliceSettings()
+MENU = SliceSettings(partition_layout=PartitionLayout.MENU)
 
 
 def devices_of(slices: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -28,11 +31,13 @@ def by_name(slices: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {device["name"]: device for device in devices_of(slices)}
 
 
-@pytest.mark.parametrize("mode", CONCRETE_MODES)
+@pytest.mark.parametrize(
+    ("mode", "settings"), [*((mode, SETTINGS) for mode in CONCRETE_MODES), (SliceMode.PARTITIONED, MENU)]
+)
 def test_every_slice_of_each_mode_validates_strictly_against_the_upstream_schema(
-    schemas_dir: Path, mode: SliceMode
+    schemas_dir: Path, mode: SliceMode, settings: SliceSettings
 ) -> None:
-    slices = build_slices("node-a", mixed(), mode, SETTINGS, generation=3, node_uid="uid-1")
+    slices = build_slices("node-a", mixed(), mode, settings, generation=3, node_uid="uid-1")
     assert slices
     for obj in slices:
         assert errors(schemas_dir, RESOURCE_V1, "io.k8s.api.resource.v1.ResourceSlice", obj) == []
@@ -135,8 +140,46 @@ def partitions_of(slices: list[dict[str, Any]], parent: str) -> list[dict[str, A
     return [d for d in devices_of(slices) if d["attributes"]["xpushare.io/parent"]["string"] == parent]
 
 
+def test_fixed_layout_cuts_each_device_into_disjoint_quarters_without_counters() -> None:
+    slices = build_slices("n", [gpu(0), npu(0)], SliceMode.PARTITIONED, SETTINGS)
+    assert all("sharedCounters" not in obj["spec"] for obj in slices)
+    for parent in ("gpu-0", "npu-0"):
+        pieces = partitions_of(slices, parent)
+        assert [d["name"] for d in pieces] == [f"{parent}-1of4-{n}" for n in range(4)]
+        assert all("consumesCounters" not in d for d in pieces)
+        assert {d["attributes"]["xpushare.io/partition"]["string"] for d in pieces} == {"1/4"}
+        assert sum(int(d["capacity"]["cores"]["value"]) for d in pieces) == 100
+    gpu_memory = {d["capacity"]["memory"]["value"] for d in partitions_of(slices, "gpu-0")}
+    assert gpu_memory == {"20389Mi"}  # a quarter of 81559 MiB, rounded down to whole MiB
+    # Plain devices: 128 a slice, as in the other modes without counters.
+    many = build_slices("n", [npu(i) for i in range(40)], SliceMode.PARTITIONED, SETTINGS)
+    assert [len(obj["spec"]["devices"]) for obj in many] == [128, 32]
+
+
+def test_fixed_layout_of_mixed_sizes_numbers_pieces_within_their_size() -> None:
+    settings = SliceSettings(
+        fixed_partitions=MappingProxyType({"gpu": (Fraction(1, 4), Fraction(1, 2), Fraction(1, 4))})
+    )
+    names = [d["name"] for d in devices_of(build_slices("n", [gpu(0)], SliceMode.PARTITIONED, settings))]
+    assert names == ["gpu-0-1of2-0", "gpu-0-1of4-0", "gpu-0-1of4-1"]
+    whole = SliceSettings(fixed_partitions=MappingProxyType({"gpu": (Fraction(1),)}))
+    (device,) = devices_of(build_slices("n", [gpu(0)], SliceMode.PARTITIONED, whole))
+    assert device["name"] == "gpu-0"
+    assert device["capacity"]["cores"]["value"] == "100"
+
+
+def test_fixed_ascend_310p_is_cut_into_its_three_templates() -> None:
+    chip = npu(1, model="Ascend310P3", memory=21 * GIB)
+    pieces = partitions_of(build_slices("n", [chip], SliceMode.PARTITIONED, SETTINGS), "npu-1")
+    assert [(d["name"], d["capacity"]["memory"]["value"]) for d in pieces] == [
+        ("npu-1-4of7-0", "12Gi"),
+        ("npu-1-2of7-0", "6Gi"),
+        ("npu-1-1of7-0", "3Gi"),
+    ]
+
+
 def test_partitioned_gpu_offers_the_default_menu_and_counters_cover_each_size() -> None:
-    slices = build_slices("n", [gpu(0)], SliceMode.PARTITIONED, SETTINGS)
+    slices = build_slices("n", [gpu(0)], SliceMode.PARTITIONED, MENU)
     counter_sets = [cs for obj in slices for cs in obj["spec"].get("sharedCounters", [])]
     assert [cs["name"] for cs in counter_sets] == ["gpu-0"]
     total = {key: quantity_value(c["value"]) for key, c in counter_sets[0]["counters"].items()}
@@ -154,7 +197,7 @@ def test_partitioned_gpu_offers_the_default_menu_and_counters_cover_each_size() 
 
 def test_partitioned_ascend_uses_hardware_templates() -> None:
     slices = build_slices(
-        "n", [npu(0), npu(1, model="Ascend310P3", memory=21 * GIB)], SliceMode.PARTITIONED, SETTINGS
+        "n", [npu(0), npu(1, model="Ascend310P3", memory=21 * GIB)], SliceMode.PARTITIONED, MENU
     )
     sizes_910 = sorted(
         {d["attributes"]["xpushare.io/partition"]["string"] for d in partitions_of(slices, "npu-0")}
@@ -171,7 +214,7 @@ def test_partitioned_ascend_uses_hardware_templates() -> None:
 
 
 def test_partitioned_slices_hold_either_devices_or_counters_and_at_most_eight_sets() -> None:
-    slices = build_slices("n", [npu(i) for i in range(20)], SliceMode.PARTITIONED, SETTINGS)
+    slices = build_slices("n", [npu(i) for i in range(20)], SliceMode.PARTITIONED, MENU)
     counter_slices = [obj for obj in slices if "sharedCounters" in obj["spec"]]
     assert [len(obj["spec"]["sharedCounters"]) for obj in counter_slices] == [8, 8, 4]
     for obj in slices:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from types import MappingProxyType
 
 import pytest
 
 from api.errors import ConfigError
-from controller.settings import LeaderSettings, SliceSettings, parse_partition_profiles
+from controller.settings import LeaderSettings, PartitionLayout, SliceSettings, parse_partitions
 from controller.slices.attributes import label_value, semver
+
+FIXED, MENU = PartitionLayout.FIXED, PartitionLayout.MENU
 
 
 @pytest.mark.parametrize(
@@ -34,29 +37,54 @@ def test_label_value_keeps_alphanumeric_ends_and_length() -> None:
     assert label_value("!!!") == ""
 
 
-def test_partition_profiles_parse_and_override_defaults() -> None:
-    profiles = parse_partition_profiles("gpu=1/2, 1; Ascend310P=1/7")
+def test_menu_sizes_parse_and_override_defaults() -> None:
+    profiles = parse_partitions("gpu=1/2, 1, 1/2; Ascend310P=1/7", MENU)
     assert profiles["gpu"] == (Fraction(1, 2), Fraction(1))
     assert profiles["ascend310p"] == (Fraction(1, 7),)
     assert profiles["npu"] == (Fraction(1, 4), Fraction(1, 2), Fraction(1))
-    settings = SliceSettings(partition_profiles=profiles)
+    settings = SliceSettings(partition_layout=MENU, partition_profiles=profiles)
     assert settings.profile_for("Ascend310P3", "npu") == (Fraction(1, 7),)
     assert settings.profile_for("Ascend910B3", "npu") == (Fraction(1, 4), Fraction(1, 2), Fraction(1))
     assert settings.profile_for("H100", "gpu") == (Fraction(1, 2), Fraction(1))
 
 
+def test_fixed_pieces_parse_with_counts_and_default_to_quarters() -> None:
+    pieces = parse_partitions("gpu=1/2,2x1/4; ascend310p=7x1/7", FIXED)
+    assert pieces["gpu"] == (Fraction(1, 2), Fraction(1, 4), Fraction(1, 4))
+    assert pieces["ascend310p"] == (Fraction(1, 7),) * 7
+    settings = SliceSettings(fixed_partitions=pieces)
+    assert settings.partition_layout is FIXED
+    assert settings.profile_for("H100", "gpu") == (Fraction(1, 2), Fraction(1, 4), Fraction(1, 4))
+    assert settings.profile_for("Ascend910B3", "npu") == (Fraction(1, 4),) * 4
+    assert settings.profile_for("H100", "gpu", MENU)[0] == Fraction(1, 8)
+    sevenths = (Fraction(4, 7), Fraction(2, 7), Fraction(1, 7))
+    assert SliceSettings().profile_for("Ascend310P3", "npu") == sevenths
+
+
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "layout", "message"),
     [
-        ("gpu", "is not KEY=SIZE"),
-        ("gpu=a/b", "partitionProfiles.gpu: 'a/b' is not a list of fractions"),
-        ("gpu=3/2", r"partitionProfiles.gpu: size 3/2 is out of range; allowed \(0, 1\]"),
-        ("gpu=", "partitionProfiles.gpu: empty"),
+        ("gpu", MENU, "is not KEY=SIZE"),
+        ("gpu=a/b", MENU, "partitions.gpu: 'a/b' is not a size"),
+        ("gpu=3/2", MENU, r"partitions.gpu: size 3/2 is out of range; allowed \(0, 1\]"),
+        ("gpu=", MENU, "partitions.gpu: empty"),
+        (
+            "gpu=1/2,1/2,1/4",
+            FIXED,
+            "partitions.gpu: the fixed layout's pieces add up to 5/4 of the device; allowed at most 1",
+        ),
+        ("gpu=0x1/4", FIXED, r"partitions.gpu: count 0 in '0x1/4' is out of range; allowed 1\.\.64"),
+        ("gpu=yx1/4", FIXED, "partitions.gpu: 'yx1/4' is not a size"),
     ],
 )
-def test_bad_partition_profiles_name_the_field(text: str, message: str) -> None:
+def test_bad_partitions_name_the_field(text: str, layout: PartitionLayout, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        parse_partition_profiles(text)
+        parse_partitions(text, layout)
+
+
+def test_fixed_pieces_given_directly_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"partitions\.gpu: the fixed layout's pieces add up to 3/2"):
+        SliceSettings(fixed_partitions=MappingProxyType({"gpu": (Fraction(1, 2),) * 3}))
 
 
 def test_bad_settings_name_the_field_and_range() -> None:

@@ -74,3 +74,13 @@ def test_the_default_partition_menus_are_the_vendors_own() -> None:
     assert DEFAULT_PARTITION_PROFILES["gpu"][0] == Fraction(1, 8)
     for sizes in expected.values():
         assert all(0 < size <= 1 for size in sizes)
+
+
+def test_the_default_fixed_layouts_are_the_vendors_own_and_fit_their_devices() -> None:
+    from controller.settings import DEFAULT_FIXED_PARTITIONS
+
+    expected = {key: pieces for p in PROFILES.values() for key, pieces in p.fixed_partitions.items()}
+    assert dict(DEFAULT_FIXED_PARTITIONS) == expected
+    assert DEFAULT_FIXED_PARTITIONS["gpu"] == (Fraction(1, 4),) * 4
+    for pieces in expected.values():
+        assert sum(pieces) <= 1
