@@ -84,6 +84,8 @@ def test_plugin_flags_carry_the_values() -> None:
     values = {
         "driverName": "share.example.com",
         "sliceMode": "partitioned",
+        "partitionLayout": "menu",
+        "partitions": "gpu=1/4,1/2,1;ascend310p=1/7",
         "discovery": {"backend": "ascend"},
         "paths": {"kubeletDir": "/data/kubelet", "cdiDir": "/etc/cdi", "runDir": "/run/xps"},
         "kubeletPlugin": {"healthInterval": 2.5, "maxParallelClaims": 16},
@@ -93,6 +95,7 @@ def test_plugin_flags_carry_the_values() -> None:
     assert args.node_name == "node-a"
     assert args.driver_name == "share.example.com"
     assert args.slice_mode == "partitioned"
+    assert (args.partition_layout, args.partitions) == ("menu", "gpu=1/4,1/2,1;ascend310p=1/7")
     assert args.discovery_backend == "ascend"
     assert args.registry_dir == Path("/data/kubelet/plugins_registry")
     assert args.plugin_dir == Path("/data/kubelet/plugins/share.example.com")
