@@ -210,11 +210,17 @@ def _failure(what: str, status: int, data: bytes | str | None, fallback_reason: 
     return api_error(what, status, reason, message)
 
 
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """An official client from ``kubeconfig``, else the in-cluster service account, else ~/.kube/config."""
+def load_api_client(kubeconfig: str | None = None, *, retries: int | None = None) -> client.ApiClient:
+    """An official client from ``kubeconfig``, else the in-cluster service account, else ~/.kube/config.
+
+    ``retries``: how often a request whose connection fails is sent again (None: urllib3's default, 3);
+    0 keeps a caller's per-request timeout the whole wait.
+    """
     from kubernetes import config  # loading kubeconfig support is only worth it where a client is made
 
     configuration = client.Configuration()
+    if retries is not None:
+        configuration.retries = retries
     try:
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]

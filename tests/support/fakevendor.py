@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -114,15 +114,43 @@ def dcmi_config(devices: Sequence[FakeNpu] = (FakeNpu(),), **settings: object) -
 
 
 def fake_npu_smi(
-    directory: Path, info_fixture: str, share: dict[tuple[int, int], bool] | None = None
+    directory: Path,
+    info_fixture: str,
+    share: dict[tuple[int, int], bool] | None = None,
+    health: Mapping[int, str] | None = None,
 ) -> Path:
-    """Set up ``directory`` for the fake npu-smi: ``info.txt`` from a fixture and device-share answers.
+    """Set up ``directory`` for the fake npu-smi: ``info.txt`` from a fixture (with the Health of the NPUs
+    that ``health`` names rewritten, ``{1: "Alarm"}``) and device-share answers.
 
     Returns the path of the fake tool; the caller sets ``FAKE_NPU_SMI_DIR`` to ``directory``.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(NPU_SMI_FIXTURES / info_fixture, directory / "info.txt")
+    table = (NPU_SMI_FIXTURES / info_fixture).read_text()
+    (directory / "info.txt").write_text(with_health(table, health or {}))
     for (npu, chip), enabled in (share or {}).items():
         answer = "device-share-enabled.txt" if enabled else "device-share-disabled.txt"
         shutil.copyfile(NPU_SMI_FIXTURES / answer, directory / f"device-share-{npu}-{chip}.txt")
     return NPU_SMI_DIR / "npu-smi"
+
+
+def with_health(table: str, health: Mapping[int, str]) -> str:
+    """``npu-smi info`` text with the Health column of the NPU rows in ``health`` replaced, widths kept."""
+    lines, devices = [], True  # the process table that follows the device table is left alone
+    for line in table.splitlines(keepends=True):
+        cells = line.split("|")
+        first = cells[1].split() if len(cells) > 3 else []
+        devices = devices and "Process id" not in line
+        npu_row = devices and len(first) == 2 and first[0].isdigit() and not first[1].isdigit()
+        if npu_row and int(first[0]) in health:
+            cells[2] = f" {health[int(first[0])]}".ljust(len(cells[2]))
+        lines.append("|".join(cells))
+    return "".join(lines)
+
+
+def npu_smi_on_path(bin_dir: Path) -> Path:
+    """``bin_dir`` holding the fake as ``npu-smi``, to put first on ``PATH`` where discovery looks for it."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    link = bin_dir / "npu-smi"
+    link.unlink(missing_ok=True)
+    link.symlink_to(NPU_SMI_DIR / "npu-smi")
+    return bin_dir

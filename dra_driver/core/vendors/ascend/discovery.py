@@ -3,7 +3,9 @@
 Identity: ``index`` is the logical id that the Ascend runtime counts devices by; ``minor`` is the
 physical id, which names the device node ``/dev/davinci<phy_id>`` and ``ASCEND_VISIBLE_DEVICES``.
 ``shareable`` is the chip's device-share mode (soft sharing of one NPU by several containers needs
-it); a driver that cannot report the mode yields False, with the reason in ``extra["sharing"]``.
+it); a driver that cannot report the mode yields False, with the reason in ``extra["sharing"]``. Each
+npu-smi call waits ``npu_smi_timeout`` seconds at most, and once one has hung no device-share query is
+sent again in that discovery: a stuck driver would hang each of them.
 The runtime version is the installed CANN toolkit's. Health follows DCMI's scale: 0 normal, 1 minor
 alarm (still healthy, with a message), 2 major, 3 critical, 0xFFFFFFFF absent; a chip whose queries fail
 is UNHEALTHY with the failing call and code in the message.
@@ -36,6 +38,7 @@ _DCMI_HEALTH = {
     0xFFFFFFFF: "device absent",
 }
 _NPU_SMI_HEALTHY = {"OK", "WARNING"}
+MAX_NPU_SMI_TIMEOUT_S = 600.0
 
 
 def health_from_dcmi(code: int) -> tuple[Health, str]:
@@ -46,6 +49,19 @@ def health_from_dcmi(code: int) -> tuple[Health, str]:
     if code == 1:
         return Health.HEALTHY, f"DCMI health: {label}"
     return Health.UNHEALTHY, f"DCMI health: {label}"
+
+
+def _seconds(value: float | str | None) -> float:
+    """The ``npu_smi_timeout`` option (a number, or its text from the environment) in seconds."""
+    if value is None:
+        return npusmi.TIMEOUT_S
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"npu_smi_timeout: {value!r} is not a number of seconds") from err
+    if not 0 < seconds <= MAX_NPU_SMI_TIMEOUT_S:
+        raise ConfigError(f"npu_smi_timeout: {seconds:g} s is outside 0..{MAX_NPU_SMI_TIMEOUT_S:g} s")
+    return seconds
 
 
 def _npu_smi_uuid(chip: npusmi.NpuSmiChip) -> str:
@@ -65,11 +81,14 @@ class AscendBackend:
         ascend_source: str = "auto",
         sysfs_root: str | Path = "/sys",
         cann_info: str | None = None,
+        *,
+        npu_smi_timeout: float | str | None = None,
     ) -> None:
         if ascend_source not in SOURCES:
             raise ConfigError(f"ascend_source: {ascend_source!r} is not one of {', '.join(SOURCES)}")
         self.sysfs_root = Path(sysfs_root)
         self.cann_info = cann_info
+        self.npu_smi_timeout_s = _seconds(npu_smi_timeout)
         self._dcmi: DcmiLibrary | None = None
         self._npu_smi = ""
         self._locations: dict[str, tuple[int, int]] = {}
@@ -188,22 +207,40 @@ class AscendBackend:
     # --- npu-smi ----------------------------------------------------------------------------------
 
     def _discover_npu_smi(self) -> list[Device]:
-        info = npusmi.query_info(self._npu_smi)
+        info = npusmi.query_info(self._npu_smi, self.npu_smi_timeout_s)
         runtime = self._runtime_version()
         ordered = sorted(info.chips, key=lambda chip: chip.physical_id)
         devices = []
+        hung = ""  # why device-share is no longer asked: an earlier query did not answer
         for logical, chip in enumerate(ordered):
-            device = self._describe_npu_smi(chip, logical, info.version, runtime)
+            share: bool | None = None
+            if not hung:
+                try:
+                    share = npusmi.query_share(
+                        self._npu_smi, chip.npu_id, chip.chip_id, self.npu_smi_timeout_s
+                    )
+                except npusmi.NpuSmiTimeoutError as err:
+                    hung = f"unknown ({err})"
+            device = self._describe_npu_smi(chip, logical, info.version, runtime, share=share, why=hung)
             self._locations[device.uuid] = (chip.npu_id, chip.chip_id)
             devices.append(device)
         return devices
 
-    def _describe_npu_smi(self, chip: npusmi.NpuSmiChip, logical: int, driver: str, runtime: str) -> Device:
+    def _describe_npu_smi(
+        self,
+        chip: npusmi.NpuSmiChip,
+        logical: int,
+        driver: str,
+        runtime: str,
+        *,
+        share: bool | None,
+        why: str,
+    ) -> Device:
+        """One chip; ``share`` is its device-share mode (None: unknown, ``why`` says why where known)."""
         bus_id = host.normalize_bus_id(chip.bus_id)
-        share = npusmi.query_share(self._npu_smi, chip.npu_id, chip.chip_id)
         healthy = chip.health.upper() in _NPU_SMI_HEALTHY
         sharing = (
-            "unknown (npu-smi cannot report device-share)"
+            (why or "unknown (npu-smi cannot report device-share)")
             if share is None
             else ("device-share enabled" if share else "device-share disabled")
         )
@@ -248,7 +285,8 @@ class AscendBackend:
 
     def _health_npu_smi(self, devices: list[Device]) -> list[Device]:
         try:
-            chips = {_npu_smi_uuid(chip): chip for chip in npusmi.query_info(self._npu_smi).chips}
+            info = npusmi.query_info(self._npu_smi, self.npu_smi_timeout_s)
+            chips = {_npu_smi_uuid(chip): chip for chip in info.chips}
         except DiscoveryError as err:
             return [device.with_health(Health.UNHEALTHY, str(err)) for device in devices]
         refreshed = []

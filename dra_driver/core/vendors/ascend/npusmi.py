@@ -4,10 +4,15 @@ Used where ``libdcmi.so`` is not installed but the driver's ``npu-smi`` is. The 
 table of ``npu-smi info`` (an NPU row with name and health, then one row per chip with its bus id and
 memory) and stops at the process table. Text it does not understand is an error that names the command
 and the line, never a guess: a misread memory size would publish wrong capacity.
+
+Every call is bounded: a stuck driver hangs ``npu-smi`` (sometimes in the kernel, where even SIGKILL
+waits), so a call that does not answer in time is killed, reaped briefly and otherwise left behind, and
+raises ``NpuSmiTimeoutError``, which tells the caller to stop asking.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 from dataclasses import dataclass
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from api.errors import DiscoveryError
 
 TIMEOUT_S = 15.0
+REAP_S = 1.0  # how long a killed npu-smi may take to go before it is left behind
 _VERSION = re.compile(r"npu-smi\s+(\S+)\s+Version:\s*(\S+)")
 _PAIR = re.compile(r"(\d+)\s*/\s*(\d+)")
 _NPU_CELL = re.compile(r"^(\d+)\s+(\S+)$")
@@ -117,33 +123,54 @@ def parse_share(text: str) -> bool | None:
     return None if match is None else match.group(1).lower() == "true"
 
 
-def run(npu_smi: str, *args: str) -> str:
+class NpuSmiTimeoutError(DiscoveryError):
+    """``npu-smi`` did not answer in time; a stuck driver hangs the next call as well."""
+
+
+def run(npu_smi: str, *args: str, timeout_s: float = TIMEOUT_S) -> str:
     """Run ``npu-smi`` with ``args`` and return its output; failures name the command."""
     command = [npu_smi, *args]
     shown = " ".join(command)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
     except FileNotFoundError as err:
         raise DiscoveryError(f"{shown}: npu-smi not found") from err
-    except subprocess.TimeoutExpired as err:
-        raise DiscoveryError(f"{shown}: no answer within {TIMEOUT_S:.0f} s") from err
     except OSError as err:
         raise DiscoveryError(f"{shown}: cannot run: {err}") from err
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        last = detail[-1] if detail else "no output"
-        raise DiscoveryError(f"{shown}: exit status {result.returncode}: {last}")
-    return result.stdout
-
-
-def query_info(npu_smi: str) -> NpuSmiInfo:
-    return parse_info(run(npu_smi, "info"), f"{npu_smi} info")
-
-
-def query_share(npu_smi: str, npu_id: int, chip_id: int) -> bool | None:
-    """Device-share mode of one chip; None when this driver's npu-smi cannot say."""
     try:
-        output = run(npu_smi, "info", "-t", "device-share", "-i", str(npu_id), "-c", str(chip_id))
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired as err:
+        process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=REAP_S)
+        raise NpuSmiTimeoutError(f"{shown}: no answer within {timeout_s:g} s") from err
+    if process.returncode != 0:
+        detail = (stderr or stdout).strip().splitlines()
+        last = detail[-1] if detail else "no output"
+        raise DiscoveryError(f"{shown}: exit status {process.returncode}: {last}")
+    return stdout
+
+
+def query_info(npu_smi: str, timeout_s: float = TIMEOUT_S) -> NpuSmiInfo:
+    return parse_info(run(npu_smi, "info", timeout_s=timeout_s), f"{npu_smi} info")
+
+
+def query_share(npu_smi: str, npu_id: int, chip_id: int, timeout_s: float = TIMEOUT_S) -> bool | None:
+    """Device-share mode of one chip; None when this driver's npu-smi cannot say (it prints "This device
+    does not support querying device-share." and exits 0, or fails). A timeout is raised, not None."""
+    try:
+        output = run(
+            npu_smi, "info", "-t", "device-share", "-i", str(npu_id), "-c", str(chip_id), timeout_s=timeout_s
+        )
+    except NpuSmiTimeoutError:
+        raise
     except DiscoveryError:
         return None
     return parse_share(output)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from api.errors import DiscoveryError
+from api.errors import ConfigError, DiscoveryError
 from dra_driver.core.devices import GIB, MIB, Health
 from dra_driver.core.vendors.ascend import npusmi
 from dra_driver.core.vendors.ascend.discovery import AscendBackend
 from tests.support.fakevendor import NPU_SMI_FIXTURES, fake_npu_smi
+from tests.support.plugin_claims import npu
 
 
 @pytest.fixture
@@ -116,3 +117,26 @@ def test_garbage_from_the_tool_is_a_discovery_error(tmp_path: Path, npu_smi_dir:
     tool = fake_npu_smi(npu_smi_dir, "info-garbage.txt")
     with pytest.raises(DiscoveryError, match=r"npu-smi info: line 7"):
         open_npu_smi(tool, tmp_path).discover()
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "601"])
+def test_the_npu_smi_timeout_option_is_a_number_of_seconds_in_range(
+    tmp_path: Path, npu_smi_dir: Path, value: str
+) -> None:
+    tool = fake_npu_smi(npu_smi_dir, "info-910b3x2.txt")
+    with pytest.raises(ConfigError, match=r"^npu_smi_timeout: "):
+        AscendBackend(dcmi_library=str(tmp_path / "absent.so"), npu_smi=str(tool), npu_smi_timeout=value)
+
+
+def test_a_hanging_npu_smi_is_killed_after_the_timeout(tmp_path: Path, npu_smi_dir: Path) -> None:
+    tool = fake_npu_smi(npu_smi_dir, "info-910b3x2.txt")
+    (npu_smi_dir / "hang").write_text("info\n")
+    backend = AscendBackend(
+        dcmi_library=str(tmp_path / "absent.so"), npu_smi=str(tool), npu_smi_timeout="0.5"
+    )
+    with pytest.raises(npusmi.NpuSmiTimeoutError, match=r"info: no answer within 0.5 s$"):
+        backend.discover()
+    checked = backend.check_health([npu(0), npu(1)])  # health checks are bounded the same way
+    assert {(d.health, d.health_message.split(": ", 1)[1]) for d in checked} == {
+        (Health.UNHEALTHY, "no answer within 0.5 s")
+    }
