@@ -11,6 +11,7 @@ from tests.unit.deploy.chart import NAMESPACE, RELEASE, Obj, find, one, render
 PLUGIN_NEEDS = {
     ("resource.k8s.io", "resourceslices"): {"get", "list", "watch", "create", "update", "patch", "delete"},
     ("resource.k8s.io", "resourceclaims"): {"get", "list", "watch"},
+    ("resource.k8s.io", "deviceclasses"): {"get"},  # diagnose in the plugin's pod
     ("", "nodes"): {"get"},
     ("", "pods"): {"get"},
     ("", "events"): {"create"},
