@@ -57,6 +57,7 @@ def prepare_directories(paths: NodePaths, cdi_kind: str) -> list[str]:
         (paths.quota_dir, ""),
         (paths.limits_dir, ""),
         (paths.devices_dir, ""),  # claim ledgers are written here, then renamed into a device's claims/
+        (paths.run_dir, paths.usage_history.name),  # the usage history (``usage_sampler``)
         (paths.cdi_dir, cdi.spec_path(paths.cdi_dir, "", cdi_kind).name[: -len(".json")]),
     ):
         removed += [str(directory / name) for name in remove_stale_temps(directory, prefix)]

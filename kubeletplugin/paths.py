@@ -10,6 +10,7 @@ is derived here, so the writers, the recovery sweep and the node-side CLI can ne
     <run-dir>/limits/<uid>.limits          read-only limits file per claim
     <run-dir>/devices/<uuid>/board         each physical device's board (the plugin writes it alone)
     <run-dir>/devices/<uuid>/claims/<uid>  each claim's own ledger of the device (its processes write it)
+    <run-dir>/usage.json                   the claims' device time over the last minute (``usage_file``)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ DEFAULT_STATE_DIR = Path("/var/lib/xpushare")
 DEFAULT_RUN_DIR = Path("/var/run/xpushare")
 RECORD_SUFFIX = ".json"
 LIMITS_SUFFIX = ".limits"
+USAGE_HISTORY_NAME = "usage.json"
 
 
 class UnsafeFileNameError(XPUShareError, ValueError):
@@ -88,6 +90,10 @@ class NodePaths:
     @property
     def devices_dir(self) -> Path:
         return self.run_dir / "devices"
+
+    @property
+    def usage_history(self) -> Path:
+        return self.run_dir / USAGE_HISTORY_NAME
 
     def checkpoint_record(self, uid: str) -> Path:
         return record_path(self.checkpoint_dir, uid)

@@ -52,6 +52,7 @@ from kubeletplugin.server import DraService, add_dra_services
 from kubeletplugin.settings import PluginSettings
 from kubeletplugin.sizes import UNSIZED_REASON, unsized_partitions
 from kubeletplugin.state import ClaimKey, ClaimPreparer
+from kubeletplugin.usage_sampler import UsageSampler
 
 log = logging.getLogger(__name__)
 _tracer = tracer(__name__)
@@ -121,6 +122,7 @@ class Plugin:
         self.quota_watcher: QuotaWatcher | None = None
         self.refusal_events: RefusalReporter | None = None
         self.claim_events: ClaimEvents | None = None
+        self.usage_sampler: UsageSampler | None = None
         self._reader: KubeClaimReader | None = None
         self._dra_server: grpc.Server | None = None
         self._reg_server: grpc.Server | None = None
@@ -141,6 +143,7 @@ class Plugin:
             self._start_quota_watch()
             self._start_refusal_events()
             self._start_claim_events()
+            self.usage_sampler = UsageSampler(self.preparer, self.settings.paths.usage_history).start()
             self.preparer.on_prepared = self._after_prepare
             self._start_dra_server()
             self._publish(self.devices)
@@ -331,12 +334,7 @@ class Plugin:
         self.settings.dra_socket.unlink(missing_ok=True)
         if self._service is not None:
             self._service.close()
-        if self.quota_watcher is not None:
-            self.quota_watcher.stop()
-        if self.refusal_events is not None:
-            self.refusal_events.stop()
-        if self.claim_events is not None:
-            self.claim_events.stop()
+        self._stop_background()
         if self.preparer is not None:
             self.preparer.store.close()
         if self.backend is not None:
@@ -344,6 +342,17 @@ class Plugin:
         if self.metrics_server is not None:
             self.metrics_server.stop()
         log.info("kubelet plugin stopped")
+
+    def _stop_background(self) -> None:
+        """The threads that read the claims and ledgers, once no prepare can start."""
+        if self.quota_watcher is not None:
+            self.quota_watcher.stop()
+        if self.refusal_events is not None:
+            self.refusal_events.stop()
+        if self.claim_events is not None:
+            self.claim_events.stop()
+        if self.usage_sampler is not None:
+            self.usage_sampler.stop()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         return self._stopped.wait(timeout_s)

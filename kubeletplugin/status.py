@@ -2,10 +2,11 @@
 
 The plugin's checkpoint names the prepared claims and what each was allocated, their quota records the
 live limits, and each claim's ledger of each device what its processes hold and the device time they
-were charged. Two reads of the ledgers ``window`` seconds apart give the share each claim actually got
-over that window beside the share it asked for. Ledgers are read the plugin's way (one bounded pread of
-the head, never a lock), so ``xpushare status`` can run beside a busy node at any time; a record or a
-ledger that cannot be read becomes a row saying so, never an error.
+were charged. The share each claim actually got, beside the share it asked for, comes from the plugin's
+usage history (the last 10 s and 60 s, at once: ``usage_file``) and, when asked or when that history
+cannot be used, from two reads of the ledgers ``window`` seconds apart. Ledgers are read the plugin's way
+(one bounded pread of the head, never a lock), so ``xpushare status`` can run beside a busy node at any
+time; a record or a ledger that cannot be read becomes a row saying so, never an error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dra_driver.core.fileio import read_regular_file
@@ -21,6 +23,8 @@ from kubeletplugin.checkpoint_store import MAX_RECORD_BYTES
 from kubeletplugin.paths import RECORD_SUFFIX, NodePaths
 from kubeletplugin.physical import claim_limits
 from kubeletplugin.quota import read_quota_record
+from kubeletplugin.usage_file import UsageFile, UsageFileError, read_usage_file
+from kubeletplugin.usage_history import NS_PER_S, WINDOWS_SECONDS, Point, Share, between
 from shim.ledger import ClaimUsage, LedgerError, read_claim_usage
 
 Sample = dict[tuple[str, str], ClaimUsage | None]  # (claim uid, device uuid) -> its ledger's head
@@ -42,9 +46,12 @@ class ClaimStatus:
     memory_peak_bytes: int | None = None
     processes: int | None = None
     refused: int | None = None  # allocations refused at the memory limit so far
-    measured_percent: float | None = None  # device time charged over the window, percent of the window
-    throttled_percent: float | None = None  # time its launches waited over the window, percent
+    measured_percent: float | None = None  # device time charged, percent (``window``, else ``last_10s``)
+    throttled_percent: float | None = None  # time its launches waited, percent (the same span)
     pods: tuple[str, ...] = ()  # the pods it was reserved for when prepared
+    last_10s: Share | None = None  # from the plugin's usage history
+    last_60s: Share | None = None
+    window: Share | None = None  # two reads by this run, ``window`` seconds apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +101,12 @@ def sample(paths: NodePaths, claims: Mapping[str, PreparedClaim]) -> Sample:
     return heads
 
 
-def _percent(before: ClaimUsage | None, after: ClaimUsage | None, attr: str, seconds: float) -> float | None:
-    if before is None or after is None or seconds <= 0:
+def _window(before: ClaimUsage | None, after: ClaimUsage | None, seconds: float) -> Share | None:
+    """The share between this run's two reads of a ledger, ``seconds`` apart."""
+    if before is None or after is None:
         return None
-    delta: int = getattr(after, attr) - getattr(before, attr)
-    return round(100.0 * max(0, delta) / (seconds * 1e9), 1)
+    return between(Point(0, before.used_ns, before.throttled_ns),
+                   Point(round(seconds * NS_PER_S), after.used_ns, after.throttled_ns))
 
 
 def node_status(
@@ -106,8 +114,10 @@ def node_status(
     window: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    history: UsageFile | None = None,
 ) -> list[DeviceStatus]:
-    """Devices and their claims, with the shares measured over ``window`` seconds (0: not measured)."""
+    """Devices and their claims, with the shares measured over ``window`` seconds (0: not measured) and
+    over the last 10 s and 60 s of the plugin's ``history``; MEASURED shows the window, else the 10 s."""
     claims = prepared_claims(paths)
     start = clock()
     first = sample(paths, claims)
@@ -118,7 +128,11 @@ def node_status(
     rows: dict[str, list[ClaimStatus]] = {}
     for uid, claim in sorted(claims.items(), key=lambda kv: (kv[1].namespace, kv[1].name, kv[0])):
         for limit in claim_limits(claim.devices, read_quota_record(paths.quota_dir, uid)):
-            now = second.get((uid, limit.uuid))
+            key = (uid, limit.uuid)
+            live = _window(first.get(key), second.get(key), seconds) if window > 0 else None
+            recent = tuple(None if history is None else history.share(key, w) for w in WINDOWS_SECONDS)
+            shown = live if window > 0 else recent[0]
+            now = second.get(key)
             rows.setdefault(limit.uuid, []).append(ClaimStatus(
                 namespace=claim.namespace, name=claim.name, uid=uid, device=limit.device,
                 memory_limit_bytes=limit.memory_bytes, core_percent=limit.core_percent,
@@ -127,18 +141,75 @@ def node_status(
                 memory_peak_bytes=now.peak_bytes if now else None,
                 processes=now.nprocs if now else None,
                 refused=now.refused_allocs if now else None,
-                measured_percent=_percent(first.get((uid, limit.uuid)), now, "used_ns", seconds)
-                if window > 0 else None,
-                throttled_percent=_percent(first.get((uid, limit.uuid)), now, "throttled_ns", seconds)
-                if window > 0 else None,
-                pods=claim.pods,
+                measured_percent=shown.measured_percent if shown else None,
+                throttled_percent=shown.throttled_percent if shown else None,
+                pods=claim.pods, last_10s=recent[0], last_60s=recent[1], window=live,
             ))
     return [DeviceStatus(uuid, tuple(claims_on)) for uuid, claims_on in sorted(rows.items())]
 
 
-def as_json(devices: Iterable[DeviceStatus], window: float) -> dict[str, Any]:
+DEFAULT_WINDOW_S = 2.0  # the two reads' distance when the plugin's history cannot be used
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """Where one refresh's MEASURED and THROTTLED come from, and why the plugin's history was not used."""
+
+    window_s: float  # this run's two reads apart (0: none)
+    history_file: Path
+    history_age_s: float | None  # None: the history was not usable
+    note: str | None = None  # why not
+
+    @property
+    def source(self) -> str:
+        return "window" if self.window_s > 0 else "history" if self.history_age_s is not None else "none"
+
+
+def read_history(paths: NodePaths, clock_ns: Callable[[], int] = time.monotonic_ns,
+                 wall: Callable[[], float] = time.time) -> tuple[UsageFile | None, str | None]:
+    """The plugin's usage history if it is sound and current, else None and why."""
+    try:
+        return read_usage_file(paths.usage_history, clock_ns(), wall()), None
+    except UsageFileError as err:
+        return None, str(err)
+
+
+def refresh(
+    paths: NodePaths,
+    window: float | None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock_ns: Callable[[], int] = time.monotonic_ns,
+    wall: Callable[[], float] = time.time,
+) -> tuple[list[DeviceStatus], Measurement]:
+    """One view of the node: ``window`` None measures over the plugin's last 10 s when its history is
+    usable, else over ``DEFAULT_WINDOW_S`` now; a number measures over that many seconds now (0: not)."""
+    history, note = read_history(paths, clock_ns, wall)
+    if window is None:
+        window = 0.0 if history is not None else DEFAULT_WINDOW_S
+    age = None if history is None else round(history.age_s(clock_ns()), 3)
+    devices = node_status(paths, window, sleep, lambda: clock_ns() / NS_PER_S, history)
+    return devices, Measurement(window, paths.usage_history, age, note)
+
+
+def measurement_line(measurement: Measurement) -> str:
+    """What MEASURED and THROTTLED mean in this table, and why the history was not used."""
+    m = measurement
+    text = {
+        "window": f"MEASURED, THROTTLED: over {m.window_s:g} s measured now",
+        "history": f"MEASURED, THROTTLED: the last {WINDOWS_SECONDS[0]} s, from the plugin's usage history "
+                   f"({m.history_age_s or 0:.1f} s old)",
+        "none": "MEASURED, THROTTLED: not measured",
+    }[m.source]
+    return text if m.note is None else f"{text}; {m.note}"
+
+
+def as_json(devices: Iterable[DeviceStatus], measurement: Measurement) -> dict[str, Any]:
+    m = measurement
     return {
-        "windowSeconds": window,
+        "windowSeconds": m.window_s,
+        "measured": {"source": m.source, "historyFile": str(m.history_file),
+                     "historyAgeSeconds": m.history_age_s, "historyWindowsSeconds": list(WINDOWS_SECONDS),
+                     "note": m.note},
         "devices": [
             {
                 "uuid": d.uuid,
@@ -153,11 +224,12 @@ def as_json(devices: Iterable[DeviceStatus], window: float) -> dict[str, Any]:
 
 
 def _camel(values: dict[str, Any]) -> dict[str, Any]:
+    """camelCase keys, nested objects too (``last_10s`` -> ``last10s``)."""
     def convert(key: str) -> str:
         head, *rest = key.split("_")
-        return head + "".join(part.title() for part in rest)
+        return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
-    return {convert(k): v for k, v in values.items()}
+    return {convert(k): _camel(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 
 def _mib(value: int | None) -> str:
