@@ -5,9 +5,9 @@ the ``SimScheduler`` stand-in, comparing the decisions.
 Both sides see the same ResourceSlices (those the node plugin published on the real cluster, copied into
 the embedded server) and the same DeviceClasses. Each step of a scenario creates one ResourceClaim and a
 pod using it, then waits for the decision before the next step: refused at create (the HTTP status
-and the fields it names), pending (``PodScheduled=False``), or placed (per allocated device: the
-device, its consumedCapacity in bytes/units, whether it has a shareID; plus the ``requests`` of each
-allocated config entry).
+and, per cause, the field, reason and message), pending (``PodScheduled=False``), or placed (per
+allocated device: the device, its consumedCapacity in bytes/units, whether it has a shareID; plus the
+``requests`` of each allocated config entry).
 
 A row that differs on purpose says so in ``differs`` with the reason, and the test asserts that it does
 differ (so the table stays true when either side changes).
@@ -56,6 +56,21 @@ def request(
     if count is not None:
         exactly["count"] = count
     return {"name": name, "exactly": exactly}
+
+
+def alternatives(device_class: str, *selectors: str) -> JSON:
+    """A ``firstAvailable`` request: one subrequest per selector, in order."""
+    subrequests = [
+        {"name": f"s{i}", "deviceClassName": device_class, "selectors": [{"cel": {"expression": e}}]}
+        for i, e in enumerate(selectors)
+    ]
+    return {"name": "xpu", "firstAvailable": subrequests}
+
+
+def selecting(device_class: str, *selectors: str) -> JSON:
+    """A request with several selectors (a device must pass all of them)."""
+    selected = [{"cel": {"expression": e}} for e in selectors]
+    return {"name": "xpu", "exactly": {"deviceClassName": device_class, "selectors": selected}}
 
 
 def claim(*requests: JSON, config: list[JSON] | None = None) -> JSON:
@@ -165,6 +180,72 @@ SCENARIOS = [
         SliceMode.CONSUMABLE,
         (claim(request(NPU, "8Gi", "10", selector='device.attributes["xpushare.io"].index ==')),),
     ),
+    Scenario(
+        "CEL selectors that do not type-check are refused at create",
+        SliceMode.CONSUMABLE,
+        (
+            claim(request(NPU, "8Gi", "10", selector="device.driver == 1")),
+            claim(request(NPU, "8Gi", "10", selector='device.nosuchfield == "a"')),
+            claim(request(GPU, "8Gi", "10", selector='device.attributes["xpushare.io"].index + 1 == "a"')),
+            claim(request(NPU, selector='device.capacity["xpushare.io"].memory.compareTo(1) > 0')),
+            claim(request(NPU, selector="device.driver")),
+            claim(selecting(NPU, "foo == 1", 'device.attributes["xpushare.io"].all(k, k == 1)')),
+            claim(alternatives(NPU, 'device.driver == "xpushare.io"', "has(device.nosuch)")),
+            {"template": claim(request(GPU, selector='quantity(1).isInteger() && [1, "a"].size() == 2'))},
+        ),
+    ),
+    Scenario(
+        "CEL selectors over the cost limit are refused at create",
+        SliceMode.CONSUMABLE,
+        (
+            claim(
+                request(
+                    NPU,
+                    selector="device.attributes.exists(a, device.attributes.exists(b, "
+                    "device.attributes.exists(c, device.attributes.exists(d, a == d))))",
+                )
+            ),
+            # kube-apiserver prices ``==`` between quantities at 1 but ``!=`` as comparing values of
+            # unknown size: over the limit.
+            claim(request(NPU, selector='device.capacity["xpushare.io"].memory != quantity("32Gi")')),
+            claim(request(NPU, selector='type(device.attributes["xpushare.io"].index) == int')),
+        ),
+    ),
+    Scenario(
+        "well-typed CEL selectors are accepted and decided alike",
+        SliceMode.CONSUMABLE,
+        (
+            claim(request(NPU, "8Gi", "10", selector='device.attributes["xpushare.io"].type == "npu"')),
+            claim(
+                request(
+                    NPU,
+                    "8Gi",
+                    "10",
+                    selector="device.allowMultipleAllocations && "
+                    'device.attributes["xpushare.io"].index in [0, 1] && '
+                    'has(device.attributes["xpushare.io"].type) && !has(device.attributes["other.io"].type)',
+                )
+            ),
+            claim(
+                request(
+                    NPU,
+                    "8Gi",
+                    "10",
+                    selector="device.attributes.all(d, device.attributes[d].all(k, k.size() < 33)) && "
+                    'device.capacity["xpushare.io"].memory == quantity("64Gi")',
+                )
+            ),
+            claim(alternatives(NPU, 'device.attributes["xpushare.io"].type == "gpu"', "true")),
+            claim(request(GPU, "8Gi", "10", selector='device.attributes["xpushare.io"].index == "0"')),
+        ),
+    ),
+    Scenario(
+        "a comparison of an int attribute with a double is accepted by both",
+        SliceMode.CONSUMABLE,
+        (claim(request(NPU, "8Gi", "10", selector='device.attributes["xpushare.io"].index < 1.5')),),
+        bug="cel-python cannot compare int with double (CEL's cross-type numeric comparison): the "
+        "stand-in's selector errors and the claim stays pending where kube-scheduler places it",
+    ),
 ]
 
 
@@ -180,6 +261,11 @@ OLD_SCENARIOS = [
         "gate off: a two-device claim with capacity requests",
         SliceMode.CONSUMABLE,
         (claim(request(NPU, "16Gi", "25", count=2)), npu(None, None)),
+    ),
+    Scenario(
+        "gate off: device.allowMultipleAllocations is an undefined field of a CEL selector",
+        SliceMode.CONSUMABLE,
+        (claim(request(NPU, selector="device.allowMultipleAllocations")),),
     ),
 ]
 
@@ -237,7 +323,8 @@ class Side:
                 self.resource.create_namespaced_resource_claim(self.namespace, body)  # type: ignore[arg-type]
         except ApiException as err:
             causes = json.loads(err.body or "{}").get("details", {}).get("causes") or []
-            return ("refused", err.status, tuple(sorted(c.get("field", "") for c in causes)))
+            found = ((c.get("field", ""), c.get("reason", ""), c.get("message", "")) for c in causes)
+            return ("refused", err.status, tuple(sorted(found)))
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",

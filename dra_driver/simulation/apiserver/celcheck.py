@@ -1,66 +1,37 @@
-"""CEL selectors that do not compile are refused at create and update, as kube-apiserver does.
+"""CEL selectors the real server refuses are refused at create and update, with its field and message.
 
-The real server compiles every ``cel.expression`` of a ResourceClaim, ResourceClaimTemplate and
-DeviceClass and answers 422 naming the field (``...selectors[0].cel.expression``) when it does not
-compile. This checks the syntax with cel-python's parser, without type checking: an expression that
-parses but would fail the real server's type check is still stored here. Expressions using CEL's
-optional syntax (``.?`` and ``?.``), which kube-apiserver accepts but cel-python cannot parse, are let
-through rather than refused wrongly.
+kube-apiserver compiles every ``cel.expression`` of a DeviceClass, ResourceClaim and ResourceClaimTemplate
+(requests' ``exactly`` and each ``firstAvailable`` subrequest) and answers 422 with one cause per bad
+selector, naming its field (``spec.devices.requests[0].exactly.selectors[1].cel.expression``): syntax
+errors, type errors against the DRA CEL environment, results that are not bools, and expressions over the
+cost limit. ``dra_driver.simulation.celcompile`` makes those decisions; this module finds the selectors.
+With the DRAConsumableCapacity gate off, ``device.allowMultipleAllocations`` is an undefined field, as
+on a real server with the gate off.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import celpy
-
 from dra_driver.core.kubetypes import Obj
 from dra_driver.simulation.apiserver.status import cause
+from dra_driver.simulation.celcompile import selector_refusal
 
 __all__ = ["claim_selector_errors", "class_selector_errors"]
 
-_env = celpy.Environment()
-_lock = threading.Lock()
-_verdicts: dict[str, str] = {}
 
-
-def _compile_error(expression: str) -> str:
-    """Empty when the expression parses, else the parser's first line."""
-    with _lock:
-        verdict = _verdicts.get(expression)
-        if verdict is None:
-            try:
-                _env.compile(expression)
-                verdict = ""
-            except Exception as err:  # celpy raises its own parse errors (and Lark's)
-                verdict = _first_line(err)
-            _verdicts[expression] = verdict
-    return verdict
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [line for line in str(err).splitlines() if line.strip()]
-    return f"Syntax error near: {lines[0].strip()}" if lines else type(err).__name__
-
-
-def _selector_errors(path: str, selectors: Any) -> list[Obj]:
+def _selector_errors(path: str, selectors: Any, consumable_capacity: bool) -> list[Obj]:
     errors: list[Obj] = []
     for index, selector in enumerate(selectors if isinstance(selectors, list) else ()):
         cel = selector.get("cel") if isinstance(selector, dict) else None
         expression = cel.get("expression") if isinstance(cel, dict) else None
-        if not isinstance(expression, str) or not expression.strip() or _optional_syntax(expression):
-            continue
-        problem = _compile_error(expression)
-        if problem:
-            field = f"{path}[{index}].cel.expression"
-            errors.append(cause(field, f'Invalid value: "{expression}": compilation failed: {problem}'))
+        if not isinstance(expression, str):
+            continue  # structural validation answers for a missing or mistyped expression
+        refusal = selector_refusal(expression, consumable_capacity)
+        if refusal is not None:
+            errors.append(cause(f"{path}[{index}].cel.expression", refusal.message, refusal.reason))
     return errors
-
-
-def _optional_syntax(expression: str) -> bool:
-    return any(token in expression for token in (".?", "?.", "[?"))
 
 
 def _requests(path: str, spec: Obj) -> Iterator[tuple[str, Obj]]:
@@ -77,14 +48,14 @@ def _requests(path: str, spec: Obj) -> Iterator[tuple[str, Obj]]:
                 yield f"{where}.firstAvailable[{sub}]", alternative
 
 
-def claim_selector_errors(path: str, spec: Obj) -> list[Obj]:
-    """The selectors of a claim spec (at ``path``) that do not compile."""
+def claim_selector_errors(path: str, spec: Obj, consumable_capacity: bool = True) -> list[Obj]:
+    """The selectors of a claim spec (at ``path``) the real server refuses."""
     errors: list[Obj] = []
     for where, request in _requests(path, spec):
-        errors += _selector_errors(f"{where}.selectors", request.get("selectors"))
+        errors += _selector_errors(f"{where}.selectors", request.get("selectors"), consumable_capacity)
     return errors
 
 
-def class_selector_errors(spec: Obj) -> list[Obj]:
-    """The selectors of a DeviceClass spec that do not compile."""
-    return _selector_errors("spec.selectors", spec.get("selectors"))
+def class_selector_errors(spec: Obj, consumable_capacity: bool = True) -> list[Obj]:
+    """The selectors of a DeviceClass spec the real server refuses."""
+    return _selector_errors("spec.selectors", spec.get("selectors"), consumable_capacity)

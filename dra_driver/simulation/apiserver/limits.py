@@ -134,20 +134,23 @@ def shape_errors(obj: Obj, shape: tuple[tuple[str, type], ...]) -> list[Obj]:
     return errors
 
 
-def dra_errors(kind: ResourceKind, obj: Obj) -> list[Obj]:
+def dra_errors(kind: ResourceKind, obj: Obj, consumable_capacity: bool = True) -> list[Obj]:
+    """``consumable_capacity``: whether DRAConsumableCapacity is on (CEL selectors depend on it)."""
     if kind.kind == "ResourceSlice":
         return shape_errors(obj, _SLICE_SHAPE) or slice_errors(obj.get("spec") or {})
     if kind.kind == "ResourceClaim":
         spec = obj.get("spec") or {}
         return shape_errors(obj, _CLAIM_SHAPE) or (
-            claim_spec_errors("spec", spec) + celcheck.claim_selector_errors("spec", spec))
+            claim_spec_errors("spec", spec)
+            + celcheck.claim_selector_errors("spec", spec, consumable_capacity))
     if kind.kind == "ResourceClaimTemplate":
         spec = (obj.get("spec") or {}).get("spec") if isinstance(obj.get("spec"), dict) else None
         spec = spec or {}
         return shape_errors(obj, _TEMPLATE_SHAPE) or (
-            claim_spec_errors("spec.spec", spec) + celcheck.claim_selector_errors("spec.spec", spec))
+            claim_spec_errors("spec.spec", spec)
+            + celcheck.claim_selector_errors("spec.spec", spec, consumable_capacity))
     if kind.kind == "DeviceClass" and isinstance(obj.get("spec"), dict):
-        return celcheck.class_selector_errors(obj["spec"])
+        return celcheck.class_selector_errors(obj["spec"], consumable_capacity)
     return []
 
 

@@ -30,7 +30,7 @@ from dra_driver.simulation.apiserver.status import (
     stale,
 )
 from dra_driver.simulation.apiserver.store import Entry, Key, Store
-from dra_driver.simulation.gates import Gates
+from dra_driver.simulation.gates import CONSUMABLE_CAPACITY, Gates
 
 log = logging.getLogger(__name__)
 _RETRIES = 64
@@ -96,7 +96,8 @@ class Resources:
         # Structural errors first: the semantic checks below may assume the schema's types.
         causes = found.bad_quantities + self.schemas.validate(kind, obj)
         if not causes:
-            causes = limits.metadata_errors(kind, obj["metadata"]) + limits.dra_errors(kind, obj)
+            consumable = self.gates.enabled(CONSUMABLE_CAPACITY)
+            causes = limits.metadata_errors(kind, obj["metadata"]) + limits.dra_errors(kind, obj, consumable)
         if causes:
             raise invalid(kind.kind, kind.group, str(obj["metadata"].get("name", "")), causes)
 
