@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dra_driver.cli.status",
     "dra_driver.cli.diagnose",
     "dra_driver.cli.remote_status",
+    "dra_driver.cli.plan",
 )
 
 

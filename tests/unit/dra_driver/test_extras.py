@@ -52,7 +52,14 @@ def test_help_lists_every_command_without_the_sim_extra() -> None:
         assert command in done.stdout
 
 
-@pytest.mark.parametrize(("argv", "command"), [(["demo"], "demo"), (["sim", "apiserver"], "sim apiserver")])
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["demo"], "demo"),
+        (["sim", "apiserver"], "sim apiserver"),
+        (["plan", "--workload", "w.yaml", "-f", "cluster.json"], "plan"),
+    ],
+)
 def test_simulation_commands_name_the_extra_to_install(argv: list[str], command: str) -> None:
     done = _run(f"from dra_driver.cli import main; raise SystemExit(main({argv!r}))")
     assert done.returncode == 1, (done.stdout, done.stderr)
