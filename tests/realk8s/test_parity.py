@@ -243,8 +243,6 @@ SCENARIOS = [
         "a comparison of an int attribute with a double is accepted by both",
         SliceMode.CONSUMABLE,
         (claim(request(NPU, "8Gi", "10", selector='device.attributes["xpushare.io"].index < 1.5')),),
-        bug="cel-python cannot compare int with double (CEL's cross-type numeric comparison): the "
-        "stand-in's selector errors and the claim stays pending where kube-scheduler places it",
     ),
 ]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import CELEvalError, bool_eq, bool_ge, bool_gt, bool_le, bool_lt, bool_ne
 
 from api.errors import XPUShareError
 from dra_driver.core.quantity import Quantity, QuantityError, parse_quantity
@@ -119,7 +119,54 @@ def _as_integer(q: Quantity) -> celtypes.IntType:
     return celtypes.IntType(q.value.numerator)
 
 
+_NUMBERS = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
+
+
+def _mixed_numbers(a: Any, b: Any) -> bool:
+    return isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS) and type(a) is not type(b)
+
+
+def _plain(number: Any) -> int | float:
+    return float(number) if isinstance(number, celtypes.DoubleType) else int(number)
+
+
+def _ordering(compare: Callable[[Any, Any], bool], native: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    """CEL orders int, uint and double against each other by exact value (kube-apiserver's environment
+    has cross-type numeric comparisons); cel-python refuses an int on the left of a double."""
+
+    def ordered(a: Any, b: Any) -> Any:
+        if _mixed_numbers(a, b):
+            return celtypes.BoolType(compare(_plain(a), _plain(b)))
+        return native(a, b)
+
+    return ordered
+
+
+def _equality(equal: bool, native: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    """CEL's heterogeneous equality: numbers equal by value across types, values of other different
+    types simply unequal; cel-python raises for both (only reachable through dyn attribute values, since
+    the API server's type check refuses such literals)."""
+
+    def compared(a: Any, b: Any) -> Any:
+        if _mixed_numbers(a, b):
+            return celtypes.BoolType((_plain(a) == _plain(b)) is equal)
+        try:
+            return native(a, b)
+        except TypeError:
+            if type(a) is type(b):
+                raise
+            return celtypes.BoolType(not equal)
+
+    return compared
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "_<_": _ordering(lambda a, b: a < b, bool_lt),
+    "_<=_": _ordering(lambda a, b: a <= b, bool_le),
+    "_>_": _ordering(lambda a, b: a > b, bool_gt),
+    "_>=_": _ordering(lambda a, b: a >= b, bool_ge),
+    "_==_": _equality(True, bool_eq),
+    "_!=_": _equality(False, bool_ne),
     "quantity": _quantity,
     "isQuantity": _is_quantity,
     "semver": lambda text: parse_semver(str(text)),

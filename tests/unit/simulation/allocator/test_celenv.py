@@ -85,3 +85,27 @@ def test_an_expression_compiles_once_and_its_error_is_cached() -> None:
         with pytest.raises(SelectorError, match="compile error"):
             cache.matches("device.driver ==", DEVICE)
     assert len(cache._programs) == 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        (ATTRS + ".index < 3.5", True),  # int attribute against a double literal
+        (ATTRS + ".index <= 3u", True),
+        (ATTRS + ".index > 2.999", True),
+        (ATTRS + ".index >= 3.0001", False),
+        (ATTRS + ".index == 3.0", True),  # numbers equal by value across types
+        (ATTRS + ".index != 3.0", False),
+        (ATTRS + '.index == "3"', False),  # other types are simply unequal, not an error
+        (ATTRS + '.type != 3', True),
+        ("3.5 > " + ATTRS + ".index", True),
+    ],
+)
+def test_numbers_compare_across_types_and_other_types_are_unequal(expression: str, expected: bool) -> None:
+    """kube-apiserver's CEL has cross-type numeric comparisons and heterogeneous equality."""
+    assert CelCache().matches(expression, DEVICE) is expected
+
+
+def test_ordering_values_of_unrelated_types_is_still_an_error() -> None:
+    with pytest.raises(SelectorError, match="no matching overload"):
+        CelCache().matches(ATTRS + '.index < "4"', DEVICE)
