@@ -82,15 +82,7 @@ class ClusterReader:
     def get(self, path: str) -> Obj | None:
         """The object at ``path``; None when the server says it does not exist (404)."""
 
-        def read() -> Obj | None:
-            try:
-                return self._api.get(path)
-            except ApiError as err:
-                if err.status == 404:
-                    return None
-                raise
-
-        return self._call(f"GET {path}", read)
+        return self._call(f"GET {path}", lambda: self._api.find(path))
 
     def list(self, path: str, **selectors: str) -> list[Obj]:
         """Every item of a collection (all pages); ``selectors`` are query parameters."""

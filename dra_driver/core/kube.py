@@ -180,6 +180,15 @@ class KubeApi:
     def get(self, path: str) -> Obj:
         return self.request("GET", path)
 
+    def find(self, path: str) -> Obj | None:
+        """The object at ``path``, or None when the server says it does not exist (404)."""
+        try:
+            return self.get(path)
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
     def create(self, path: str, body: Obj) -> Obj:
         return self.request("POST", path, body=body)
 

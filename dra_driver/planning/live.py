@@ -7,7 +7,7 @@ that have finished hold nothing and are left out by the server.
 
 from __future__ import annotations
 
-from dra_driver.core.kube import DEVICE_CLASSES, NODES, RESOURCE_SLICES, ApiError, KubeApi
+from dra_driver.core.kube import DEVICE_CLASSES, NODES, RESOURCE_SLICES, KubeApi
 from dra_driver.core.kubetypes import Obj
 from dra_driver.planning.snapshot import ClusterSnapshot
 
@@ -28,6 +28,8 @@ def read_cluster(api: KubeApi) -> ClusterSnapshot:
         pods=tuple(api.list(PODS, fieldSelector=RUNNING_PHASES)),
     )
 
+RESOURCE_API = "/apis/resource.k8s.io/v1"
+
 
 class TemplateReader:
     """Finds the ResourceClaimTemplates a workload's pods name but its file does not hold."""
@@ -36,10 +38,4 @@ class TemplateReader:
         self._api = api
 
     def __call__(self, namespace: str, name: str) -> Obj | None:
-        path = f"/apis/resource.k8s.io/v1/namespaces/{namespace}/resourceclaimtemplates/{name}"
-        try:
-            return self._api.get(path)
-        except ApiError as err:
-            if err.status == 404:
-                return None
-            raise
+        return self._api.find(f"{RESOURCE_API}/namespaces/{namespace}/resourceclaimtemplates/{name}")
