@@ -12,8 +12,9 @@ kube-controller-manager; no kubelet) and, in the same run, the embedded API serv
    scheduler stand-in (``dra_driver.simulation.scheduler``);
 4. how fast the real kube-scheduler places pods against our slices: N nodes of 8 H100 (80Gi) GPUs, pods
    of 16Gi/25 % (a whole GPU each in exclusive mode), at the scheduler's default client QPS (50/100)
-   and at QPS 1000, in each slice mode and in alternative partition layouts built here (point 5 of
-   issue 13; the product's slice builder is not changed).
+   and at QPS 1000, in each slice mode, in both partition layouts (fixed pieces, the default, and the
+   menu on shared counters) and in alternative menus built here (the product's builder with other sizes,
+   or with MIG-like placement counters added).
 
 Each scheduling run gets a fresh control plane: pods and claims are created with the scheduler stopped
 (kube-controller-manager restarted at QPS 1000 so that making 1,600 claims is not the bottleneck), then
@@ -59,10 +60,8 @@ from upstream import use_upstream_schemas  # noqa: E402
 
 from controller.deviceclasses import device_classes  # noqa: E402
 from controller.publisher import KubeApi, list_pools  # noqa: E402
-from controller.settings import SliceMode, SliceSettings  # noqa: E402
+from controller.settings import PartitionLayout, SliceMode, SliceSettings  # noqa: E402
 from controller.slices import build_slices  # noqa: E402
-from controller.slices.build import MODE_LABEL, pack_devices, slice_name_prefix  # noqa: E402
-from controller.slices.modes import partition_entries  # noqa: E402
 from dra_driver.core.devices import GIB, Device, DeviceType  # noqa: E402
 from dra_driver.core.discovery.base import open_backend  # noqa: E402
 from dra_driver.simulation.apiserver import ApiServer  # noqa: E402
@@ -361,21 +360,17 @@ class Layout:
     mode: SliceMode
     exactly: dict[str, Any]
     pods_per_gpu: int
-    sizes: tuple[Fraction, ...] = ()  # partition sizes (empty: the product's builder and settings)
-    counters: bool = True  # whether partitions consume the GPU's counter set
-    placements: bool = False  # whether they also consume the memory slices of their place (as MIG)
+    layout: PartitionLayout = PartitionLayout.FIXED  # partitioned mode: the product's two layouts
+    sizes: tuple[Fraction, ...] = ()  # menu sizes of an alternative (empty: the product's defaults)
+    placements: bool = False  # whether partitions also consume the memory slices of their place (as MIG)
 
     def slices(self, node: str, gpus: Sequence[Device]) -> list[dict[str, Any]]:
-        if not self.sizes:
-            return build_slices(node, gpus, self.mode, SliceSettings(mode=self.mode), generation=1)
-        settings = SliceSettings(
-            mode=SliceMode.PARTITIONED, partition_profiles=MappingProxyType({"gpu": self.sizes})
-        )
+        settings = SliceSettings(mode=self.mode, partition_layout=self.layout)
+        if self.sizes:
+            settings = replace(settings, partition_profiles=MappingProxyType({"gpu": self.sizes}))
         if self.placements:
             return placed_partition_slices(node, gpus, settings)
-        if self.counters:
-            return build_slices(node, gpus, SliceMode.PARTITIONED, settings, generation=1)
-        return static_partition_slices(node, gpus, settings)
+        return build_slices(node, gpus, self.mode, settings, generation=1)
 
 
 MEMORY_SLICES = 8
@@ -385,7 +380,7 @@ PARTITION_SUFFIX = re.compile(r"-(\d+)of(\d+)-(\d+)$")
 def placed_partition_slices(
     node: str, gpus: Sequence[Device], settings: SliceSettings
 ) -> list[dict[str, Any]]:
-    """The product's partitions, each also consuming the memory slices of its place on the GPU (one
+    """The menu's partitions, each also consuming the memory slices of its place on the GPU (one
     counter of 1 per eighth), as NVIDIA's DRA driver publishes MIG placements (KEP 4815)."""
     settings = replace(settings, max_counter_sets_per_slice=2)  # 10 counters a set: stay under 32 a slice
     slices = build_slices(node, gpus, SliceMode.PARTITIONED, settings, generation=1)
@@ -405,34 +400,6 @@ def placed_partition_slices(
     return slices
 
 
-def static_partition_slices(
-    node: str, gpus: Sequence[Device], settings: SliceSettings
-) -> list[dict[str, Any]]:
-    """Partitions that never overlap, published as independent devices: no counter sets, nothing consumed
-    (what MIG looks like to a DRA driver that publishes a fixed MIG layout)."""
-    entries = []
-    for gpu in gpus:
-        for entry in partition_entries(gpu, settings):
-            entry.pop("consumesCounters", None)
-            entries.append(entry)
-    chunks = pack_devices(entries, settings)
-    prefix = slice_name_prefix(node, settings.driver_name)
-    return [
-        {
-            "apiVersion": "resource.k8s.io/v1",
-            "kind": "ResourceSlice",
-            "metadata": {"name": f"{prefix}-{number}", "labels": {MODE_LABEL: "partitioned"}},
-            "spec": {
-                "driver": settings.driver_name,
-                "pool": {"name": node, "generation": 1, "resourceSliceCount": len(chunks)},
-                "nodeName": node,
-                "devices": chunk,
-            },
-        }
-        for number, chunk in enumerate(chunks)
-    ]
-
-
 CAPACITY_16GI_25 = {
     "deviceClassName": "gpu.xpushare.io",
     "capacity": {"requests": {"memory": "16Gi", "cores": "25"}},
@@ -442,7 +409,8 @@ SELECTED_16GI_25 = {
     "selectors": [{"cel": {"expression": AT_LEAST_16GI_25PCT}}],
 }
 WHOLE_GPU = {"deviceClassName": "gpu.xpushare.io"}
-EIGHTH, QUARTER, HALF, WHOLE = Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), Fraction(1)
+QUARTER, HALF, WHOLE = Fraction(1, 4), Fraction(1, 2), Fraction(1)
+MENU = PartitionLayout.MENU
 
 LAYOUTS = {
     layout.name: layout
@@ -450,16 +418,16 @@ LAYOUTS = {
         Layout("consumable", "product: one device per GPU shared by capacity (16Gi/25 requested)",
                SliceMode.CONSUMABLE, CAPACITY_16GI_25, 4),
         Layout("exclusive", "product: whole GPUs, one pod each", SliceMode.EXCLUSIVE, WHOLE_GPU, 1),
-        Layout("partitioned", "product: 1/8,1/4,1/2,1 = 15 overlapping partitions per GPU on its counters",
+        Layout("partitioned", "product, fixed layout (default): 4 disjoint quarters per GPU, no counters",
                SliceMode.PARTITIONED, SELECTED_16GI_25, 4),
-        Layout("mig-placed", "alt: the product's 15 partitions, also on 8 memory-slice counters (as MIG)",
-               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, (EIGHTH, QUARTER, HALF, WHOLE), placements=True),
-        Layout("menu-4-2-1", "alt: 1/4,1/2,1 = 7 overlapping partitions per GPU on its counters",
-               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, (QUARTER, HALF, WHOLE)),
-        Layout("quarters-counted", "alt: 1/4 only = 4 disjoint partitions per GPU, still on its counters",
-               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, (QUARTER,)),
-        Layout("quarters-static", "alt: 1/4 only = 4 disjoint partitions per GPU, no counters",
-               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, (QUARTER,), counters=False),
+        Layout("menu", "product, menu layout: 1/8,1/4,1/2,1 = 15 overlapping partitions per GPU on counters",
+               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, MENU),
+        Layout("mig-placed", "alt: the menu's 15 partitions, also on 8 memory-slice counters (as MIG)",
+               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, MENU, placements=True),
+        Layout("menu-4-2-1", "alt: menu of 1/4,1/2,1 = 7 overlapping partitions per GPU on counters",
+               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, MENU, (QUARTER, HALF, WHOLE)),
+        Layout("quarters-counted", "alt: menu of 1/4 only = 4 disjoint partitions per GPU on counters",
+               SliceMode.PARTITIONED, SELECTED_16GI_25, 4, MENU, (QUARTER,)),
     )
 }  # fmt: skip
 
@@ -719,7 +687,7 @@ def report_placement(report: Report, runs: dict[tuple[str, str], list[Placement]
 # --- main ---------------------------------------------------------------------------------------------------
 
 PARTS = ("publish", "reconcile", "prepare", "schedule")
-QUICK = ("consumable", "exclusive", "partitioned", "quarters-static")
+QUICK = ("consumable", "exclusive", "partitioned", "menu")
 
 
 @dataclass

@@ -69,7 +69,7 @@ def test_a_capacity_selector_gets_at_least_its_size_where_capacity_requests_are_
             "deviceClassName": "gpu.xpushare.io",
             "capacity": {"requests": {"memory": "16Gi", "cores": "25"}},
         })
-        # This API server drops what its gate does not know, silently: the hazard of issue #16.
+        # This API server drops what its gate does not know, silently: the hazard the selector avoids.
         assert "capacity" not in requested["spec"]["devices"]["requests"][0]["exactly"]
         assert selected["spec"]["devices"]["requests"][0]["exactly"]["selectors"]
         create_pod(old_node, "selected", claim="selected")
