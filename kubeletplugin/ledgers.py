@@ -290,6 +290,9 @@ class Ledgers:
             if (usage.key, usage.uuid) != (uid, uuid):
                 raise LedgerError(f"claim ledger {path}: of claim {usage.key!r} on {usage.uuid!r}")
         except (LedgerError, ValueError) as err:
+            if not os.path.lexists(path):  # unprepared between the caller's list and this read
+                log.debug("claim ledger gone", extra={"device_uuid": uuid, "claim_uid": uid})
+                return None
             first = (uuid, uid) not in self._unreadable
             self._unreadable.add((uuid, uid))
             log.log(logging.WARNING if first else logging.DEBUG, "claim ledger unreadable",

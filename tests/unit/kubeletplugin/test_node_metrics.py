@@ -191,6 +191,25 @@ def test_a_damaged_claim_ledger_costs_only_its_usage_lines(
     assert preparer.store.get(key.uid) is None
 
 
+def test_a_ledger_removed_by_an_unprepare_during_a_read_is_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scrape or the usage sampler lists the prepared claims, then reads each ledger: an unprepare in
+    between removes the file. That is no damage to warn about, and nothing is remembered of it."""
+    if not library_path().is_file():
+        pytest.skip(f"shim library not built at {library_path()}: no device ledgers")
+    preparer = _preparer(tmp_path, ledgers=True)
+    assert isinstance(preparer.reader, Reader)
+    key = preparer.reader.add(claim("leaving", results=[shared("npu-0", memory="16Gi", cores="50")]))
+    preparer.prepare(key)
+    preparer.paths.claim_ledger("NPU-UUID-0", key.uid).unlink()  # as _forget does, mid-read
+    with caplog.at_level(logging.DEBUG, logger="kubeletplugin.ledgers"):
+        exposition = _scrape(preparer)
+    assert exposition.find("xpushare_claim_memory_used_bytes") == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "claim ledger gone" in caplog.text
+
+
 def test_without_ledgers_neither_the_limits_file_nor_the_spec_names_them(tmp_path: Path) -> None:
     """No shim library, no boards or ledgers: a mount of a ledger that does not exist would stop the
     container from starting, so the spec mounts none and each process limits itself alone."""
