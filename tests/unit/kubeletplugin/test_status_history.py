@@ -21,31 +21,9 @@ from shim import library_path
 from shim.ledger import ClaimLedger
 from tests.support.plugin_claims import claim, shared
 from tests.support.plugin_preparer import MemoryReader, node_preparer
+from tests.support.usage_clocks import Clocks, Sleeps
 
 UUID = "NPU-UUID-0"
-
-
-class Clocks:
-    def __init__(self) -> None:
-        self.ns = 1000 * NS_PER_S
-
-    def mono(self) -> int:
-        return self.ns
-
-    def wall(self) -> float:
-        return 1_718_000_000 + self.ns / NS_PER_S
-
-
-class Sleeps:
-    """Stands in for ``time.sleep``: records each wait and moves the clocks by it."""
-
-    def __init__(self, clocks: Clocks) -> None:
-        self.clocks = clocks
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clocks.ns += int(seconds * NS_PER_S)
 
 
 @pytest.fixture

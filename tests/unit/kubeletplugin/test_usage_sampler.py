@@ -18,21 +18,9 @@ from shim import library_path
 from shim.ledger import ClaimLedger
 from tests.support.plugin_claims import claim, shared
 from tests.support.plugin_preparer import MemoryReader, damage_ledger, node_preparer
+from tests.support.usage_clocks import Clocks
 
 UUID = "NPU-UUID-0"
-
-
-class Clocks:
-    """The sampler's monotonic and wall clocks, moved by the test."""
-
-    def __init__(self) -> None:
-        self.ns = 1000 * NS_PER_S
-
-    def mono(self) -> int:
-        return self.ns
-
-    def wall(self) -> float:
-        return 1_718_000_000 + self.ns / NS_PER_S
 
 
 @pytest.fixture
