@@ -32,7 +32,7 @@ from kubeletplugin.checkpoint import (
 )
 from kubeletplugin.claims import ClaimError
 from kubeletplugin.ledgers import DeviceUsage, LedgerWriteError
-from kubeletplugin.physical import Quota, claim_limits
+from kubeletplugin.physical import Quota, claim_limits, prepared_by_device
 from kubeletplugin.state import ClaimPreparer
 from shim.ledger import ClaimUsage
 from shim.limits import LimitsFileError
@@ -137,10 +137,7 @@ class NodeCollector:
         p = self.preparer
         claims = p.store.claims()
         shares = _shares(claims)
-        by_device: dict[str, list[str]] = defaultdict(list)
-        for share in shares:
-            by_device[share.uuid].append(share.claim.uid)
-        usage = p.ledgers.usage(by_device) if p.ledgers is not None else {}
+        usage = p.ledgers.usage(prepared_by_device(claims)) if p.ledgers is not None else {}
         prepared = sum(c.state is ClaimState.PREPARE_COMPLETED for c in claims.values())
         families = [Family("xpushare_prepared_claims", "Claims prepared on this node", "gauge",
                            (Sample.of(prepared),))]

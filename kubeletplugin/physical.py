@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from api.v1alpha1.sharing import ComputePolicy, Priority
 from dra_driver.core.devices import DeviceType
-from kubeletplugin.checkpoint import PreparedDevice
+from kubeletplugin.checkpoint import ClaimState, PreparedClaim, PreparedDevice
 
 
 class LiveQuota(NamedTuple):
@@ -144,3 +144,14 @@ def claim_limits(devices: Iterable[PreparedDevice], quota: Quota | None = None) 
             )
         )
     return limits
+
+
+def prepared_by_device(claims: Mapping[str, PreparedClaim]) -> dict[str, list[str]]:
+    """Each physical device's prepared claims (uids in order), as ``Ledgers.usage`` reads them."""
+    by_device: dict[str, list[str]] = {}
+    for uid in sorted(claims):
+        claim = claims[uid]
+        if claim.state is ClaimState.PREPARE_COMPLETED:
+            for uuid in sorted({device.uuid for device in claim.devices}):
+                by_device.setdefault(uuid, []).append(uid)
+    return by_device

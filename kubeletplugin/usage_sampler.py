@@ -16,11 +16,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from kubeletplugin.checkpoint import ClaimState
+from kubeletplugin.physical import prepared_by_device
 from kubeletplugin.state import ClaimPreparer
 from kubeletplugin.usage_file import write_usage_file
 from kubeletplugin.usage_history import History, Key, Point, needed
@@ -60,11 +59,7 @@ class UsageSampler:
         ledgers = self.preparer.ledgers
         if ledgers is None or not ledgers.enabled():
             return {}
-        by_device: dict[str, list[str]] = defaultdict(list)
-        for uid, claim in self.preparer.store.claims().items():
-            if claim.state is ClaimState.PREPARE_COMPLETED:
-                for uuid in sorted({d.uuid for d in claim.devices}):
-                    by_device[uuid].append(uid)
+        by_device = prepared_by_device(self.preparer.store.claims())
         now = self.clock_ns()
         usage = ledgers.usage(by_device)
         readings: dict[Key, Point | None] = {}
