@@ -20,10 +20,10 @@ from controller.deviceclasses import class_name, device_classes
 from controller.publisher.publisher import pool_selector
 from dra_driver.core.devices import Device, DeviceType
 from dra_driver.core.kube import DEVICE_CLASSES, NODES, RESOURCE_SLICES, ApiError
-from dra_driver.core.kubetypes import Obj
+from dra_driver.core.kubetypes import Obj, dig
 from kubeletplugin.checkpoint import PreparedClaim
 from kubeletplugin.cluster_claims import claim_findings
-from kubeletplugin.cluster_reader import RESOURCE_CLAIMS, BudgetSpentError, ClusterReader, dig, text
+from kubeletplugin.cluster_reader import RESOURCE_CLAIMS, BudgetSpentError, ClusterReader, text
 from kubeletplugin.cluster_slices import Published, device_findings, held_findings, pool_findings
 from kubeletplugin.findings import Finding, Severity
 

@@ -18,7 +18,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from dra_driver.core.kube import ApiError, KubeApi
-from dra_driver.core.kubetypes import Obj
+from dra_driver.core.kubetypes import Obj, dig
 
 T = TypeVar("T")
 
@@ -28,15 +28,6 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a DNS subdomain
 
 class BudgetSpentError(ApiError):
     """The time diagnose may wait on the API server ran out before this request was sent."""
-
-
-def dig(obj: object, *keys: str) -> object:
-    """``obj[k1][k2]...``; None where a level is missing or not an object (the answer is not trusted)."""
-    for key in keys:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def text(obj: object, *keys: str) -> str:

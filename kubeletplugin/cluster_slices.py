@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from controller.settings import UNHEALTHY_TAINT_KEY
 from controller.slices.attributes import MAX_STRING, qualified
 from dra_driver.core.devices import Device, Health
-from dra_driver.core.kubetypes import Obj
+from dra_driver.core.kubetypes import Obj, dig
 from kubeletplugin.checkpoint import PreparedClaim
-from kubeletplugin.cluster_reader import dig, items, text
+from kubeletplugin.cluster_reader import items, text
 from kubeletplugin.findings import Finding, Severity
 
 REPUBLISH = (

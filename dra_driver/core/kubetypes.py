@@ -16,6 +16,16 @@ Obj = dict[str, Any]
 ObjView = Mapping[str, Any]
 
 
+def dig(obj: object, *keys: str) -> Any:
+    """``obj[k1][k2]...``; None where a level is missing or not an object (for JSON read from outside,
+    whose shape is not trusted)."""
+    for key in keys:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
 class CounterSet(TypedDict):
     """One entry of a ResourceSlice's ``spec.sharedCounters``: counters that partitions consume."""
 

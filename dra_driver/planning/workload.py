@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dra_driver.core.kubetypes import Obj
+from dra_driver.core.kubetypes import Obj, dig
 from dra_driver.planning.snapshot import PlanInputError
 from dra_driver.simulation.allocator import InputError
 from dra_driver.simulation.allocator.model import Toleration
@@ -82,12 +82,6 @@ class Workload:
         ]
 
 
-def _dig(obj: Any, keys: Sequence[str]) -> Any:
-    for key in keys:
-        obj = obj.get(key) if isinstance(obj, Mapping) else None
-    return obj
-
-
 def _meta(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping):
@@ -100,10 +94,10 @@ def _claim_source(obj: Mapping[str, Any], name: str) -> ClaimSource:
     obj_name, namespace = _meta(obj)
     origin = f"{kind} {namespace or 'default'}/{obj_name}"
     path = ".".join(CLAIM_KINDS[kind])
-    spec = _dig(obj, CLAIM_KINDS[kind])
+    spec = dig(obj, *CLAIM_KINDS[kind])
     if not isinstance(spec, Mapping):
         raise PlanInputError(f"{origin}: {path}: required (the claim's devices)")
-    requests = _dig(spec, ("devices", "requests"))
+    requests = dig(spec, "devices", "requests")
     if not isinstance(requests, list) or not requests:
         raise PlanInputError(f"{origin}: {path}.devices.requests: empty; a replica must request a device")
     _check_counts(requests, f"{origin}: {path}.devices.requests")
@@ -160,7 +154,7 @@ def _pod_terms(spec: Mapping[str, Any], where: str) -> PodTerms:
     selector = spec.get("nodeSelector") or {}
     if not isinstance(selector, Mapping):
         raise PlanInputError(f"{where}.nodeSelector: expected an object of labels")
-    required = _dig(spec, ("affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"))
+    required = dig(spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution")
     if required is not None and not isinstance(required, Mapping):
         raise PlanInputError(
             f"{where}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution: "
@@ -222,7 +216,7 @@ def _pod_claims(
 
 
 def _replicas(obj: Mapping[str, Any], where: str) -> int | None:
-    value = _dig(obj, ("spec", "replicas"))
+    value = dig(obj, "spec", "replicas")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -246,7 +240,7 @@ def parse_workload(
         name, own_namespace = _meta(obj)
         kind, ns = str(obj["kind"]), namespace or own_namespace or "default"
         path = ".".join(POD_SPECS[kind])
-        spec = _dig(obj, POD_SPECS[kind])
+        spec = dig(obj, *POD_SPECS[kind])
         if not isinstance(spec, Mapping):
             raise PlanInputError(f"{kind} {ns}/{name}: {path}: required (the pod spec)")
         where = f"{kind} {ns}/{name}: {path}"
