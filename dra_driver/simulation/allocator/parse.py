@@ -242,13 +242,22 @@ def _toleration(raw: ObjView, where: str) -> Toleration:
     )
 
 
+def _count(raw: Any, where: str) -> int:
+    """An ExactCount request's count: 1 when absent, as the API server defaults it; 0 is refused there too."""
+    if raw is None:
+        return 1
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise InputError(f"{where}: must be an integer, got {raw!r}")
+    if raw < 1:
+        raise InputError(f"{where}: must be at least 1, got {raw}")
+    return raw
+
+
 def _request(raw: ObjView, where: str, name: str, parent: str = "") -> Request:
     mode = str(raw.get("allocationMode") or "ExactCount")
     if mode not in {"ExactCount", "All"}:
         raise InputError(f"{where}.allocationMode: {mode!r} is not supported; allowed: ExactCount, All")
-    count = int(raw.get("count") or 1)
-    if count < 1:
-        raise InputError(f"{where}.count: must be at least 1, got {count}")
+    count = _count(raw.get("count"), f"{where}.count")
     if not raw.get("deviceClassName"):
         raise InputError(f"{where}.deviceClassName: required")
     capacity = _map(

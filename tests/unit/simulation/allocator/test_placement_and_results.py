@@ -122,3 +122,21 @@ def test_allocate_neither_mutates_its_inputs_nor_commits_anything() -> None:
 def test_bad_input_names_the_object_and_field(bad_slice: JSON, field: str) -> None:
     with pytest.raises(InputError, match=re.escape(f"ResourceSlice s: {field}")):
         StructuredAllocator([bad_slice], [device_class()])
+
+
+@pytest.mark.parametrize(("count", "message"), [(0, "must be at least 1, got 0"), (-2, "must be at least 1"),
+                                                ("2", "must be an integer, got '2'"), (True, "must be an integer, got True")],
+                         ids=["zero", "negative", "string", "bool"])
+def test_a_request_count_below_one_or_not_an_integer_is_refused_naming_the_field(count: object,
+                                                                                 message: str) -> None:
+    """The API server defaults a missing count to 1 and refuses 0; reading 0 as 1 would allocate a claim
+    it never stores."""
+    allocator = StructuredAllocator(copy.deepcopy(SLICES), [device_class()])
+    with pytest.raises(InputError, match=r"requests\[0\]\.exactly\.count: " + re.escape(message)):
+        allocator.allocate([gpu_claim("a", {"memory": "1Gi"}, count=count)], "node-b")
+
+
+def test_a_request_without_a_count_asks_for_one_device() -> None:
+    allocator = StructuredAllocator(copy.deepcopy(SLICES), [device_class()])
+    (allocation,) = allocator.allocate([gpu_claim("a", {"memory": "1Gi"})], "node-b")
+    assert len(allocation["devices"]["results"]) == 1
