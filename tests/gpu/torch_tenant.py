@@ -5,7 +5,8 @@ Run by ``torchlib.run_tenants`` under the interpreter that has PyTorch (standard
 so it runs without the project installed). It initialises CUDA and warms cuBLAS up, touches
 ``--ready-file``, then waits for the common start time (CLOCK_MONOTONIC nanoseconds) on stdin, so every
 tenant of a run starts together whatever its start-up took. Work is issued in batches of ``--batch``
-matmuls followed by a synchronize, and a batch counts in the window in which it completed; with
+matmuls followed by a synchronize, and a batch counts in the window in which it completed (each step's
+completion time is reported too); with
 ``--gap-ms`` the loop sleeps after each batch (a serving loop). With ``--model=gpt2`` each step is
 instead one greedy ``generate`` of ``--batch`` new tokens for 64 sequences by a GPT-2-shaped model built
 from a config with random weights (``transformers``; nothing is downloaded), and the counts are tokens.
@@ -41,15 +42,19 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _count(step: Callable[[], None], *, epoch: int, windows: int, window_ns: int, batch: int,
-           gap_s: float) -> list[int]:
+           gap_s: float) -> tuple[list[int], list[int]]:
+    """Work completed per window, and when each step completed (ns after the epoch): windows hold whole
+    steps, so a rate meant to within 1 % is taken from the step times instead."""
     counts = [0] * windows
+    ends: list[int] = []
     end = epoch + windows * window_ns
     while True:
         step()
         now = time.monotonic_ns()
         if now >= end:
-            return counts
+            return counts, ends
         counts[max(0, now - epoch) // window_ns] += batch
+        ends.append(now - epoch)
         if gap_s > 0:
             time.sleep(gap_s)
 
@@ -141,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(max(0.0, (epoch - time.monotonic_ns()) / 1e9))
     window_ns = int(args.window * 1e9)
     windows = max(1, round(args.seconds / args.window))
-    counts = _count(step, epoch=epoch, windows=windows, window_ns=window_ns, batch=per_step,
-                    gap_s=args.gap_ms / 1000)
+    counts, ends = _count(step, epoch=epoch, windows=windows, window_ns=window_ns, batch=per_step,
+                          gap_s=args.gap_ms / 1000)
     print("RESULT " + json.dumps({"counts": counts, "window_s": args.window, "size": args.size,
-                                  "dtype": args.dtype, "batch": args.batch, "model": args.model}))
+                                  "dtype": args.dtype, "batch": args.batch, "model": args.model,
+                                  "per_step": per_step, "step_ends_ns": ends}))
     return 0
 
 
