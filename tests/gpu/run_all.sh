@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU check, in parts, each bounded so the figures of the earlier ones survive a slow one:
-#   charges      what each claim is charged beside the work it did, both accounting rules (about 90 s)
+#   charges      what each claim is charged beside the work it did, at 30/70 also with batches of 2 and 32
+#                matmuls (whether the split depends on the batch's length against the time slice) (about 90 s)
 #   compute      tests/gpu/test_torch_compute.py: matmul tenants' shares (about 90 s)
 #   graphs       tests/gpu/test_torch_graphs.py: the same issued by CUDA graph replay (about 60 s)
 #   transformer  tests/gpu/test_torch_transformer.py: token split and speed under the shim (about 240 s)
@@ -27,7 +28,8 @@ PYTEST="python3 -m pytest -p no:cacheprovider -m gpu -rsP -v"  # -rP: what passi
 for part in "${@:-charges compute graphs transformer memory bench}"; do
     for step in $part; do
         case $step in
-        charges) timeout 150 python3 tests/gpu/share_charges.py --seconds 4 --alone 30 70 10 90 ;;
+        charges) timeout 150 python3 tests/gpu/share_charges.py --seconds 4 --accounting time-sliced --alone \
+            --batches 2 32 -- 30 70 10 90 ;;
         compute) timeout 180 $PYTEST tests/gpu/test_torch_compute.py ;;
         graphs) timeout 150 $PYTEST tests/gpu/test_torch_graphs.py ;;
         transformer) timeout 300 $PYTEST tests/gpu/test_torch_transformer.py ;;
