@@ -266,10 +266,13 @@ class TenantGroup:
     own limits file."""
 
     def __init__(self, root: Path, *, preload: bool = True, uuid: str = "GPU-0000",
-                 device: Scheduling = Scheduling.SERIAL, accounting: Scheduling | None = None) -> None:
+                 device: Scheduling = Scheduling.SERIAL, accounting: Scheduling | None = None,
+                 slice_us: int = 0) -> None:
         """``device``: how the fake device shares its time; ``accounting``: what the limits files tell
-        the shim about it (the device's own way unless given)."""
+        the shim about it (the device's own way unless given); ``slice_us``: a time-sliced device's
+        contexts take turns of this length instead of sharing its time evenly at every instant."""
         self.root = root
+        self.slice_us = slice_us
         self.preload = preload
         self.scheduling = device
         self.accounting = device if accounting is None else accounting
@@ -304,6 +307,8 @@ class TenantGroup:
         env["FAKE_ASCEND_STATE"] = str(self.root / "ascend-state")
         if self.scheduling is Scheduling.TIME_SLICED:
             env["FAKE_CUDA_TIMESLICED"] = env["FAKE_ASCEND_TIMESLICED"] = "1"
+            if self.slice_us:
+                env["FAKE_CUDA_SLICE_US"] = env["FAKE_ASCEND_SLICE_US"] = str(self.slice_us)
         if self.preload:
             env["LD_PRELOAD"] = str(build_shim())
         env["XPUSHARE_LIMITS_FILE"] = str(self.limits_file(name))

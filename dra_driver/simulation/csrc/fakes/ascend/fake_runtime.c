@@ -253,7 +253,7 @@ EXPORT rtError_t rtMemcpy(void *dst, uint64_t dest_max, const void *src, uint64_
 }
 EXPORT rtError_t rtEventCreate(void **event) { return fake_create(event, sizeof(struct fake_event)); }
 EXPORT rtError_t rtEventDestroy(void *event) { return fake_event_destroy(event); }
-EXPORT rtError_t rtEventRecord(void *event, void *stream) { return fake_event_record(event, stream); }
+EXPORT rtError_t rtEventRecord(void *event, void *stream) { return fake_event_record(current, event, stream); }
 EXPORT rtError_t rtEventQuery(void *event) { return fake_event_query(event); }
 EXPORT rtError_t rtStreamQuery(void *stream) { return fake_stream_query(stream); }
 EXPORT rtError_t rtEventSynchronize(void *event) { return fake_event_synchronize(event); }

@@ -26,6 +26,15 @@
  * finishes when V reaches its process's previous finish (or V, when idle) plus `duration`. Streams and
  * events carry those virtual finishes; a completed event's real time is read back from the log of
  * (real time, V) points that the model keeps at every change of n.
+ *
+ * With FAKE_<vendor>_SLICE_US=N as well, the time-sliced device takes turns instead, as a GPU's scheduler
+ * does between contexts: the process whose turn it is runs alone until its queued work is done or its
+ * N us slice ends while another has work, then the next process with work (round robin) gets a slice.
+ * Each process's work is then a count of ns queued and ns run; streams and events carry the count their
+ * work ends at, and a completed event's real time is read back from the process's log of (real time,
+ * count) where each of its turns began. Recording an event queues 1 ns of work, so an event recorded on
+ * an idle stream is stamped when its process's turn comes, not when it was recorded (a GPU running
+ * another context's slice stamps it so).
  */
 #ifndef XPUSHARE_FAKE_DEVICE_H
 #define XPUSHARE_FAKE_DEVICE_H
@@ -69,6 +78,24 @@ struct fake_sliced {
     } log[FAKE_LOG];
 };
 
+#define FAKE_TURNS 256
+
+/* The turn-taking model of one device (FAKE_<vendor>_SLICE_US); contexts are fake_sliced's slots. */
+struct fake_turns {
+    uint64_t t;              /* the real time the model was last brought to */
+    int32_t cur;             /* the context whose turn it is, -1 none */
+    uint32_t reserved;
+    uint64_t slice_end;      /* when its slice ends */
+    struct {
+        uint64_t queued;     /* ns of work queued, in total */
+        uint64_t run;        /* ns of it run, in total */
+        uint64_t nturns;
+        struct {
+            uint64_t t, run; /* a turn began at real time t with `run` ns run before it */
+        } turn[FAKE_TURNS];
+    } ctx[FAKE_CONTEXTS];
+};
+
 struct fake_state {
     uint64_t magic;
     uint64_t allocated[FAKE_MAX_DEVICES];
@@ -76,6 +103,7 @@ struct fake_state {
     uint64_t busy_until_ns[FAKE_MAX_DEVICES];
     uint64_t launches[FAKE_MAX_DEVICES];
     struct fake_sliced sliced[FAKE_MAX_DEVICES];
+    struct fake_turns turns[FAKE_MAX_DEVICES]; /* locked with sliced[dev].lock */
 };
 
 /* A device allocation is a small host block describing it; its address is the device pointer. */
@@ -108,6 +136,7 @@ static struct fake_model {
     uint64_t launch_cost_ns; /* host time every launch spins, as a real driver's launch costs */
     uint64_t last_end;       /* the end of this process's latest work on any stream */
     int timesliced;          /* FAKE_<vendor>_TIMESLICED=1: processor sharing instead of turns */
+    uint64_t slice_ns;       /* FAKE_<vendor>_SLICE_US (time-sliced): contexts take turns of this length */
     int ctx[FAKE_MAX_DEVICES]; /* time-sliced: this process's context slot per device, -1 none yet */
     int ctx_pid;             /* the process the slots were taken for (a forked child takes its own) */
 } fake = {.device_count = 1, .capacity = 1ull << 30, .queue_limit_ns = 20000000ull};
@@ -152,6 +181,8 @@ static inline void fake_load(const char *vendor) {
     if ((v = fake_env(vendor, "MEMORY")) != NULL)
         fake.capacity = strtoull(v, NULL, 10);
     fake.timesliced = (v = fake_env(vendor, "TIMESLICED")) != NULL && atoi(v) == 1;
+    if (fake.timesliced && (v = fake_env(vendor, "SLICE_US")) != NULL && atoll(v) > 0)
+        fake.slice_ns = (uint64_t)atoll(v) * 1000ull;
     const char *path = fake_env(vendor, "STATE");
     struct fake_state *s = path ? fake_map_state(path) : NULL;
     __atomic_store_n(&fake.state, s ? s : &fake.own, __ATOMIC_RELEASE);
@@ -272,6 +303,71 @@ static inline void fake_sliced_advance(struct fake_sliced *m, uint64_t now) {
     }
 }
 
+/* --- the turn-taking model (FAKE_<vendor>_SLICE_US; every call with the device's model locked) ---------- */
+
+static inline struct fake_turns *fake_turns_of(const struct fake_sliced *m) {
+    return &fake.state->turns[m - fake.state->sliced];
+}
+
+/* Bring the turns to `now`: the context whose turn it is runs until its work is done or its slice ends
+ * while another context has work; then the next context with work, in slot order, takes a turn. */
+static inline void fake_turns_advance(struct fake_sliced *m, uint64_t now) {
+    struct fake_turns *r = fake_turns_of(m);
+    if (r->t == 0 || now <= r->t) {
+        r->t = now > r->t ? now : r->t;
+        return;
+    }
+    while (r->t < now) {
+        int c = r->cur;
+        int working = c >= 0 && r->ctx[c].run < r->ctx[c].queued;
+        if (!working || r->t >= r->slice_end) {
+            int next = -1;
+            for (int k = 1; k <= FAKE_CONTEXTS && next < 0; k++) {
+                int i = (c + k + FAKE_CONTEXTS) % FAKE_CONTEXTS;
+                if (r->ctx[i].run < r->ctx[i].queued)
+                    next = i;
+            }
+            if (next < 0) {
+                r->cur = -1; /* idle until the next launch */
+                r->t = now;
+                return;
+            }
+            if (next != c || !working) { /* a new turn: where it began, for the times of its work */
+                uint64_t n = r->ctx[next].nturns++ % FAKE_TURNS;
+                r->ctx[next].turn[n].t = r->t;
+                r->ctx[next].turn[n].run = r->ctx[next].run;
+            }
+            r->cur = c = next;
+            r->slice_end = r->t + fake.slice_ns;
+        }
+        uint64_t step = (now < r->slice_end ? now : r->slice_end) - r->t;
+        uint64_t left = r->ctx[c].queued - r->ctx[c].run;
+        step = step < left ? step : left;
+        r->ctx[c].run += step;
+        r->t += step;
+    }
+}
+
+/* The real time context c's run count reached `finish` (known once it has), from its turns. */
+static inline uint64_t fake_turns_time_of(const struct fake_turns *r, int c, uint64_t finish) {
+    uint64_t n = r->ctx[c].nturns, kept = n < FAKE_TURNS ? n : FAKE_TURNS;
+    for (uint64_t k = 0; k < kept; k++) {
+        uint64_t i = (n - 1 - k) % FAKE_TURNS;
+        if (r->ctx[c].turn[i].run < finish)
+            return r->ctx[c].turn[i].t + (finish - r->ctx[c].turn[i].run);
+    }
+    return r->t; /* older than the log */
+}
+
+/* --- both time-sliced models ----------------------------------------------------------------------------- */
+
+static inline void fake_model_advance(struct fake_sliced *m, uint64_t now) {
+    if (fake.slice_ns)
+        fake_turns_advance(m, now);
+    else
+        fake_sliced_advance(m, now);
+}
+
 /* The real time V reached `finish` (known once it has), from the log and the latest point. */
 static inline uint64_t fake_sliced_time_of(const struct fake_sliced *m, uint64_t finish) {
     uint64_t t2 = m->t, v2 = m->v;
@@ -301,19 +397,25 @@ static inline int fake_sliced_context(struct fake_sliced *m, int dev) {
         if (m->ctx[i].pid == pid)
             slot = i;
     for (int i = 0; i < FAKE_CONTEXTS && slot < 0; i++)
-        if (m->ctx[i].pid == 0 || m->ctx[i].finish <= m->v)
-            slot = i;
+        if (m->ctx[i].pid == 0 || (fake.slice_ns ? fake_turns_of(m)->ctx[i].run >= fake_turns_of(m)->ctx[i].queued
+                                                  : m->ctx[i].finish <= m->v))
+            slot = i; /* no process, or one with no work left */
     slot = slot < 0 ? 0 : slot; /* more processes than contexts: the last ones share the first */
     m->ctx[slot].pid = pid;
     fake.ctx[dev] = slot;
     return slot;
 }
 
-/* The device's virtual time now. */
+/* How far the calling process's work has got, in the units its finishes are in: the device's virtual
+ * time (processor sharing), or the ns of its own work run so far (turns). */
+static inline uint64_t fake_progress_locked(struct fake_sliced *m, int dev) {
+    return fake.slice_ns ? fake_turns_of(m)->ctx[fake_sliced_context(m, dev)].run : m->v;
+}
+
 static inline uint64_t fake_sliced_now(int dev) {
     struct fake_sliced *m = fake_sliced_lock(dev);
-    fake_sliced_advance(m, fake_now_ns());
-    uint64_t v = m->v;
+    fake_model_advance(m, fake_now_ns());
+    uint64_t v = fake_progress_locked(m, dev);
     fake_sliced_unlock(m);
     return v;
 }
@@ -326,6 +428,21 @@ static inline void fake_sliced_wait(int dev, uint64_t finish) {
     }
 }
 
+/* Queue `duration` ns of the calling process's work; returns the finish it ends at. */
+static inline uint64_t fake_queue_locked(struct fake_sliced *m, int dev, uint64_t duration) {
+    fake_model_advance(m, fake_now_ns());
+    int c = fake_sliced_context(m, dev);
+    if (fake.slice_ns) {
+        struct fake_turns *r = fake_turns_of(m);
+        r->ctx[c].queued += duration;
+        return r->ctx[c].queued;
+    }
+    fake_sliced_log(m); /* one more process may have work from here on */
+    uint64_t start = m->ctx[c].finish > m->v ? m->ctx[c].finish : m->v;
+    m->ctx[c].finish = start + duration;
+    return m->ctx[c].finish;
+}
+
 static inline int fake_sliced_occupy(int dev, uint64_t duration, struct fake_stream *s) {
     if (s->last_finish > 0 && s->dev == dev) /* room in the queue: at most queue_limit_ns ahead */
         while (s->last_finish > fake_sliced_now(dev) + fake.queue_limit_ns) {
@@ -336,12 +453,7 @@ static inline int fake_sliced_occupy(int dev, uint64_t duration, struct fake_str
         for (uint64_t until = fake_now_ns() + fake.launch_cost_ns; fake_now_ns() < until;)
             ;
     struct fake_sliced *m = fake_sliced_lock(dev);
-    fake_sliced_advance(m, fake_now_ns());
-    fake_sliced_log(m); /* one more process may have work from here on */
-    int c = fake_sliced_context(m, dev);
-    uint64_t start = m->ctx[c].finish > m->v ? m->ctx[c].finish : m->v;
-    m->ctx[c].finish = start + duration;
-    uint64_t finish = m->ctx[c].finish;
+    uint64_t finish = fake_queue_locked(m, dev, duration);
     fake_sliced_unlock(m);
     __atomic_add_fetch(&fake.state->launches[dev], 1, __ATOMIC_RELAXED);
     s->last_finish = finish;
@@ -415,7 +527,9 @@ static inline int fake_synchronize(void) {
         for (int d = 0; d < fake.device_count; d++) {
             struct fake_sliced *m = fake_sliced_lock(d);
             int c = fake.ctx_pid == (int)getpid() ? fake.ctx[d] : -1;
-            uint64_t finish = c >= 0 && m->ctx[c].pid == (int)getpid() ? m->ctx[c].finish : 0;
+            uint64_t finish = 0;
+            if (c >= 0 && m->ctx[c].pid == (int)getpid())
+                finish = fake.slice_ns ? fake_turns_of(m)->ctx[c].queued : m->ctx[c].finish;
             fake_sliced_unlock(m);
             if (finish > 0)
                 fake_sliced_wait(d, finish);
@@ -431,7 +545,8 @@ static inline int fake_event_destroy(void *event) {
     return FAKE_SUCCESS;
 }
 
-static inline int fake_event_record(void *event, void *stream) {
+/* `dev`: the calling thread's current device (where an event on a stream without work yet is recorded). */
+static inline int fake_event_record(int dev, void *event, void *stream) {
     struct fake_event *e = event;
     if (e == NULL)
         return FAKE_ERROR_INVALID_VALUE;
@@ -440,6 +555,16 @@ static inline int fake_event_record(void *event, void *stream) {
     e->time = end > now ? end : now;
     e->recorded = 1;
     e->dev = -1;
+    dev = s->last_finish > 0 ? s->dev : dev;
+    if (fake.slice_ns && fake_device_valid(dev)) { /* 1 ns of work: stamped at its process's turn */
+        struct fake_sliced *m = fake_sliced_lock(dev);
+        e->finish = fake_queue_locked(m, dev, 1);
+        e->dev = dev;
+        fake_sliced_unlock(m);
+        s->last_finish = e->finish;
+        s->dev = dev;
+        return FAKE_SUCCESS;
+    }
     if (fake.timesliced && s->last_finish > 0) {
         struct fake_sliced *m = fake_sliced_lock(s->dev);
         fake_sliced_advance(m, now);
@@ -457,10 +582,11 @@ static inline int fake_sliced_resolve(struct fake_event *e) {
     if (e->dev < 0)
         return 1;
     struct fake_sliced *m = fake_sliced_lock(e->dev);
-    fake_sliced_advance(m, fake_now_ns());
-    int done = m->v >= e->finish;
+    fake_model_advance(m, fake_now_ns());
+    int done = fake_progress_locked(m, e->dev) >= e->finish;
     if (done) {
-        e->time = fake_sliced_time_of(m, e->finish);
+        e->time = fake.slice_ns ? fake_turns_time_of(fake_turns_of(m), fake_sliced_context(m, e->dev), e->finish)
+                                : fake_sliced_time_of(m, e->finish);
         e->dev = -1;
     }
     fake_sliced_unlock(m);

@@ -289,7 +289,7 @@ EXPORT CUresult cuEventCreate(void **event, unsigned flags) {
     return fake_create(event, sizeof(struct fake_event));
 }
 EXPORT CUresult cuEventDestroy_v2(void *event) { return fake_event_destroy(event); }
-EXPORT CUresult cuEventRecord(void *event, void *stream) { return fake_event_record(event, stream); }
+EXPORT CUresult cuEventRecord(void *event, void *stream) { return fake_event_record(current, event, stream); }
 EXPORT CUresult cuEventRecord_ptsz(void *event, void *stream) { return cuEventRecord(event, stream); }
 EXPORT CUresult cuEventQuery(void *event) { return fake_event_query(event); }
 EXPORT CUresult cuStreamQuery(void *stream) { return fake_stream_query(stream); }
