@@ -7,7 +7,9 @@
  *   COMMANDS: alloc N | managed N | async N | pool N | pitch W H | vmm N | free | release | freeall |
  *   info | total | fill N | race N ITERATIONS | forkalloc N | ready | launch N | work N (kernels of 1 ms) |
  *   copy KIND (a synchronous copy: memcpy, dtoh, htod, dtod, or one of them with _ptds) |
- *   benchlaunch N BATCHES | benchalloc N BATCHES (print ns per call, per batch)
+ *   benchlaunch N BATCHES | benchalloc N BATCHES (print ns per call, per batch) |
+ *   benchstep N BATCHES (steps of 8 empty launches and a context synchronize, as a decoding loop makes
+ *   them: ns per step, per batch)
  * Every command prints one line, e.g. "alloc rc=2".
  */
 #define _GNU_SOURCE
@@ -45,6 +47,7 @@ static struct {
     CUresult (*total)(size_t *, int);
     CUresult (*launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *,
                        void **, void **);
+    CUresult (*sync)(void);
 } cu;
 
 #ifdef LINKED
@@ -63,11 +66,13 @@ CUresult cuMemGetInfo_v2(size_t *, size_t *);
 CUresult cuDeviceTotalMem_v2(size_t *, int);
 CUresult cuLaunchKernel(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *,
                         void **, void **);
+CUresult cuCtxSynchronize(void);
 static void bind_linked(void) {
     cu.init = cuInit, cu.ctx_create = cuCtxCreate_v2, cu.alloc = cuMemAlloc_v2, cu.managed = cuMemAllocManaged;
     cu.async = cuMemAllocAsync, cu.pool = cuMemAllocFromPoolAsync, cu.pitch = cuMemAllocPitch_v2;
     cu.free = cuMemFree_v2, cu.free_async = cuMemFreeAsync, cu.create = cuMemCreate, cu.release = cuMemRelease;
     cu.info = cuMemGetInfo_v2, cu.total = cuDeviceTotalMem_v2, cu.launch = cuLaunchKernel;
+    cu.sync = cuCtxSynchronize;
 }
 #endif
 
@@ -144,6 +149,7 @@ static void bind(const char *mode) {
     GET(info, "cuMemGetInfo");
     GET(total, "cuDeviceTotalMem");
     GET(launch, "cuLaunchKernel");
+    GET(sync, "cuCtxSynchronize");
     bind_copies(lib, look, gpa);
 #endif
 }
@@ -276,6 +282,21 @@ static int run(char **argv, int i) {
                 rc = copies[k](ptrs[0], (unsigned long long)(uintptr_t)host, sizeof(host));
         printf("copy rc=%d\n", rc);
         return 2;
+    } else if (strcmp(cmd, "benchstep") == 0) {
+        long batches = atol(argv[i + 2]);
+        for (long b = 0; b < batches; b++) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            for (size_t k = 0; k < n; k++) {
+                for (int l = 0; l < 8; l++)
+                    cu.launch(NULL, 0, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL);
+                cu.sync();
+            }
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+            printf("%s ns=%.3f\n", cmd, ns / (double)n);
+        }
+        return 3;
     } else if (strcmp(cmd, "benchlaunch") == 0 || strcmp(cmd, "benchalloc") == 0) {
         long batches = atol(argv[i + 2]);
         for (long b = 0; b < batches; b++) {
