@@ -32,6 +32,13 @@
 #define ACL_ERROR_RT_EVENT_NOT_COMPLETE 507006
 #define CU_EVENT_DEFAULT 0
 #define REANCHOR_NS 1000000000ull /* a completed event older than this is no reference for a new period */
+#define RECHECKS 16
+#define RECHECK_NS 50000000ull    /* a window charged beside others' uncharged work is charged again ... */
+
+/* A window of this process's device time charged while others' work in it was not charged yet. */
+struct xps_recheck {
+    uint64_t start, end, charged, at;
+};
 
 struct xps_comp {
     pthread_mutex_t mu;
@@ -41,6 +48,7 @@ struct xps_comp {
     int ring[RING], head, count;
     uint64_t recorded[MAX_EVENTS]; /* clock of the first launch each event covers */
     uint64_t seq[MAX_EVENTS];       /* when each was recorded, counted: tells a reused event apart */
+    int marker[MAX_EVENTS];         /* recorded before a busy period's first launch: covers no work */
     uint64_t nseq;
     uint64_t uncovered_since;       /* clock of the oldest launch not covered by an event, 0 if none */
     int ref;                    /* event with the latest completion seen, -1 none */
@@ -48,6 +56,8 @@ struct xps_comp {
     int pending;
     int uncovered;              /* threads with launches not yet covered by an event (under mu) */
     int timesliced;             /* the device time-slices contexts (limits file): share, not order */
+    struct xps_recheck rechecks[RECHECKS];
+    int nrechecks;
 };
 
 __thread struct xps_thread xps__thread __attribute__((tls_model("initial-exec"))) = {.dev = -1};
@@ -151,8 +161,9 @@ static void publish_oldest(struct xps_comp *c, struct xpushare_ledger *ledger, i
     xpushare_compute_publish(ledger, proc, oldest);
 }
 
-/* The event recorded after `since`'s launches on `stream`, or -1. */
-static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *stream, uint64_t since) {
+/* The event recorded after `since`'s launches on `stream` (a marker: before any), or -1. */
+static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *stream, uint64_t since,
+                            int marker) {
     if (c->count >= RING)
         return -1;
     int e = take_event(c, vendor);
@@ -164,8 +175,31 @@ static int record_into_ring(struct xps_comp *c, enum xps_vendor vendor, void *st
     }
     c->recorded[e] = since;
     c->seq[e] = ++c->nseq;
+    c->marker[e] = marker;
     c->ring[(c->head + c->count++) % RING] = e;
     return e;
+}
+
+/*
+ * A completed marker moves the reference to the time the device reached it: when this context's turn
+ * came, on a GPU that was running another context's slice when the busy period began. The work after
+ * it is charged from there, not from its launch: the wait for the other context's turn to end was that
+ * context's device time, and charging part of it here (the time-sliced rule shares a window with
+ * whoever had work in it) gave a claim whose batches run whole in one turn less than it used.
+ */
+static void take_marker(struct xps_comp *c, enum xps_vendor vendor, int e, uint64_t now) {
+    int64_t ns = c->ref >= 0 ? event_elapsed_ns(vendor, c->events[c->ref], c->events[e]) : -1;
+    if (ns < 0) {
+        give_event(c, e);
+        return;
+    }
+    uint64_t at = c->ref_ns + (uint64_t)ns, seen = xps__clock_ns();
+    seen = seen > now ? seen : now;
+    at = at < c->recorded[e] ? c->recorded[e] : at; /* never before it was recorded ... */
+    at = at > seen ? seen : at;                     /* ... nor after it was seen complete */
+    give_event(c, c->ref);
+    c->ref = e;
+    c->ref_ns = at;
 }
 
 /*
@@ -182,6 +216,30 @@ static void window_of(const struct xps_comp *c, int e, int64_t elapsed, uint64_t
     *end = until > now ? now : (until < *start ? *start : until);
 }
 
+/*
+ * Windows charged while others' work in them was not charged yet, charged again once it is. That work
+ * was counted as running beside this process's from its launch, as on a device sharing its time at every
+ * instant. A GPU giving contexts turns may instead have run it only after this window: its owner's window
+ * then starts later (take_marker), and this one is charged the rest of its length. A window whose share
+ * only shrank keeps its charge; one still open after RECHECK_NS keeps it too.
+ */
+static uint64_t recheck(struct xps_comp *c, struct xpushare_ledger *ledger, int proc,
+                        const struct xpushare_peers *peers, uint64_t now) {
+    uint64_t extra = 0;
+    int kept = 0;
+    for (int i = 0; i < c->nrechecks; i++) {
+        struct xps_recheck r = c->rechecks[i];
+        int open = 0;
+        uint64_t share = xps__ledger_share(ledger, proc, peers, r.start, r.end, &open);
+        if (!open)
+            extra += share > r.charged ? share - r.charged : 0;
+        else if (now - r.at < RECHECK_NS)
+            c->rechecks[kept++] = r;
+    }
+    c->nrechecks = kept;
+    return extra;
+}
+
 /* Completed events, in record order: the device time each one's work occupied, charged to the claim.
  * Serial devices (work runs in turns): the interval past the latest completion any claim was charged
  * for (what another process already got of it is not charged twice). Time-sliced devices: the window,
@@ -196,6 +254,15 @@ static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int 
         int q = event_query(vendor, c->events[e]);
         if (q == 1)
             break;
+        if (c->marker[e]) {
+            c->head = (c->head + 1) % RING;
+            c->count--;
+            if (q == 0)
+                take_marker(c, vendor, e, now);
+            else
+                give_event(c, e);
+            continue;
+        }
         if (q == 0 && !c->timesliced && now - c->recorded[e] < XPUSHARE_PUBLISH_WAIT_NS &&
             xpushare_compute_earlier_work(ledger, proc, peers, c->recorded[e]) == 1)
             break; /* work recorded before ours ran first: let its owner charge it first */
@@ -208,8 +275,12 @@ static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int 
             if (prompt != 0 && c->seq[e] == prompt && seen > start)
                 end = seen; /* the synchronize that waited for it just returned: it completed now */
             if (c->timesliced) {
-                charged += xpushare_ledger_share(ledger, proc, peers, start, end);
+                int open = 0;
+                uint64_t share = xps__ledger_share(ledger, proc, peers, start, end, &open);
+                charged += share;
                 xpushare_window_publish(ledger, proc, start, end);
+                if (open && c->nrechecks < RECHECKS)
+                    c->rechecks[c->nrechecks++] = (struct xps_recheck){start, end, share, now};
             } else {
                 charged += xpushare_ledger_attribute(ledger, peers, start, end);
             }
@@ -220,6 +291,8 @@ static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int 
             give_event(c, e); /* completed before the reference (another stream), or failed */
         }
     }
+    if (c->nrechecks > 0)
+        charged += recheck(c, ledger, proc, peers != NULL ? peers : xps__peers((int)(c - comps), now, 0), now);
     publish_oldest(c, ledger, proc);
     return charged;
 }
@@ -254,6 +327,8 @@ static void start_busy(struct xps_comp *c, struct xpushare_ledger *ledger, int p
                        void *stream) {
     uint64_t anchor = xps__clock_ns();
     if (c->ref >= 0 && anchor >= c->ref_ns && anchor - c->ref_ns < REANCHOR_NS) {
+        if (c->timesliced) /* when the device reaches this stream: see take_marker */
+            record_into_ring(c, vendor, stream, anchor, 1);
         if (xpushare_compute_pending(ledger, proc, 1) == 0)
             c->pending = 1;
         return;
@@ -412,7 +487,7 @@ static void record_thread(struct xps_thread *t, enum xps_vendor vendor, const vo
     uint64_t now = xps__clock_ns();
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < t->nstreams; i++) {
-        int e = record_into_ring(c, vendor, t->streams[i], t->uncovered_since);
+        int e = record_into_ring(c, vendor, t->streams[i], t->uncovered_since, 0);
         ok &= e >= 0;
         if (e >= 0 && waited != XPS_NO_STREAM && (waited == XPS_ALL_STREAMS || waited == t->streams[i]))
             t->prompt_seq = c->seq[e];

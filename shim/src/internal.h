@@ -291,6 +291,11 @@ XPS_HIDDEN void xps__compute_unlock(struct xpushare_ledger *ledger);
 XPS_HIDDEN int xps__compute_init_lock(struct xpushare_ledger *ledger);
 XPS_HIDDEN void xps__compute_recount(struct xpushare_ledger *ledger);
 
+/* shares.c: xpushare_ledger_share, and in `open` whether work not yet charged (a peer's, or another
+ * process's of the claim) overlapped the window: the charge may change once that work is charged. */
+XPS_HIDDEN uint64_t xps__ledger_share(struct xpushare_ledger *ledger, int proc, const struct xpushare_peers *peers,
+                                      uint64_t start_ns, uint64_t end_ns, int *open);
+
 /* shares.c: whether a claim's head shows work launched or completed just now (between two batches). */
 XPS_HIDDEN int xps__recently_active(const struct xpushare_ledger_head *head, uint64_t now_ns);
 

@@ -187,17 +187,21 @@ static uint64_t last_end(const struct xpushare_ledger_head *head, int proc) {
  * them for about 1/(k+1) of the time, so that is the share charged. The others are the peers' windows
  * (with their open ones) and the windows of this claim's other processes, published or still open.
  */
-XPUSHARE_EXTERN uint64_t xpushare_ledger_share(struct xpushare_ledger *ledger, int proc,
-                                               const struct xpushare_peers *peers, uint64_t start_ns,
-                                               uint64_t end_ns) {
+uint64_t xps__ledger_share(struct xpushare_ledger *ledger, int proc, const struct xpushare_peers *peers,
+                           uint64_t start_ns, uint64_t end_ns, int *open) {
     enum { CAP = 2 * (XPUSHARE_PEER_WINDOWS + 2 * XPUSHARE_WINDOWS) };
+    *open = 0;
     if (xps__bad_proc(ledger, proc) || end_ns <= start_ns)
         return 0;
     struct window_edge edges[CAP];
     int n = 0;
     uint32_t npeer = peers != NULL ? peers->nwindows : 0;
-    for (uint32_t i = 0; i < npeer && i < XPUSHARE_PEER_WINDOWS; i++)
+    for (uint32_t i = 0; i < npeer && i < XPUSHARE_PEER_WINDOWS; i++) {
+        int before = n;
         n = add_edges(edges, n, CAP, peers->windows[i].start_ns, peers->windows[i].end_ns, start_ns, end_ns);
+        if (n > before && peers->windows[i].proc == UINT64_MAX)
+            *open = 1; /* a peer's work not yet charged: queued, and perhaps not yet running */
+    }
     const struct xpushare_ledger_head *head = &ledger->head;
     for (int i = 0; i < XPUSHARE_WINDOWS; i++) {
         const struct xpushare_window *w = &head->windows[i];
@@ -212,7 +216,9 @@ XPUSHARE_EXTERN uint64_t xpushare_ledger_share(struct xpushare_ledger *ledger, i
             if (i == proc || since == 0 || __atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != XPUSHARE_SLOT_ACTIVE)
                 continue;
             uint64_t done = last_end(head, i);
+            int before = n;
             n = add_edges(edges, n, CAP, since > done ? since : done, end_ns, start_ns, end_ns);
+            *open |= n > before;
         }
     }
     if (n == 0)
@@ -226,6 +232,13 @@ XPUSHARE_EXTERN uint64_t xpushare_ledger_share(struct xpushare_ledger *ledger, i
         others += edges[i].delta;
     }
     return charged + (end_ns - at) / (uint64_t)(others + 1);
+}
+
+XPUSHARE_EXTERN uint64_t xpushare_ledger_share(struct xpushare_ledger *ledger, int proc,
+                                               const struct xpushare_peers *peers, uint64_t start_ns,
+                                               uint64_t end_ns) {
+    int open = 0;
+    return xps__ledger_share(ledger, proc, peers, start_ns, end_ns, &open);
 }
 
 /*
