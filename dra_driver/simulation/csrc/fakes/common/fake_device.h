@@ -45,7 +45,9 @@
 #error "define the vendor's FAKE_* result codes and FAKE_LAST_DEFAULT_STREAM before fake_device.h"
 #endif
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -382,6 +384,12 @@ static inline uint64_t fake_sliced_time_of(const struct fake_sliced *m, uint64_t
     return t2; /* older than the log: its earliest point */
 }
 
+/* Taking turns, a slot's counts are its process's for as long as it lives: free once it has exited and
+ * its work has run (a live process idle between batches keeps it). */
+static inline int fake_slot_free(const struct fake_turns *r, int slot, int pid) {
+    return r->ctx[slot].run >= r->ctx[slot].queued && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
 /* This process's context on the device, taking a free one (or one with no work left) the first time. */
 static inline int fake_sliced_context(struct fake_sliced *m, int dev) {
     int pid = (int)getpid();
@@ -397,9 +405,9 @@ static inline int fake_sliced_context(struct fake_sliced *m, int dev) {
         if (m->ctx[i].pid == pid)
             slot = i;
     for (int i = 0; i < FAKE_CONTEXTS && slot < 0; i++)
-        if (m->ctx[i].pid == 0 || (fake.slice_ns ? fake_turns_of(m)->ctx[i].run >= fake_turns_of(m)->ctx[i].queued
+        if (m->ctx[i].pid == 0 || (fake.slice_ns ? fake_slot_free(fake_turns_of(m), i, m->ctx[i].pid)
                                                   : m->ctx[i].finish <= m->v))
-            slot = i; /* no process, or one with no work left */
+            slot = i; /* no process, or one with no work left (taking turns: that has exited) */
     slot = slot < 0 ? 0 : slot; /* more processes than contexts: the last ones share the first */
     m->ctx[slot].pid = pid;
     fake.ctx[dev] = slot;
