@@ -34,6 +34,8 @@ from kubeletplugin.claims import ClaimError
 from kubeletplugin.ledgers import DeviceUsage, LedgerWriteError
 from kubeletplugin.physical import Quota, claim_limits, prepared_by_device
 from kubeletplugin.state import ClaimPreparer
+from kubeletplugin.usage_history import WINDOWS_SECONDS, Key, Point
+from kubeletplugin.usage_history import share as share_over
 from shim.ledger import ClaimUsage
 from shim.limits import LimitsFileError
 
@@ -129,9 +131,13 @@ class NodeCollector:
     """Devices' and prepared claims' memory and compute, read at scrape time (a ``Collector``), and the
     devices' health as the health monitor last saw it (``health``: its devices; None before it runs)."""
 
-    def __init__(self, preparer: ClaimPreparer, health: Callable[[], Sequence[Device]] | None = None) -> None:
+    def __init__(self, preparer: ClaimPreparer, health: Callable[[], Sequence[Device]] | None = None,
+                 recent: Callable[[], Mapping[Key, Sequence[Point]]] | None = None) -> None:
+        """``recent``: the usage sampler's latest points per (claim, device), for the shares over the last
+        10 s and 60 s (``xpushare_claim_*_recent_percent``): one scrape then tells what each claim got."""
         self.preparer = preparer
         self.health = health
+        self.recent = recent
 
     def __call__(self) -> list[Family]:
         p = self.preparer
@@ -174,6 +180,7 @@ class NodeCollector:
     def _claims(self, shares: list[_Share], usage: Mapping[str, DeviceUsage]) -> list[Family]:
         physical = self.preparer.catalog.physical
         columns: dict[str, list[Sample]] = defaultdict(list)
+        recent = self.recent() if self.recent is not None else {}
         for share in shares:
             device = physical.get(share.uuid)
             labels = {
@@ -187,6 +194,12 @@ class NodeCollector:
             quota = self.preparer.quota(share.claim.uid)
             for metric, value in _claim_values(share, quota, record).items():
                 columns[metric].append(Sample.of(value, **labels))
+            for window in WINDOWS_SECONDS:
+                got = share_over(recent.get((share.claim.uid, share.uuid), ()), window)
+                if got is not None:
+                    span = {**labels, "window": f"{window}s"}
+                    columns[RECENT_COMPUTE].append(Sample.of(got.measured_percent, **span))
+                    columns[RECENT_THROTTLED].append(Sample.of(got.throttled_percent, **span))
         return [Family(name, text, kind, columns[name]) for name, (kind, text) in CLAIM_FAMILIES.items()]
 
 
@@ -201,7 +214,14 @@ CLAIM_FAMILIES: dict[str, tuple[str, str]] = {
         "counter", "Time the claim's launches waited because it was over its compute share"),
     "xpushare_claim_memory_refusals_total": (
         "counter", "Device allocations of the claim refused at its memory limit"),
+    "xpushare_claim_compute_recent_percent": (
+        "gauge", "Device time charged to the claim over the last `window` (10s, 60s; shorter while its "
+                 "history is younger), percent of the device: what it got, from the plugin's usage history"),
+    "xpushare_claim_throttled_recent_percent": (
+        "gauge", "Time the claim's launches waited over the last `window`, percent of that time"),
 }
+RECENT_COMPUTE = "xpushare_claim_compute_recent_percent"
+RECENT_THROTTLED = "xpushare_claim_throttled_recent_percent"
 
 
 def _health(devices: Sequence[Device]) -> Family:

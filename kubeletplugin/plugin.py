@@ -138,12 +138,13 @@ class Plugin:
             self.recovery = recover(self.preparer, self.settings.node_name)
             if self.preparer.ledgers is not None:
                 self.preparer.ledgers.ensure()
-            self._collector = NodeCollector(self.preparer)
+            sampler = self.usage_sampler = UsageSampler(self.preparer, self.settings.paths.usage_history)
+            self._collector = NodeCollector(self.preparer, recent=lambda: sampler.published)
             self.registry.register(self._collector)
             self._start_quota_watch()
             self._start_refusal_events()
             self._start_claim_events()
-            self.usage_sampler = UsageSampler(self.preparer, self.settings.paths.usage_history).start()
+            sampler.start()
             self.preparer.on_prepared = self._after_prepare
             self._start_dra_server()
             self._publish(self.devices)

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from kubeletplugin.physical import prepared_by_device
@@ -43,6 +43,8 @@ class UsageSampler:
         self.preparer, self.path, self.interval_s = preparer, path, interval_s
         self.clock_ns, self.wall = clock_ns, wall
         self.history = History(interval_s)
+        # The last pass's points, replaced whole: read by the metrics collector's thread without a lock.
+        self.published: Mapping[Key, tuple[Point, ...]] = {}
         self._failing = False  # the last pass failed (logged)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,6 +54,7 @@ class UsageSampler:
         readings = self._read()
         self.history.record(readings)
         samples = {key: needed(points) for key, points in self.history.points().items()}
+        self.published = samples
         write_usage_file(self.path, samples, self.clock_ns(), self.wall())
 
     def _read(self) -> dict[Key, Point | None]:

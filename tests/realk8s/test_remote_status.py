@@ -6,6 +6,7 @@ connects there as it would to the pod."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -70,8 +71,9 @@ def test_a_node_s_claims_are_read_through_the_api_server_proxy(
     with KubeletClient(plugin.settings.registration_socket) as kubelet:
         kubelet.register()
         assert kubelet.prepare([claim_ref(claim)], version="v1").claims[claim["metadata"]["uid"]].error == ""
-    rows = node_rows(node.cluster.api, node.name, node.namespace, port=port, window_s=0.5)
+    rows, window = node_rows(node.cluster.api, node.name, node.namespace, port=port, window_s=0.5)
     (row,) = rows
+    assert window == 0.5
     assert (row.namespace, row.name, row.uid) == (node.namespace, claim["metadata"]["name"],
                                                   claim["metadata"]["uid"])
     assert (row.device, row.limit_bytes, row.share_percent) == ("gpu-0", 20 * GIB, 50)
@@ -82,3 +84,29 @@ def test_a_node_s_claims_are_read_through_the_api_server_proxy(
     cells = table.splitlines()[1].split()
     name = f"{node.namespace}/{claim['metadata']['name']}"
     assert cells == [name, "gpu-0", "0.0Gi", "20.0Gi", "0.0Gi", "50%", "0.0%", "0.0%", "0", "0"]
+
+
+def test_one_read_shows_the_plugin_s_last_10_s_from_its_usage_history(
+        node: TestNode, plugin_with_metrics: tuple[Plugin, int]) -> None:
+    plugin, port = plugin_with_metrics
+    if plugin.preparer is None or plugin.preparer.ledgers is None or not plugin.preparer.ledgers.enabled():
+        pytest.skip("no claim ledgers (shim library not built): the plugin keeps no usage history")
+    create_template(node, "gpu-20gi", "gpu.xpushare.io", "20Gi", "50")
+    create_pod(node, "infer", "gpu-20gi")
+    claim = bound_claim(node, "infer")
+    with KubeletClient(plugin.settings.registration_socket) as kubelet:
+        kubelet.register()
+        assert kubelet.prepare([claim_ref(claim)], version="v1").claims[claim["metadata"]["uid"]].error == ""
+    deadline = time.monotonic() + 10  # the sampler's second pass after the prepare gives the first share
+    while True:
+        rows, window = node_rows(node.cluster.api, node.name, node.namespace, port=port, window_s=0)
+        if (rows and rows[0].recent_percent) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    (row,) = rows
+    assert window == 0
+    assert row.recent_percent.get("10s") == 0.0, row  # nothing ran on the device
+    assert row.measured_percent == 0.0
+    rows, window = node_rows(node.cluster.api, node.name, node.namespace, port=port)  # the default: one read
+    assert window == 0
+    assert rows[0].recent_percent

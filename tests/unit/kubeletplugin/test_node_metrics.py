@@ -27,6 +27,7 @@ from kubeletplugin.paths import NodePaths
 from kubeletplugin.quota import QuotaRequest, apply_quota
 from kubeletplugin.server import DraService
 from kubeletplugin.state import ClaimKey, ClaimPreparer
+from kubeletplugin.usage_history import Point
 from shim import library_path
 from shim.ledger import ClaimLedger
 from shim.limits import read_limits_file
@@ -134,6 +135,32 @@ def test_without_ledgers_limits_and_shares_come_from_the_checkpoint(tmp_path: Pa
     after = _scrape(preparer)
     assert after.value("xpushare_prepared_claims") == 0
     assert after.find("xpushare_claim_memory_limit_bytes") == []
+
+
+def test_the_share_each_claim_got_over_the_last_10_s_and_60_s_comes_from_the_usage_history(
+    tmp_path: Path,
+) -> None:
+    """What ``kubectl xpushare status`` shows from one scrape: no second read, no waiting."""
+    preparer = _preparer(tmp_path, ledgers=False)
+    assert isinstance(preparer.reader, Reader)
+    busy = preparer.reader.add(claim("busy", results=[shared("npu-1", memory="8Gi", cores="30")]))
+    new = preparer.reader.add(claim("new", results=[shared("npu-0", memory="8Gi", cores="30")]))
+    preparer.prepare(busy)
+    preparer.prepare(new)
+    sec = 1_000_000_000
+    history = {(busy.uid, "NPU-UUID-1"): (Point(0, 0, 0), Point(50 * sec, 5 * sec, 0),
+                                          Point(60 * sec, 8 * sec, 2 * sec)),
+               (new.uid, "NPU-UUID-0"): (Point(60 * sec, 0, 0),)}  # one sample: no share yet
+    registry = Registry()
+    registry.register(NodeCollector(preparer, recent=lambda: history))
+    exposition = parse(registry.render())
+    labels = {"claim_uid": busy.uid, "namespace": "default", "name": "busy", "device": "npu-1"}
+    measured = "xpushare_claim_compute_recent_percent"
+    assert exposition.value(measured, **labels, window="10s") == 30.0
+    assert exposition.value("xpushare_claim_throttled_recent_percent", **labels, window="10s") == 20.0
+    assert exposition.value(measured, **labels, window="60s") == pytest.approx(13.3)
+    assert [s.labels["name"] for s in exposition.find(measured)] == ["busy", "busy"]
+    assert exposition.types[measured] == "gauge"
 
 
 def test_a_quota_change_and_the_claims_usage_show_at_the_next_scrape(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ def test_a_pass_a_second_publishes_each_claims_last_10_s_and_minute(
     assert found.share((train.uid, UUID), 10) == Share(10.0, 30.0, 10.0)
     assert found.share((serve.uid, UUID), 10) == Share(10.0, 60.0, 0.0)
     assert found.share((serve.uid, UUID), 60) == Share(60.0, 18.3, 0.0)  # 50 s at 10 %, then 10 s at 60 %
+    assert sampler.published == found.samples  # what the metrics show is what the file says
 
 
 def test_an_unprepared_claim_drops_out_of_the_history(node: tuple[ClaimPreparer, MemoryReader]) -> None:
