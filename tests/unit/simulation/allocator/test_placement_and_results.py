@@ -124,9 +124,12 @@ def test_bad_input_names_the_object_and_field(bad_slice: JSON, field: str) -> No
         StructuredAllocator([bad_slice], [device_class()])
 
 
-@pytest.mark.parametrize(("count", "message"), [(0, "must be at least 1, got 0"), (-2, "must be at least 1"),
-                                                ("2", "must be an integer, got '2'"), (True, "must be an integer, got True")],
-                         ids=["zero", "negative", "string", "bool"])
+@pytest.mark.parametrize(("count", "message"), [
+    (0, "must be at least 1, got 0"),
+    (-2, "must be at least 1"),
+    ("2", "must be an integer, got '2'"),
+    (True, "must be an integer, got True"),
+], ids=["zero", "negative", "string", "bool"])
 def test_a_request_count_below_one_or_not_an_integer_is_refused_naming_the_field(count: object,
                                                                                  message: str) -> None:
     """The API server defaults a missing count to 1 and refuses 0; reading 0 as 1 would allocate a claim
