@@ -54,6 +54,7 @@
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -183,8 +184,10 @@ static inline void fake_load(const char *vendor) {
     if ((v = fake_env(vendor, "MEMORY")) != NULL)
         fake.capacity = strtoull(v, NULL, 10);
     fake.timesliced = (v = fake_env(vendor, "TIMESLICED")) != NULL && atoi(v) == 1;
-    if (fake.timesliced && (v = fake_env(vendor, "SLICE_US")) != NULL && atoll(v) > 0)
+    if (fake.timesliced && (v = fake_env(vendor, "SLICE_US")) != NULL && atoll(v) > 0) {
         fake.slice_ns = (uint64_t)atoll(v) * 1000ull;
+        prctl(PR_SET_TIMERSLACK, 1000ul); /* a synchronize wakes within microseconds, as a driver's does */
+    }
     const char *path = fake_env(vendor, "STATE");
     struct fake_state *s = path ? fake_map_state(path) : NULL;
     __atomic_store_n(&fake.state, s ? s : &fake.own, __ATOMIC_RELEASE);
@@ -430,8 +433,20 @@ static inline uint64_t fake_sliced_now(int dev) {
 
 /* Wait until the device's virtual time reaches `finish`. */
 static inline void fake_sliced_wait(int dev, uint64_t finish) {
-    while (fake_sliced_now(dev) < finish) {
-        struct timespec ts = {0, 50000};
+    for (;;) {
+        struct fake_sliced *m = fake_sliced_lock(dev);
+        fake_model_advance(m, fake_now_ns());
+        uint64_t step = 50000, progress = fake_progress_locked(m, dev);
+        if (fake.slice_ns && progress < finish) { /* its turn now: sleep until its work is done, if in it */
+            const struct fake_turns *r = fake_turns_of(m);
+            uint64_t left = finish - progress;
+            if (r->cur == fake.ctx[dev] && r->t + left <= r->slice_end && left < step)
+                step = left;
+        }
+        fake_sliced_unlock(m);
+        if (progress >= finish)
+            return;
+        struct timespec ts = {0, (long)step};
         nanosleep(&ts, NULL);
     }
 }
