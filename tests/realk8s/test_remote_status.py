@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -62,15 +63,21 @@ def plugin_with_metrics(node: TestNode) -> Iterator[tuple[Plugin, int]]:
     plugin.stop()
 
 
-def test_a_node_s_claims_are_read_through_the_api_server_proxy(
-        node: TestNode, plugin_with_metrics: tuple[Plugin, int]) -> None:
-    plugin, port = plugin_with_metrics
+def _prepared_claim(node: TestNode, plugin: Plugin) -> dict[str, Any]:
+    """A pod's claim of 20Gi and 50 %, allocated by the real scheduler and prepared as the kubelet does."""
     create_template(node, "gpu-20gi", "gpu.xpushare.io", "20Gi", "50")
     create_pod(node, "infer", "gpu-20gi")
     claim = bound_claim(node, "infer")
     with KubeletClient(plugin.settings.registration_socket) as kubelet:
         kubelet.register()
         assert kubelet.prepare([claim_ref(claim)], version="v1").claims[claim["metadata"]["uid"]].error == ""
+    return claim
+
+
+def test_a_node_s_claims_are_read_through_the_api_server_proxy(
+        node: TestNode, plugin_with_metrics: tuple[Plugin, int]) -> None:
+    plugin, port = plugin_with_metrics
+    claim = _prepared_claim(node, plugin)
     rows, window = node_rows(node.cluster.api, node.name, node.namespace, port=port, window_s=0.5)
     (row,) = rows
     assert window == 0.5
@@ -91,12 +98,7 @@ def test_one_read_shows_the_plugin_s_last_10_s_from_its_usage_history(
     plugin, port = plugin_with_metrics
     if plugin.preparer is None or plugin.preparer.ledgers is None or not plugin.preparer.ledgers.enabled():
         pytest.skip("no claim ledgers (shim library not built): the plugin keeps no usage history")
-    create_template(node, "gpu-20gi", "gpu.xpushare.io", "20Gi", "50")
-    create_pod(node, "infer", "gpu-20gi")
-    claim = bound_claim(node, "infer")
-    with KubeletClient(plugin.settings.registration_socket) as kubelet:
-        kubelet.register()
-        assert kubelet.prepare([claim_ref(claim)], version="v1").claims[claim["metadata"]["uid"]].error == ""
+    claim = _prepared_claim(node, plugin)
     deadline = time.monotonic() + 10  # the sampler's second pass after the prepare gives the first share
     while True:
         rows, window = node_rows(node.cluster.api, node.name, node.namespace, port=port, window_s=0)
@@ -104,6 +106,7 @@ def test_one_read_shows_the_plugin_s_last_10_s_from_its_usage_history(
             break
         time.sleep(0.2)
     (row,) = rows
+    assert row.uid == claim["metadata"]["uid"]
     assert window == 0
     assert row.recent_percent.get("10s") == 0.0, row  # nothing ran on the device
     assert row.measured_percent == 0.0
