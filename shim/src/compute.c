@@ -32,8 +32,9 @@
 #define ACL_ERROR_RT_EVENT_NOT_COMPLETE 507006
 #define CU_EVENT_DEFAULT 0
 #define REANCHOR_NS 1000000000ull /* a completed event older than this is no reference for a new period */
-#define RECHECKS 16
-#define RECHECK_NS 50000000ull    /* a window charged beside others' uncharged work is charged again ... */
+#define RECHECKS 16               /* windows awaiting their peers' charges, at most */
+#define RECHECK_NS 50000000ull    /* ... for this long after their own charge */
+#define RECHECK_EVERY_NS 1000000ull /* and looked at again at most this often (peers' heads: 1 ms old) */
 
 /* A window of this process's device time charged while others' work in it was not charged yet. */
 struct xps_recheck {
@@ -58,6 +59,7 @@ struct xps_comp {
     int timesliced;             /* the device time-slices contexts (limits file): share, not order */
     struct xps_recheck rechecks[RECHECKS];
     int nrechecks;
+    uint64_t rechecked_ns;      /* when they were last looked at */
 };
 
 __thread struct xps_thread xps__thread __attribute__((tls_model("initial-exec"))) = {.dev = -1};
@@ -291,8 +293,10 @@ static uint64_t collect(struct xps_comp *c, struct xpushare_ledger *ledger, int 
             give_event(c, e); /* completed before the reference (another stream), or failed */
         }
     }
-    if (c->nrechecks > 0)
+    if (c->nrechecks > 0 && (now < c->rechecked_ns || now - c->rechecked_ns >= RECHECK_EVERY_NS)) {
         charged += recheck(c, ledger, proc, peers != NULL ? peers : xps__peers((int)(c - comps), now, 0), now);
+        c->rechecked_ns = now;
+    }
     publish_oldest(c, ledger, proc);
     return charged;
 }
