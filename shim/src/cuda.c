@@ -5,6 +5,7 @@
  * synchronizes and synchronous copies settle the finished work.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stddef.h>
 
 #include "internal.h"
@@ -162,6 +163,85 @@ XPS_LAUNCH_HOOK(cuLaunchCooperativeKernel, COOP_PARAMS, COOP_ARGS, stream)
 XPS_LAUNCH_HOOK(cuLaunchCooperativeKernel_ptsz, COOP_PARAMS, COOP_ARGS, PER_THREAD(stream))
 XPS_LAUNCH_HOOK(cuGraphLaunch, (void *graph, CUstream stream), (graph, stream), stream)
 XPS_LAUNCH_HOOK(cuGraphLaunch_ptsz, (void *graph, CUstream stream), (graph, stream), PER_THREAD(stream))
+
+/*
+ * Stream capture (CUDA graphs: PyTorch's torch.cuda.graph, torch.compile's reduce-overhead mode): while
+ * a stream of this process is capturing, launches on it are recorded into a graph instead of run, and in
+ * the default (global) capture mode an event query or synchronize anywhere in the process may spoil the
+ * capture. So compute control stands aside while any capture is open (XPS_COMPUTE_HOOK); the graph's
+ * work is measured when it is launched (cuGraphLaunch), and work other threads launch meanwhile goes
+ * unmeasured for the capture's length. The capturing streams are kept in a small set: a capture is
+ * counted once, and its end is taken from the driver (a failed end may leave it open). CUDA 10.0's
+ * cuStreamBeginCapture (no mode) is not hooked: every runtime since asks for the _v2.
+ */
+#define MAX_CAPTURES 64
+#define CU_STREAM_CAPTURE_STATUS_NONE 0
+typedef CUresult (*is_capturing_fn)(CUstream, int *);
+
+int xps__captures;
+static CUstream capturing[MAX_CAPTURES];
+static pthread_mutex_t capture_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void capture_begun(CUstream stream) {
+    pthread_mutex_lock(&capture_mu);
+    int n = __atomic_load_n(&xps__captures, __ATOMIC_RELAXED), known = 0;
+    for (int i = 0; i < n && !known; i++)
+        known = capturing[i] == stream;
+    if (!known && n < MAX_CAPTURES) {
+        capturing[n] = stream;
+        __atomic_store_n(&xps__captures, n + 1, __ATOMIC_RELEASE);
+    } else if (!known) {
+        xps__warn("more than 64 streams capturing at once: compute control stays aside until they end");
+    }
+    pthread_mutex_unlock(&capture_mu);
+}
+
+/* After an end-capture call: forget the stream once the driver says it is no longer capturing. */
+static void capture_ended(CUstream stream) {
+    is_capturing_fn is_capturing = (is_capturing_fn)xps__real_fn(XPS_SYM_cuStreamIsCapturing);
+    int status = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (is_capturing != NULL && XPS_GUARDED(is_capturing(stream, &status)) == CUDA_SUCCESS &&
+        status != CU_STREAM_CAPTURE_STATUS_NONE)
+        return; /* still open (an end from the wrong thread): its own end comes later */
+    pthread_mutex_lock(&capture_mu);
+    int n = __atomic_load_n(&xps__captures, __ATOMIC_RELAXED);
+    for (int i = 0; i < n; i++)
+        if (capturing[i] == stream) {
+            capturing[i] = capturing[n - 1];
+            __atomic_store_n(&xps__captures, n - 1, __ATOMIC_RELEASE);
+            break;
+        }
+    pthread_mutex_unlock(&capture_mu);
+}
+
+#define BEGIN_CAPTURE_HOOK(name, params, call, stream)                                                   \
+    XPS_HOOK(name, params) {                                                                            \
+        XPS_HOOK_REAL(name);                                                                            \
+        CUresult rc = real call;                                                                        \
+        if (rc == CUDA_SUCCESS && !xps__guard)                                                          \
+            capture_begun(stream);                                                                      \
+        return rc;                                                                                      \
+    }
+#define END_CAPTURE_HOOK(name, stream_of)                                                                \
+    XPS_HOOK(name, (CUstream stream, void **graph)) {                                                   \
+        XPS_HOOK_REAL(name);                                                                            \
+        CUresult rc = real(stream, graph);                                                              \
+        if (!xps__guard && __atomic_load_n(&xps__captures, __ATOMIC_ACQUIRE) != 0)                      \
+            capture_ended(stream_of(stream));                                                           \
+        return rc;                                                                                      \
+    }
+#define SAME(s) (s)
+#define CAPTURE_TO_GRAPH_PARAMS                                                                          \
+    (CUstream stream, void *graph, const void *deps, const void *edges, size_t ndeps, int mode)
+
+BEGIN_CAPTURE_HOOK(cuStreamBeginCapture_v2, (CUstream stream, int mode), (stream, mode), stream)
+BEGIN_CAPTURE_HOOK(cuStreamBeginCapture_v2_ptsz, (CUstream stream, int mode), (stream, mode), PER_THREAD(stream))
+BEGIN_CAPTURE_HOOK(cuStreamBeginCaptureToGraph, CAPTURE_TO_GRAPH_PARAMS, (stream, graph, deps, edges, ndeps, mode),
+                   stream)
+BEGIN_CAPTURE_HOOK(cuStreamBeginCaptureToGraph_ptsz, CAPTURE_TO_GRAPH_PARAMS,
+                   (stream, graph, deps, edges, ndeps, mode), PER_THREAD(stream))
+END_CAPTURE_HOOK(cuStreamEndCapture, SAME)
+END_CAPTURE_HOOK(cuStreamEndCapture_ptsz, PER_THREAD)
 
 /* Synchronizes: the events of what this thread launched are recorded first, and read right after. */
 XPS_SYNC_HOOK(cuStreamSynchronize, (CUstream stream), (stream), stream)

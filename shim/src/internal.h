@@ -71,6 +71,13 @@ enum xps_family { XPS_FAM_CUDA, XPS_FAM_NVML, XPS_FAM_RT, XPS_FAM_ACL, XPS_FAM_C
     X(CUDA, cuStreamQuery, 1)                                                                            \
     X(CUDA, cuStreamQuery_ptsz, 1)                                                                       \
     X(CUDA, cuEventElapsedTime, 0)                                                                       \
+    X(CUDA, cuStreamBeginCapture_v2, 1)                                                                  \
+    X(CUDA, cuStreamBeginCapture_v2_ptsz, 1)                                                             \
+    X(CUDA, cuStreamBeginCaptureToGraph, 1)                                                              \
+    X(CUDA, cuStreamBeginCaptureToGraph_ptsz, 1)                                                         \
+    X(CUDA, cuStreamEndCapture, 1)                                                                       \
+    X(CUDA, cuStreamEndCapture_ptsz, 1)                                                                  \
+    X(CUDA, cuStreamIsCapturing, 0)                                                                      \
     X(NVML, nvmlDeviceGetMemoryInfo, 1)                                                                  \
     X(NVML, nvmlDeviceGetMemoryInfo_v2, 1)                                                               \
     X(NVML, nvmlDeviceGetUUID, 0)                                                                        \
@@ -253,6 +260,10 @@ struct xps_thread {
 #define XPS_NO_STREAM ((void *)(~(uintptr_t)0 - 1))
 XPS_HIDDEN extern __thread struct xps_thread xps__thread __attribute__((tls_model("initial-exec")));
 XPS_HIDDEN extern int xps__compute_enabled;
+/* cuda.c: streams of this process being captured into CUDA graphs. While any is, compute control stands
+ * aside (launches then record a graph, not run; the events and queries it makes would end up in the
+ * graph, or be refused and spoil the capture). */
+XPS_HIDDEN extern int xps__captures;
 XPS_HIDDEN void xps__compute_init(const struct xps_limits *limits);
 XPS_HIDDEN void xps__compute_before(enum xps_vendor vendor, void *stream);
 XPS_HIDDEN void xps__compute_after(enum xps_vendor vendor);
@@ -465,7 +476,8 @@ static inline void xps__report_limit(int (*device)(void), size_t *free_bytes, si
 #define XPS_COMPUTE_HOOK(name, params, call, stream, enter, leave, success_only)                        \
     XPS_HOOK(name, params) {                                                                            \
         XPS_HOOK_REAL(name);                                                                            \
-        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED))                    \
+        if (xps__guard || !__atomic_load_n(&xps__compute_enabled, __ATOMIC_RELAXED) ||                  \
+            __atomic_load_n(&xps__captures, __ATOMIC_RELAXED) != 0)                                     \
             return real call;                                                                           \
         enter(XPS_HOOK_VENDOR, stream);                                                                 \
         XPS_HOOK_STATUS rc = real call;                                                                 \

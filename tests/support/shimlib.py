@@ -118,14 +118,15 @@ class ShimSetup:
             raise LookupError(f"no device {index} added to {self.root}")
         return self.root / f"ledger-{index}"
 
-    def add_device(self, index: int, memory: int, uuid: str | None = None, cores: int = 50) -> DeviceLimits:
+    def add_device(self, index: int, memory: int, uuid: str | None = None, cores: int = 50,
+                   scheduling: Scheduling = Scheduling.SERIAL) -> DeviceLimits:
         """The claim's device at ordinal ``index``: prepared as the plugin does (board entry and ledger)
         unless ``plugin`` is off, and its line added to the limits file."""
         uuid = uuid or f"GPU-{index:04d}"
         if self.plugin:
             device_dir = self.device_dir(uuid)
             device_dir.prepare(self.claim, memory, cores)
-            device = device_dir.limits(self.claim, index, memory, cores)
+            device = device_dir.limits(self.claim, index, memory, cores, scheduling=scheduling)
         else:
             device = DeviceLimits(uuid=uuid, index=index, memory_limit_bytes=memory, core_percent=cores,
                                   ledger_path=str(self.ledger_path(index)))

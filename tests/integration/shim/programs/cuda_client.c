@@ -9,7 +9,9 @@
  *   copy KIND (a synchronous copy: memcpy, dtoh, htod, dtod, or one of them with _ptds) |
  *   benchlaunch N BATCHES | benchalloc N BATCHES (print ns per call, per batch) |
  *   benchstep N BATCHES (steps of 8 empty launches and a context synchronize, as a decoding loop makes
- *   them: ns per step, per batch)
+ *   them: ns per step, per batch) |
+ *   capture N (on a new stream: capture N kernels of 1 ms into a graph, as torch.cuda.graph does, then
+ *   launch the graph and synchronize: "capture rc=R graph_ns=G" and "replay rc=R")
  * Every command prints one line, e.g. "alloc rc=2".
  */
 #define _GNU_SOURCE
@@ -48,6 +50,11 @@ static struct {
     CUresult (*launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *,
                        void **, void **);
     CUresult (*sync)(void);
+    CUresult (*stream_create)(void **, unsigned);
+    CUresult (*begin_capture)(void *, int);
+    CUresult (*end_capture)(void *, void **);
+    CUresult (*graph_launch)(void *, void *);
+    CUresult (*stream_sync)(void *);
 } cu;
 
 #ifdef LINKED
@@ -67,12 +74,18 @@ CUresult cuDeviceTotalMem_v2(size_t *, int);
 CUresult cuLaunchKernel(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *,
                         void **, void **);
 CUresult cuCtxSynchronize(void);
+CUresult cuStreamCreate(void **, unsigned);
+CUresult cuStreamBeginCapture_v2(void *, int);
+CUresult cuStreamEndCapture(void *, void **);
+CUresult cuGraphLaunch(void *, void *);
+CUresult cuStreamSynchronize(void *);
 static void bind_linked(void) {
     cu.init = cuInit, cu.ctx_create = cuCtxCreate_v2, cu.alloc = cuMemAlloc_v2, cu.managed = cuMemAllocManaged;
     cu.async = cuMemAllocAsync, cu.pool = cuMemAllocFromPoolAsync, cu.pitch = cuMemAllocPitch_v2;
     cu.free = cuMemFree_v2, cu.free_async = cuMemFreeAsync, cu.create = cuMemCreate, cu.release = cuMemRelease;
     cu.info = cuMemGetInfo_v2, cu.total = cuDeviceTotalMem_v2, cu.launch = cuLaunchKernel;
-    cu.sync = cuCtxSynchronize;
+    cu.sync = cuCtxSynchronize, cu.stream_create = cuStreamCreate, cu.begin_capture = cuStreamBeginCapture_v2;
+    cu.end_capture = cuStreamEndCapture, cu.graph_launch = cuGraphLaunch, cu.stream_sync = cuStreamSynchronize;
 }
 #endif
 
@@ -150,6 +163,11 @@ static void bind(const char *mode) {
     GET(total, "cuDeviceTotalMem");
     GET(launch, "cuLaunchKernel");
     GET(sync, "cuCtxSynchronize");
+    GET(stream_create, "cuStreamCreate");
+    GET(begin_capture, "cuStreamBeginCapture");
+    GET(end_capture, "cuStreamEndCapture");
+    GET(graph_launch, "cuGraphLaunch");
+    GET(stream_sync, "cuStreamSynchronize");
     bind_copies(lib, look, gpa);
 #endif
 }
@@ -281,6 +299,20 @@ static int run(char **argv, int i) {
             if (strcmp(argv[i + 1], copy_kinds[k][0]) == 0 && copies[k] != NULL)
                 rc = copies[k](ptrs[0], (unsigned long long)(uintptr_t)host, sizeof(host));
         printf("copy rc=%d\n", rc);
+        return 2;
+    } else if (strcmp(cmd, "capture") == 0) {
+        void *stream = NULL, *graph = NULL;
+        rc = cu.stream_create(&stream, 1);
+        if (rc == 0)
+            rc = cu.begin_capture(stream, 0); /* CU_STREAM_CAPTURE_MODE_GLOBAL, PyTorch's default */
+        for (size_t k = 0; k < n && rc == 0; k++)
+            rc = cu.launch(NULL, 1000000, 1, 1, 1, 1, 1, 0, stream, NULL, NULL);
+        CUresult ended = cu.end_capture(stream, &graph);
+        printf("capture rc=%d end=%d graph_ns=%llu\n", rc, ended, (unsigned long long)(uintptr_t)graph);
+        rc = graph != NULL ? cu.graph_launch(graph, stream) : -1;
+        if (rc == 0)
+            rc = cu.stream_sync(stream);
+        printf("replay rc=%d\n", rc);
         return 2;
     } else if (strcmp(cmd, "benchstep") == 0) {
         long batches = atol(argv[i + 2]);

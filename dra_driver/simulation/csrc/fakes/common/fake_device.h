@@ -120,6 +120,9 @@ struct fake_stream {
     uint64_t last_end;
     uint64_t last_finish;    /* time-sliced: the virtual finish of its latest work */
     int dev;
+    int capturing;           /* being captured into a graph (CUDA): launches add to `captured_ns` */
+    int capture_invalid;     /* its capture was spoiled by a call not allowed during it */
+    uint64_t captured_ns;    /* the device time of the work captured so far */
 };
 
 struct fake_event {
@@ -127,6 +130,7 @@ struct fake_event {
     int recorded;
     int dev;                 /* time-sliced: the device whose virtual time `finish` is on; -1 resolved */
     uint64_t finish;
+    int captured;            /* last recorded on a capturing stream: a node of its graph, not a time */
 };
 
 /* This process's view of the devices; fake_load fills it from the environment. */
@@ -489,6 +493,10 @@ static inline int fake_occupy(int dev, uint64_t duration, void *stream) {
     if (dev < 0)
         return FAKE_ERROR_NO_CONTEXT;
     struct fake_stream *s = fake_stream_of(stream);
+    if (s->capturing) { /* recorded into the graph, run when it is launched */
+        s->captured_ns += duration;
+        return FAKE_SUCCESS;
+    }
     if (fake.timesliced)
         return fake_sliced_occupy(dev, duration, s);
     if (s->last_end > fake_now_ns() + fake.queue_limit_ns)
@@ -578,6 +586,9 @@ static inline int fake_event_record(int dev, void *event, void *stream) {
     e->time = end > now ? end : now;
     e->recorded = 1;
     e->dev = -1;
+    e->captured = s->capturing;
+    if (e->captured)
+        return FAKE_SUCCESS;
     dev = s->last_finish > 0 ? s->dev : dev;
     if (fake.slice_ns && fake_device_valid(dev)) { /* 1 ns of work: stamped at its process's turn */
         struct fake_sliced *m = fake_sliced_lock(dev);

@@ -35,6 +35,10 @@
 #define CUDA_ERROR_NOT_FOUND 500
 #define CUDA_ERROR_NOT_READY 600
 #define CUDA_ERROR_NOT_SUPPORTED 801
+#define CUDA_ERROR_ILLEGAL_STATE 401
+#define CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED 900
+#define CUDA_ERROR_STREAM_CAPTURE_INVALIDATED 901
+#define CUDA_ERROR_CAPTURED_EVENT 907
 #define PER_THREAD_STREAM 2ull
 
 #define FAKE_SUCCESS CUDA_SUCCESS
@@ -234,13 +238,90 @@ EXPORT CUresult cuGraphLaunch(void *graph, void *stream) {
 }
 EXPORT CUresult cuGraphLaunch_ptsz(void *graph, void *stream) { return cuGraphLaunch(graph, stream); }
 
+/*
+ * Stream capture, in the default (global) mode: launches on a capturing stream add their device time to
+ * the graph instead of running (cuStreamEndCapture hands back a graph whose handle is that time, which
+ * cuGraphLaunch runs); an event recorded there becomes a node of the graph. Querying or synchronizing
+ * such an event, the capturing stream or the whole context is refused and spoils every capture of the
+ * process, whose end then fails with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, as the driver does.
+ */
+#define MAX_CAPTURING 16
+static struct fake_stream *capturing[MAX_CAPTURING];
+static int ncapturing;
+
+static CUresult spoil_captures(CUresult rc) {
+    for (int i = 0; i < ncapturing; i++)
+        capturing[i]->capture_invalid = 1;
+    return rc;
+}
+
+static CUresult begin_capture(void *stream) {
+    if ((uintptr_t)stream < PER_THREAD_STREAM)
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; /* the legacy stream cannot be captured */
+    struct fake_stream *s = fake_stream_of(stream);
+    if (s->capturing || ncapturing >= MAX_CAPTURING)
+        return CUDA_ERROR_ILLEGAL_STATE;
+    s->capturing = 1, s->capture_invalid = 0, s->captured_ns = 0;
+    capturing[ncapturing++] = s;
+    return CUDA_SUCCESS;
+}
+
+#define PER_THREAD(s) ((s) != NULL ? (s) : (void *)(uintptr_t)PER_THREAD_STREAM)
+
+EXPORT CUresult cuStreamBeginCapture(void *stream) { return begin_capture(stream); }
+EXPORT CUresult cuStreamBeginCapture_v2(void *stream, int mode) {
+    (void)mode;
+    return begin_capture(stream);
+}
+EXPORT CUresult cuStreamBeginCapture_v2_ptsz(void *stream, int mode) {
+    return cuStreamBeginCapture_v2(PER_THREAD(stream), mode);
+}
+EXPORT CUresult cuStreamBeginCaptureToGraph(void *stream, void *graph, const void *deps, const void *edges,
+                                            size_t ndeps, int mode) {
+    (void)graph, (void)deps, (void)edges, (void)ndeps, (void)mode;
+    return begin_capture(stream);
+}
+EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(void *stream, void *graph, const void *deps, const void *edges,
+                                                 size_t ndeps, int mode) {
+    return cuStreamBeginCaptureToGraph(PER_THREAD(stream), graph, deps, edges, ndeps, mode);
+}
+EXPORT CUresult cuStreamEndCapture_ptsz(void *stream, void **graph);
+EXPORT CUresult cuStreamEndCapture(void *stream, void **graph) {
+    struct fake_stream *s = fake_stream_of(stream);
+    if (!s->capturing)
+        return CUDA_ERROR_ILLEGAL_STATE;
+    s->capturing = 0;
+    for (int i = 0; i < ncapturing; i++)
+        if (capturing[i] == s)
+            capturing[i] = capturing[--ncapturing];
+    if (graph != NULL)
+        *graph = s->capture_invalid ? NULL : (void *)(uintptr_t)(s->captured_ns ? s->captured_ns : 1);
+    return s->capture_invalid ? CUDA_ERROR_STREAM_CAPTURE_INVALIDATED : CUDA_SUCCESS;
+}
+EXPORT CUresult cuStreamEndCapture_ptsz(void *stream, void **graph) {
+    return cuStreamEndCapture(PER_THREAD(stream), graph);
+}
+EXPORT CUresult cuStreamIsCapturing(void *stream, int *status) {
+    if (status == NULL)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct fake_stream *s = fake_stream_of(stream);
+    *status = s->capturing ? (s->capture_invalid ? 2 : 1) : 0;
+    return CUDA_SUCCESS;
+}
+
 EXPORT CUresult cuStreamCreate(void **stream, unsigned flags) {
     (void)flags;
     return fake_create(stream, sizeof(struct fake_stream));
 }
 EXPORT CUresult cuStreamDestroy_v2(void *stream) { return fake_stream_destroy(stream); }
-EXPORT CUresult cuCtxSynchronize(void) { return fake_synchronize(); }
-EXPORT CUresult cuStreamSynchronize(void *stream) { return fake_stream_synchronize(stream); }
+EXPORT CUresult cuCtxSynchronize(void) {
+    return ncapturing > 0 ? spoil_captures(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) : fake_synchronize();
+}
+EXPORT CUresult cuStreamSynchronize(void *stream) {
+    if (fake_stream_of(stream)->capturing)
+        return spoil_captures(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+    return fake_stream_synchronize(stream);
+}
 EXPORT CUresult cuStreamSynchronize_ptsz(void *stream) { return cuStreamSynchronize(stream); }
 
 /* Synchronous copies return once the work queued before them is done: on the legacy default stream that
@@ -291,11 +372,23 @@ EXPORT CUresult cuEventCreate(void **event, unsigned flags) {
 EXPORT CUresult cuEventDestroy_v2(void *event) { return fake_event_destroy(event); }
 EXPORT CUresult cuEventRecord(void *event, void *stream) { return fake_event_record(current, event, stream); }
 EXPORT CUresult cuEventRecord_ptsz(void *event, void *stream) { return cuEventRecord(event, stream); }
-EXPORT CUresult cuEventQuery(void *event) { return fake_event_query(event); }
-EXPORT CUresult cuStreamQuery(void *stream) { return fake_stream_query(stream); }
-EXPORT CUresult cuStreamQuery_ptsz(void *stream) { return fake_stream_query(stream); }
-EXPORT CUresult cuEventSynchronize(void *event) { return fake_event_synchronize(event); }
+static int is_captured(void *event) { return event != NULL && ((struct fake_event *)event)->captured; }
+
+EXPORT CUresult cuEventQuery(void *event) {
+    return is_captured(event) ? spoil_captures(CUDA_ERROR_CAPTURED_EVENT) : fake_event_query(event);
+}
+EXPORT CUresult cuStreamQuery(void *stream) {
+    if (fake_stream_of(stream)->capturing)
+        return spoil_captures(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+    return fake_stream_query(stream);
+}
+EXPORT CUresult cuStreamQuery_ptsz(void *stream) { return cuStreamQuery(stream); }
+EXPORT CUresult cuEventSynchronize(void *event) {
+    return is_captured(event) ? spoil_captures(CUDA_ERROR_CAPTURED_EVENT) : fake_event_synchronize(event);
+}
 EXPORT CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
+    if (is_captured(start) || is_captured(end))
+        return spoil_captures(CUDA_ERROR_CAPTURED_EVENT);
     return fake_event_elapsed(ms, start, end);
 }
 
@@ -316,7 +409,9 @@ static const struct proc procs[] = {
     P(cuStreamCreate), P(cuStreamDestroy_v2), P(cuEventCreate), P(cuEventDestroy_v2), P(cuEventRecord),
     P(cuEventRecord_ptsz), P(cuEventQuery), P(cuStreamQuery), P(cuStreamQuery_ptsz), P(cuEventSynchronize), P(cuEventElapsedTime), P(cuMemcpy),
     P(cuMemcpy_ptds), P(cuMemcpyDtoH_v2), P(cuMemcpyDtoH_v2_ptds), P(cuMemcpyHtoD_v2),
-    P(cuMemcpyHtoD_v2_ptds), P(cuMemcpyDtoD_v2), P(cuMemcpyDtoD_v2_ptds),
+    P(cuMemcpyHtoD_v2_ptds), P(cuMemcpyDtoD_v2), P(cuMemcpyDtoD_v2_ptds), P(cuStreamBeginCapture_v2),
+    P(cuStreamBeginCapture_v2_ptsz), P(cuStreamBeginCaptureToGraph), P(cuStreamBeginCaptureToGraph_ptsz),
+    P(cuStreamEndCapture), P(cuStreamEndCapture_ptsz), P(cuStreamIsCapturing),
 };
 
 static void *find_proc(const char *name) {
@@ -338,8 +433,14 @@ EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, un
         fn = version >= 12000 ? (void *)cuGetProcAddress_v2 : (void *)cuGetProcAddress;
     } else {
         if (flags & PER_THREAD_STREAM) { /* stream-ordered calls end in _ptsz, synchronous copies in _ptds */
-            snprintf(name, sizeof(name), "%s_ptsz", symbol);
-            fn = find_proc(name);
+            if (version >= 3020) { /* the newest variant first, as for the default-stream forms */
+                snprintf(name, sizeof(name), "%s_v2_ptsz", symbol);
+                fn = find_proc(name);
+            }
+            if (fn == NULL) {
+                snprintf(name, sizeof(name), "%s_ptsz", symbol);
+                fn = find_proc(name);
+            }
             if (fn == NULL && version >= 3020) {
                 snprintf(name, sizeof(name), "%s_v2_ptds", symbol);
                 fn = find_proc(name);
