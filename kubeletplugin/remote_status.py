@@ -25,8 +25,8 @@ PLUGIN_SELECTOR = "app.kubernetes.io/component=kubelet-plugin"
 DEFAULT_PORT = 9464
 FALLBACK_WINDOW_S = 1.0  # the two reads' distance when the plugin publishes no usage history
 SHOWN_WINDOW = "10s"  # the history window MEASURED shows, as ``xpushare status`` on the node
-_RECENT = {"xpushare_claim_compute_recent_percent": "recent_percent",
-           "xpushare_claim_throttled_recent_percent": "recent_throttled_percent"}
+_RECENT_COMPUTE = "xpushare_claim_compute_recent_percent"
+_RECENT_THROTTLED = "xpushare_claim_throttled_recent_percent"
 _KEY = ("namespace", "name", "claim_uid", "device")
 
 
@@ -108,7 +108,7 @@ def claim_rows(first: str, second: str | None = None, window_s: float = 0.0) -> 
     rows = []
     for key in sorted(now):
         values, old = now[key], before.get(key)
-        recent = {field_name: _recent(values, metric) for metric, field_name in _RECENT.items()}
+        recent, throttled = _recent(values, _RECENT_COMPUTE), _recent(values, _RECENT_THROTTLED)
         live = old is not None
         namespace, name, uid, device = key
         rows.append(ClaimRow(
@@ -118,13 +118,13 @@ def claim_rows(first: str, second: str | None = None, window_s: float = 0.0) -> 
             peak_bytes=values.get("xpushare_claim_memory_peak_bytes", 0.0),
             share_percent=values.get("xpushare_claim_core_share_percent", 0.0),
             measured_percent=_rate("xpushare_claim_compute_seconds_total", values, old, window_s) if live
-            else recent["recent_percent"].get(SHOWN_WINDOW),
+            else recent.get(SHOWN_WINDOW),
             throttled_percent=_rate("xpushare_claim_throttled_seconds_total", values, old, window_s) if live
-            else recent["recent_throttled_percent"].get(SHOWN_WINDOW),
+            else throttled.get(SHOWN_WINDOW),
             processes=values.get("xpushare_claim_processes", 0.0),
             refused=values.get("xpushare_claim_memory_refusals_total", 0.0),
-            recent_percent=recent["recent_percent"],
-            recent_throttled_percent=recent["recent_throttled_percent"],
+            recent_percent=recent,
+            recent_throttled_percent=throttled,
         ))
     return rows
 

@@ -70,6 +70,7 @@ def test_a_generating_tenant_alone_keeps_its_speed_under_the_shim(node: GpuNode,
         (bare,) = run_tenants(node, [Tenant(Claim(f"bare-{i}"))], SECONDS, preload=False, work=GENERATE)
         with_shim.append(run.rate())  # from step times: a window count is off by up to a step
         without.append(bare.rate())
+    assert statistics.median(without) > 0, f"no step times without the shim: {without}"
     ratio = statistics.median(with_shim) / statistics.median(without)
     got = (f"{100 * ratio:.1f} % of the no-shim tokens/s: with the shim {[round(r) for r in with_shim]}, "
            f"without {[round(r) for r in without]}")
